@@ -1,0 +1,80 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+)
+
+// JobError is a problem with one job's own definition.
+type JobError struct {
+	Job string
+	Msg string
+}
+
+func (e *JobError) Error() string { return fmt.Sprintf("job %q %s", e.Job, e.Msg) }
+
+// NeedError is a `needs` entry that names no job, or names one twice.
+type NeedError struct {
+	Job, Need string
+	Index     int    // position in the job's needs list
+	Suggest   string // closest job id, if any is close
+	Dup       bool
+}
+
+func (e *NeedError) Error() string {
+	if e.Dup {
+		return fmt.Sprintf("job %q needs %q twice", e.Job, e.Need)
+	}
+	return fmt.Sprintf("job %q needs %q, which is not a job%s", e.Job, e.Need, didYouMean(e.Suggest))
+}
+
+// CycleError is a dependency cycle; Path starts and ends with the same job.
+type CycleError struct {
+	Path []string
+}
+
+func (e *CycleError) Error() string {
+	return "dependency cycle: " + strings.Join(e.Path, " -> ")
+}
+
+func didYouMean(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", s)
+}
+
+// closest returns the candidate nearest to s by edit distance, if it is
+// near enough to be a plausible typo.
+func closest(s string, candidates []string) string {
+	best, bestD := "", len(s)/2+2
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// Closest is closest, for other packages that suggest names.
+func Closest(s string, candidates []string) string { return closest(s, candidates) }
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

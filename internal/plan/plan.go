@@ -1,0 +1,164 @@
+// Package plan is the job graph of one pipeline run: the resolved definition
+// of each job, graph validation (unknown needs, cycles), selection of a
+// subgraph and path lengths for scheduling and reporting.
+//
+// A Job value is everything that decides what a job does. The cache hashes
+// it; the runner executes it. Nothing else may influence a job's result.
+package plan
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Job is one job, fully resolved.
+type Job struct {
+	ID          string
+	Description string
+	Run         string  // shell script, run with /bin/sh -e; empty for a Go step
+	Step        *GoStep // set for a Go step
+	Needs       []string
+	Inputs      []string
+	Outputs     []string
+	Env         []string // visible and part of the key
+	Passthrough []string // visible, not part of the key
+	Tools       []string
+	Cache       *bool // nil: default (cached when it declares inputs)
+	Timeout     time.Duration
+	Retries     int
+}
+
+// GoStep says how to run a Go step: the compiled pipeline program, run as
+// `Program step Pipeline Job Args...`.
+type GoStep struct {
+	Program  string   // path of the compiled pipeline binary
+	Pipeline string   // registered pipeline type name
+	Args     []string // the pipeline's arguments, as given
+	Digest   string   // digest of the pipeline module's source
+}
+
+// Plan is a validated graph of jobs, in declaration order.
+type Plan struct {
+	Name  string
+	Jobs  []Job
+	index map[string]int
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// ValidID reports whether id can name a job or pipeline: it is used as a
+// file name for logs and cache entries.
+func ValidID(id string) bool { return len(id) <= 128 && idPattern.MatchString(id) }
+
+// New validates jobs and returns the plan. Errors are typed (*JobError,
+// *NeedError, *CycleError) so the caller can point at where the job was
+// declared.
+func New(name string, jobs []Job) (*Plan, error) {
+	p := &Plan{Name: name, Jobs: jobs, index: make(map[string]int, len(jobs))}
+	for i, j := range jobs {
+		if err := checkJob(j); err != nil {
+			return nil, err
+		}
+		if _, dup := p.index[j.ID]; dup {
+			return nil, &JobError{Job: j.ID, Msg: "is declared twice"}
+		}
+		p.index[j.ID] = i
+	}
+	if err := p.checkNeeds(); err != nil {
+		return nil, err
+	}
+	if cycle := p.findCycle(); cycle != nil {
+		return nil, &CycleError{Path: cycle}
+	}
+	return p, nil
+}
+
+func checkJob(j Job) error {
+	switch {
+	case !ValidID(j.ID):
+		return &JobError{Job: j.ID, Msg: "is not a valid job id: use letters, digits, '.', '_' and '-', starting with a letter or digit"}
+	case j.Run == "" && j.Step == nil:
+		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command (or a Go step)"}
+	case j.Run != "" && j.Step != nil:
+		return &JobError{Job: j.ID, Msg: "has both a `run` command and a Go step; keep one"}
+	case j.Retries < 0:
+		return &JobError{Job: j.ID, Msg: "has negative retries"}
+	case j.Timeout < 0:
+		return &JobError{Job: j.ID, Msg: "has a negative timeout"}
+	}
+	return nil
+}
+
+func (p *Plan) checkNeeds() error {
+	for _, j := range p.Jobs {
+		seen := map[string]bool{}
+		for k, n := range j.Needs {
+			if _, ok := p.index[n]; !ok {
+				return &NeedError{Job: j.ID, Need: n, Index: k, Suggest: closest(n, p.ids())}
+			}
+			if seen[n] {
+				return &NeedError{Job: j.ID, Need: n, Index: k, Dup: true}
+			}
+			seen[n] = true
+		}
+	}
+	return nil
+}
+
+func (p *Plan) ids() []string {
+	ids := make([]string, len(p.Jobs))
+	for i, j := range p.Jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}
+
+// Index returns the position of job id in p.Jobs, or -1.
+func (p *Plan) Index(id string) int {
+	if i, ok := p.index[id]; ok {
+		return i
+	}
+	return -1
+}
+
+// Deps returns, for each job, the indices of the jobs it needs.
+func (p *Plan) Deps() [][]int {
+	deps := make([][]int, len(p.Jobs))
+	for i, j := range p.Jobs {
+		for _, n := range j.Needs {
+			deps[i] = append(deps[i], p.index[n])
+		}
+	}
+	return deps
+}
+
+// Only returns the plan restricted to the named jobs and everything they
+// need, transitively.
+func (p *Plan) Only(ids []string) (*Plan, error) {
+	keep := make([]bool, len(p.Jobs))
+	var visit func(i int)
+	visit = func(i int) {
+		if keep[i] {
+			return
+		}
+		keep[i] = true
+		for _, n := range p.Jobs[i].Needs {
+			visit(p.index[n])
+		}
+	}
+	for _, id := range ids {
+		i, ok := p.index[id]
+		if !ok {
+			return nil, fmt.Errorf("--only %s: pipeline %s has no such job%s", id, p.Name, didYouMean(closest(id, p.ids())))
+		}
+		visit(i)
+	}
+	var jobs []Job
+	for i, j := range p.Jobs {
+		if keep[i] {
+			jobs = append(jobs, j)
+		}
+	}
+	return New(p.Name, jobs)
+}

@@ -1,0 +1,150 @@
+package project
+
+import (
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+var (
+	pipelineKeys = []string{"name", "description", "jobs", "entrypoint"}
+	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
+		"tools", "cache", "timeout", "retries", "description"}
+)
+
+func (d *decoder) pipelines(n ast.Node) []*Pipeline {
+	seq, ok := d.resolve(n).(*ast.SequenceNode)
+	if !ok {
+		if _, null := d.resolve(n).(*ast.NullNode); !null {
+			d.errorf(n, "`pipelines` must be a list (each entry starts with `- name: ...`)")
+		}
+		return nil
+	}
+	var out []*Pipeline
+	seen := map[string]Pos{}
+	for _, e := range seq.Values {
+		p := d.pipeline(e)
+		if p == nil {
+			continue
+		}
+		if first, dup := seen[p.Name]; dup {
+			d.errorAt(p.Pos, "pipeline %q is defined twice (first at line %d)", p.Name, first.Line)
+			continue
+		}
+		seen[p.Name] = p.Pos
+		out = append(out, p)
+	}
+	return out
+}
+
+func (d *decoder) pipeline(n ast.Node) *Pipeline {
+	p := &Pipeline{Pos: pos(n), path: d.path, pos: map[string]*jobPos{}}
+	var jobsNode ast.Node
+	for _, kv := range d.mapping(n, "a pipeline") {
+		switch kv.key {
+		case "name":
+			p.Name = d.str(kv.value, "`name`")
+			p.Pos = pos(kv.value)
+		case "description":
+			p.Description = d.str(kv.value, "`description`")
+		case "entrypoint":
+			p.Entrypoint = d.str(kv.value, "`entrypoint`")
+			if !goIdent.MatchString(p.Entrypoint) {
+				d.errorf(kv.value, "`entrypoint` must name a Go type, such as BuildDeploy")
+			}
+		case "jobs":
+			jobsNode = kv.node
+			p.Jobs = d.jobs(p, kv.value)
+		default:
+			d.unknownKey(kv, "in a pipeline", pipelineKeys)
+		}
+	}
+	switch {
+	case p.Name == "":
+		d.errorf(n, "pipeline has no `name`")
+		return nil
+	case !plan.ValidID(p.Name):
+		d.errorAt(p.Pos, "pipeline name %q is not valid: use letters, digits, '.', '_' and '-'", p.Name)
+	case p.Entrypoint != "" && jobsNode != nil:
+		d.errorf(jobsNode, "pipeline %q has both `jobs` and `entrypoint`; a pipeline is either YAML jobs or a Go type", p.Name)
+	case p.Entrypoint == "" && len(p.Jobs) == 0 && len(d.errs) == 0:
+		d.errorAt(p.Pos, "pipeline %q has no jobs: add `jobs:` or an `entrypoint:` Go type", p.Name)
+	}
+	if len(d.errs) == 0 && p.Entrypoint == "" {
+		if _, err := p.Plan(); err != nil {
+			d.errs = append(d.errs, err.(*Error))
+		}
+	}
+	return p
+}
+
+func (d *decoder) jobs(p *Pipeline, n ast.Node) []plan.Job {
+	var jobs []plan.Job
+	for _, kv := range d.mapping(n, "`jobs`") {
+		if _, dup := p.pos[kv.key]; dup {
+			d.errorf(kv.node, "job %q is defined twice in pipeline %q", kv.key, p.Name)
+			continue
+		}
+		jp := &jobPos{key: pos(kv.node)}
+		p.pos[kv.key] = jp
+		jobs = append(jobs, d.job(kv, jp))
+	}
+	return jobs
+}
+
+func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
+	j := plan.Job{ID: entry.key}
+	if !plan.ValidID(j.ID) {
+		d.errorf(entry.node, "job id %q is not valid: it names log files, so use letters, digits, '.', '_' and '-', starting with a letter or digit", j.ID)
+	}
+	before := len(d.errs)
+	fields := d.mapping(entry.value, "job "+j.ID)
+	for _, kv := range fields {
+		what := "`" + kv.key + "`"
+		var at []Pos
+		switch kv.key {
+		case "run":
+			j.Run = d.str(kv.value, what)
+		case "description":
+			j.Description = d.str(kv.value, what)
+		case "needs":
+			j.Needs, jp.needs = d.strings(kv.value, what)
+		case "inputs":
+			j.Inputs, at = d.strings(kv.value, what)
+			d.checkPaths(kv.key, j.Inputs, at)
+		case "outputs":
+			j.Outputs, at = d.strings(kv.value, what)
+			d.checkPaths(kv.key, j.Outputs, at)
+		case "env":
+			j.Env = d.envNames(kv.value, what)
+		case "passthrough":
+			j.Passthrough = d.envNames(kv.value, what)
+		case "tools":
+			j.Tools, _ = d.strings(kv.value, what)
+		case "cache":
+			j.Cache = d.boolean(kv.value, what)
+		case "timeout":
+			j.Timeout = d.duration(kv.value, what)
+		case "retries":
+			j.Retries = d.integer(kv.value, what, 0, 100)
+		default:
+			d.unknownKey(kv, "in job "+j.ID, jobKeys)
+		}
+	}
+	// A job whose own keys had errors (a typo'd `run`, say) is not also
+	// reported as empty.
+	if j.Run == "" && len(d.errs) == before {
+		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`", j.ID)
+	}
+	return j
+}
+
+func (d *decoder) envNames(n ast.Node, what string) []string {
+	names, at := d.strings(n, what)
+	for i, name := range names {
+		if !envName.MatchString(name) {
+			d.errorAt(at[i], "%s entry %q is not an environment variable name", what, name)
+		}
+	}
+	return names
+}

@@ -1,0 +1,95 @@
+package sparkwing
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// argFlags turns the exported fields of the pipeline struct into flags:
+// field VersionTag becomes --version-tag, or the name in a `flag:"..."` tag;
+// a `help:"..."` tag is its usage text. The field's value at registration is
+// the default. Supported types: string, bool, int, int64, float64,
+// time.Duration and []string (repeat the flag).
+func argFlags(name string, pipeline Pipeline, out io.Writer) (*flag.FlagSet, []WireArg, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	v := reflect.ValueOf(pipeline)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return fs, nil, nil
+	}
+	var args []WireArg
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		if !f.IsExported() || f.Tag.Get("flag") == "-" {
+			continue
+		}
+		if !v.Field(i).CanAddr() {
+			return nil, nil, fmt.Errorf("pipeline %s: register a pointer (&%s{}) so its fields can be set from arguments", name, name)
+		}
+		arg := WireArg{Name: flagName(f), Usage: f.Tag.Get("help")}
+		if err := defineFlag(fs, v.Field(i).Addr().Interface(), &arg); err != nil {
+			return nil, nil, fmt.Errorf("pipeline %s, field %s: %w", name, f.Name, err)
+		}
+		args = append(args, arg)
+	}
+	return fs, args, nil
+}
+
+func defineFlag(fs *flag.FlagSet, ptr any, arg *WireArg) error {
+	switch p := ptr.(type) {
+	case *string:
+		fs.StringVar(p, arg.Name, *p, arg.Usage)
+		arg.Type = "string"
+	case *bool:
+		fs.BoolVar(p, arg.Name, *p, arg.Usage)
+		arg.Type = "bool"
+	case *int:
+		fs.IntVar(p, arg.Name, *p, arg.Usage)
+		arg.Type = "int"
+	case *int64:
+		fs.Int64Var(p, arg.Name, *p, arg.Usage)
+		arg.Type = "int"
+	case *float64:
+		fs.Float64Var(p, arg.Name, *p, arg.Usage)
+		arg.Type = "float"
+	case *time.Duration:
+		fs.DurationVar(p, arg.Name, *p, arg.Usage)
+		arg.Type = "duration"
+	case *[]string:
+		fs.Var((*stringList)(p), arg.Name, arg.Usage)
+		arg.Type = "strings"
+	default:
+		return fmt.Errorf("unsupported argument type %T (use string, bool, int, int64, float64, time.Duration or []string, or tag it `flag:\"-\"`)", ptr)
+	}
+	return nil
+}
+
+// flagName is the field's `flag` tag, or its name in kebab case.
+func flagName(f reflect.StructField) string {
+	if tag := f.Tag.Get("flag"); tag != "" {
+		return tag
+	}
+	var b strings.Builder
+	runes := []rune(f.Name)
+	for i, r := range runes {
+		if unicode.IsUpper(r) && i > 0 && (unicode.IsLower(runes[i-1]) ||
+			(i+1 < len(runes) && unicode.IsLower(runes[i+1]))) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

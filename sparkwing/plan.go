@@ -1,0 +1,111 @@
+package sparkwing
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Step is the body of a Go job. It runs in its own process, started by the
+// engine, with the project root as its working directory. A returned error
+// fails the job; ctx is cancelled when the run is interrupted or times out.
+type Step func(ctx context.Context, j *JobContext) error
+
+// Plan collects the jobs of one pipeline run. Plan methods are called once per
+// process, from one goroutine.
+type Plan struct {
+	jobs []*Job
+	byID map[string]*Job
+	errs []error
+}
+
+// Job is one node of the pipeline's graph. Its setters return the job so
+// they can be chained.
+type Job struct {
+	spec WireJob
+	step Step
+	plan *Plan
+}
+
+// Run adds a job that runs command with /bin/sh -e in the project root.
+func (p *Plan) Run(id, command string) *Job {
+	j := p.add(id)
+	j.spec.Run = command
+	return j
+}
+
+// Go adds a job whose body is the Go function step.
+func (p *Plan) Go(id string, step Step) *Job {
+	j := p.add(id)
+	j.spec.Step = true
+	j.step = step
+	if step == nil {
+		p.errs = append(p.errs, fmt.Errorf("job %q: Go step is nil", id))
+	}
+	return j
+}
+
+// Job returns the job with the given id, or nil.
+func (p *Plan) Job(id string) *Job { return p.byID[id] }
+
+func (p *Plan) add(id string) *Job {
+	if p.byID == nil {
+		p.byID = map[string]*Job{}
+	}
+	if _, dup := p.byID[id]; dup {
+		p.errs = append(p.errs, fmt.Errorf("job %q is added twice", id))
+	}
+	j := &Job{spec: WireJob{ID: id}, plan: p}
+	p.jobs = append(p.jobs, j)
+	p.byID[id] = j
+	return j
+}
+
+// ID returns the job's id.
+func (j *Job) ID() string { return j.spec.ID }
+
+// Needs makes j start only after each of deps succeeded.
+func (j *Job) Needs(deps ...*Job) *Job {
+	for _, d := range deps {
+		if d == nil {
+			j.plan.errs = append(j.plan.errs, fmt.Errorf("job %q needs a nil job", j.spec.ID))
+			continue
+		}
+		j.spec.Needs = append(j.spec.Needs, d.spec.ID)
+	}
+	return j
+}
+
+// Inputs declares the files (globs relative to the project root, ** allowed)
+// whose content the job's result depends on.
+func (j *Job) Inputs(globs ...string) *Job { j.spec.Inputs = append(j.spec.Inputs, globs...); return j }
+
+// Outputs declares the files the job produces.
+func (j *Job) Outputs(globs ...string) *Job { j.spec.Outputs = append(j.spec.Outputs, globs...); return j }
+
+// Env declares environment variables the job reads; their values are part of
+// its cache key.
+func (j *Job) Env(names ...string) *Job { j.spec.Env = append(j.spec.Env, names...); return j }
+
+// Passthrough declares environment variables the job may see but that do not
+// change its result (HOME, GOCACHE, ...).
+func (j *Job) Passthrough(names ...string) *Job {
+	j.spec.Passthrough = append(j.spec.Passthrough, names...)
+	return j
+}
+
+// Tools declares commands (such as "go version") whose output identifies a
+// tool the job uses.
+func (j *Job) Tools(commands ...string) *Job { j.spec.Tools = append(j.spec.Tools, commands...); return j }
+
+// Cache turns caching of the job on or off explicitly.
+func (j *Job) Cache(on bool) *Job { j.spec.Cache = &on; return j }
+
+// Timeout fails the job when one attempt runs longer than d.
+func (j *Job) Timeout(d time.Duration) *Job { j.spec.Timeout = d.String(); return j }
+
+// Retries runs a failed job again, up to n more times.
+func (j *Job) Retries(n int) *Job { j.spec.Retries = n; return j }
+
+// Describe sets the job's one-line description.
+func (j *Job) Describe(text string) *Job { j.spec.Description = text; return j }
