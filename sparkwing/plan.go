@@ -81,7 +81,10 @@ func (j *Job) Needs(deps ...*Job) *Job {
 func (j *Job) Inputs(globs ...string) *Job { j.spec.Inputs = append(j.spec.Inputs, globs...); return j }
 
 // Outputs declares the files the job produces.
-func (j *Job) Outputs(globs ...string) *Job { j.spec.Outputs = append(j.spec.Outputs, globs...); return j }
+func (j *Job) Outputs(globs ...string) *Job {
+	j.spec.Outputs = append(j.spec.Outputs, globs...)
+	return j
+}
 
 // Env declares environment variables the job reads; their values are part of
 // its cache key.
@@ -96,7 +99,10 @@ func (j *Job) Passthrough(names ...string) *Job {
 
 // Tools declares commands (such as "go version") whose output identifies a
 // tool the job uses.
-func (j *Job) Tools(commands ...string) *Job { j.spec.Tools = append(j.spec.Tools, commands...); return j }
+func (j *Job) Tools(commands ...string) *Job {
+	j.spec.Tools = append(j.spec.Tools, commands...)
+	return j
+}
 
 // Cache turns caching of the job on or off explicitly.
 func (j *Job) Cache(on bool) *Job { j.spec.Cache = &on; return j }
