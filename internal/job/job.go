@@ -43,9 +43,9 @@ var BaseEnv = []string{"PATH", "HOME", "TMPDIR", "LANG"}
 // Runner runs jobs. Its fields are read-only once jobs run; one Runner
 // serves many goroutines.
 type Runner struct {
-	Root      string                            // working directory of every job
-	LookupEnv func(name string) (string, bool)  // the caller's environment; os.LookupEnv if nil
-	KillGrace time.Duration                     // SIGTERM to SIGKILL; 5s if zero
+	Root      string                           // working directory of every job
+	LookupEnv func(name string) (string, bool) // the caller's environment; os.LookupEnv if nil
+	KillGrace time.Duration                    // SIGTERM to SIGKILL; 5s if zero
 }
 
 // Run runs j until it succeeds, its retries are used up, or ctx is done.

@@ -1,0 +1,64 @@
+// Package runrec stores the record of each run under .sparkwing/runs/ID/:
+// summary.json (the public contract in DESIGN.md), trace.json (Chrome trace
+// event format, for Perfetto) and logs/JOB.log. It also keeps the durations
+// learned from past runs, which the scheduler uses as priorities.
+package runrec
+
+import "time"
+
+// Record is summary.json. Field names are a public contract.
+type Record struct {
+	ID                 string    `json:"id"`
+	Pipeline           string    `json:"pipeline"`
+	Args               []string  `json:"args,omitempty"`
+	Status             string    `json:"status"` // success | failed | interrupted
+	Started            time.Time `json:"started"`
+	WallMS             int64     `json:"wall_ms"`
+	JobMSTotal         int64     `json:"job_ms_total"`
+	ParallelEfficiency float64   `json:"parallel_efficiency"`
+	CriticalPathMS     int64     `json:"critical_path_ms"`
+	CriticalPath       []string  `json:"critical_path"`
+	Workers            int       `json:"workers"`
+	Jobs               []Job     `json:"jobs"`
+}
+
+// Job is one job's line in the record.
+type Job struct {
+	ID         string   `json:"id"`
+	Needs      []string `json:"needs,omitempty"`
+	Status     string   `json:"status"` // ran | cached | failed | skipped | cancelled
+	Error      string   `json:"error,omitempty"`
+	Attempts   int      `json:"attempts,omitempty"`
+	StartMS    int64    `json:"start_ms"` // since the run started
+	DurationMS int64    `json:"duration_ms"`
+	QueuedMS   int64    `json:"queued_ms"`
+	Worker     int      `json:"worker"`
+	Key        string   `json:"key,omitempty"`
+	Cache      Cache    `json:"cache"`
+	Log        string   `json:"log,omitempty"` // relative to the run's directory
+}
+
+// Cache says whether the job's result came from the cache, and why not.
+type Cache struct {
+	Result string `json:"result"` // hit | miss | off
+	Reason string `json:"reason,omitempty"`
+}
+
+// Job statuses.
+const (
+	Ran       = "ran"
+	Cached    = "cached"
+	Failed    = "failed"
+	Skipped   = "skipped"
+	Cancelled = "cancelled"
+)
+
+// Run statuses.
+const (
+	Success     = "success"
+	RunFailed   = "failed"
+	Interrupted = "interrupted"
+)
+
+// Done reports whether the job produced its result (ran or restored).
+func (j Job) Done() bool { return j.Status == Ran || j.Status == Cached }

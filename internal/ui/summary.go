@@ -1,0 +1,93 @@
+package ui
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+// tailLines is how many lines of a failed job's log the summary repeats.
+const tailLines = 15
+
+// writeSummary prints the end of a run: each job's status and duration, the
+// failed jobs' last log lines, then wall time, critical path and parallel
+// efficiency.
+func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool) {
+	width := 0
+	for _, j := range rec.Jobs {
+		width = max(width, len(j.ID))
+	}
+	fmt.Fprintln(w)
+	for _, j := range rec.Jobs {
+		d := ""
+		if j.Status != runrec.Skipped {
+			d = fmtDuration(ms(j.DurationMS))
+		}
+		line := fmt.Sprintf("  %s %s %-9s %8s", glyph(j.Status, color), pad(j.ID, width), j.Status, d)
+		if j.Error != "" {
+			line += "  " + j.Error
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	for _, j := range rec.Jobs {
+		if j.Status != runrec.Failed {
+			continue
+		}
+		logPath := filepath.Join(runDir, j.Log)
+		fmt.Fprintf(w, "\n%s %s failed (%s); last lines of %s:\n", glyph(j.Status, color), j.ID, j.Error, relPath(logPath))
+		for _, l := range runrec.Tail(logPath, tailLines) {
+			fmt.Fprintf(w, "  │ %s\n", l)
+		}
+	}
+	fmt.Fprintf(w, "\n%s %s in %s · %s\n", rec.Pipeline, verdict(rec.Status), fmtDuration(ms(rec.WallMS)), counts(rec))
+	if len(rec.CriticalPath) > 0 {
+		fmt.Fprintf(w, "critical path %s (%s) · parallel efficiency %.0f%% (job time %s / wall time)\n",
+			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
+			rec.ParallelEfficiency*100, fmtDuration(ms(rec.JobMSTotal)))
+	}
+	fmt.Fprintf(w, "run %s · details: sparkwing runs show %s · trace: %s\n", rec.ID, rec.ID, relPath(filepath.Join(runDir, "trace.json")))
+}
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func verdict(status string) string {
+	switch status {
+	case runrec.Success:
+		return "succeeded"
+	case runrec.Interrupted:
+		return "was interrupted"
+	}
+	return "failed"
+}
+
+// counts is "3 ran, 1 failed, 2 skipped", statuses in a fixed order.
+func counts(rec *runrec.Record) string {
+	n := map[string]int{}
+	for _, j := range rec.Jobs {
+		n[j.Status]++
+	}
+	var parts []string
+	for _, s := range []string{runrec.Ran, runrec.Cached, runrec.Failed, runrec.Cancelled, runrec.Skipped} {
+		if n[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
+		}
+	}
+	if len(parts) == 0 {
+		return "no jobs"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// relPath shows a path relative to the working directory when that is shorter.
+func relPath(p string) string {
+	if wd, err := filepath.Abs("."); err == nil {
+		if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "../../") && len(r) < len(p) {
+			return r
+		}
+	}
+	return p
+}
