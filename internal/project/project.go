@@ -103,8 +103,9 @@ func FindRoot(dir string) (string, error) {
 	return "", &NotFoundError{Looked: looked}
 }
 
-// Load reads the project file of the project rooted at root.
-func Load(root string) (*File, error) {
+// Load reads the project file of the project rooted at root; display is
+// how error messages name the file.
+func Load(root, display string) (*File, error) {
 	path := filepath.Join(root, Dir, FileName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -113,7 +114,7 @@ func Load(root string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(filepath.Join(Dir, FileName), data)
+	return Parse(display, data)
 }
 
 // Pipeline returns the named pipeline or nil.

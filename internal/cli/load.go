@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/project"
+)
+
+// startDir is -C, checked, or the working directory.
+func (g *globals) startDir() (string, error) {
+	if g.dir == "" {
+		return os.Getwd()
+	}
+	st, err := os.Stat(g.dir)
+	if err != nil || !st.IsDir() {
+		return "", usageError("-C %s: no such directory", g.dir)
+	}
+	return filepath.Abs(g.dir)
+}
+
+// loadProject finds the project root and parses its project file.
+func (g *globals) loadProject() (string, *project.File, error) {
+	dir, err := g.startDir()
+	if err != nil {
+		return "", nil, err
+	}
+	root, err := project.FindRoot(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := project.Load(root, displayPath(filepath.Join(root, project.Dir, project.FileName)))
+	return root, f, err
+}
+
+// displayPath is p relative to the working directory when it is below it,
+// so error locations can be pasted into an editor.
+func displayPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+// cacheDir is $SPARKWING_CACHE_DIR or the user cache directory.
+func (e *env) cacheDir() (string, error) {
+	if d := e.getenv("SPARKWING_CACHE_DIR"); d != "" {
+		return filepath.Abs(d)
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set SPARKWING_CACHE_DIR (%v)", err)
+	}
+	return filepath.Join(d, "sparkwing"), nil
+}
+
+func (e *env) getenv(name string) string {
+	for i := len(e.environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(e.environ[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// resolvePlan returns the validated plan of pipeline name: its YAML jobs,
+// or the jobs its Go type adds given args.
+func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, name string, args []string) (*plan.Plan, error) {
+	p := f.Pipeline(name)
+	if p == nil {
+		return nil, usageError("no pipeline %q in %s%s; pipelines: %s", name, f.Path,
+			suggest(name, f.Names()), strings.Join(f.Names(), ", "))
+	}
+	if p.Entrypoint == "" {
+		if len(args) > 0 {
+			return nil, usageError("pipeline %s takes no arguments (got %s); YAML pipelines have none", name, strings.Join(args, " "))
+		}
+		return p.Plan()
+	}
+	prog, err := e.program(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := prog.Plan(ctx, root, p.Entrypoint, args, e.environ)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := plan.New(name, jobs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: pipeline %s (Go type %s): %w", f.Path, name, p.Entrypoint, err)
+	}
+	return pl, nil
+}
+
+// program compiles (or finds) the project's Go pipeline program.
+func (e *env) program(ctx context.Context, root string) (*pipeline.Program, error) {
+	cache, err := e.cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ}
+	return b.Build(ctx, filepath.Join(root, project.Dir))
+}
+
+func suggest(name string, names []string) string {
+	if s := plan.Closest(name, names); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// listPipelines prints each pipeline with its description.
+func listPipelines(w io.Writer, f *project.File) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "Pipelines (sparkwing run PIPELINE):")
+	for _, p := range f.Pipelines {
+		kind := fmt.Sprintf("%d jobs", len(p.Jobs))
+		if p.Entrypoint != "" {
+			kind = "Go: " + p.Entrypoint
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, kind, p.Description)
+	}
+	tw.Flush()
+}
+
+var errHelpShown = errors.New("help shown")

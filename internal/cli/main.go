@@ -1,0 +1,61 @@
+// Package cli is the sparkwing command line: one file per verb, and errors
+// mapped to exit codes in exactly one place (exit.go).
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is the sparkwing version, set at link time for releases.
+var Version = "0.1.0-dev"
+
+// env is what a command gets from the process: streams and environment.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	environ        []string
+	ctx            context.Context
+}
+
+// Main runs sparkwing with args (without the program name) and returns the
+// process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background()}
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	return exitCode(err, stderr)
+}
+
+// globals are the flags every verb accepts.
+type globals struct {
+	dir string // -C
+}
+
+func newRoot(e *env) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "sparkwing",
+		Short: "Build pipelines as a DAG of cached, parallel jobs",
+		Long: `sparkwing runs a project's pipelines, declared in .sparkwing/sparkwing.yaml
+or in Go, as a graph of jobs: independent jobs run in parallel, the longest
+path first, with a live view, a timing report and a record of every run.
+
+Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
+		Version:       Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", "", "run as if started in `DIR` (the project root or below it)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
+	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newInitCmd(e, g), newRunsCmd(e, g))
+	root.CompletionOptions.HiddenDefaultCmd = true
+	return root
+}

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+func newPlanCmd(e *env, g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan PIPELINE [--json] [PIPELINE ARGUMENTS]",
+		Short: "Print a pipeline's job graph without running it",
+		Long: `Print the jobs of a pipeline in the order they can run, each with the jobs
+it needs and what it runs. Go pipelines are compiled (or found in the cache)
+and asked for their plan with the given arguments. Nothing is run.
+
+With no PIPELINE, lists the pipelines.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, rest, err := parseOwnFlags(cmd, args)
+			if err != nil {
+				return err
+			}
+			if help, _ := cmd.Flags().GetBool("help"); help {
+				return e.pipelineHelp(cmd, g, name)
+			}
+			root, file, err := g.loadProject()
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				listPipelines(e.stdout, file)
+				return nil
+			}
+			pl, err := e.resolvePlan(e.ctx, root, file, name, rest)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writePlanJSON(e.stdout, pl)
+			}
+			writePlan(e.stdout, pl)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+// planJob is one job of `plan --json`.
+type planJob struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description,omitempty"`
+	Needs       []string `json:"needs"`
+	Level       int      `json:"level"` // 0: needs nothing; else 1 + the highest level it needs
+	Run         string   `json:"run,omitempty"`
+	GoStep      bool     `json:"go_step,omitempty"`
+	Inputs      []string `json:"inputs,omitempty"`
+	Outputs     []string `json:"outputs,omitempty"`
+	Env         []string `json:"env,omitempty"`
+	Passthrough []string `json:"passthrough,omitempty"`
+	Tools       []string `json:"tools,omitempty"`
+	Cache       *bool    `json:"cache,omitempty"`
+	Timeout     string   `json:"timeout,omitempty"`
+	Retries     int      `json:"retries,omitempty"`
+}
+
+func planJobs(pl *plan.Plan) []planJob {
+	deps := pl.Deps()
+	level := make([]int, len(pl.Jobs))
+	for _, i := range plan.Topo(deps) {
+		for _, d := range deps[i] {
+			level[i] = max(level[i], level[d]+1)
+		}
+	}
+	var out []planJob
+	for l := 0; len(out) < len(pl.Jobs); l++ {
+		for i, j := range pl.Jobs {
+			if level[i] != l {
+				continue
+			}
+			pj := planJob{ID: j.ID, Description: j.Description, Needs: j.Needs, Level: l, Run: j.Run,
+				GoStep: j.Step != nil, Inputs: j.Inputs, Outputs: j.Outputs, Env: j.Env,
+				Passthrough: j.Passthrough, Tools: j.Tools, Cache: j.Cache, Retries: j.Retries}
+			if pj.Needs == nil {
+				pj.Needs = []string{}
+			}
+			if j.Timeout > 0 {
+				pj.Timeout = j.Timeout.String()
+			}
+			out = append(out, pj)
+		}
+	}
+	return out
+}
+
+func writePlanJSON(w io.Writer, pl *plan.Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"pipeline": pl.Name, "jobs": planJobs(pl)})
+}
+
+// writePlan prints the jobs level by level: each level needs only jobs of
+// the levels above it.
+func writePlan(w io.Writer, pl *plan.Plan) {
+	fmt.Fprintf(w, "pipeline %s: %d jobs\n", pl.Name, len(pl.Jobs))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, j := range planJobs(pl) {
+		needs := ""
+		if len(j.Needs) > 0 {
+			needs = "needs " + strings.Join(j.Needs, ", ")
+		}
+		what := firstLine(j.Run)
+		if j.GoStep {
+			what = "(Go step)"
+		}
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", strings.Repeat("  ", j.Level), j.ID, needs, what)
+	}
+	tw.Flush()
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+type runFlags struct {
+	jobs      int
+	keepGoing bool
+	only      []string
+	output    string
+}
+
+func newRunCmd(e *env, g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run PIPELINE [flags] [PIPELINE ARGUMENTS]",
+		Short: "Plan and run a pipeline",
+		Long: `Run a pipeline's jobs as a graph: a job starts once every job it needs has
+succeeded; independent jobs run in parallel, those on the longest remaining
+path first (durations are learned from past runs).
+
+After a failure no new job starts (unless --keep-going) and the jobs that
+depend on it are skipped. Ctrl-C stops every running job and its processes.
+
+Every run is recorded under .sparkwing/runs/ (see 'sparkwing runs').
+Arguments after the pipeline name that are not sparkwing's own flags go to
+a Go pipeline: sparkwing run release --version 1.2.0
+
+With no PIPELINE, lists the pipelines.
+
+Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
+130 interrupted.`,
+		Example:            "  sparkwing run build\n  sparkwing run build -j 4 --only server\n  sparkwing run release --version 1.2.0 --output plain",
+		DisableFlagParsing: true, // pipeline arguments pass through; see splitArgs
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.run(cmd, g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
+	fl.BoolVar(&f.keepGoing, "keep-going", false, "after a failure, still run every job that does not depend on it")
+	fl.StringSliceVar(&f.only, "only", nil, "run only these `JOB`s (comma-separated or repeated) and the jobs they need")
+	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
+	return cmd
+}
+
+func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
+	name, rest, err := parseOwnFlags(cmd, args)
+	if err != nil {
+		return err
+	}
+	if f.jobs < 1 {
+		return usageError("-j %d: the number of parallel jobs must be at least 1", f.jobs)
+	}
+	if !slices.Contains(ui.Modes, f.output) {
+		return usageError("--output %s: choose one of %s", f.output, strings.Join(ui.Modes, ", "))
+	}
+	if help, _ := cmd.Flags().GetBool("help"); help {
+		return e.pipelineHelp(cmd, g, name)
+	}
+	root, file, err := g.loadProject()
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		listPipelines(e.stdout, file)
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pl, err := e.resolvePlan(ctx, root, file, name, rest)
+	if err == nil && len(f.only) > 0 {
+		pl, err = pl.Only(f.only)
+		if err != nil {
+			err = usageError("%v", err)
+		}
+	}
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	rec, err := engine.Run(ctx, pl, engine.Options{
+		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
+		Environ: e.environ, Observer: e.observer(f.output),
+	})
+	if err != nil {
+		return fmt.Errorf("writing the run record: %w", err)
+	}
+	switch rec.Status {
+	case runrec.Interrupted:
+		return &exitError{code: exitInterrupted}
+	case runrec.RunFailed:
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// parseOwnFlags parses sparkwing's flags out of args and returns the
+// pipeline name and the pipeline's arguments.
+func parseOwnFlags(cmd *cobra.Command, args []string) (string, []string, error) {
+	fs := cmd.Flags()
+	fs.AddFlagSet(cmd.InheritedFlags())
+	own, name, rest, err := splitArgs(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := fs.Parse(own); err != nil {
+		return "", nil, usageError("%v (see sparkwing %s --help)", err, cmd.Name())
+	}
+	return name, rest, nil
+}
+
+// pipelineHelp prints the verb's help and, for a Go pipeline, its arguments.
+func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
+	cmd.Help()
+	if name == "" {
+		return nil
+	}
+	root, file, err := g.loadProject()
+	if err != nil {
+		return err
+	}
+	p := file.Pipeline(name)
+	if p == nil || p.Entrypoint == "" {
+		return nil
+	}
+	prog, err := e.program(e.ctx, root)
+	if err != nil {
+		return err
+	}
+	help, err := prog.Help(e.ctx, root, p.Entrypoint, e.environ)
+	fmt.Fprintf(e.stdout, "\n%s", help)
+	return err
+}
+
+// interrupted turns an error caused by Ctrl-C into exit 130.
+func interrupted(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: errors.New("interrupted")}
+	}
+	return err
+}
+
+// observer picks the output mode; the live view needs a terminal width.
+func (e *env) observer(mode string) ui.Observer {
+	out, isFile := e.stdout.(*os.File)
+	tty := isFile && term.IsTerminal(int(out.Fd()))
+	width := func() int {
+		if isFile {
+			if w, _, err := term.GetSize(int(out.Fd())); err == nil && w > 0 {
+				return w
+			}
+		}
+		return 100
+	}
+	return ui.New(mode, e.stdout, tty, width)
+}

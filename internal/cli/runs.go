@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/project"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+func newRunsCmd(e *env, g *globals) *cobra.Command {
+	var asJSON bool
+	list := func(cmd *cobra.Command, args []string) error {
+		store, err := g.runStore()
+		if err != nil {
+			return err
+		}
+		return listRuns(e.stdout, store, asJSON)
+	}
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List recent runs (the last 50 are kept)",
+		Args:  cobra.NoArgs,
+		RunE:  list,
+	}
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List recent runs",
+		Args:  cobra.NoArgs,
+		RunE:  list,
+	}, &cobra.Command{
+		Use:   "show ID|last",
+		Short: "Show one run's record: jobs, timings, critical path, logs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := g.runStore()
+			if err != nil {
+				return err
+			}
+			rec, err := store.Load(args[0])
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if asJSON {
+				return writeJSON(e.stdout, rec)
+			}
+			showRun(e.stdout, store, rec)
+			return nil
+		},
+	})
+	return cmd
+}
+
+func (g *globals) runStore() (*runrec.Store, error) {
+	dir, err := g.startDir()
+	if err != nil {
+		return nil, err
+	}
+	root, err := project.FindRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return runrec.Open(root), nil
+}
+
+func listRuns(w io.Writer, store *runrec.Store, asJSON bool) error {
+	ids, err := store.IDs()
+	if err != nil {
+		return err
+	}
+	var recs []*runrec.Record
+	for k := len(ids) - 1; k >= 0; k-- {
+		if rec, err := store.Load(ids[k]); err == nil {
+			rec.Jobs = nil
+			recs = append(recs, rec)
+		}
+	}
+	if asJSON {
+		if recs == nil {
+			recs = []*runrec.Record{}
+		}
+		return writeJSON(w, recs)
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "no runs yet; start one with `sparkwing run PIPELINE`")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPIPELINE\tSTATUS\tWALL\tSTARTED")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Status,
+			(time.Duration(r.WallMS) * time.Millisecond).String(), r.Started.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
+	dir := filepath.Join(store.Dir, rec.ID)
+	fmt.Fprintf(w, "run %s: pipeline %s %s\nstarted %s, wall %v, %d workers\n",
+		rec.ID, rec.Pipeline, rec.Status, rec.Started.Local().Format(time.RFC3339),
+		time.Duration(rec.WallMS)*time.Millisecond, rec.Workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nJOB\tSTATUS\tSTART\tDURATION\tQUEUED\tLOG")
+	for _, j := range rec.Jobs {
+		logPath := ""
+		if j.Log != "" {
+			if _, err := os.Stat(filepath.Join(dir, j.Log)); err == nil {
+				logPath = displayPath(filepath.Join(dir, j.Log))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%dms\t%dms\t%dms\t%s\n", j.ID, j.Status, j.StartMS, j.DurationMS, j.QueuedMS, logPath)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ncritical path: %v (%dms)\nparallel efficiency: %.0f%%\ntrace: %s\n",
+		rec.CriticalPath, rec.CriticalPathMS, rec.ParallelEfficiency*100, displayPath(filepath.Join(dir, "trace.json")))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

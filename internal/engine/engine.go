@@ -1,0 +1,144 @@
+// Package engine runs a plan: it orders jobs by their longest remaining
+// path, hands them to the scheduler, runs each with the job runner while its
+// output goes to a log and the observer, and writes the run record.
+//
+// Data flows one way: plan → sched → job → runrec → ui.
+package engine
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/sched"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+// DefaultEstimate is the duration assumed for a job no run has timed yet.
+const DefaultEstimate = time.Second
+
+// Options configure one run.
+type Options struct {
+	Root      string
+	Workers   int
+	KeepGoing bool
+	Args      []string    // the pipeline's arguments, for the record
+	Environ   []string    // the caller's environment
+	Observer  ui.Observer // required
+	KillGrace time.Duration
+}
+
+// Run runs every job of p it can and returns the run's record, which is
+// also written to disk. The record's Status says how the run ended; the
+// error is for failures of sparkwing itself.
+func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error) {
+	store := runrec.Open(opts.Root)
+	started := time.Now()
+	run, err := store.Create(started)
+	if err != nil {
+		return nil, err
+	}
+	e := &execution{
+		plan: p, opts: opts, run: run,
+		runner: &job.Runner{Root: opts.Root, LookupEnv: lookup(opts.Environ), KillGrace: opts.KillGrace},
+		jobs:   make([]runrec.Job, len(p.Jobs)),
+	}
+	deps := p.Deps()
+	opts.Observer.RunStarted(ui.RunInfo{ID: run.ID, Pipeline: p.Name, Jobs: len(p.Jobs), Workers: opts.Workers})
+	results := sched.Run(ctx, deps, sched.Options{
+		Workers:   opts.Workers,
+		KeepGoing: opts.KeepGoing,
+		Priority:  priorities(deps, p, store.Durations()),
+	}, e.runJob)
+
+	rec := e.record(started, results, ctx.Err() != nil)
+	err = run.Write(rec)
+	if rec.Status != runrec.Interrupted {
+		store.Learn(rec)
+	}
+	store.Prune(runrec.Keep)
+	opts.Observer.RunFinished(rec, run.Dir)
+	return rec, err
+}
+
+// priorities are the longest remaining paths, from learned durations.
+func priorities(deps [][]int, p *plan.Plan, learned runrec.Durations) []float64 {
+	est := make([]time.Duration, len(p.Jobs))
+	for i, j := range p.Jobs {
+		est[i] = learned.Estimate(p.Name, j.ID, DefaultEstimate)
+	}
+	rem := plan.RemainingPath(deps, est)
+	prio := make([]float64, len(rem))
+	for i, r := range rem {
+		prio[i] = float64(r)
+	}
+	return prio
+}
+
+type execution struct {
+	plan   *plan.Plan
+	opts   Options
+	run    *runrec.Run
+	runner *job.Runner
+	mu     sync.Mutex
+	jobs   []runrec.Job // filled in by runJob, one element per job
+}
+
+// runJob runs job i on a worker. A cache check will sit in front of the
+// runner here: it sees the same plan.Job value the runner executes.
+func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
+	j := e.plan.Jobs[i]
+	obs := e.opts.Observer
+	obs.JobStarted(j.ID)
+	logPath := e.run.LogPath(j.ID)
+	rj := runrec.Job{ID: j.ID, Log: "logs/" + j.ID + ".log", Cache: runrec.Cache{Result: "off", Reason: "disabled"}}
+	t0 := time.Now()
+	res := e.execute(ctx, j, logPath, obs)
+	rj.DurationMS = time.Since(t0).Milliseconds()
+	rj.Attempts = res.Attempts
+	var st sched.Status
+	switch res.Status {
+	case job.OK:
+		rj.Status, st = runrec.Ran, sched.Succeeded
+	case job.Cancelled:
+		rj.Status, st = runrec.Cancelled, sched.Cancelled
+	default:
+		rj.Status, st = runrec.Failed, sched.Failed
+	}
+	if res.Err != nil {
+		rj.Error = res.Err.Error()
+	}
+	e.mu.Lock()
+	e.jobs[i] = rj
+	e.mu.Unlock()
+	obs.JobFinished(rj, logPath)
+	return st
+}
+
+func (e *execution) execute(ctx context.Context, j plan.Job, logPath string, obs ui.Observer) job.Result {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return job.Result{Status: job.Failed, Err: err}
+	}
+	defer f.Close()
+	lines := &ui.LineWriter{Obs: obs, Job: j.ID}
+	defer lines.Close()
+	return e.runner.Run(ctx, j, io.MultiWriter(f, lines))
+}
+
+func lookup(environ []string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		for i := len(environ) - 1; i >= 0; i-- {
+			if v, ok := strings.CutPrefix(environ[i], name+"="); ok {
+				return v, true
+			}
+		}
+		return "", false
+	}
+}

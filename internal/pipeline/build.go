@@ -1,0 +1,313 @@
+// Package pipeline compiles and talks to Go pipeline programs.
+//
+// A project's .sparkwing/ directory may be a Go module (package main, no
+// main function) whose init functions register pipeline types with the
+// SDK. Build compiles it against the SDK source embedded in this binary,
+// using -modfile and -overlay so nothing is written into the project, and
+// caches the program under a key of everything that can change it: the go
+// command's identity, the Go environment, every file of the module and the
+// SDK source. A hit runs no compiler at all.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"golang.org/x/mod/modfile"
+
+	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
+)
+
+// sdkModule is the module path pipelines import the SDK from.
+const sdkModule = "github.com/sparkwing-dev/sparkwing"
+
+// goEnvKeys change what `go build` produces; their values are in the key.
+var goEnvKeys = []string{"GOOS", "GOARCH", "GOFLAGS", "CGO_ENABLED", "GOEXPERIMENT",
+	"GOAMD64", "GOARM64", "GOROOT", "GOTOOLCHAIN", "GOPROXY", "GONOSUMDB", "GOPRIVATE"}
+
+// Program is a compiled pipeline program.
+type Program struct {
+	Path     string // the executable
+	Digest   string // digest of the module's source files
+	Compiled bool   // this call compiled it (a cache miss)
+}
+
+// CompileError is a failed compilation; Output is what the compiler said.
+type CompileError struct {
+	Dir    string
+	Output string
+}
+
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("compiling the Go pipelines in %s failed:\n%s", e.Dir, strings.TrimRight(e.Output, "\n"))
+}
+
+// Builder compiles pipeline programs into a cache directory.
+type Builder struct {
+	CacheDir string   // programs go under CacheDir/pipelines
+	Environ  []string // environment of the go command
+}
+
+func (b *Builder) getenv(name string) string {
+	prefix := name + "="
+	for i := len(b.Environ) - 1; i >= 0; i-- {
+		if strings.HasPrefix(b.Environ[i], prefix) {
+			return b.Environ[i][len(prefix):]
+		}
+	}
+	return ""
+}
+
+// HasModule reports whether the project has a Go pipeline module.
+func HasModule(moduleDir string) bool {
+	_, err := os.Stat(filepath.Join(moduleDir, "go.mod"))
+	return err == nil
+}
+
+// Build returns the program for the module in moduleDir, compiling it only
+// when no program with the same key exists.
+func (b *Builder) Build(ctx context.Context, moduleDir string) (*Program, error) {
+	if !HasModule(moduleDir) {
+		return nil, fmt.Errorf("%s has no go.mod: Go pipelines (entrypoint:) need a Go module there; `sparkwing init` writes one", moduleDir)
+	}
+	src, err := sourceDigest(moduleDir)
+	if err != nil {
+		return nil, err
+	}
+	goPath, goID, err := b.goIdentity()
+	if err != nil {
+		return nil, err
+	}
+	key := b.key(src, goID)
+	prog := &Program{Path: filepath.Join(b.CacheDir, "pipelines", key, "pipeline"), Digest: src}
+	if st, err := os.Stat(prog.Path); err == nil && st.Mode().IsRegular() {
+		return prog, nil
+	}
+	prog.Compiled = true
+	return prog, b.compile(ctx, goPath, moduleDir, prog.Path)
+}
+
+// key hashes everything that can change the compiled program.
+func (b *Builder) key(srcDigest, goID string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "sparkwing pipeline program v1\nprotocol %d\nsdk %s\ngo %s\nhost %s/%s\nsource %s\n",
+		sw.ProtocolVersion, sdkDigest(), goID, runtime.GOOS, runtime.GOARCH, srcDigest)
+	for _, k := range goEnvKeys {
+		fmt.Fprintf(h, "env %s=%q\n", k, b.getenv(k))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// goIdentity finds the go command on PATH and identifies it by its
+// resolved path, size and modification time, without running it.
+func (b *Builder) goIdentity() (path, id string, err error) {
+	for _, dir := range filepath.SplitList(b.getenv("PATH")) {
+		p := filepath.Join(dir, "go")
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			real, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return "", "", err
+			}
+			rst, err := os.Stat(real)
+			if err != nil {
+				return "", "", err
+			}
+			return p, fmt.Sprintf("%s %d %d", real, rst.Size(), rst.ModTime().UnixNano()), nil
+		}
+	}
+	return "", "", errors.New("Go pipelines need the go command, and none is on PATH (install Go from https://go.dev/dl)")
+}
+
+// sourceDigest hashes the path and content of every file of the module,
+// skipping run records and hidden directories.
+func sourceDigest(moduleDir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(moduleDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(moduleDir, p)
+		if d.IsDir() {
+			if rel != "." && (rel == "runs" || strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), sha256.Sum256(data))
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)), err
+}
+
+// sdkFiles lists the SDK's non-test source files, sorted.
+func sdkFiles() []string {
+	names, _ := fs.Glob(sw.Source(), "*.go")
+	var out []string
+	for _, n := range names {
+		if !strings.HasSuffix(n, "_test.go") {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sdkDigest() string {
+	h := sha256.New()
+	for _, n := range sdkFiles() {
+		data, _ := fs.ReadFile(sw.Source(), n)
+		fmt.Fprintf(h, "%s %x\n", n, sha256.Sum256(data))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// compile builds the program into a private temporary directory and renames
+// it into place, so concurrent builds and kills never leave a partial file.
+func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) error {
+	sdkDir, err := b.extractSDK()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Dir(dest)), ".build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	modFile, overlay, err := writeBuildFiles(tmp, moduleDir, sdkDir)
+	if err != nil {
+		return err
+	}
+	out := filepath.Join(tmp, "pipeline")
+	cmd := exec.CommandContext(ctx, goPath, "build", "-modfile="+modFile, "-overlay="+overlay,
+		"-trimpath", "-buildvcs=false", "-o", out, ".")
+	cmd.Dir = moduleDir
+	cmd.Env = append(append([]string{}, b.Environ...), "GOWORK=off")
+	var output bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &CompileError{Dir: moduleDir, Output: output.String()}
+	}
+	return os.Rename(out, dest)
+}
+
+// writeBuildFiles writes the alternate go.mod (the module's own, plus the
+// SDK replaced by its embedded copy), its go.sum, and the overlay that adds
+// the generated main function.
+func writeBuildFiles(tmp, moduleDir, sdkDir string) (modPath, overlayPath string, err error) {
+	data, err := os.ReadFile(filepath.Join(moduleDir, "go.mod"))
+	if err != nil {
+		return "", "", err
+	}
+	mf, err := modfile.Parse(filepath.Join(moduleDir, "go.mod"), data, nil)
+	if err != nil {
+		return "", "", err
+	}
+	if !requires(mf, sdkModule) {
+		mf.AddNewRequire(sdkModule, "v0.0.0", false)
+	}
+	if err := mf.AddReplace(sdkModule, "", sdkDir, ""); err != nil {
+		return "", "", err
+	}
+	modData, err := mf.Format()
+	if err != nil {
+		return "", "", err
+	}
+	modPath = filepath.Join(tmp, "go.mod")
+	if err := os.WriteFile(modPath, modData, 0o644); err != nil {
+		return "", "", err
+	}
+	if sum, err := os.ReadFile(filepath.Join(moduleDir, "go.sum")); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
+			return "", "", err
+		}
+	}
+	mainPath := filepath.Join(tmp, "main.go")
+	if err := os.WriteFile(mainPath, []byte(generatedMain), 0o644); err != nil {
+		return "", "", err
+	}
+	absModule, _ := filepath.Abs(moduleDir)
+	overlay, _ := json.Marshal(map[string]map[string]string{
+		"Replace": {filepath.Join(absModule, "zz_sparkwing_main.go"): mainPath}})
+	overlayPath = filepath.Join(tmp, "overlay.json")
+	return modPath, overlayPath, os.WriteFile(overlayPath, overlay, 0o644)
+}
+
+const generatedMain = `// Code generated by sparkwing. DO NOT EDIT.
+
+package main
+
+import sw "` + sdkModule + `/sparkwing"
+
+func main() { sw.Main() }
+`
+
+func requires(mf *modfile.File, path string) bool {
+	for _, r := range mf.Require {
+		if r.Mod.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// extractSDK writes the embedded SDK as a module under the cache, once per
+// SDK version.
+func (b *Builder) extractSDK() (string, error) {
+	dir := filepath.Join(b.CacheDir, "sdk", sdkDigest())
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".sdk-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Mkdir(filepath.Join(tmp, "sparkwing"), 0o755); err != nil {
+		return "", err
+	}
+	for _, n := range sdkFiles() {
+		data, _ := fs.ReadFile(sw.Source(), n)
+		if err := os.WriteFile(filepath.Join(tmp, "sparkwing", n), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	gomod := "module " + sdkModule + "\n\ngo 1.22\n"
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr == nil {
+			return dir, nil // another process extracted it first
+		}
+		return "", err
+	}
+	return dir, nil
+}
