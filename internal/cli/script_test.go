@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"sparkwing": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// goEnv is the real Go cache locations, so scripts that compile Go
+// pipelines reuse the build cache (testscript sets HOME to /no-home).
+var goEnv = func() []string {
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT").Output()
+	if err != nil {
+		return nil
+	}
+	v := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(v) != 4 {
+		return nil
+	}
+	return []string{"GOCACHE=" + v[0], "GOMODCACHE=" + v[1], "GOPATH=" + v[2], "REAL_GOROOT=" + v[3]}
+}()
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Vars = append(env.Vars, goEnv...)
+			env.Vars = append(env.Vars,
+				"SPARKWING_CACHE_DIR="+filepath.Join(env.WorkDir, ".cache"),
+				"GOPROXY=off", // the SDK ships inside sparkwing: no network
+				"GOFLAGS=-buildvcs=false",
+				"NO_COLOR=1",
+			)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode": cmdExitcode,
+			"overlap":  cmdOverlap,
+			"dead":     cmdDead,
+		},
+	})
+}
+
+// exitcode N [-int-after FILE] PROG ARGS...: run PROG and require exit code
+// N; its output becomes stdout/stderr for the next checks. With -int-after,
+// send SIGINT once FILE exists.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N [-int-after FILE] PROG ARGS...")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	args = args[1:]
+	intAfter := ""
+	if args[0] == "-int-after" {
+		intAfter, args = ts.MkAbs(args[1]), args[2:]
+	}
+	prog, err := lookPath(ts, args[0])
+	ts.Check(err)
+	cmd := exec.Command(prog, args[1:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = scriptEnv(ts)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	ts.Check(cmd.Start())
+	if intAfter != "" {
+		waitFile(ts, intAfter, 30*time.Second)
+		ts.Check(cmd.Process.Signal(syscall.SIGINT))
+	}
+	err = cmd.Wait()
+	ts.Stdout().Write(stdout.Bytes())
+	ts.Stderr().Write(stderr.Bytes())
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d\nstderr:\n%s", got, want, stderr.String())
+	}
+}
+
+func scriptEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if v := ts.Getenv(name); v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
+		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT"} {
+		env = append(env, name+"="+ts.Getenv(name))
+	}
+	return env
+}
+
+func lookPath(ts *testscript.TestScript, name string) (string, error) {
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", errors.New(name + " not found on the script's PATH")
+}
+
+func waitFile(ts *testscript.TestScript, path string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within %v", path, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// overlap A B: in the newest run's trace.json, the spans of jobs A and B
+// overlap in time (with !, they do not).
+func cmdOverlap(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: overlap JOB JOB")
+	}
+	runs, _ := filepath.Glob(ts.MkAbs(".sparkwing/runs/*/trace.json"))
+	if len(runs) == 0 {
+		ts.Fatalf("no trace.json under .sparkwing/runs")
+	}
+	sort.Strings(runs)
+	data, err := os.ReadFile(runs[len(runs)-1])
+	ts.Check(err)
+	var trace runrec.TraceFile
+	ts.Check(json.Unmarshal(data, &trace))
+	spans := map[string]runrec.TraceEvent{}
+	for _, e := range trace.TraceEvents {
+		if e.Ph == "X" {
+			spans[e.Name] = e
+		}
+	}
+	a, okA := spans[args[0]]
+	b, okB := spans[args[1]]
+	if !okA || !okB {
+		ts.Fatalf("trace has no span for %s or %s", args[0], args[1])
+	}
+	overlaps := a.Ts < b.Ts+b.Dur && b.Ts < a.Ts+a.Dur
+	ts.Logf("%s [%d, +%d]µs, %s [%d, +%d]µs", args[0], a.Ts, a.Dur, args[1], b.Ts, b.Dur)
+	if overlaps == neg {
+		ts.Fatalf("overlap(%s, %s) = %v", args[0], args[1], overlaps)
+	}
+}
+
+// dead PIDFILE: the process whose pid is in PIDFILE is not running.
+func cmdDead(ts *testscript.TestScript, neg bool, args []string) {
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	ts.Check(err)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(pid, 0) != nil || zombie(pid) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("process %d is still running", pid)
+}
+
+func zombie(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(data))
+	return len(f) > 2 && f[2] == "Z"
+}
