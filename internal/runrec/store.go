@@ -43,9 +43,11 @@ func (s *Store) Create(started time.Time) (*Run, error) {
 	if _, err := os.Stat(ignore); err != nil {
 		os.WriteFile(ignore, []byte("# written by sparkwing: run records are not sources\n*\n"), 0o644)
 	}
-	var b [3]byte
+	// Ids sort in start order (to the millisecond); the random suffix keeps
+	// concurrent runs apart.
+	var b [2]byte
 	rand.Read(b[:])
-	id := started.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	id := started.UTC().Format("20060102-150405.000") + "-" + hex.EncodeToString(b[:])
 	dir := filepath.Join(s.Dir, id)
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, err
