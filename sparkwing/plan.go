@@ -45,6 +45,12 @@ func (p *Plan) Go(id string, step Step) *Job {
 	return j
 }
 
+// Errorf rejects the plan, typically an argument that is out of range: the
+// run stops before any job starts, with the message and exit status 2.
+func (p *Plan) Errorf(format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf(format, args...))
+}
+
 // Job returns the job with the given id, or nil.
 func (p *Plan) Job(id string) *Job { return p.byID[id] }
 

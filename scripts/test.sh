@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh clone: formatting, vet, every test
+# under the race detector, and a short fuzz pass over the project-file
+# parser. Needs only Go (and /bin/sh); later issues add their tools here,
+# built once into .tools/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 ./...
+
+echo "== fuzz the project-file parser (20s)"
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s ./internal/project
+
