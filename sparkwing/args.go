@@ -15,6 +15,18 @@ import (
 // a `help:"..."` tag is its usage text. The field's value at registration is
 // the default. Supported types: string, bool, int, int64, float64,
 // time.Duration and []string (repeat the flag).
+// fresh returns a copy of a registered pipeline, so parsing arguments never
+// changes the registered defaults.
+func fresh(p Pipeline) Pipeline {
+	v := reflect.ValueOf(p)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return p
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface().(Pipeline)
+}
+
 func argFlags(name string, pipeline Pipeline, out io.Writer) (*flag.FlagSet, []WireArg, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -64,7 +76,7 @@ func defineFlag(fs *flag.FlagSet, ptr any, arg *WireArg) error {
 		fs.DurationVar(p, arg.Name, *p, arg.Usage)
 		arg.Type = "duration"
 	case *[]string:
-		fs.Var((*stringList)(p), arg.Name, arg.Usage)
+		fs.Var(&stringList{list: p}, arg.Name, arg.Usage)
 		arg.Type = "strings"
 	default:
 		return fmt.Errorf("unsupported argument type %T (use string, bool, int, int64, float64, time.Duration or []string, or tag it `flag:\"-\"`)", ptr)
@@ -89,7 +101,23 @@ func flagName(f reflect.StructField) string {
 	return b.String()
 }
 
-type stringList []string
+// stringList is a repeatable flag; the first use replaces the default.
+type stringList struct {
+	list *[]string
+	set  bool
+}
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+func (s *stringList) String() string {
+	if s.list == nil {
+		return ""
+	}
+	return strings.Join(*s.list, ",")
+}
+
+func (s *stringList) Set(v string) error {
+	if !s.set {
+		*s.list, s.set = nil, true
+	}
+	*s.list = append(*s.list, v)
+	return nil
+}

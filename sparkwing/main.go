@@ -85,10 +85,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // buildPlan parses the pipeline's arguments into its fields, then calls its
 // Plan method.
 func buildPlan(name string, args []string, stdout, stderr io.Writer) (*Plan, *WirePlan, error) {
-	pipeline, ok := registry[name]
+	registered, ok := registry[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("no Go pipeline type %q is registered (call sparkwing.Register(&%s{}) in an init function)", name, name)
 	}
+	pipeline := fresh(registered)
 	fs, wargs, err := argFlags(name, pipeline, stderr)
 	if err != nil {
 		return nil, nil, err
