@@ -147,13 +147,17 @@ func (l *live) region() []string {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(a, b int) bool { return l.running[ids[a]].started.Before(l.running[ids[b]].started) })
+	width := 0
+	for _, id := range ids {
+		width = max(width, len(id))
+	}
 	for k, id := range ids {
 		if k == liveMaxJobs {
 			lines = append(lines, fmt.Sprintf("   … and %d more", len(ids)-k))
 			break
 		}
 		j := l.running[id]
-		line := fmt.Sprintf("   %s %6s", id, fmtDuration(now.Sub(j.started).Truncate(100*time.Millisecond)))
+		line := fmt.Sprintf("   %s %7s", pad(id, width), fmtDuration(now.Sub(j.started).Truncate(100*time.Millisecond)))
 		if j.last != "" {
 			line += "  │ " + j.last
 		}

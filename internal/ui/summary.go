@@ -49,7 +49,7 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool) {
 			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
 			rec.ParallelEfficiency*100, fmtDuration(ms(rec.JobMSTotal)))
 	}
-	fmt.Fprintf(w, "run %s · details: sparkwing runs show %s · trace: %s\n", rec.ID, rec.ID, relPath(filepath.Join(runDir, "trace.json")))
+	fmt.Fprintf(w, "recorded in %s (sparkwing runs show %s)\n", relPath(runDir), rec.ID)
 }
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
