@@ -1,0 +1,255 @@
+// Package fileset resolves a job's input globs to files (honouring
+// .gitignore, leaving out its outputs) and hashes their content.
+//
+// Hashing is incremental: a persistent stat cache maps each path's
+// (device, inode, size, mtime, ctime) to its digest, so an unchanged file
+// costs one lstat. A file whose timestamps are too recent to trust (it
+// could still change within the clock's granularity) is hashed but not
+// cached, the way git treats "racily clean" entries.
+package fileset
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Digest is a SHA-256 digest.
+type Digest [32]byte
+
+func (d Digest) String() string { return hex.EncodeToString(d[:]) }
+
+// ParseDigest reads a digest written by String.
+func ParseDigest(s string) (Digest, error) {
+	var d Digest
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(d) {
+		return d, fmt.Errorf("bad digest %q", s)
+	}
+	copy(d[:], b)
+	return d, nil
+}
+
+// File is one hashed file. For a symlink, Link is its target and Digest
+// hashes the target text; the link is never followed.
+type File struct {
+	Path   string // relative to the root, forward slashes
+	Digest Digest
+	Mode   fs.FileMode // permission bits, plus fs.ModeSymlink for links
+	Size   int64
+	Link   string
+}
+
+// statKey identifies a file's content without reading it.
+type statKey struct {
+	dev, ino, size, mtime, ctime int64
+	mode                         uint32
+}
+
+type statEntry struct {
+	key    statKey
+	digest Digest
+}
+
+// trustAfter: a file modified less than this long ago may still change
+// without its timestamps changing, so its digest is not cached.
+const trustAfter = 2 * time.Second
+
+// Hasher hashes files below a root. Safe for concurrent use.
+type Hasher struct {
+	root      string
+	cachePath string // "" for no persistent cache
+	mu        sync.Mutex
+	cache     map[string]statEntry
+	dirty     bool
+	now       func() time.Time
+}
+
+// NewHasher returns a hasher for root whose stat cache lives in cachePath
+// (loaded now, written by Save).
+func NewHasher(root, cachePath string) *Hasher {
+	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now}
+	h.load()
+	return h
+}
+
+// Hash returns the files at paths (relative to the root), hashed in
+// parallel. A missing file is an error.
+func (h *Hasher) Hash(paths []string) ([]File, error) {
+	files := make([]File, len(paths))
+	errs := make([]error, len(paths))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), max(len(paths), 1)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				files[i], errs[i] = h.hashOne(paths[i])
+			}
+		}()
+	}
+	for i := range paths {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+func (h *Hasher) hashOne(rel string) (File, error) {
+	abs := filepath.Join(h.root, filepath.FromSlash(rel))
+	st, err := os.Lstat(abs)
+	if err != nil {
+		return File{}, err
+	}
+	f := File{Path: rel, Mode: st.Mode() & (fs.ModePerm | fs.ModeSymlink), Size: st.Size()}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		f.Link, err = os.Readlink(abs)
+		f.Digest = sha256.Sum256([]byte("symlink\x00" + f.Link))
+		return f, err
+	}
+	if !st.Mode().IsRegular() {
+		return File{}, fmt.Errorf("%s is not a regular file", rel)
+	}
+	key := keyOf(st)
+	h.mu.Lock()
+	e, ok := h.cache[rel]
+	h.mu.Unlock()
+	if ok && e.key == key {
+		f.Digest = e.digest
+		return f, nil
+	}
+	if f.Digest, err = HashFile(abs); err != nil {
+		return File{}, err
+	}
+	if h.trusted(key) {
+		h.mu.Lock()
+		h.cache[rel] = statEntry{key: key, digest: f.Digest}
+		h.dirty = true
+		h.mu.Unlock()
+	}
+	return f, nil
+}
+
+func (h *Hasher) trusted(k statKey) bool {
+	limit := h.now().Add(-trustAfter).UnixNano()
+	return k.mtime < limit && k.ctime < limit
+}
+
+func keyOf(st fs.FileInfo) statKey {
+	k := statKey{size: st.Size(), mtime: st.ModTime().UnixNano(), mode: uint32(st.Mode())}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		k.dev, k.ino = int64(s.Dev), int64(s.Ino)
+		k.ctime = s.Ctim.Sec*1e9 + s.Ctim.Nsec
+	}
+	return k
+}
+
+// HashFile returns the SHA-256 of a file's content.
+func HashFile(path string) (Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return Digest{}, err
+	}
+	var d Digest
+	h.Sum(d[:0])
+	return d, nil
+}
+
+// load reads the stat cache; a missing or damaged cache is just empty.
+// Format: one line per file, "path\tdev\tino\tsize\tmtime\tctime\tmode\tdigest".
+func (h *Hasher) load() {
+	if h.cachePath == "" {
+		return
+	}
+	f, err := os.Open(h.cachePath)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != 8 {
+			continue
+		}
+		var n [6]int64
+		ok := true
+		for i := range n {
+			v, err := strconv.ParseInt(fields[1+i], 10, 64)
+			n[i], ok = v, ok && err == nil
+		}
+		d, err := ParseDigest(fields[7])
+		if ok && err == nil {
+			h.cache[fields[0]] = statEntry{key: statKey{n[0], n[1], n[2], n[3], n[4], uint32(n[5])}, digest: d}
+		}
+	}
+}
+
+// Save writes the stat cache if it changed, atomically: concurrent
+// processes each write a whole file and the last rename wins.
+func (h *Hasher) Save() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cachePath == "" || !h.dirty {
+		return nil
+	}
+	paths := make([]string, 0, len(h.cache))
+	for p := range h.cache {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var b strings.Builder
+	for _, p := range paths {
+		if strings.ContainsAny(p, "\t\n") {
+			continue
+		}
+		e := h.cache[p]
+		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p, e.key.dev, e.key.ino, e.key.size,
+			e.key.mtime, e.key.ctime, e.key.mode, e.digest)
+	}
+	if err := os.MkdirAll(filepath.Dir(h.cachePath), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(h.cachePath), ".stat-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(b.String())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), h.cachePath)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	h.dirty = false
+	return nil
+}
