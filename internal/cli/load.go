@@ -67,12 +67,8 @@ func (e *env) cacheDir() (string, error) {
 }
 
 func (e *env) getenv(name string) string {
-	for i := len(e.environ) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(e.environ[i], name+"="); ok {
-			return v
-		}
-	}
-	return ""
+	v, _ := e.lookupEnv(name)
+	return v
 }
 
 // resolvePlan returns the validated plan of pipeline name: its YAML jobs,

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -18,8 +18,10 @@ func newPlanCmd(e *env, g *globals) *cobra.Command {
 		Use:   "plan PIPELINE [--json] [PIPELINE ARGUMENTS]",
 		Short: "Print a pipeline's job graph without running it",
 		Long: `Print the jobs of a pipeline in the order they can run, each with the jobs
-it needs and what it runs. Go pipelines are compiled (or found in the cache)
-and asked for their plan with the given arguments. Nothing is run.
+it needs, whether its result is in the cache (hit), must be made (miss), is
+never cached (off), or depends on a job that must run first, and what it
+runs. Go pipelines are compiled (or found in the cache) and asked for their
+plan with the given arguments. Nothing is run.
 
 With no PIPELINE, lists the pipelines.`,
 		DisableFlagParsing: true,
@@ -43,10 +45,15 @@ With no PIPELINE, lists the pipelines.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writePlanJSON(e.stdout, pl)
+			preds, err := e.predict(root, pl, false)
+			if err != nil {
+				return err
 			}
-			writePlan(e.stdout, pl)
+			jobs := planJobs(pl, preds)
+			if asJSON {
+				return writeJSON(e.stdout, map[string]any{"pipeline": pl.Name, "jobs": jobs})
+			}
+			writePlan(e.stdout, pl.Name, jobs)
 			return nil
 		},
 	}
@@ -56,23 +63,51 @@ With no PIPELINE, lists the pipelines.`,
 
 // planJob is one job of `plan --json`.
 type planJob struct {
-	ID          string   `json:"id"`
-	Description string   `json:"description,omitempty"`
-	Needs       []string `json:"needs"`
-	Level       int      `json:"level"` // 0: needs nothing; else 1 + the highest level it needs
-	Run         string   `json:"run,omitempty"`
-	GoStep      bool     `json:"go_step,omitempty"`
-	Inputs      []string `json:"inputs,omitempty"`
-	Outputs     []string `json:"outputs,omitempty"`
-	Env         []string `json:"env,omitempty"`
-	Passthrough []string `json:"passthrough,omitempty"`
-	Tools       []string `json:"tools,omitempty"`
-	Cache       *bool    `json:"cache,omitempty"`
-	Timeout     string   `json:"timeout,omitempty"`
-	Retries     int      `json:"retries,omitempty"`
+	ID           string    `json:"id"`
+	Description  string    `json:"description,omitempty"`
+	Needs        []string  `json:"needs"`
+	Level        int       `json:"level"` // 0: needs nothing; else 1 + the highest level it needs
+	Run          string    `json:"run,omitempty"`
+	GoStep       bool      `json:"go_step,omitempty"`
+	Inputs       []string  `json:"inputs,omitempty"`
+	Outputs      []string  `json:"outputs,omitempty"`
+	Env          []string  `json:"env,omitempty"`
+	Passthrough  []string  `json:"passthrough,omitempty"`
+	Tools        []string  `json:"tools,omitempty"`
+	CacheSetting *bool     `json:"cache_setting,omitempty"`
+	Timeout      string    `json:"timeout,omitempty"`
+	Retries      int       `json:"retries,omitempty"`
+	Key          string    `json:"key,omitempty"`
+	Cache        predCache `json:"cache"`
 }
 
-func planJobs(pl *plan.Plan) []planJob {
+type predCache struct {
+	Result string `json:"result"` // hit | miss | off | unknown
+	Reason string `json:"reason,omitempty"`
+	After  string `json:"after,omitempty"` // unknown until this job has run
+}
+
+func (c predCache) String() string {
+	switch {
+	case c.Result == "unknown":
+		return "after " + c.After
+	case c.Reason != "":
+		return c.Result + " (" + c.Reason + ")"
+	}
+	return c.Result
+}
+
+// predict works out hit or miss per job without running anything.
+func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Prediction, error) {
+	c, err := e.newCache(root)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Hasher.Save()
+	return engine.Predict(e.ctx, pl, c, diskOutputs)
+}
+
+func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {
 	deps := pl.Deps()
 	level := make([]int, len(pl.Jobs))
 	for _, i := range plan.Topo(deps) {
@@ -88,7 +123,8 @@ func planJobs(pl *plan.Plan) []planJob {
 			}
 			pj := planJob{ID: j.ID, Description: j.Description, Needs: j.Needs, Level: l, Run: j.Run,
 				GoStep: j.Step != nil, Inputs: j.Inputs, Outputs: j.Outputs, Env: j.Env,
-				Passthrough: j.Passthrough, Tools: j.Tools, Cache: j.Cache, Retries: j.Retries}
+				Passthrough: j.Passthrough, Tools: j.Tools, CacheSetting: j.Cache, Retries: j.Retries,
+				Key: preds[i].Key, Cache: predCache{preds[i].Result, preds[i].Reason, preds[i].After}}
 			if pj.Needs == nil {
 				pj.Needs = []string{}
 			}
@@ -101,18 +137,12 @@ func planJobs(pl *plan.Plan) []planJob {
 	return out
 }
 
-func writePlanJSON(w io.Writer, pl *plan.Plan) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"pipeline": pl.Name, "jobs": planJobs(pl)})
-}
-
 // writePlan prints the jobs level by level: each level needs only jobs of
 // the levels above it.
-func writePlan(w io.Writer, pl *plan.Plan) {
-	fmt.Fprintf(w, "pipeline %s: %d jobs\n", pl.Name, len(pl.Jobs))
+func writePlan(w io.Writer, name string, jobs []planJob) {
+	fmt.Fprintf(w, "pipeline %s: %d jobs\n", name, len(jobs))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, j := range planJobs(pl) {
+	for _, j := range jobs {
 		needs := ""
 		if len(j.Needs) > 0 {
 			needs = "needs " + strings.Join(j.Needs, ", ")
@@ -121,7 +151,7 @@ func writePlan(w io.Writer, pl *plan.Plan) {
 		if j.GoStep {
 			what = "(Go step)"
 		}
-		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", strings.Repeat("  ", j.Level), j.ID, needs, what)
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\n", strings.Repeat("  ", j.Level), j.ID, needs, j.Cache, what)
 	}
 	tw.Flush()
 }

@@ -22,6 +22,7 @@ import (
 type runFlags struct {
 	jobs      int
 	keepGoing bool
+	noCache   bool
 	only      []string
 	output    string
 }
@@ -37,6 +38,11 @@ path first (durations are learned from past runs).
 
 After a failure no new job starts (unless --keep-going) and the jobs that
 depend on it are skipped. Ctrl-C stops every running job and its processes.
+
+A job that declares inputs is cached by their content (and its command,
+env, tools and the outputs of the jobs it needs): when nothing changed, its
+outputs are restored and its log replayed instead of running it.
+'sparkwing why PIPELINE JOB' names what changed.
 
 Every run is recorded under .sparkwing/runs/ (see 'sparkwing runs').
 Arguments after the pipeline name that are not sparkwing's own flags go to
@@ -55,6 +61,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "after a failure, still run every job that does not depend on it")
+	fl.BoolVar(&f.noCache, "no-cache", false, "run every job even when its result is cached (results are still stored)")
 	fl.StringSliceVar(&f.only, "only", nil, "run only these `JOB`s (comma-separated or repeated) and the jobs they need")
 	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
 	return cmd
@@ -94,9 +101,13 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if err != nil {
 		return interrupted(ctx, err)
 	}
+	c, err := e.newCache(root)
+	if err != nil {
+		return fmt.Errorf("opening the cache: %w", err)
+	}
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
-		Environ: e.environ, Observer: e.observer(f.output),
+		Environ: e.environ, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
 	})
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
@@ -28,9 +30,11 @@ type Options struct {
 	Root      string
 	Workers   int
 	KeepGoing bool
-	Args      []string    // the pipeline's arguments, for the record
-	Environ   []string    // the caller's environment
-	Observer  ui.Observer // required
+	Args      []string     // the pipeline's arguments, for the record
+	Environ   []string     // the caller's environment
+	Observer  ui.Observer  // required
+	Cache     *cache.Cache // nil: nothing is cached
+	NoCache   bool         // run every job, but still store results
 	KillGrace time.Duration
 }
 
@@ -46,8 +50,25 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	}
 	e := &execution{
 		plan: p, opts: opts, run: run,
-		runner: &job.Runner{Root: opts.Root, LookupEnv: lookup(opts.Environ), KillGrace: opts.KillGrace},
-		jobs:   make([]runrec.Job, len(p.Jobs)),
+		runner:   &job.Runner{Root: opts.Root, LookupEnv: lookup(opts.Environ), KillGrace: opts.KillGrace},
+		jobs:     make([]runrec.Job, len(p.Jobs)),
+		outputs:  map[string]fileset.Digest{},
+		lastKeys: store.LastKeys(p.Name),
+		cache:    opts.Cache,
+	}
+	if e.cache != nil {
+		if e.cache.JobEnv == nil {
+			e.cache.JobEnv = e.runner.Env
+		}
+		lock, err := e.cache.Store.LockShared()
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			lock.Unlock()
+			e.cache.Hasher.Save()
+			e.cache.Store.AutoPrune()
+		}()
 	}
 	deps := p.Deps()
 	opts.Observer.RunStarted(ui.RunInfo{ID: run.ID, Pipeline: p.Name, Jobs: len(p.Jobs), Workers: opts.Workers})
@@ -82,52 +103,42 @@ func priorities(deps [][]int, p *plan.Plan, learned runrec.Durations) []float64 
 }
 
 type execution struct {
-	plan   *plan.Plan
-	opts   Options
-	run    *runrec.Run
-	runner *job.Runner
-	mu     sync.Mutex
-	jobs   []runrec.Job // filled in by runJob, one element per job
+	plan     *plan.Plan
+	opts     Options
+	run      *runrec.Run
+	runner   *job.Runner
+	cache    *cache.Cache
+	lastKeys map[string]string // each job's key in the previous run of this pipeline
+
+	mu      sync.Mutex
+	jobs    []runrec.Job              // filled in by runJob, one element per job
+	outputs map[string]fileset.Digest // output digest of each finished job
 }
 
-// runJob runs job i on a worker. A cache check will sit in front of the
-// runner here: it sees the same plan.Job value the runner executes.
+// runJob runs job i on a worker, or restores it from the cache.
 func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	j := e.plan.Jobs[i]
 	obs := e.opts.Observer
 	obs.JobStarted(j.ID)
-	logPath := e.run.LogPath(j.ID)
-	rj := runrec.Job{ID: j.ID, Log: "logs/" + j.ID + ".log", Cache: runrec.Cache{Result: "off", Reason: "disabled"}}
 	t0 := time.Now()
-	res := e.execute(ctx, j, logPath, obs)
+	rj, st := e.do(ctx, j)
+	rj.ID, rj.Log = j.ID, "logs/"+j.ID+".log"
 	rj.DurationMS = time.Since(t0).Milliseconds()
-	rj.Attempts = res.Attempts
-	var st sched.Status
-	switch res.Status {
-	case job.OK:
-		rj.Status, st = runrec.Ran, sched.Succeeded
-	case job.Cancelled:
-		rj.Status, st = runrec.Cancelled, sched.Cancelled
-	default:
-		rj.Status, st = runrec.Failed, sched.Failed
-	}
-	if res.Err != nil {
-		rj.Error = res.Err.Error()
-	}
 	e.mu.Lock()
 	e.jobs[i] = rj
 	e.mu.Unlock()
-	obs.JobFinished(rj, logPath)
+	obs.JobFinished(rj, e.run.LogPath(j.ID))
 	return st
 }
 
-func (e *execution) execute(ctx context.Context, j plan.Job, logPath string, obs ui.Observer) job.Result {
+// run executes j, with its output going to its log and the observer.
+func (e *execution) execute(ctx context.Context, j plan.Job, logPath string) job.Result {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return job.Result{Status: job.Failed, Err: err}
 	}
 	defer f.Close()
-	lines := &ui.LineWriter{Obs: obs, Job: j.ID}
+	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
 	defer lines.Close()
 	return e.runner.Run(ctx, j, io.MultiWriter(f, lines))
 }

@@ -179,3 +179,46 @@ func MatchAny(globs []string, rel string) bool {
 	}
 	return false
 }
+
+// MatchOutputs returns the files below root that match globs, ignored or
+// not: outputs such as bin/ or generated code are usually git-ignored.
+// Only .git is skipped. It reads the disk each time (no listing is kept),
+// walking just each glob's static prefix.
+func MatchOutputs(root string, globs []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, g := range globs {
+		if !doublestar.ValidatePattern(g) {
+			return nil, fmt.Errorf("%q is not a valid glob", g)
+		}
+		g = path.Clean(g)
+		base, _ := doublestar.SplitPattern(g)
+		if !hasMeta(g) {
+			base = g
+		}
+		abs := filepath.Join(root, filepath.FromSlash(base))
+		err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			rel = filepath.ToSlash(rel)
+			if d.IsDir() {
+				if d.Name() == ".git" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if MatchAny([]string{g}, rel) {
+				out[g] = append(out[g], rel)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

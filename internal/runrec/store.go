@@ -176,3 +176,23 @@ func Tail(path string, n int) []string {
 	}
 	return lines
 }
+
+// LastKeys returns the cache key each job of pipeline had in the newest
+// recorded run of that pipeline.
+func (s *Store) LastKeys(pipeline string) map[string]string {
+	keys := map[string]string{}
+	ids, _ := s.IDs()
+	for k := len(ids) - 1; k >= 0; k-- {
+		rec, err := s.Load(ids[k])
+		if err != nil || rec.Pipeline != pipeline {
+			continue
+		}
+		for _, j := range rec.Jobs {
+			if j.Key != "" {
+				keys[j.ID] = j.Key
+			}
+		}
+		return keys
+	}
+	return keys
+}

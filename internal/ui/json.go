@@ -46,6 +46,9 @@ func (j *jsonUI) JobLine(id string, line []byte) {
 func (j *jsonUI) JobFinished(r runrec.Job, _ string) {
 	j.emit(event{Event: "job_end", Job: r.ID, Result: &r})
 }
+func (j *jsonUI) Warn(job, msg string) {
+	j.emit(event{Event: "warning", Job: job, Line: msg})
+}
 func (j *jsonUI) RunFinished(rec *runrec.Record, _ string) {
 	j.emit(event{Event: "run_end", Run: rec.ID, Record: rec})
 }

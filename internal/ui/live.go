@@ -97,6 +97,12 @@ func (l *live) JobFinished(j runrec.Job, logPath string) {
 	l.redraw()
 }
 
+func (l *live) Warn(job, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.above = append(l.above, fmt.Sprintf("warning: %s: %s", job, msg))
+}
+
 func (l *live) RunFinished(rec *runrec.Record, runDir string) {
 	close(l.stop)
 	l.stopped.Wait()

@@ -24,6 +24,7 @@ type Observer interface {
 	JobStarted(id string)
 	JobLine(id string, line []byte)
 	JobFinished(j runrec.Job, logPath string)
+	Warn(job, msg string) // a problem that does not fail the job, such as a corrupt cache entry
 	RunFinished(rec *runrec.Record, runDir string)
 }
 
@@ -130,6 +131,12 @@ func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 		copyEnsuringNewline(p.w, f)
 		f.Close()
 	}
+}
+
+func (p *plainUI) Warn(job, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "warning: %s: %s\n", job, msg)
 }
 
 func (p *plainUI) RunFinished(rec *runrec.Record, runDir string) {

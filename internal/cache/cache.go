@@ -1,0 +1,133 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// Cache computes keys for the jobs of one run. Safe for concurrent use.
+type Cache struct {
+	Store  *Store
+	Root   string
+	Tree   *fileset.Tree
+	Hasher *fileset.Hasher
+	Env    func(string) (string, bool) // the caller's environment
+	JobEnv func(plan.Job) []string     // the environment a job (and its tools) runs with
+	Debug  io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
+
+	mu    sync.Mutex
+	tools map[string]toolResult // by command and environment: run once per run
+}
+
+type toolResult struct {
+	digest fileset.Digest
+	err    error
+}
+
+// Computed is a job's key with what went into it.
+type Computed struct {
+	Key      Key
+	Manifest string
+	Inputs   []fileset.File
+}
+
+// Cacheable says whether j's result may be cached, and if not, why.
+func Cacheable(j plan.Job) (bool, string) {
+	switch {
+	case j.Cache != nil && !*j.Cache:
+		return false, "disabled"
+	case j.Cache == nil && len(j.Inputs) == 0:
+		return false, "no inputs"
+	}
+	return true, ""
+}
+
+// Compute resolves j's inputs, runs its tool commands and returns its key.
+// needs holds the output digest of every job j needs.
+func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]fileset.Digest) (*Computed, error) {
+	paths, err := c.Tree.Match(j.Inputs, j.Outputs)
+	if err != nil {
+		return nil, fmt.Errorf("resolving inputs: %w", err)
+	}
+	files, err := c.Hasher.Hash(paths)
+	if err != nil {
+		return nil, fmt.Errorf("hashing inputs: %w", err)
+	}
+	tools := map[string]fileset.Digest{}
+	for _, t := range j.Tools {
+		if tools[t], err = c.tool(ctx, j, t); err != nil {
+			return nil, err
+		}
+	}
+	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
+		Env: c.Env, Tools: tools, Needs: needs})
+	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files}, nil
+}
+
+// tool runs a tool command once per run and environment, and hashes what
+// it prints. A tool that fails is an error: its version cannot be known.
+func (c *Cache) tool(ctx context.Context, j plan.Job, command string) (fileset.Digest, error) {
+	env := c.JobEnv(j)
+	memo := command + "\x00" + strings.Join(env, "\x00")
+	c.mu.Lock()
+	r, ok := c.tools[memo]
+	c.mu.Unlock()
+	if ok {
+		return r.digest, r.err
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Dir, cmd.Env = c.Root, env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		r.err = fmt.Errorf("tool command %q failed: %v: %s", command, err, strings.TrimSpace(out.String()))
+	} else {
+		r.digest = sha256.Sum256(out.Bytes())
+	}
+	c.mu.Lock()
+	if c.tools == nil {
+		c.tools = map[string]toolResult{}
+	}
+	c.tools[memo] = r
+	c.mu.Unlock()
+	return r.digest, r.err
+}
+
+// Save stores a job's result: its outputs and log as blobs first, then the
+// entry that names them.
+func (c *Cache) Save(comp *Computed, outputs []fileset.File, logPath string, meta Entry) (*Entry, error) {
+	e := meta
+	e.Key, e.Manifest, e.OutputDigest = comp.Key.String(), comp.Manifest, OutputDigest(outputs).String()
+	for _, f := range outputs {
+		o := Output{Path: f.Path, Mode: uint32(f.Mode), Size: f.Size, Link: f.Link, Digest: f.Digest.String()}
+		if f.Link == "" {
+			d, size, err := c.Store.PutFile(c.abs(f.Path))
+			if err != nil {
+				return nil, err
+			}
+			if d != o.Digest {
+				return nil, fmt.Errorf("output %s changed while it was stored", f.Path)
+			}
+			o.Size = size
+		}
+		e.Outputs = append(e.Outputs, o)
+	}
+	d, size, err := c.Store.PutFile(logPath)
+	if err != nil {
+		return nil, err
+	}
+	e.Log, e.LogSize = d, size
+	return &e, c.Store.Put(&e)
+}
+
+func (c *Cache) abs(rel string) string { return c.Root + "/" + rel }

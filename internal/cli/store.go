@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+)
+
+// openStore opens the local cache store under the cache directory.
+func (e *env) openStore() (*cache.Store, error) {
+	dir, err := e.cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	return cache.OpenStore(filepath.Join(dir, "store-v1"))
+}
+
+// newCache prepares the cache for jobs of the project at root. The stat
+// cache is per project directory (a moved checkout starts it afresh; keys
+// do not depend on the directory).
+func (e *env) newCache(root string) (*cache.Cache, error) {
+	store, err := e.openStore()
+	if err != nil {
+		return nil, err
+	}
+	dir, _ := e.cacheDir()
+	sum := sha256.Sum256([]byte(root))
+	c := &cache.Cache{
+		Store:  store,
+		Root:   root,
+		Tree:   fileset.NewTree(root),
+		Hasher: fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
+		Env:    e.lookupEnv,
+		JobEnv: (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
+	}
+	if e.getenv("SPARKWING_DEBUG_KEYS") == "1" {
+		c.Debug = e.stderr
+	}
+	return c, nil
+}
+
+// lookupEnv looks a variable up in the environment sparkwing was given.
+func (e *env) lookupEnv(name string) (string, bool) {
+	for i := len(e.environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(e.environ[i], "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}

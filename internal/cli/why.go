@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+func newWhyCmd(e *env, g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "why PIPELINE JOB [PIPELINE ARGUMENTS]",
+		Short: "Say why a job would run instead of being restored from the cache",
+		Long: `Compare a job's key with the last entry stored for it and name every input
+that differs: a file added, removed or changed, an env variable (by name,
+never its value), the command, a tool's version, or the output of a job it
+needs. Jobs it needs are taken as they are on disk now. Nothing is run.
+
+Set SPARKWING_DEBUG_KEYS=1 on any command to print every line hashed into
+each key.`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, rest, err := parseOwnFlags(cmd, args)
+			if err != nil {
+				return err
+			}
+			if help, _ := cmd.Flags().GetBool("help"); help {
+				return cmd.Help()
+			}
+			if name == "" || len(rest) == 0 {
+				return usageError("usage: sparkwing why PIPELINE JOB")
+			}
+			root, file, err := g.loadProject()
+			if err != nil {
+				return err
+			}
+			pl, err := e.resolvePlan(e.ctx, root, file, name, rest[1:])
+			if err != nil {
+				return err
+			}
+			return e.why(root, pl, rest[0])
+		},
+	}
+}
+
+func (e *env) why(root string, pl *plan.Plan, id string) error {
+	i := pl.Index(id)
+	if i < 0 {
+		return usageError("pipeline %s has no job %q%s", pl.Name, id, suggest(id, jobIDs(pl)))
+	}
+	preds, err := e.predict(root, pl, true)
+	if err != nil {
+		return err
+	}
+	pr := preds[i]
+	switch pr.Result {
+	case "off":
+		fmt.Fprintf(e.stdout, "%s is never cached: %s\n", id, offReason(pr.Reason))
+		return nil
+	case "hit":
+		fmt.Fprintf(e.stdout, "%s would be restored from the cache (%s): nothing it depends on changed\n", id, short(pr.Key))
+		return nil
+	case "unknown":
+		fmt.Fprintf(e.stdout, "%s waits for %s, whose outputs are not on disk; run it first\n", id, pr.After)
+		return nil
+	}
+	store, _ := e.openStore()
+	prevRun, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
+	if prev == nil {
+		fmt.Fprintf(e.stdout, "%s would run: there is no earlier entry for it in the cache (never stored, or pruned)\n", id)
+		return nil
+	}
+	changes := cache.Diff(prev.Manifest, pr.Manifest)
+	fmt.Fprintf(e.stdout, "%s would run: %d %s since the entry stored by run %s (%s):\n",
+		id, len(changes), plural(len(changes), "difference", "differences"), prevRun, short(prev.Key))
+	writeChanges(e.stdout, changes, pl, preds)
+	return nil
+}
+
+func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []engine.Prediction) {
+	for _, c := range changes {
+		line := "  " + c.String()
+		if c.Kind == "need" {
+			if k := pl.Index(c.Name); k >= 0 && preds[k].Result == "miss" {
+				line += " (and it will run again first)"
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// lastEntry finds the newest recorded key of job whose entry is still in
+// the store, other than key.
+func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string) (string, *cache.Entry) {
+	ids, _ := runs.IDs()
+	for k := len(ids) - 1; k >= 0; k-- {
+		rec, err := runs.Load(ids[k])
+		if err != nil || rec.Pipeline != pipeline {
+			continue
+		}
+		for _, j := range rec.Jobs {
+			if j.ID != job || j.Key == "" || j.Key == key {
+				continue
+			}
+			if kk, err := cache.ParseKey(j.Key); err == nil {
+				if e, err := store.Get(kk); err == nil {
+					return rec.ID, e
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+func offReason(r string) string {
+	if r == "no inputs" {
+		return "it declares no inputs, so nothing proves it unchanged (add `inputs:`, or `cache: true` if it depends on nothing)"
+	}
+	return "`cache: false` (it has side effects)"
+}
+
+func short(key string) string {
+	if len(key) > 19 {
+		return key[:19] + "…"
+	}
+	return key
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func jobIDs(pl *plan.Plan) []string {
+	ids := make([]string, len(pl.Jobs))
+	for i, j := range pl.Jobs {
+		ids[i] = j.ID
+	}
+	return ids
+}

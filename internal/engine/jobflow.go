@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/sched"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+// do is one job's life: compute its key, restore it on a hit, otherwise
+// run it, check its outputs and store the result. Any doubt about the
+// cache becomes a miss with a warning, never a failure and never a wrong
+// result.
+func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Status) {
+	rj := runrec.Job{Cache: runrec.Cache{Result: "off"}}
+	logPath := e.run.LogPath(j.ID)
+	needs := e.needDigests(j)
+	var comp *cache.Computed
+	ok, why := cache.Cacheable(j)
+	switch {
+	case e.cache == nil:
+		rj.Cache.Reason = "disabled"
+	case !ok:
+		rj.Cache.Reason = why
+	default:
+		var err error
+		if comp, err = e.cache.Compute(ctx, j, needs); err != nil {
+			return e.fail(j, rj, err)
+		}
+		rj.Key = comp.Key.String()
+		if e.opts.NoCache {
+			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
+		} else if rj.Cache = e.lookup(j, comp); rj.Cache.Result == "hit" {
+			rj.Status = runrec.Cached
+			return rj, sched.Succeeded
+		}
+	}
+	t0 := time.Now()
+	res := e.execute(ctx, j, logPath)
+	if e.cache != nil {
+		e.cache.Tree.Invalidate() // the job may have changed any file
+	}
+	rj.Attempts = res.Attempts
+	switch res.Status {
+	case job.Cancelled:
+		rj.Status, rj.Error = runrec.Cancelled, res.Err.Error()
+		return rj, sched.Cancelled
+	case job.Failed:
+		rj.Status, rj.Error = runrec.Failed, res.Err.Error()
+		return rj, sched.Failed
+	}
+	outputs, err := e.collect(j)
+	if err != nil {
+		return e.fail(j, rj, err)
+	}
+	e.setOutput(j.ID, cache.OutputDigest(outputs))
+	if comp != nil {
+		e.store(ctx, j, comp, needs, outputs, time.Since(t0))
+	}
+	rj.Status = runrec.Ran
+	return rj, sched.Succeeded
+}
+
+// lookup restores j's result if the store has it. On a hit the outputs are
+// in place, the log is replayed and the job's output digest is known.
+func (e *execution) lookup(j plan.Job, comp *cache.Computed) runrec.Cache {
+	entry, err := e.cache.Store.Get(comp.Key)
+	var corrupt *cache.CorruptError
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		if prev := e.lastKeys[j.ID]; prev != "" && prev != comp.Key.String() {
+			return runrec.Cache{Result: "miss", Reason: "inputs changed"}
+		}
+		return runrec.Cache{Result: "miss", Reason: "no entry"}
+	case errors.As(err, &corrupt):
+		e.opts.Observer.Warn(j.ID, err.Error()+"; removed it, running the job")
+		return runrec.Cache{Result: "miss", Reason: "corrupt entry"}
+	case err != nil:
+		e.opts.Observer.Warn(j.ID, "cache: "+err.Error()+"; running the job")
+		return runrec.Cache{Result: "miss", Reason: "restore error"}
+	}
+	if err := e.restore(j, entry); err != nil {
+		e.opts.Observer.Warn(j.ID, "cache restore failed: "+err.Error()+"; running the job")
+		return runrec.Cache{Result: "miss", Reason: "restore error"}
+	}
+	e.cache.Store.Touch(comp.Key)
+	e.setOutput(j.ID, digestOf(entry.OutputDigest))
+	return runrec.Cache{Result: "hit"}
+}
+
+func (e *execution) restore(j plan.Job, entry *cache.Entry) error {
+	changed, err := e.cache.Store.Restore(e.opts.Root, entry, j.Outputs, e.cache.Hasher)
+	if changed {
+		e.cache.Tree.Invalidate()
+	}
+	if err != nil {
+		return err
+	}
+	logPath := e.run.LogPath(j.ID)
+	if err := e.cache.Store.RestoreLog(entry, logPath); err != nil {
+		return err
+	}
+	f, err := os.Open(logPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
+	_, err = io.Copy(lines, f)
+	lines.Close()
+	return err
+}
+
+// collect checks that a job that succeeded produced its declared outputs.
+func (e *execution) collect(j plan.Job) ([]fileset.File, error) {
+	if len(j.Outputs) == 0 {
+		return nil, nil
+	}
+	h := fileset.NewHasher(e.opts.Root, "")
+	if e.cache != nil {
+		h = e.cache.Hasher
+	}
+	return cache.Collect(e.opts.Root, h, j.Outputs)
+}
+
+// store saves a job's result unless its inputs changed while it ran: then
+// the key no longer describes what the job saw.
+func (e *execution) store(ctx context.Context, j plan.Job, comp *cache.Computed, needs map[string]fileset.Digest,
+	outputs []fileset.File, took time.Duration) {
+	after, err := e.cache.Compute(ctx, j, needs)
+	if err != nil || after.Key != comp.Key {
+		e.opts.Observer.Warn(j.ID, "inputs changed while the job ran; not caching this result")
+		return
+	}
+	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(), Pipeline: e.plan.Name, Job: j.ID}
+	if _, err := e.cache.Save(comp, outputs, e.run.LogPath(j.ID), meta); err != nil {
+		e.opts.Observer.Warn(j.ID, "could not store the result in the cache: "+err.Error())
+	}
+}
+
+// fail ends a job with an error sparkwing found (not the job's own exit),
+// noting it in the job's log too.
+func (e *execution) fail(j plan.Job, rj runrec.Job, err error) (runrec.Job, sched.Status) {
+	if f, ferr := os.OpenFile(e.run.LogPath(j.ID), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); ferr == nil {
+		fmt.Fprintf(f, "sparkwing: %v\n", err)
+		f.Close()
+	}
+	rj.Status, rj.Error = runrec.Failed, err.Error()
+	return rj, sched.Failed
+}
+
+func (e *execution) needDigests(j plan.Job) map[string]fileset.Digest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	needs := make(map[string]fileset.Digest, len(j.Needs))
+	for _, n := range j.Needs {
+		needs[n] = e.outputs[n]
+	}
+	return needs
+}
+
+func (e *execution) setOutput(id string, d fileset.Digest) {
+	e.mu.Lock()
+	e.outputs[id] = d
+	e.mu.Unlock()
+}
+
+func digestOf(s string) fileset.Digest {
+	d, _ := fileset.ParseDigest(s)
+	return d
+}

@@ -1,0 +1,77 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// Prediction is what a run would do with one job, worked out without
+// running or restoring anything.
+type Prediction struct {
+	ID       string
+	Result   string // hit, miss, off, or unknown (a job it needs must run first)
+	Reason   string
+	After    string // for unknown: the job that must run first
+	Key      string
+	Manifest string
+	Entry    *cache.Entry // on a hit
+}
+
+// Predict computes, in dependency order, each job's key and whether the
+// store has it. A job needing one that would run cannot know its key
+// before that one ran; with diskOutputs the needed job's outputs are taken
+// as they are on disk now instead (what `sparkwing why` wants to compare).
+func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, diskOutputs bool) ([]Prediction, error) {
+	deps := p.Deps()
+	preds := make([]Prediction, len(p.Jobs))
+	outputs := map[string]fileset.Digest{}
+	known := map[string]bool{}
+	for _, i := range plan.Topo(deps) {
+		j := p.Jobs[i]
+		pr := &preds[i]
+		pr.ID = j.ID
+		needs := map[string]fileset.Digest{}
+		for _, n := range j.Needs {
+			if !known[n] && diskOutputs {
+				if files, err := cache.Collect(c.Root, c.Hasher, p.Jobs[p.Index(n)].Outputs); err == nil {
+					outputs[n], known[n] = cache.OutputDigest(files), true
+				}
+			}
+			if !known[n] {
+				pr.Result, pr.After = "unknown", n
+			}
+			needs[n] = outputs[n]
+		}
+		ok, why := cache.Cacheable(j)
+		switch {
+		case !ok:
+			pr.Result, pr.Reason = "off", why
+			continue
+		case pr.Result == "unknown":
+			continue
+		}
+		comp, err := c.Compute(ctx, j, needs)
+		if err != nil {
+			return nil, err
+		}
+		pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
+		entry, err := c.Store.Get(comp.Key)
+		var corrupt *cache.CorruptError
+		switch {
+		case err == nil:
+			pr.Result, pr.Entry = "hit", entry
+			outputs[j.ID], known[j.ID] = digestOf(entry.OutputDigest), true
+		case errors.Is(err, cache.ErrNotFound):
+			pr.Result, pr.Reason = "miss", "no entry"
+		case errors.As(err, &corrupt):
+			pr.Result, pr.Reason = "miss", "corrupt entry"
+		default:
+			return nil, err
+		}
+	}
+	return preds, nil
+}
