@@ -1,0 +1,228 @@
+package cache
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+)
+
+// stored makes a project with outputs, stores them under a key and returns
+// the pieces.
+func stored(t *testing.T) (*Store, string, *Entry, *fileset.Hasher) {
+	t.Helper()
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "out/sub"), 0o755)
+	os.WriteFile(filepath.Join(root, "out/big.txt"), bytes.Repeat([]byte("compressible "), 2000), 0o644)
+	os.WriteFile(filepath.Join(root, "out/sub/tool"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	os.Symlink("big.txt", filepath.Join(root, "out/link"))
+	log := filepath.Join(t.TempDir(), "job.log")
+	os.WriteFile(log, []byte("line 1\nno newline at end"), 0o644)
+	h := fileset.NewHasher(root, "")
+	outs, err := Collect(root, h, []string{"out/**"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{Store: s, Root: root}
+	e, err := c.Save(&Computed{Key: Key{7}, Manifest: "m\n"}, outs, log, Entry{Job: "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, root, e, h
+}
+
+func TestRestoreIsExactAndRemovesStaleFiles(t *testing.T) {
+	s, root, e, h := stored(t)
+	if got, _ := s.Get(Key{7}); got == nil || got.OutputDigest != e.OutputDigest {
+		t.Fatal("entry not readable")
+	}
+	want := snapshot(t, root)
+	os.RemoveAll(filepath.Join(root, "out"))
+	os.MkdirAll(filepath.Join(root, "out"), 0o755)
+	os.WriteFile(filepath.Join(root, "out/stale.txt"), []byte("old"), 0o644)
+	changed, err := s.Restore(root, e, []string{"out/**"}, h)
+	if err != nil || !changed {
+		t.Fatalf("restore: %v, changed %v", err, changed)
+	}
+	if got := snapshot(t, root); got != want {
+		t.Fatalf("restored tree differs:\n%s\nwant\n%s", got, want)
+	}
+	if changed, err := s.Restore(root, e, []string{"out/**"}, h); err != nil || changed {
+		t.Fatalf("second restore rewrote files: %v %v", changed, err)
+	}
+	logDst := filepath.Join(t.TempDir(), "replay.log")
+	if err := s.RestoreLog(e, logDst); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(logDst); string(data) != "line 1\nno newline at end" {
+		t.Fatalf("log not replayed byte for byte: %q", data)
+	}
+}
+
+// snapshot lists every file under root/out with its mode and content.
+func snapshot(t *testing.T, root string) string {
+	var b strings.Builder
+	filepath.Walk(filepath.Join(root, "out"), func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if info.Mode()&os.ModeSymlink != 0 {
+			l, _ := os.Readlink(p)
+			b.WriteString(rel + " -> " + l + "\n")
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		b.WriteString(rel + " " + info.Mode().String() + " " + string(data[:min(len(data), 20)]) + "\n")
+		return nil
+	})
+	return b.String()
+}
+
+func TestCorruptBlobIsAMissAndIsRemoved(t *testing.T) {
+	s, root, e, h := stored(t)
+	var blob string
+	filepath.Walk(filepath.Join(s.Dir, "blobs"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(p, ".zst") {
+			blob = p
+		}
+		return nil
+	})
+	if blob == "" {
+		t.Fatal("the compressible output was not compressed")
+	}
+	data, _ := os.ReadFile(blob)
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(blob, data, 0o644)
+	os.RemoveAll(filepath.Join(root, "out"))
+	_, err := s.Restore(root, e, []string{"out/**"}, h)
+	if err == nil {
+		t.Fatal("a corrupt blob was restored")
+	}
+	if _, statErr := os.Stat(blob); !errors.Is(statErr, os.ErrNotExist) {
+		t.Fatal("corrupt blob was not removed")
+	}
+	if _, err := os.Stat(filepath.Join(root, "out/big.txt")); err == nil {
+		t.Fatal("a corrupt file was put in place")
+	}
+}
+
+func TestCorruptEntryIsAMissAndIsRemoved(t *testing.T) {
+	for name, damage := range map[string]func([]byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+		"bit flip":  func(b []byte) []byte { b[len(b)-5] ^= 1; return b },
+		"empty":     func([]byte) []byte { return nil },
+		"other key": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _, _, _ := stored(t)
+			p := s.entryPath(Key{7})
+			if damage == nil { // a valid entry filed under the wrong key
+				os.MkdirAll(filepath.Dir(s.entryPath(Key{8})), 0o755)
+				if err := os.Rename(p, s.entryPath(Key{8})); err != nil {
+					t.Fatal(err)
+				}
+				p = s.entryPath(Key{8})
+				_, err := s.Get(Key{8})
+				var ce *CorruptError
+				if !errors.As(err, &ce) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			data, _ := os.ReadFile(p)
+			os.WriteFile(p, damage(data), 0o644)
+			_, err := s.Get(Key{7})
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v", err)
+			}
+			if _, err := s.Get(Key{7}); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("corrupt entry was not removed: %v", err)
+			}
+		})
+	}
+}
+
+func TestRestoreRefusesToLeaveTheProject(t *testing.T) {
+	s, root, e, h := stored(t)
+	outside := t.TempDir()
+	os.RemoveAll(filepath.Join(root, "out"))
+	os.Symlink(outside, filepath.Join(root, "out")) // out/ now leads outside
+	if _, err := s.Restore(root, e, []string{"out/**"}, h); err == nil {
+		t.Fatal("restored through a symlink that leaves the project")
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("wrote outside the project: %v", entries)
+	}
+	bad := *e
+	bad.Outputs = []Output{{Path: "../escape", Digest: e.Outputs[0].Digest}}
+	if _, err := s.Restore(root, &bad, nil, h); err == nil {
+		t.Fatal("restored a path outside the project")
+	}
+}
+
+func TestCollectRefusesSymlinksLeavingTheProject(t *testing.T) {
+	root := t.TempDir()
+	os.Symlink("/etc/passwd", filepath.Join(root, "link"))
+	_, err := Collect(root, fileset.NewHasher(root, ""), []string{"link"})
+	if err == nil || !strings.Contains(err.Error(), "outside the project") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = Collect(root, fileset.NewHasher(root, ""), []string{"missing/**"})
+	if err == nil || !strings.Contains(err.Error(), `declared output "missing/**" was not produced`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPruneIsLeastRecentlyUsedAndSweepsBlobs(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	c := &Cache{Store: s, Root: root}
+	h := fileset.NewHasher(root, "")
+	for i := byte(1); i <= 3; i++ {
+		name := filepath.Join(root, "f")
+		os.WriteFile(name, bytes.Repeat([]byte{i}, 1000), 0o644)
+		outs, _ := Collect(root, h, []string{"f"})
+		if _, err := c.Save(&Computed{Key: Key{i}}, outs, name, Entry{Job: string('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Duration(10-i) * time.Hour) // entry 1 oldest
+		os.Chtimes(s.entryPath(Key{i}), old, old)
+	}
+	s.Touch(Key{1}) // now the most recently used
+	_, total, _ := s.Entries()
+	r, err := s.Prune(PruneOptions{MaxSize: total - 1, DryRun: true})
+	if err != nil || r.RemovedEntries != 1 || r.Removed[0].Key != (Key{2}).String() {
+		t.Fatalf("dry run: %+v %v", r, err)
+	}
+	if _, err := s.Get(Key{2}); err != nil {
+		t.Fatal("dry run removed something")
+	}
+	if _, err := s.Prune(PruneOptions{MaxSize: total - 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(Key{2}); !errors.Is(err, ErrNotFound) {
+		t.Fatal("least recently used entry survived")
+	}
+	_, after, _ := s.Entries()
+	if after >= total || s.HasBlob(fileset.Digest{}.String()) {
+		t.Fatalf("blobs were not swept: %d >= %d", after, total)
+	}
+	r, _ = s.Prune(PruneOptions{MaxAge: 5 * time.Hour})
+	if r.RemovedEntries != 1 { // entry 3 is 7h old; entry 1 was just touched
+		t.Fatalf("max-age removed %d", r.RemovedEntries)
+	}
+}
