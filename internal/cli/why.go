@@ -53,7 +53,7 @@ func (e *env) why(root string, pl *plan.Plan, id string) error {
 	if i < 0 {
 		return usageError("pipeline %s has no job %q%s", pl.Name, id, suggest(id, jobIDs(pl)))
 	}
-	preds, err := e.predict(root, pl, true)
+	preds, err := e.predict(root, pl, false)
 	if err != nil {
 		return err
 	}
@@ -66,8 +66,17 @@ func (e *env) why(root string, pl *plan.Plan, id string) error {
 		fmt.Fprintf(e.stdout, "%s would be restored from the cache (%s): nothing it depends on changed\n", id, short(pr.Key))
 		return nil
 	case "unknown":
-		fmt.Fprintf(e.stdout, "%s waits for %s, whose outputs are not on disk; run it first\n", id, pr.After)
-		return nil
+		// A job it needs runs first; compare the rest with that job's
+		// outputs as they are on disk now.
+		fmt.Fprintf(e.stdout, "%s needs %s, which would run first (see `sparkwing why %s %s`); %s runs again if that changes %s's output\n",
+			id, pr.After, pl.Name, pr.After, id, pr.After)
+		if preds, err = e.predict(root, pl, true); err != nil {
+			return err
+		}
+		if pr = preds[i]; pr.Result != "miss" {
+			fmt.Fprintf(e.stdout, "apart from that, nothing %s depends on changed\n", id)
+			return nil
+		}
 	}
 	store, _ := e.openStore()
 	prevRun, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
