@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+)
+
+// crashProject's job writes files whose content depends on $SEED, so each
+// seed is a different key and the right result for any entry is known.
+const crashProject = `pipelines:
+  - name: p
+    jobs:
+      gen:
+        env: [SEED]
+        inputs: [in.txt]
+        outputs: ["out/**"]
+        run: |
+          mkdir -p out
+          for i in $(seq 1 12); do yes "$SEED-$i" | head -c 300000 > out/f$i; done
+          echo "generated $SEED"
+`
+
+func expectedFile(seed string, i int) []byte {
+	line := fmt.Sprintf("%s-%d\n", seed, i)
+	return bytes.Repeat([]byte(line), 300000/len(line)+1)[:300000]
+}
+
+func buildSparkwing(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sparkwing")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/sparkwing").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func newCrashProject(t *testing.T) string {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(crashProject), 0o644)
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("input\n"), 0o644)
+	return dir
+}
+
+func sparkwingCmd(bin, dir, cacheDir, seed string) *exec.Cmd {
+	cmd := exec.Command(bin, "-C", dir, "run", "p", "--output", "plain")
+	cmd.Env = append(os.Environ(), "SPARKWING_CACHE_DIR="+cacheDir, "SEED="+seed)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// TestKillWhileStoringNeverServesAWrongResult kills sparkwing (SIGKILL)
+// at random moments while it runs and stores entries, then checks every
+// entry left in the store: it restores exactly the right files, or it is
+// reported corrupt or incomplete. Never a wrong result.
+func TestKillWhileStoringNeverServesAWrongResult(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills real processes")
+	}
+	bin := buildSparkwing(t)
+	dir, cacheDir := newCrashProject(t), t.TempDir()
+	start := time.Now()
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "warmup").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	full := time.Since(start)
+	r := rand.New(rand.NewPCG(1, 2))
+	seeds := map[string]string{} // sha256 of the seed (as in the manifest) → seed
+	for n := 0; n < 40; n++ {
+		seed := fmt.Sprintf("s%d", n)
+		sum := sha256.Sum256([]byte(seed))
+		seeds[hex.EncodeToString(sum[:])] = seed
+		cmd := sparkwingCmd(bin, dir, cacheDir, seed)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(r.Float64() * 1.2 * float64(full)))
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	}
+	store, err := cache.OpenStore(filepath.Join(cacheDir, "store-v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, _ := store.Entries()
+	var good, refused int
+	for _, info := range entries {
+		key, _ := cache.ParseKey(info.Key)
+		e, err := store.Get(key)
+		if err != nil {
+			refused++
+			continue
+		}
+		seed := seedOf(t, e.Manifest, seeds)
+		if seed == "warmup" {
+			continue
+		}
+		root := t.TempDir()
+		if _, err := store.Restore(root, e, []string{"out/**"}, fileset.NewHasher(root, "")); err != nil {
+			refused++
+			continue
+		}
+		for i := 1; i <= 12; i++ {
+			got, err := os.ReadFile(filepath.Join(root, "out", fmt.Sprintf("f%d", i)))
+			if err != nil || !bytes.Equal(got, expectedFile(seed, i)) {
+				t.Fatalf("entry for seed %s restored a wrong out/f%d", seed, i)
+			}
+		}
+		good++
+	}
+	t.Logf("%d kills, one full run %v: %d entries restored exactly, %d refused", 40, full, good, refused)
+	// A later normal run of any seed is right, whether it hits or misses.
+	for _, seed := range []string{"s3", "s17", "s39"} {
+		if out, err := sparkwingCmd(bin, dir, cacheDir, seed).CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for i := 1; i <= 12; i++ {
+			if got, _ := os.ReadFile(filepath.Join(dir, "out", fmt.Sprintf("f%d", i))); !bytes.Equal(got, expectedFile(seed, i)) {
+				t.Fatalf("after the kills, a run of seed %s left a wrong out/f%d", seed, i)
+			}
+		}
+	}
+}
+
+func seedOf(t *testing.T, manifest string, seeds map[string]string) string {
+	for _, line := range strings.Split(manifest, "\n") {
+		if strings.HasPrefix(line, `env "SEED" `) {
+			if s, ok := seeds[strings.TrimPrefix(line, `env "SEED" `)]; ok {
+				return s
+			}
+			return "warmup"
+		}
+	}
+	t.Fatalf("manifest has no SEED line:\n%s", manifest)
+	return ""
+}
+
+// TestFourProcessesShareOneStore runs the same pipeline in four copies of
+// a project at once, all on one store, twice: the first round stores, the
+// second restores, and every copy ends with the right files.
+func TestFourProcessesShareOneStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	bin := buildSparkwing(t)
+	cacheDir := t.TempDir()
+	var dirs []string
+	for i := 0; i < 4; i++ {
+		dirs = append(dirs, newCrashProject(t))
+	}
+	for round := 1; round <= 2; round++ {
+		var wg sync.WaitGroup
+		outs := make([][]byte, len(dirs))
+		errs := make([]error, len(dirs))
+		for i, d := range dirs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				outs[i], errs[i] = sparkwingCmd(bin, d, cacheDir, "shared").CombinedOutput()
+			}()
+		}
+		wg.Wait()
+		for i, d := range dirs {
+			if errs[i] != nil {
+				t.Fatalf("round %d, process %d: %v\n%s", round, i, errs[i], outs[i])
+			}
+			for k := 1; k <= 12; k++ {
+				if got, _ := os.ReadFile(filepath.Join(d, "out", fmt.Sprintf("f%d", k))); !bytes.Equal(got, expectedFile("shared", k)) {
+					t.Fatalf("round %d, process %d: wrong out/f%d", round, i, k)
+				}
+			}
+			if round == 2 && !strings.Contains(string(outs[i]), "1 cached") {
+				t.Fatalf("round 2, process %d did not restore:\n%s", i, outs[i])
+			}
+		}
+	}
+}
