@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -77,29 +78,47 @@ func linkInside(rel, target string) bool {
 }
 
 // checkInside makes sure rel is a clean relative path whose existing parent
-// directories resolve inside root.
+// directories stay inside root: each component below root is lstat'ed, and
+// only a symlink among them is resolved and checked.
 func checkInside(root, rel string) error {
 	if rel == "" || path.IsAbs(rel) || path.Clean(rel) != rel || rel == ".." || strings.HasPrefix(rel, "../") {
 		return fmt.Errorf("output path %q is not inside the project", rel)
 	}
+	dir := root
+	for _, part := range strings.Split(path.Dir(rel), "/") {
+		if part == "." {
+			break
+		}
+		dir = filepath.Join(dir, part)
+		st, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // created by the restore, inside root
+		}
+		if err != nil {
+			return err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return checkResolved(root, rel, dir)
+		}
+	}
+	return nil
+}
+
+// checkResolved resolves a symlinked directory on the way to rel and
+// requires it to stay inside root.
+func checkResolved(root, rel, dir string) error {
 	realRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(root, filepath.FromSlash(path.Dir(rel)))
-	for {
-		real, err := filepath.EvalSymlinks(dir)
-		if err == nil {
-			if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-				return fmt.Errorf("output %s is reached through a symlink that leaves the project (%s)", rel, real)
-			}
-			return nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		dir = filepath.Dir(dir) // not created yet: check the nearest existing parent
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("output %s: %w", rel, err)
 	}
+	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+		return fmt.Errorf("output %s is reached through a symlink that leaves the project (%s)", rel, real)
+	}
+	return nil
 }
 
 // Restore makes the files matching the entry's declared output globs equal
@@ -109,9 +128,13 @@ func checkInside(root, rel string) error {
 // changed anything.
 func (s *Store) Restore(root string, e *Entry, globs []string, h *fileset.Hasher) (changed bool, err error) {
 	want := map[string]bool{}
+	checked := map[string]bool{} // parent directories known to be inside root
 	for _, o := range e.Outputs {
-		if err := checkInside(root, o.Path); err != nil {
-			return changed, err
+		if dir := path.Dir(o.Path); !checked[dir] {
+			if err := checkInside(root, o.Path); err != nil {
+				return changed, err
+			}
+			checked[dir] = true
 		}
 		if o.Link != "" && !linkInside(o.Path, o.Link) {
 			return changed, fmt.Errorf("entry output %s links outside the project", o.Path)
@@ -123,7 +146,7 @@ func (s *Store) Restore(root string, e *Entry, globs []string, h *fileset.Hasher
 		}
 		changed = changed || wrote
 	}
-	existing, err := fileset.MatchOutputs(root, globs)
+	existing, err := fileset.MatchOutputs(root, dirGlobs(root, globs))
 	if err != nil {
 		return changed, err
 	}
@@ -140,6 +163,20 @@ func (s *Store) Restore(root string, e *Entry, globs []string, h *fileset.Hasher
 	return changed, nil
 }
 
+// dirGlobs keeps the globs that can match more than one file: only those
+// can have stale files to remove.
+func dirGlobs(root string, globs []string) []string {
+	var out []string
+	for _, g := range globs {
+		if strings.ContainsAny(g, `*?[{\`) {
+			out = append(out, g)
+		} else if st, err := os.Stat(filepath.Join(root, g)); err == nil && st.IsDir() {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func (s *Store) restoreOne(root string, o Output, h *fileset.Hasher) (bool, error) {
 	dest := filepath.Join(root, filepath.FromSlash(o.Path))
 	if o.Link != "" {
@@ -152,9 +189,9 @@ func (s *Store) restoreOne(root string, o Output, h *fileset.Hasher) (bool, erro
 		os.Remove(dest)
 		return true, os.Symlink(o.Link, dest)
 	}
-	if st, err := os.Lstat(dest); err == nil && st.Mode().IsRegular() && st.Size() == o.Size &&
-		uint32(st.Mode()&fs.ModePerm) == o.Mode {
-		if files, err := h.Hash([]string{o.Path}); err == nil && files[0].Digest.String() == o.Digest {
+	if files, err := h.Hash([]string{o.Path}); err == nil {
+		f := files[0]
+		if f.Link == "" && f.Size == o.Size && uint32(f.Mode) == o.Mode && f.Digest.String() == o.Digest {
 			return false, nil
 		}
 	}
@@ -187,7 +224,12 @@ func (s *Store) writeBlob(dest, digest string, mode fs.FileMode) error {
 	return err
 }
 
-// RestoreLog writes the entry's log, verified, to dest.
-func (s *Store) RestoreLog(e *Entry, dest string) error {
-	return s.writeBlob(dest, e.Log, 0o644)
+// ReadLog returns the entry's log, verified. It is replayed from memory:
+// creating a file per cached job would cost more than the whole no-op run.
+func (s *Store) ReadLog(e *Entry) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := s.CopyBlob(&b, e.Log); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

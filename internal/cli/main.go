@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -25,6 +26,11 @@ type env struct {
 // process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background()}
+	if path := e.getenv("SPARKWING_CPUPROFILE"); path != "" {
+		if stop, err := startCPUProfile(path); err == nil {
+			defer stop()
+		}
+	}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -58,4 +64,18 @@ Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
 	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g))
 	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
+}
+
+// startCPUProfile writes a pprof CPU profile of this process to path, for
+// finding where a slow command spends its time (SPARKWING_CPUPROFILE).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

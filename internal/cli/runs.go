@@ -111,6 +111,9 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 	fmt.Fprintln(tw, "\nJOB\tSTATUS\tSTART\tDURATION\tQUEUED\tLOG")
 	for _, j := range rec.Jobs {
 		logPath := ""
+		if j.LogDigest != "" {
+			logPath = "(replayed from the cache)"
+		}
 		if j.Log != "" {
 			if _, err := os.Stat(filepath.Join(dir, j.Log)); err == nil {
 				logPath = displayPath(filepath.Join(dir, j.Log))

@@ -122,7 +122,10 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	obs.JobStarted(j.ID)
 	t0 := time.Now()
 	rj, st := e.do(ctx, j)
-	rj.ID, rj.Log = j.ID, "logs/"+j.ID+".log"
+	rj.ID = j.ID
+	if rj.Status != runrec.Cached {
+		rj.Log = "logs/" + j.ID + ".log"
+	}
 	rj.DurationMS = time.Since(t0).Milliseconds()
 	e.mu.Lock()
 	e.jobs[i] = rj

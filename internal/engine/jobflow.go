@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -40,8 +39,8 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		rj.Key = comp.Key.String()
 		if e.opts.NoCache {
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
-		} else if rj.Cache = e.lookup(j, comp); rj.Cache.Result == "hit" {
-			rj.Status = runrec.Cached
+		} else if entry := e.lookup(j, comp, &rj.Cache); entry != nil {
+			rj.Status, rj.LogDigest = runrec.Cached, entry.Log
 			return rj, sched.Succeeded
 		}
 	}
@@ -71,31 +70,36 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	return rj, sched.Succeeded
 }
 
-// lookup restores j's result if the store has it. On a hit the outputs are
-// in place, the log is replayed and the job's output digest is known.
-func (e *execution) lookup(j plan.Job, comp *cache.Computed) runrec.Cache {
+// lookup restores j's result if the store has it, and returns its entry.
+// On a hit the outputs are in place, the log is replayed and the job's
+// output digest is known; on a miss, rc says why.
+func (e *execution) lookup(j plan.Job, comp *cache.Computed, rc *runrec.Cache) *cache.Entry {
 	entry, err := e.cache.Store.Get(comp.Key)
 	var corrupt *cache.CorruptError
+	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
+		rc.Reason = "no entry"
 		if prev := e.lastKeys[j.ID]; prev != "" && prev != comp.Key.String() {
-			return runrec.Cache{Result: "miss", Reason: "inputs changed"}
+			rc.Reason = "inputs changed"
 		}
-		return runrec.Cache{Result: "miss", Reason: "no entry"}
+		return nil
 	case errors.As(err, &corrupt):
 		e.opts.Observer.Warn(j.ID, err.Error()+"; removed it, running the job")
-		return runrec.Cache{Result: "miss", Reason: "corrupt entry"}
+		rc.Reason = "corrupt entry"
+		return nil
 	case err != nil:
 		e.opts.Observer.Warn(j.ID, "cache: "+err.Error()+"; running the job")
-		return runrec.Cache{Result: "miss", Reason: "restore error"}
+		return nil
 	}
 	if err := e.restore(j, entry); err != nil {
 		e.opts.Observer.Warn(j.ID, "cache restore failed: "+err.Error()+"; running the job")
-		return runrec.Cache{Result: "miss", Reason: "restore error"}
+		return nil
 	}
 	e.cache.Store.Touch(comp.Key)
 	e.setOutput(j.ID, digestOf(entry.OutputDigest))
-	return runrec.Cache{Result: "hit"}
+	*rc = runrec.Cache{Result: "hit"}
+	return entry
 }
 
 func (e *execution) restore(j plan.Job, entry *cache.Entry) error {
@@ -106,19 +110,13 @@ func (e *execution) restore(j plan.Job, entry *cache.Entry) error {
 	if err != nil {
 		return err
 	}
-	logPath := e.run.LogPath(j.ID)
-	if err := e.cache.Store.RestoreLog(entry, logPath); err != nil {
-		return err
-	}
-	f, err := os.Open(logPath)
+	log, err := e.cache.Store.ReadLog(entry)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	_, err = io.Copy(lines, f)
-	lines.Close()
-	return err
+	lines.Write(log)
+	return lines.Close()
 }
 
 // collect checks that a job that succeeded produced its declared outputs.

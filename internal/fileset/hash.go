@@ -88,6 +88,13 @@ func NewHasher(root, cachePath string) *Hasher {
 // Hash returns the files at paths (relative to the root), hashed in
 // parallel. A missing file is an error.
 func (h *Hasher) Hash(paths []string) ([]File, error) {
+	if len(paths) == 1 {
+		f, err := h.hashOne(paths[0])
+		if err != nil {
+			return nil, err
+		}
+		return []File{f}, nil
+	}
 	files := make([]File, len(paths))
 	errs := make([]error, len(paths))
 	work := make(chan int)

@@ -109,7 +109,7 @@ func (t *Tree) Match(globs, exclude []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
+	var all []string
 	for _, g := range globs {
 		if !doublestar.ValidatePattern(g) {
 			return nil, fmt.Errorf("%q is not a valid glob", g)
@@ -118,17 +118,17 @@ func (t *Tree) Match(globs, exclude []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range matches {
-			seen[m] = true
-		}
+		all = append(all, matches...)
 	}
-	out := make([]string, 0, len(seen))
-	for f := range seen {
-		if !MatchAny(exclude, f) {
+	if len(globs) > 1 {
+		sort.Strings(all)
+	}
+	out := make([]string, 0, len(all))
+	for i, f := range all {
+		if (i == 0 || f != all[i-1]) && !MatchAny(exclude, f) {
 			out = append(out, f)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 

@@ -35,7 +35,8 @@ type Job struct {
 	Worker     int      `json:"worker"`
 	Key        string   `json:"key,omitempty"`
 	Cache      Cache    `json:"cache"`
-	Log        string   `json:"log,omitempty"` // relative to the run's directory
+	Log        string   `json:"log,omitempty"`        // relative to the run's directory
+	LogDigest  string   `json:"log_digest,omitempty"` // cached jobs: their log is this blob of the cache
 }
 
 // Cache says whether the job's result came from the cache, and why not.

@@ -105,11 +105,16 @@ func (l *LineWriter) Close() error {
 }
 
 // plainUI prints, for each job, one header line when it starts and, when it
-// ends, its whole log as one block, so parallel jobs never interleave.
+// ends, its whole log as one block, so parallel jobs never interleave. It
+// keeps each job's lines as they come, up to keepMax bytes; a longer log is
+// read back from its file.
 type plainUI struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu   sync.Mutex
+	w    io.Writer
+	kept map[string]*bytes.Buffer
 }
+
+const keepMax = 1 << 20
 
 func (p *plainUI) RunStarted(r RunInfo) {
 	fmt.Fprintf(p.w, "sparkwing: %s, %d jobs, %d at a time (run %s)\n", r.Pipeline, r.Jobs, r.Workers, r.ID)
@@ -121,16 +126,36 @@ func (p *plainUI) JobStarted(id string) {
 	fmt.Fprintf(p.w, "• %s started\n", id)
 }
 
-func (p *plainUI) JobLine(string, []byte) {}
+func (p *plainUI) JobLine(id string, line []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kept == nil {
+		p.kept = map[string]*bytes.Buffer{}
+	}
+	b := p.kept[id]
+	if b == nil {
+		b = &bytes.Buffer{}
+		p.kept[id] = b
+	}
+	if b.Len() <= keepMax {
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+}
 
 func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%s %s %s\n", glyph(j.Status, false), j.ID, outcome(j))
-	if f, err := os.Open(logPath); err == nil {
+	if b := p.kept[j.ID]; b == nil || b.Len() <= keepMax || j.Status == runrec.Cached {
+		if b != nil {
+			p.w.Write(b.Bytes())
+		}
+	} else if f, err := os.Open(logPath); err == nil {
 		copyEnsuringNewline(p.w, f)
 		f.Close()
 	}
+	delete(p.kept, j.ID)
 }
 
 func (p *plainUI) Warn(job, msg string) {
