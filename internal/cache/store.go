@@ -56,7 +56,7 @@ func OpenStore(dir string) (*Store, error) {
 // Entry is a stored job result.
 type Entry struct {
 	Key          string    `json:"key"`
-	Manifest     string    `json:"manifest"`
+	Manifest     string    `json:"-"` // stored as plain text after the JSON line
 	Outputs      []Output  `json:"outputs"`
 	OutputDigest string    `json:"output_digest"` // of the output tree, for dependents' keys
 	Log          string    `json:"log"`           // blob digest of the job's log
@@ -113,7 +113,10 @@ func (s *Store) Get(k Key) (*Entry, error) {
 	return e, nil
 }
 
-// decodeEntry checks the header's checksum, then decodes the JSON.
+// An entry file is a header line (magic and the SHA-256 of the rest), one
+// line of JSON, then the manifest as plain text.
+
+// decodeEntry checks the header's checksum, then decodes the rest.
 func decodeEntry(data []byte) (*Entry, error) {
 	header, body, ok := bytes.Cut(data, []byte("\n"))
 	if !ok || !bytes.HasPrefix(header, []byte(entryMagic)) {
@@ -123,10 +126,12 @@ func decodeEntry(data []byte) (*Entry, error) {
 	if string(header[len(entryMagic):]) != hex.EncodeToString(sum[:]) {
 		return nil, errors.New("checksum mismatch")
 	}
+	jsonLine, manifest, _ := bytes.Cut(body, []byte("\n"))
 	var e Entry
-	if err := json.Unmarshal(body, &e); err != nil {
+	if err := json.Unmarshal(jsonLine, &e); err != nil {
 		return nil, err
 	}
+	e.Manifest = string(manifest)
 	return &e, nil
 }
 
@@ -140,6 +145,7 @@ func (s *Store) Put(e *Entry) error {
 	if err != nil {
 		return err
 	}
+	body = append(append(body, '\n'), e.Manifest...)
 	sum := sha256.Sum256(body)
 	data := append([]byte(entryMagic+hex.EncodeToString(sum[:])+"\n"), body...)
 	return s.publish(bytes.NewReader(data), s.entryPath(k))
