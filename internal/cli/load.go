@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
@@ -132,3 +134,34 @@ func listPipelines(w io.Writer, f *project.File) {
 }
 
 var errHelpShown = errors.New("help shown")
+
+// invocation is what run, plan and why share: sparkwing's own flags parsed
+// out of the arguments, the pipeline's name and arguments, the project.
+type invocation struct {
+	name string   // the pipeline, "" if none was given
+	rest []string // the pipeline's arguments
+	root string
+	file *project.File
+}
+
+// invoke parses args, runs check on the parsed flags, shows help if asked
+// (returning a nil invocation) and loads the project.
+func (e *env) invoke(cmd *cobra.Command, g *globals, args []string, check func() error) (*invocation, error) {
+	name, rest, err := parseOwnFlags(cmd, args)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	if help, _ := cmd.Flags().GetBool("help"); help {
+		return nil, e.pipelineHelp(cmd, g, name)
+	}
+	root, file, err := g.loadProject()
+	if err != nil {
+		return nil, err
+	}
+	return &invocation{name: name, rest: rest, root: root, file: file}, nil
+}

@@ -26,26 +26,19 @@ plan with the given arguments. Nothing is run.
 With no PIPELINE, lists the pipelines.`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, rest, err := parseOwnFlags(cmd, args)
-			if err != nil {
+			inv, err := e.invoke(cmd, g, args, nil)
+			if inv == nil || err != nil {
 				return err
 			}
-			if help, _ := cmd.Flags().GetBool("help"); help {
-				return e.pipelineHelp(cmd, g, name)
-			}
-			root, file, err := g.loadProject()
-			if err != nil {
-				return err
-			}
-			if name == "" {
-				listPipelines(e.stdout, file)
+			if inv.name == "" {
+				listPipelines(e.stdout, inv.file)
 				return nil
 			}
-			pl, err := e.resolvePlan(e.ctx, root, file, name, rest)
+			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest)
 			if err != nil {
 				return err
 			}
-			preds, err := e.predict(root, pl, false)
+			preds, err := e.predict(inv.root, pl, false)
 			if err != nil {
 				return err
 			}

@@ -68,30 +68,18 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 }
 
 func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
-	name, rest, err := parseOwnFlags(cmd, args)
-	if err != nil {
+	inv, err := e.invoke(cmd, g, args, f.check)
+	if inv == nil || err != nil {
 		return err
 	}
-	if f.jobs < 1 {
-		return usageError("-j %d: the number of parallel jobs must be at least 1", f.jobs)
-	}
-	if !slices.Contains(ui.Modes, f.output) {
-		return usageError("--output %s: choose one of %s", f.output, strings.Join(ui.Modes, ", "))
-	}
-	if help, _ := cmd.Flags().GetBool("help"); help {
-		return e.pipelineHelp(cmd, g, name)
-	}
-	root, file, err := g.loadProject()
-	if err != nil {
-		return err
-	}
-	if name == "" {
-		listPipelines(e.stdout, file)
+	if inv.name == "" {
+		listPipelines(e.stdout, inv.file)
 		return nil
 	}
+	root, name, rest := inv.root, inv.name, inv.rest
 	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pl, err := e.resolvePlan(ctx, root, file, name, rest)
+	pl, err := e.resolvePlan(ctx, root, inv.file, name, rest)
 	if err == nil && len(f.only) > 0 {
 		pl, err = pl.Only(f.only)
 		if err != nil {
@@ -117,6 +105,16 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return &exitError{code: exitInterrupted}
 	case runrec.RunFailed:
 		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func (f *runFlags) check() error {
+	if f.jobs < 1 {
+		return usageError("-j %d: the number of parallel jobs must be at least 1", f.jobs)
+	}
+	if !slices.Contains(ui.Modes, f.output) {
+		return usageError("--output %s: choose one of %s", f.output, strings.Join(ui.Modes, ", "))
 	}
 	return nil
 }

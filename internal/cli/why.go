@@ -25,25 +25,18 @@ Set SPARKWING_DEBUG_KEYS=1 on any command to print every line hashed into
 each key.`,
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, rest, err := parseOwnFlags(cmd, args)
-			if err != nil {
+			inv, err := e.invoke(cmd, g, args, nil)
+			if inv == nil || err != nil {
 				return err
 			}
-			if help, _ := cmd.Flags().GetBool("help"); help {
-				return cmd.Help()
-			}
-			if name == "" || len(rest) == 0 {
+			if inv.name == "" || len(inv.rest) == 0 {
 				return usageError("usage: sparkwing why PIPELINE JOB")
 			}
-			root, file, err := g.loadProject()
+			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest[1:])
 			if err != nil {
 				return err
 			}
-			pl, err := e.resolvePlan(e.ctx, root, file, name, rest[1:])
-			if err != nil {
-				return err
-			}
-			return e.why(root, pl, rest[0])
+			return e.why(inv.root, pl, inv.rest[0])
 		},
 	}
 }
