@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -133,7 +132,6 @@ func listPipelines(w io.Writer, f *project.File) {
 	tw.Flush()
 }
 
-var errHelpShown = errors.New("help shown")
 
 // invocation is what run, plan and why share: sparkwing's own flags parsed
 // out of the arguments, the pipeline's name and arguments, the project.

@@ -31,9 +31,6 @@ type Tree struct {
 // NewTree returns the tree of root; nothing is read until it is used.
 func NewTree(root string) *Tree { return &Tree{root: root} }
 
-// Root is the directory the tree lists.
-func (t *Tree) Root() string { return t.root }
-
 // Invalidate drops the listing; the next match lists the tree again.
 func (t *Tree) Invalidate() {
 	t.mu.Lock()

@@ -60,6 +60,3 @@ const (
 	RunFailed   = "failed"
 	Interrupted = "interrupted"
 )
-
-// Done reports whether the job produced its result (ran or restored).
-func (j Job) Done() bool { return j.Status == Ran || j.Status == Cached }
