@@ -132,7 +132,6 @@ func listPipelines(w io.Writer, f *project.File) {
 	tw.Flush()
 }
 
-
 // invocation is what run, plan and why share: sparkwing's own flags parsed
 // out of the arguments, the pipeline's name and arguments, the project.
 type invocation struct {
