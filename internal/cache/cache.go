@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -130,4 +131,4 @@ func (c *Cache) Save(comp *Computed, outputs []fileset.File, logPath string, met
 	return &e, c.Store.Put(&e)
 }
 
-func (c *Cache) abs(rel string) string { return c.Root + "/" + rel }
+func (c *Cache) abs(rel string) string { return filepath.Join(c.Root, filepath.FromSlash(rel)) }

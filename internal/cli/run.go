@@ -95,7 +95,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	}
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
-		Environ: e.environ, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
+		LookupEnv: e.lookupEnv, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
 	})
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)

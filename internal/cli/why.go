@@ -98,25 +98,22 @@ func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []en
 
 // lastEntry finds the newest recorded key of job whose entry is still in
 // the store, other than key.
-func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string) (string, *cache.Entry) {
-	ids, _ := runs.IDs()
-	for k := len(ids) - 1; k >= 0; k-- {
-		rec, err := runs.Load(ids[k])
-		if err != nil || rec.Pipeline != pipeline {
-			continue
-		}
+func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string) (runID string, entry *cache.Entry) {
+	runs.Newest(pipeline, func(rec *runrec.Record) bool {
 		for _, j := range rec.Jobs {
 			if j.ID != job || j.Key == "" || j.Key == key {
 				continue
 			}
-			if kk, err := cache.ParseKey(j.Key); err == nil {
-				if e, err := store.Get(kk); err == nil {
-					return rec.ID, e
+			if k, err := cache.ParseKey(j.Key); err == nil {
+				if e, err := store.Get(k); err == nil {
+					runID, entry = rec.ID, e
+					return false
 				}
 			}
 		}
-	}
-	return "", nil
+		return true
+	})
+	return runID, entry
 }
 
 func offReason(r string) string {

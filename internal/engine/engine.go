@@ -9,7 +9,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,11 +29,11 @@ type Options struct {
 	Root      string
 	Workers   int
 	KeepGoing bool
-	Args      []string     // the pipeline's arguments, for the record
-	Environ   []string     // the caller's environment
-	Observer  ui.Observer  // required
-	Cache     *cache.Cache // nil: nothing is cached
-	NoCache   bool         // run every job, but still store results
+	Args      []string                    // the pipeline's arguments, for the record
+	LookupEnv func(string) (string, bool) // the caller's environment
+	Observer  ui.Observer                 // required
+	Cache     *cache.Cache                // nil: nothing is cached
+	NoCache   bool                        // run every job, but still store results
 	KillGrace time.Duration
 }
 
@@ -50,7 +49,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	}
 	e := &execution{
 		plan: p, opts: opts, run: run,
-		runner:   &job.Runner{Root: opts.Root, LookupEnv: lookup(opts.Environ), KillGrace: opts.KillGrace},
+		runner:   &job.Runner{Root: opts.Root, LookupEnv: opts.LookupEnv, KillGrace: opts.KillGrace},
 		jobs:     make([]runrec.Job, len(p.Jobs)),
 		outputs:  map[string]fileset.Digest{},
 		lastKeys: store.LastKeys(p.Name),
@@ -134,7 +133,7 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	return st
 }
 
-// run executes j, with its output going to its log and the observer.
+// execute runs j, with its output going to its log and the observer.
 func (e *execution) execute(ctx context.Context, j plan.Job, logPath string) job.Result {
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -144,15 +143,4 @@ func (e *execution) execute(ctx context.Context, j plan.Job, logPath string) job
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
 	defer lines.Close()
 	return e.runner.Run(ctx, j, io.MultiWriter(f, lines))
-}
-
-func lookup(environ []string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		for i := len(environ) - 1; i >= 0; i-- {
-			if v, ok := strings.CutPrefix(environ[i], name+"="); ok {
-				return v, true
-			}
-		}
-		return "", false
-	}
 }

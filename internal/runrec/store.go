@@ -181,18 +181,24 @@ func Tail(path string, n int) []string {
 // recorded run of that pipeline.
 func (s *Store) LastKeys(pipeline string) map[string]string {
 	keys := map[string]string{}
-	ids, _ := s.IDs()
-	for k := len(ids) - 1; k >= 0; k-- {
-		rec, err := s.Load(ids[k])
-		if err != nil || rec.Pipeline != pipeline {
-			continue
-		}
+	s.Newest(pipeline, func(rec *Record) bool {
 		for _, j := range rec.Jobs {
 			if j.Key != "" {
 				keys[j.ID] = j.Key
 			}
 		}
-		return keys
-	}
+		return false
+	})
 	return keys
+}
+
+// Newest calls fn with the readable records of pipeline, newest first,
+// until fn returns false.
+func (s *Store) Newest(pipeline string, fn func(*Record) bool) {
+	ids, _ := s.IDs()
+	for k := len(ids) - 1; k >= 0; k-- {
+		if rec, err := s.Load(ids[k]); err == nil && rec.Pipeline == pipeline && !fn(rec) {
+			return
+		}
+	}
 }

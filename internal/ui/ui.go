@@ -147,15 +147,18 @@ func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%s %s %s\n", glyph(j.Status, false), j.ID, outcome(j))
-	if b := p.kept[j.ID]; b == nil || b.Len() <= keepMax || j.Status == runrec.Cached {
-		if b != nil {
-			p.w.Write(b.Bytes())
-		}
-	} else if f, err := os.Open(logPath); err == nil {
-		copyEnsuringNewline(p.w, f)
-		f.Close()
-	}
+	b := p.kept[j.ID]
 	delete(p.kept, j.ID)
+	if b != nil && b.Len() > keepMax {
+		if f, err := os.Open(logPath); err == nil { // the whole log, when there is a file
+			copyEnsuringNewline(p.w, f)
+			f.Close()
+			return
+		}
+	}
+	if b != nil {
+		p.w.Write(b.Bytes())
+	}
 }
 
 func (p *plainUI) Warn(job, msg string) {
