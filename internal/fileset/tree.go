@@ -10,91 +10,216 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
 
 // Tree lists the files of a project and matches globs against the
 // listing. Directories and files ignored by .gitignore files (and .git
-// itself) are left out. The listing is made when first needed and again
-// after Invalidate, which the engine calls whenever a job may have changed
-// the tree. Safe for concurrent use.
+// itself) are left out.
+//
+// Each directory is read when a glob first needs it and kept. Invalidate,
+// which the engine calls whenever a job may have changed the tree, starts
+// a new generation: a kept directory is then checked again (one lstat) the
+// next time a glob needs it, and read again only if its entries may have
+// changed (its mtime, ctime or inode differ, it changed too shortly before
+// it was read to trust the timestamps, or its .gitignore changed). So a
+// job's lookup costs what its own globs cover, not the size of the tree.
+// Safe for concurrent use.
 type Tree struct {
-	root  string
-	mu    sync.Mutex
-	valid bool
-	// files is every non-ignored file (regular or symlink), relative to the
-	// root with forward slashes, sorted.
-	files []string
+	root string
+	now  func() time.Time // for tests
+	mu   sync.Mutex
+	gen  uint64
+	dirs map[string]*dirState // by path relative to the root ("" for the root)
+}
+
+// dirState is one directory as last read.
+type dirState struct {
+	mu      sync.Mutex
+	gen     uint64 // the generation it was last checked in
+	missing bool
+	stat    statKey
+	readAt  time.Time
+	entries []dirEntry // sorted by name
+	ignore  statKey    // the .gitignore's stat when read (zero if none)
+	rules   []ignoreRule
+}
+
+type dirEntry struct {
+	name  string
+	isDir bool
+	file  bool // a regular file or a symlink: a candidate input
 }
 
 // NewTree returns the tree of root; nothing is read until it is used.
-func NewTree(root string) *Tree { return &Tree{root: root} }
+func NewTree(root string) *Tree {
+	return &Tree{root: root, now: time.Now, gen: 1, dirs: map[string]*dirState{}}
+}
 
-// Invalidate drops the listing; the next match lists the tree again.
+// Invalidate starts a new generation: every directory is checked again
+// before it is used.
 func (t *Tree) Invalidate() {
 	t.mu.Lock()
-	t.valid = false
+	t.gen++
 	t.mu.Unlock()
 }
 
-// snapshot returns the current listing, making it if needed.
-func (t *Tree) snapshot() (*Tree, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.valid {
-		t.files = nil
-		if err := t.walk("", nil); err != nil {
-			return nil, err
-		}
-		t.valid = true
-	}
-	return &Tree{root: t.root, files: t.files, valid: true}, nil
+// listing is what a glob needs of one directory. read replaces the slices
+// rather than changing them, so a listing stays valid after its lock.
+type listing struct {
+	entries []dirEntry
+	rules   []ignoreRule
 }
 
-// walk lists directory dir (relative), applying the ignore rules in force
-// there plus its own .gitignore.
-func (t *Tree) walk(dir string, rules []ignoreRule) error {
-	abs := filepath.Join(t.root, filepath.FromSlash(dir))
-	if data, err := os.ReadFile(filepath.Join(abs, ".gitignore")); err == nil {
-		rules = append(rules[:len(rules):len(rules)], parseGitignore(dir, data)...)
+// dir returns directory rel as of this generation, or nil if it is gone.
+func (t *Tree) dir(rel string) (*listing, error) {
+	t.mu.Lock()
+	gen := t.gen
+	d := t.dirs[rel]
+	if d == nil {
+		d = &dirState{}
+		t.dirs[rel] = d
 	}
-	entries, err := os.ReadDir(abs)
+	t.mu.Unlock()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gen != gen {
+		if err := d.check(filepath.Join(t.root, filepath.FromSlash(rel)), rel, t.now); err != nil {
+			return nil, err
+		}
+		d.gen = gen
+	}
+	if d.missing {
+		return nil, nil
+	}
+	return &listing{d.entries, d.rules}, nil
+}
+
+// check brings d up to date with the disk: one lstat when nothing changed.
+func (d *dirState) check(abs, rel string, now func() time.Time) error {
+	st, err := os.Lstat(abs)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.IsDir()) {
+		d.missing, d.readAt, d.entries, d.rules = true, time.Time{}, nil, nil
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		rel := path.Join(dir, e.Name())
-		isDir := e.IsDir()
-		if (isDir && e.Name() == ".git") || ignored(rules, rel, isDir) {
-			continue
-		}
-		if isDir {
-			if err := t.walk(rel, rules); err != nil {
+	d.missing = false
+	if d.fresh(keyOf(st), abs) {
+		return nil
+	}
+	d.stat, d.readAt = keyOf(st), now()
+	return d.read(abs, rel)
+}
+
+// fresh reports whether the kept entries still describe the directory.
+func (d *dirState) fresh(now statKey, abs string) bool {
+	if d.readAt.IsZero() || now != d.stat || !settled(now, d.readAt) {
+		return false
+	}
+	if d.ignore == (statKey{}) {
+		return true // a new .gitignore would have changed the directory
+	}
+	st, err := os.Lstat(filepath.Join(abs, ".gitignore"))
+	return err == nil && keyOf(st) == d.ignore && settled(d.ignore, d.readAt)
+}
+
+// settled reports whether k's timestamps are far enough before readAt
+// that a later change could not leave them equal (timestamps are coarser
+// than the clock).
+func settled(k statKey, readAt time.Time) bool {
+	limit := readAt.Add(-trustAfter).UnixNano()
+	return k.mtime < limit && k.ctime < limit
+}
+
+func (d *dirState) read(abs, rel string) error {
+	list, err := os.ReadDir(abs)
+	if err != nil {
+		return err
+	}
+	d.entries = make([]dirEntry, 0, len(list))
+	d.ignore, d.rules = statKey{}, nil
+	for _, e := range list {
+		typ := e.Type()
+		d.entries = append(d.entries, dirEntry{name: e.Name(), isDir: e.IsDir(),
+			file: typ.IsRegular() || typ&fs.ModeSymlink != 0})
+		if e.Name() == ".gitignore" && typ.IsRegular() {
+			path := filepath.Join(abs, ".gitignore")
+			st, err := os.Lstat(path)
+			if err != nil {
+				continue
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
 				return err
 			}
-		} else if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
-			t.files = append(t.files, rel)
+			d.ignore, d.rules = keyOf(st), parseGitignore(rel, data)
 		}
-	}
-	if dir == "" {
-		sort.Strings(t.files)
 	}
 	return nil
 }
 
-// under returns the listed files below dir ("" or "." for all).
-func (t *Tree) under(dir string) []string {
-	if dir == "" || dir == "." {
-		return t.files
+// start returns the ignore rules in force inside directory rel, or ok
+// false when rel or one of its parents is missing or ignored.
+func (t *Tree) start(rel string) (rules []ignoreRule, ok bool, err error) {
+	cur := ""
+	parts := strings.Split(rel, "/")
+	if rel == "" {
+		parts = nil
 	}
-	prefix := dir + "/"
-	lo := sort.SearchStrings(t.files, prefix)
-	hi := lo
-	for hi < len(t.files) && strings.HasPrefix(t.files[hi], prefix) {
-		hi++
+	for i := 0; ; i++ {
+		d, err := t.dir(cur)
+		if d == nil || err != nil {
+			return nil, false, err
+		}
+		rules = append(rules[:len(rules):len(rules)], d.rules...)
+		if i == len(parts) {
+			return rules, true, nil
+		}
+		cur = path.Join(cur, parts[i])
+		if parts[i] == ".git" || ignored(rules, cur, true) {
+			return nil, false, nil
+		}
 	}
-	return t.files[lo:hi]
+}
+
+// files lists the files below directory rel that are not ignored.
+func (t *Tree) files(rel string) ([]string, error) {
+	rules, ok, err := t.start(rel)
+	if !ok || err != nil {
+		return nil, err
+	}
+	var out []string
+	err = t.walk(rel, rules, &out)
+	return out, err
+}
+
+func (t *Tree) walk(rel string, rules []ignoreRule, out *[]string) error {
+	d, err := t.dir(rel)
+	if d == nil || err != nil {
+		return err
+	}
+	if rel != "" {
+		rules = append(rules[:len(rules):len(rules)], d.rules...)
+	}
+	for _, e := range d.entries {
+		p := path.Join(rel, e.name)
+		if (e.isDir && e.name == ".git") || ignored(rules, p, e.isDir) {
+			continue
+		}
+		if e.isDir {
+			if err := t.walk(p, rules, out); err != nil {
+				return err
+			}
+		} else if e.file {
+			*out = append(*out, p)
+		}
+	}
+	return nil
 }
 
 // Match returns the files matching any of globs and none of exclude,
@@ -102,10 +227,6 @@ func (t *Tree) under(dir string) []string {
 // file or a directory (all files below it) and is taken even if ignored;
 // a glob with them matches only files that are not ignored.
 func (t *Tree) Match(globs, exclude []string) ([]string, error) {
-	t, err := t.snapshot()
-	if err != nil {
-		return nil, err
-	}
 	var all []string
 	for _, g := range globs {
 		if !doublestar.ValidatePattern(g) {
@@ -117,9 +238,7 @@ func (t *Tree) Match(globs, exclude []string) ([]string, error) {
 		}
 		all = append(all, matches...)
 	}
-	if len(globs) > 1 {
-		sort.Strings(all)
-	}
+	sort.Strings(all)
 	out := make([]string, 0, len(all))
 	for i, f := range all {
 		if (i == 0 || f != all[i-1]) && !MatchAny(exclude, f) {
@@ -135,8 +254,15 @@ func (t *Tree) matchOne(g string) ([]string, error) {
 	if base == g || !hasMeta(g) {
 		return t.literal(g)
 	}
+	if base == "." {
+		base = ""
+	}
+	candidates, err := t.files(base)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, f := range t.under(base) {
+	for _, f := range candidates {
 		if ok, _ := doublestar.Match(g, f); ok {
 			out = append(out, f)
 		}
@@ -145,7 +271,7 @@ func (t *Tree) matchOne(g string) ([]string, error) {
 }
 
 // literal resolves a path without meta characters: the file, or every
-// listed file below the directory.
+// file below the directory that is not ignored.
 func (t *Tree) literal(p string) ([]string, error) {
 	st, err := os.Lstat(filepath.Join(t.root, filepath.FromSlash(p)))
 	if errors.Is(err, os.ErrNotExist) {
@@ -155,7 +281,10 @@ func (t *Tree) literal(p string) ([]string, error) {
 		return nil, err
 	}
 	if st.IsDir() {
-		return t.under(p), nil
+		if p == "." {
+			p = ""
+		}
+		return t.files(p)
 	}
 	return []string{p}, nil
 }
