@@ -9,7 +9,6 @@
 package fileset
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -75,13 +74,18 @@ type Hasher struct {
 	cache     map[string]statEntry
 	dirty     bool
 	now       func() time.Time
+	loaded    chan struct{} // closed once the stat cache is read
 }
 
 // NewHasher returns a hasher for root whose stat cache lives in cachePath
-// (loaded now, written by Save).
+// (read in the background from now on, written by Save).
 func NewHasher(root, cachePath string) *Hasher {
-	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now}
-	h.load()
+	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now,
+		loaded: make(chan struct{})}
+	go func() {
+		defer close(h.loaded)
+		h.load()
+	}()
 	return h
 }
 
@@ -137,6 +141,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 		return File{}, fmt.Errorf("%s is not a regular file", rel)
 	}
 	key := keyOf(st)
+	<-h.loaded
 	h.mu.Lock()
 	e, ok := h.cache[rel]
 	h.mu.Unlock()
@@ -192,27 +197,27 @@ func (h *Hasher) load() {
 	if h.cachePath == "" {
 		return
 	}
-	f, err := os.Open(h.cachePath)
+	data, err := os.ReadFile(h.cachePath)
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t")
-		if len(fields) != 8 {
-			continue
-		}
+	// One string for the whole file: each path is a slice of it.
+	rest := string(data)
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		rel, fields, _ := strings.Cut(line, "\t")
 		var n [6]int64
 		ok := true
 		for i := range n {
-			v, err := strconv.ParseInt(fields[1+i], 10, 64)
+			var f string
+			f, fields, _ = strings.Cut(fields, "\t")
+			v, err := strconv.ParseInt(f, 10, 64)
 			n[i], ok = v, ok && err == nil
 		}
-		d, err := ParseDigest(fields[7])
+		d, err := ParseDigest(fields)
 		if ok && err == nil {
-			h.cache[fields[0]] = statEntry{key: statKey{n[0], n[1], n[2], n[3], n[4], uint32(n[5])}, digest: d}
+			h.cache[rel] = statEntry{key: statKey{n[0], n[1], n[2], n[3], n[4], uint32(n[5])}, digest: d}
 		}
 	}
 }
@@ -220,6 +225,7 @@ func (h *Hasher) load() {
 // Save writes the stat cache if it changed, atomically: concurrent
 // processes each write a whole file and the last rename wins.
 func (h *Hasher) Save() error {
+	<-h.loaded
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.cachePath == "" || !h.dirty {

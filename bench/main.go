@@ -1,0 +1,48 @@
+// Command bench runs sparkwing's side-by-side benchmarks; bench/run installs
+// the peers and calls it. See bench/README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sparkwing-dev/sparkwing/internal/bench"
+)
+
+func main() {
+	var o bench.Options
+	var tools, only string
+	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 3× floor gate")
+	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
+	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
+	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
+	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
+	flag.StringVar(&o.Out, "out", "bench", "where to write RESULTS.md, results.json and ratios.svg")
+	flag.StringVar(&o.Paths.Sparkwing, "sparkwing", "", "the sparkwing binary to measure")
+	flag.StringVar(&o.Paths.Task, "task", "", "go-task binary")
+	flag.StringVar(&o.Paths.Mage, "mage", "", "mage binary")
+	flag.StringVar(&o.Paths.Bazel, "bazel", "bazel", "bazel binary")
+	flag.StringVar(&o.Paths.NodeModules, "node-modules", "", "node_modules holding turbo and nx")
+	flag.Parse()
+	if tools != "" {
+		o.Tools = strings.Split(tools, ",")
+	}
+	if only != "" {
+		o.Only = strings.Split(only, ",")
+	}
+	o.Log = os.Stdout
+	if err := o.Paths.Resolve(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	res, err := bench.Run(o, "bench/run "+strings.Join(os.Args[1:], " "))
+	if res != nil && res.Gate != nil {
+		fmt.Printf("gate: sparkwing no-op on %s is %.2f× the lstat floor (limit %.1f×)\n", res.Gate.Workload, res.Gate.Ratio, res.Gate.Limit)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

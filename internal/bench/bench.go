@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// GateRatio is the most sparkwing's no-op on 1,000 jobs may cost, as a
+// multiple of the lstat floor measured in the same run.
+const GateRatio = 3.0
+
+// Options configure a benchmark run.
+type Options struct {
+	Quick bool
+	Reps  int
+	Tools []string // names to run; sparkwing and the floor always run
+	Only  []string // workloads to run (default: all of the plan)
+	Work  string   // scratch directory for generated projects
+	Out   string   // where RESULTS.md, results.json and ratios.svg go
+	Paths Paths
+	Log   io.Writer
+}
+
+// A Step is one comparison: a workload, the scenarios measured on it, and
+// the tools that take part.
+type Step struct {
+	W         *Workload
+	Scenarios []string
+	Reps      int
+	ColdReps  int // if not 0, the reps of the cold scenario
+}
+
+// Plan lists the comparisons of a full or quick run.
+func Plan(quick bool, reps int) []Step {
+	must := func(shape string, jobs, files int) *Workload {
+		w, err := Synthetic(shape, jobs, files)
+		if err != nil {
+			panic(err)
+		}
+		return w
+	}
+	all := []string{Cold, NoOp, Edit, Restore}
+	if quick {
+		return []Step{
+			{W: must(Random, 100, 20), Scenarios: []string{NoOp, Edit}, Reps: reps},
+			{W: must(Random, 1000, 20), Scenarios: []string{NoOp}, Reps: reps},
+		}
+	}
+	return []Step{
+		{W: must(Random, 10, 20), Scenarios: all, Reps: reps},
+		{W: must(Random, 100, 20), Scenarios: all, Reps: reps},
+		// A cold Turborepo run of 1,000 packages takes minutes (an npm
+		// process per package), so the 1,000-job cold run is measured once.
+		{W: must(Random, 1000, 20), Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
+		{W: must(Chain, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
+		{W: must(Wide, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
+		{W: must(Diamond, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
+		{W: must(Random, 100, 200), Scenarios: []string{NoOp}, Reps: reps},
+		{W: LongPole(true), Scenarios: []string{Makespan}, Reps: 3},
+		{W: LongPole(false), Scenarios: []string{Makespan}, Reps: 3},
+	}
+}
+
+// Results is everything a run measured, as written to results.json.
+type Results struct {
+	Date    string
+	Machine string
+	Command string
+	Quick   bool
+	Series  []*Series
+	Bounds  map[string]float64 // long-pole lower bounds by workload
+	Gate    *Gate              `json:",omitempty"`
+}
+
+// Gate is the quick run's pass/fail figure.
+type Gate struct {
+	Workload string
+	Ratio    float64
+	Limit    float64
+}
+
+// Run executes the plan and writes the results. It returns an error when a
+// comparison cannot be set up, or when the gate fails.
+func Run(o Options, command string) (*Results, error) {
+	work, err := filepath.Abs(o.Work)
+	if err != nil {
+		return nil, err
+	}
+	o.Work = work
+	if err := os.RemoveAll(o.Work); err != nil {
+		return nil, err
+	}
+	tools, err := selectTools(o)
+	if err != nil {
+		return nil, err
+	}
+	res := &Results{
+		Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(),
+		Command: command, Quick: o.Quick, Bounds: map[string]float64{},
+	}
+	for _, step := range Plan(o.Quick, o.Reps) {
+		name := step.W.Name()
+		if step.W.Shape == Pole {
+			name += map[bool]string{true: "-chain-first", false: "-chain-last"}[step.W.Names[0] == "long0"]
+			res.Bounds[name] = step.W.LowerBound(Workers)
+		}
+		if len(o.Only) > 0 && !slices.Contains(o.Only, name) {
+			continue
+		}
+		fmt.Fprintf(o.Log, "== %s: %d jobs, %d files each\n", name, step.W.Jobs, step.W.Files)
+		entries, err := setup(o, tools, step.W, filepath.Join(o.Work, name))
+		if err != nil {
+			return res, err
+		}
+		for _, sc := range step.Scenarios {
+			run := entries
+			if sc == NoOp {
+				run = append(run, floorEntry(entries[0]))
+			}
+			if sc == Restore {
+				run = slices.DeleteFunc(slices.Clone(run), func(e *Entry) bool { return !e.Tool.Cache() })
+			}
+			reps := step.Reps
+			if sc == Cold && step.ColdReps > 0 {
+				reps = step.ColdReps
+			}
+			series := Compare(run, sc, reps, o.Log)
+			for _, s := range series {
+				s.Workload = name
+			}
+			res.Series = append(res.Series, series...)
+			if err := Check(succeeded(run, series)); err != nil {
+				return res, fmt.Errorf("%s %s: %w", name, sc, err)
+			}
+		}
+		shutdown(entries)
+	}
+	res.Gate = gate(res)
+	if err := res.Write(o.Out); err != nil {
+		return res, err
+	}
+	if res.Gate != nil && res.Gate.Ratio > res.Gate.Limit {
+		return res, fmt.Errorf("gate: sparkwing's no-op on %s is %.2f× the lstat floor (limit %.1f×)",
+			res.Gate.Workload, res.Gate.Ratio, res.Gate.Limit)
+	}
+	return res, nil
+}
+
+// selectTools picks the tools asked for (by default every installed one,
+// or make and go-task in a quick run). Asking for a missing one is an error.
+func selectTools(o Options) ([]Tool, error) {
+	names := o.Tools
+	if len(names) == 0 && o.Quick {
+		names = []string{"make", "task"}
+	}
+	var out []Tool
+	for _, t := range AllTools() {
+		asked := len(names) == 0 || slices.Contains(names, t.Name())
+		switch {
+		case t.Name() == "sparkwing":
+			out = append(out, t)
+		case asked && o.Paths.Installed(t.Name()):
+			out = append(out, t)
+		case asked && len(names) > 0:
+			return nil, fmt.Errorf("%s is not installed (bench/run installs every peer)", t.Name())
+		case asked:
+			fmt.Fprintf(o.Log, "skipping %s: not installed\n", t.Name())
+		}
+	}
+	return out, nil
+}
+
+// setup writes one copy of the workload per tool, each its own git
+// repository (as real projects are; Turborepo hashes through git).
+func setup(o Options, tools []Tool, w *Workload, dir string) ([]*Entry, error) {
+	var entries []*Entry
+	for _, t := range tools {
+		p := &Project{Dir: filepath.Join(dir, t.Name()), W: w, Paths: o.Paths,
+			Scratch: filepath.Join(dir, t.Name()+".scratch")}
+		if err := os.MkdirAll(p.Scratch, 0o755); err != nil {
+			return nil, err
+		}
+		if err := w.WriteSources(p.Dir); err != nil {
+			return nil, err
+		}
+		if err := t.Setup(p); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		ignore := "out/\n.task/\n.turbo/\n.nx/\nnode_modules\nbazel-*\n"
+		if err := write(p.Dir, ".gitignore", ignore); err != nil {
+			return nil, err
+		}
+		if err := git(p.Dir, "init", "-q"); err != nil {
+			return nil, err
+		}
+		if err := git(p.Dir, "add", "-A"); err != nil {
+			return nil, err
+		}
+		if err := git(p.Dir, "-c", "user.name=bench", "-c", "user.email=bench@localhost",
+			"commit", "-q", "-m", "workload"); err != nil {
+			return nil, err
+		}
+		entries = append(entries, &Entry{Tool: t, P: p})
+	}
+	return entries, nil
+}
+
+func git(dir string, args ...string) error {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git %v in %s: %v\n%s", args, dir, err, out)
+	}
+	return nil
+}
+
+func floorEntry(sw *Entry) *Entry {
+	p := *sw.P
+	p.Scratch = sw.P.Scratch + "/floor"
+	_ = os.MkdirAll(p.Scratch, 0o755)
+	return &Entry{Tool: floor{}, P: &p}
+}
+
+func succeeded(entries []*Entry, series []*Series) []*Entry {
+	var out []*Entry
+	for i, e := range entries {
+		if series[i].Err == "" && e.Tool.Name() != "floor" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func shutdown(entries []*Entry) {
+	for _, e := range entries {
+		if b, ok := e.Tool.(bazel); ok {
+			b.Shutdown(e.P)
+		}
+	}
+}
+
+// gate finds sparkwing's no-op on the 1,000-job workload against the floor.
+func gate(res *Results) *Gate {
+	var sw, fl *Series
+	for _, s := range res.Series {
+		if s.Scenario != NoOp || s.Workload != "random-1000x20" || s.Err != "" {
+			continue
+		}
+		switch s.Tool {
+		case "sparkwing":
+			sw = s
+		case "floor":
+			fl = s
+		}
+	}
+	if sw == nil || fl == nil || fl.Median() == 0 {
+		return nil
+	}
+	return &Gate{Workload: sw.Workload, Ratio: sw.Median() / fl.Median(), Limit: GateRatio}
+}
+
+// Write saves results.json, RESULTS.md and ratios.svg in dir; a quick run
+// writes quick-results.json only, so it never overwrites a full report.
+func (r *Results) Write(dir string) error {
+	b, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		return err
+	}
+	if r.Quick {
+		return os.WriteFile(filepath.Join(dir, "quick-results.json"), b, 0o644)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ratios.svg"), []byte(r.SVG()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(r.Markdown()), 0o644)
+}
+
+// machine is the results' machine line: CPU model, cores, memory, kernel.
+func machine() string {
+	var parts []string
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				parts = append(parts, strings.TrimSpace(strings.TrimLeft(name, "\t :")))
+				break
+			}
+		}
+	}
+	parts = append(parts, fmt.Sprintf("%d cores", runtime.NumCPU()))
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			parts = append(parts, fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20)))
+		}
+	}
+	if b, err := exec.Command("uname", "-sr").Output(); err == nil {
+		parts = append(parts, strings.TrimSpace(string(b)))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"encoding/xml"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestShapes(t *testing.T) {
+	for _, tc := range []struct {
+		shape     string
+		edges     int
+		sinks     int
+		longest   int // jobs on the longest path
+		firstDeps []int
+	}{
+		{Chain, 99, 1, 100, nil},
+		{Wide, 0, 100, 1, nil},
+		{Diamond, 98 + 98, 1, 3, nil},
+	} {
+		w, err := Synthetic(tc.shape, 100, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edges := 0
+		for _, ns := range w.Needs {
+			edges += len(ns)
+		}
+		if edges != tc.edges || len(w.Sinks()) != tc.sinks || longest(w) != tc.longest {
+			t.Errorf("%s: %d edges, %d sinks, longest path %d; want %d, %d, %d",
+				tc.shape, edges, len(w.Sinks()), longest(w), tc.edges, tc.sinks, tc.longest)
+		}
+	}
+}
+
+func TestRandomShapeIsADeterministicDAG(t *testing.T) {
+	a, _ := Synthetic(Random, 1000, 20)
+	b, _ := Synthetic(Random, 1000, 20)
+	edges := 0
+	for i, ns := range a.Needs {
+		if strings.Join(a.Names, ",") != strings.Join(b.Names, ",") || len(ns) != len(b.Needs[i]) {
+			t.Fatalf("job %d differs between two generations", i)
+		}
+		for k, d := range ns {
+			if d >= i || d < i-50 || d != b.Needs[i][k] || (k > 0 && ns[k-1] >= d) {
+				t.Fatalf("job %d needs %v: want distinct, sorted jobs from the 50 before it", i, ns)
+			}
+		}
+		edges += len(ns)
+	}
+	if edges < 500 || edges > 2000 {
+		t.Errorf("%d edges for 1,000 jobs: the random shape should average about 1.5 per job", edges)
+	}
+	if _, err := Synthetic("star", 10, 1); err == nil {
+		t.Error("an unknown shape was accepted")
+	}
+}
+
+func longest(w *Workload) int {
+	depth := make([]int, w.Jobs)
+	best := 0
+	for i, ns := range w.Needs {
+		depth[i] = 1
+		for _, d := range ns {
+			depth[i] = max(depth[i], depth[d]+1)
+		}
+		best = max(best, depth[i])
+	}
+	return best
+}
+
+func TestLongPoleLowerBound(t *testing.T) {
+	for _, first := range []bool{true, false} {
+		w := LongPole(first)
+		if got := w.LowerBound(2); got < 2.999 || got > 3.001 {
+			t.Errorf("chain first %v: lower bound %.3f s, want 3 s", first, got)
+		}
+		if got := w.LowerBound(1); got < 5.999 || got > 6.001 {
+			t.Errorf("chain first %v: one worker's bound %.3f s, want the total work, 6 s", first, got)
+		}
+	}
+}
+
+// TestToolsAgree runs the real harness on a small workload with sparkwing
+// and every peer installed here: each tool's configuration must build,
+// and every tool's outputs must match sparkwing's after each scenario
+// (Check fails the comparison otherwise).
+func TestToolsAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sparkwing and runs every installed peer")
+	}
+	bin := filepath.Join(t.TempDir(), "sparkwing")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sparkwing-dev/sparkwing/cmd/sparkwing")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	paths := Paths{Sparkwing: bin, Task: os.Getenv("SPARKWING_BENCH_TASK")}
+	if err := paths.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Paths: paths, Log: io.Discard}
+	tools, err := selectTools(Options{Paths: paths, Tools: []string{"make"}, Log: io.Discard})
+	if err != nil {
+		t.Skip("make is not installed")
+	}
+	if paths.Task != "" {
+		tools = append(tools, goTask{})
+	}
+	w, _ := Synthetic(Random, 12, 3)
+	entries, err := setup(o, tools, w, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range []string{Cold, NoOp, Edit, Restore} {
+		series := Compare(entries, sc, 1, io.Discard)
+		for _, s := range series {
+			if s.Err != "" {
+				t.Fatalf("%s %s: %s", s.Tool, sc, s.Err)
+			}
+			if len(s.Samples) != 1 || s.Samples[0].Seconds <= 0 || s.Samples[0].RSSKiB <= 0 {
+				t.Errorf("%s %s: samples %+v, want one with a time and an RSS", s.Tool, sc, s.Samples)
+			}
+		}
+		if err := Check(entries); err != nil {
+			t.Fatalf("after %s: %v", sc, err)
+		}
+	}
+	// The edit reached the outputs: the last job's result is not the one
+	// a fresh copy of the sources gives.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if err := w.WriteSources(fresh); err != nil {
+		t.Fatal(err)
+	}
+	edited, _ := os.ReadFile(filepath.Join(entries[0].P.Dir, w.EditFile()))
+	orig, _ := os.ReadFile(filepath.Join(fresh, w.EditFile()))
+	if !strings.HasPrefix(string(edited), string(orig)) || !strings.Contains(string(edited), "edit 0\n") {
+		t.Errorf("the edit scenario did not append to %s: %q", w.EditFile(), edited)
+	}
+}
+
+func TestCheckCatchesADifferentOutput(t *testing.T) {
+	w, _ := Synthetic(Chain, 2, 1)
+	var entries []*Entry
+	for i, content := range []string{"1 2\n", "1 3\n"} {
+		p := &Project{Dir: filepath.Join(t.TempDir(), string(rune('a'+i))), W: w}
+		for j := range w.Jobs {
+			if err := write(p.Dir, w.Output(j), content); err != nil {
+				t.Fatal(err)
+			}
+		}
+		entries = append(entries, &Entry{Tool: gnuMake{}, P: p})
+	}
+	if err := Check(entries); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("Check = %v, want a difference", err)
+	}
+	entries[1].P.Dir = entries[0].P.Dir
+	if err := Check(entries); err != nil {
+		t.Fatalf("Check on identical outputs = %v", err)
+	}
+}
+
+func samples(secs ...float64) []Sample {
+	var out []Sample
+	for _, s := range secs {
+		out = append(out, Sample{Seconds: s, RSSKiB: 2048})
+	}
+	return out
+}
+
+func TestReport(t *testing.T) {
+	r := &Results{Date: "2026-11-21", Machine: "test machine", Command: "bench/run", Bounds: map[string]float64{"longpole-chain-last": 3},
+		Series: []*Series{
+			{Workload: "random-1000x20", Scenario: NoOp, Tool: "sparkwing", Samples: samples(0.2, 0.1, 0.3)},
+			{Workload: "random-1000x20", Scenario: NoOp, Tool: "make", Samples: samples(0.6, 0.5, 0.4)},
+			{Workload: "random-1000x20", Scenario: NoOp, Tool: "turbo", Samples: samples(0.1, 0.1)},
+			{Workload: "random-1000x20", Scenario: NoOp, Tool: "nx", Err: "nx: exit status 1\nstack"},
+			{Workload: "random-1000x20", Scenario: NoOp, Tool: "floor", Samples: samples(0.05)},
+			{Workload: "longpole-chain-last", Scenario: Makespan, Tool: "sparkwing", Samples: samples(3.1)},
+			{Workload: "longpole-chain-last", Scenario: Makespan, Tool: "make", Samples: samples(4.5)},
+		}}
+	r.Gate = gate(r)
+	if r.Gate == nil || r.Gate.Ratio < 3.999 || r.Gate.Ratio > 4.001 {
+		t.Fatalf("gate %+v, want sparkwing's median 0.2 s over the floor's 0.05 s = 4", r.Gate)
+	}
+	md := r.Markdown()
+	for _, want := range []string{
+		"| make | 500 ms | 400 ms–600 ms | 2 MiB | 2.50× |",
+		"| turbo | 100 ms | 100 ms–100 ms | 2 MiB | 0.50× |",
+		"| nx | failed | | | nx: exit status 1 |",
+		"| make | 4.50 s | 4.50 s–4.50 s | 1.50 | 1.45× |",
+		"no-op, random-1000x20: turbo is faster (sparkwing takes 2.00× its time)",
+		"**4.00×** the lstat floor",
+		"Machine:** test machine",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("RESULTS.md lacks %q:\n%s", want, md)
+		}
+	}
+	svg := r.SVG()
+	if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+		t.Errorf("ratios.svg is not well-formed XML: %v", err)
+	}
+	if !strings.Contains(svg, "no-op random-1000x20 make: 2.50×") {
+		t.Errorf("ratios.svg has no bar for make's 2.50×:\n%s", svg)
+	}
+}
