@@ -18,6 +18,7 @@ func main() {
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
+	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
 	flag.StringVar(&o.Out, "out", "bench", "where to write RESULTS.md, results.json and ratios.svg")
 	flag.StringVar(&o.Paths.Sparkwing, "sparkwing", "", "the sparkwing binary to measure")

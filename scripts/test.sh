@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, and a short fuzz pass over the project-file
-# parser. Needs only Go (and /bin/sh); later issues add their tools here,
+# parser, then the quick benchmark with its no-op gate (bench/README.md).
+# Needs Go, make and git; later issues add their tools here,
 # built once into .tools/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +24,6 @@ go test -race -count=1 ./...
 echo "== fuzz the project-file parser (20s)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s ./internal/project
 
+
+echo "== benchmark gate (bench/run --quick)"
+bench/run --quick

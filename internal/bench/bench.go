@@ -23,6 +23,7 @@ type Options struct {
 	Reps  int
 	Tools []string // names to run; sparkwing and the floor always run
 	Only  []string // workloads to run (default: all of the plan)
+	Merge bool     // keep the other workloads' results from the last results.json
 	Work  string   // scratch directory for generated projects
 	Out   string   // where RESULTS.md, results.json and ratios.svg go
 	Paths Paths
@@ -33,6 +34,7 @@ type Options struct {
 // the tools that take part.
 type Step struct {
 	W         *Workload
+	Go        string // or a real Go workload: hello-service or go-yaml
 	Scenarios []string
 	Reps      int
 	ColdReps  int // if not 0, the reps of the cold scenario
@@ -64,6 +66,10 @@ func Plan(quick bool, reps int) []Step {
 		{W: must(Wide, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
 		{W: must(Diamond, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
 		{W: must(Random, 100, 200), Scenarios: []string{NoOp}, Reps: reps},
+		// Cold Go builds start from an empty Go build cache (the standard
+		// library is compiled too): measured once.
+		{Go: "go-hello-service", Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
+		{Go: "go-yaml", Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
 		{W: LongPole(true), Scenarios: []string{Makespan}, Reps: 3},
 		{W: LongPole(false), Scenarios: []string{Makespan}, Reps: 3},
 	}
@@ -107,22 +113,30 @@ func Run(o Options, command string) (*Results, error) {
 		Command: command, Quick: o.Quick, Bounds: map[string]float64{},
 	}
 	for _, step := range Plan(o.Quick, o.Reps) {
-		name := step.W.Name()
-		if step.W.Shape == Pole {
+		name := step.Go
+		if step.W != nil {
+			name = step.W.Name()
+		}
+		if step.W != nil && step.W.Shape == Pole {
 			name += map[bool]string{true: "-chain-first", false: "-chain-last"}[step.W.Names[0] == "long0"]
 			res.Bounds[name] = step.W.LowerBound(Workers)
 		}
 		if len(o.Only) > 0 && !slices.Contains(o.Only, name) {
 			continue
 		}
-		fmt.Fprintf(o.Log, "== %s: %d jobs, %d files each\n", name, step.W.Jobs, step.W.Files)
-		entries, err := setup(o, tools, step.W, filepath.Join(o.Work, name))
+		fmt.Fprintf(o.Log, "== %s\n", name)
+		var entries []*Entry
+		if step.Go != "" {
+			entries, err = setupGo(o, tools, step.Go, filepath.Join(o.Work, name))
+		} else {
+			entries, err = setup(o, tools, step.W, filepath.Join(o.Work, name))
+		}
 		if err != nil {
 			return res, err
 		}
 		for _, sc := range step.Scenarios {
 			run := entries
-			if sc == NoOp {
+			if sc == NoOp && step.W != nil {
 				run = append(run, floorEntry(entries[0]))
 			}
 			if sc == Restore {
@@ -143,6 +157,11 @@ func Run(o Options, command string) (*Results, error) {
 		}
 		shutdown(entries)
 	}
+	if o.Merge && !o.Quick {
+		if err := res.merge(filepath.Join(o.Out, "results.json")); err != nil {
+			return res, err
+		}
+	}
 	res.Gate = gate(res)
 	if err := res.Write(o.Out); err != nil {
 		return res, err
@@ -156,6 +175,38 @@ func Run(o Options, command string) (*Results, error) {
 
 // selectTools picks the tools asked for (by default every installed one,
 // or make and go-task in a quick run). Asking for a missing one is an error.
+// merge adds the series of workloads this run did not measure from an
+// earlier results file, so that part of the plan can be run again.
+func (r *Results) merge(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("-merge: %w", err)
+	}
+	var old Results
+	if err := json.Unmarshal(data, &old); err != nil {
+		return fmt.Errorf("-merge: %s: %w", path, err)
+	}
+	ran := map[string]bool{}
+	for _, s := range r.Series {
+		ran[s.Workload] = true
+	}
+	var kept []*Series
+	for _, s := range old.Series {
+		if !ran[s.Workload] {
+			kept = append(kept, s)
+		}
+	}
+	r.Series = append(kept, r.Series...)
+	for k, v := range old.Bounds {
+		if _, ok := r.Bounds[k]; !ok {
+			r.Bounds[k] = v
+		}
+	}
+	r.Command = old.Command + "`, then `" + r.Command
+	r.Date = old.Date + " and " + r.Date
+	return nil
+}
+
 func selectTools(o Options) ([]Tool, error) {
 	names := o.Tools
 	if len(names) == 0 && o.Quick {
@@ -185,32 +236,71 @@ func setup(o Options, tools []Tool, w *Workload, dir string) ([]*Entry, error) {
 	for _, t := range tools {
 		p := &Project{Dir: filepath.Join(dir, t.Name()), W: w, Paths: o.Paths,
 			Scratch: filepath.Join(dir, t.Name()+".scratch")}
-		if err := os.MkdirAll(p.Scratch, 0o755); err != nil {
-			return nil, err
-		}
 		if err := w.WriteSources(p.Dir); err != nil {
 			return nil, err
 		}
-		if err := t.Setup(p); err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Name(), err)
-		}
-		ignore := "out/\n.task/\n.turbo/\n.nx/\nnode_modules\nbazel-*\n"
-		if err := write(p.Dir, ".gitignore", ignore); err != nil {
-			return nil, err
-		}
-		if err := git(p.Dir, "init", "-q"); err != nil {
-			return nil, err
-		}
-		if err := git(p.Dir, "add", "-A"); err != nil {
-			return nil, err
-		}
-		if err := git(p.Dir, "-c", "user.name=bench", "-c", "user.email=bench@localhost",
-			"commit", "-q", "-m", "workload"); err != nil {
+		if err := prepareProject(t, p); err != nil {
 			return nil, err
 		}
 		entries = append(entries, &Entry{Tool: t, P: p})
 	}
 	return entries, nil
+}
+
+// setupGo copies a real Go workload for sparkwing, make and go-task.
+func setupGo(o Options, tools []Tool, name, dir string) ([]*Entry, error) {
+	var gw *GoWorkload
+	switch name {
+	case "go-hello-service":
+		repo, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		gw = HelloService(repo)
+	case "go-yaml":
+		out, err := exec.Command("go", "env", "GOMODCACHE").Output()
+		if err != nil {
+			return nil, err
+		}
+		if gw, err = GoYAML(strings.TrimSpace(string(out))); err != nil {
+			return nil, err
+		}
+	}
+	var entries []*Entry
+	for _, t := range tools {
+		if goTools[t.Name()] == nil {
+			continue
+		}
+		g := goTool{name: t.Name(), w: gw, base: t}
+		p := &Project{Dir: filepath.Join(dir, t.Name()), Go: gw, Paths: o.Paths,
+			Scratch: filepath.Join(dir, t.Name()+".scratch")}
+		if err := prepareProject(g, p); err != nil {
+			return nil, err
+		}
+		entries = append(entries, &Entry{Tool: g, P: p})
+	}
+	return entries, nil
+}
+
+// prepareProject writes t's configuration into p and commits the project.
+func prepareProject(t Tool, p *Project) error {
+	if err := os.MkdirAll(p.Scratch, 0o755); err != nil {
+		return err
+	}
+	if err := t.Setup(p); err != nil {
+		return fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	ignore := "out/\n.task/\n.turbo/\n.nx/\nnode_modules\nbazel-*\n/bin/\n/dist/\n/internal/gen/\n.stamps/\n"
+	if err := write(p.Dir, ".gitignore", ignore); err != nil {
+		return err
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "-A"},
+		{"-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "workload"}} {
+		if err := git(p.Dir, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func git(dir string, args ...string) error {

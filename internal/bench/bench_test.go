@@ -208,3 +208,47 @@ func TestReport(t *testing.T) {
 		t.Errorf("ratios.svg has no bar for make's 2.50×:\n%s", svg)
 	}
 }
+
+// TestGoWorkloadConfigs: every Go peer's configuration of the bundled
+// example describes the same graph (checked through the tools themselves,
+// without building: make -n and sparkwing plan).
+func TestGoWorkloadConfigs(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sparkwing")
+	build := exec.Command("go", "build", "-o", bin, "github.com/sparkwing-dev/sparkwing/cmd/sparkwing")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	repo, _ := filepath.Abs("../..")
+	gw := HelloService(repo)
+	for _, tool := range []string{"sparkwing", "make"} {
+		p := &Project{Dir: filepath.Join(t.TempDir(), tool), Go: gw, Scratch: t.TempDir()}
+		base := Tool(sparkwing{})
+		if tool == "make" {
+			base = gnuMake{}
+		}
+		if err := (goTool{name: tool, w: gw, base: base}).Setup(p); err != nil {
+			t.Fatal(err)
+		}
+		var cmd *exec.Cmd
+		if tool == "make" {
+			cmd = exec.Command("make", "-n")
+		} else {
+			cmd = exec.Command(bin, "plan", "build")
+		}
+		cmd.Dir = p.Dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tool, err, out)
+		}
+		text := string(out)
+		gen, server, pkg := strings.Index(text, "generate"), strings.Index(text, "server"), strings.Index(text, "tar -czf")
+		if tool == "make" {
+			gen = strings.Index(text, "go run ./tools/gen")
+		} else {
+			pkg = strings.Index(text, "package")
+		}
+		if gen < 0 || server < 0 || pkg < 0 || !(gen < server && server < pkg) {
+			t.Errorf("%s's plan does not run generate, then server, then package:\n%s", tool, text)
+		}
+	}
+}

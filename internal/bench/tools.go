@@ -32,7 +32,8 @@ type Tool interface {
 // Project is one tool's copy of one workload.
 type Project struct {
 	Dir   string
-	W     *Workload
+	W     *Workload   // a synthetic workload, or
+	Go    *GoWorkload // a real Go one
 	Paths Paths
 	// Scratch is a directory outside Dir for caches and servers' state.
 	Scratch string
@@ -85,6 +86,14 @@ func quoteAll(xs []string) string {
 		q[i] = fmt.Sprintf("%q", x)
 	}
 	return strings.Join(q, ", ")
+}
+
+// Name is the workload's name in results.
+func (p *Project) Name() string {
+	if p.Go != nil {
+		return p.Go.Name
+	}
+	return p.W.Name()
 }
 
 func (p *Project) cd(i int) string { return "cd " + p.W.Dir(i) + " && " + p.W.Command(i) }
