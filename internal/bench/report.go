@@ -96,7 +96,7 @@ func (r *Results) Markdown() string {
 func (r *Results) headline(b *strings.Builder) {
 	b.WriteString("## Headline\n\n")
 	if r.Gate != nil {
-		fmt.Fprintf(b, "- No-op on %s: sparkwing is **%.2f×** the lstat floor (CI gate: at most %.1f×).\n",
+		fmt.Fprintf(b, "- No-op on %s: sparkwing's fastest run is **%.2f×** the floor's fastest (CI gate: at most %.1f×).\n",
 			r.Gate.Workload, r.Gate.Ratio, r.Gate.Limit)
 	}
 	for _, g := range r.groups() {
