@@ -67,7 +67,7 @@ Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
 	}
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", "", "run as if started in `DIR` (the project root or below it)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
-	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g))
+	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g))
 	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
 }

@@ -1,0 +1,215 @@
+package dockerfile
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// want reads the expectations a corpus file carries in comments:
+// `# want: RULE` expects RULE at the next instruction's first line, and
+// `# want: RULE@N` at line N.
+func want(t *testing.T, data []byte) []string {
+	t.Helper()
+	re := regexp.MustCompile(`^#\s*want:\s*([a-z-]+)(?:@(\d+))?\s*$`)
+	lines := strings.Split(string(data), "\n")
+	var out []string
+	var pending []string
+	for i, l := range lines {
+		if m := re.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			if m[2] != "" {
+				out = append(out, m[1]+"@"+m[2])
+			} else {
+				pending = append(pending, m[1])
+			}
+			continue
+		}
+		if strings.TrimSpace(l) == "" || strings.HasPrefix(strings.TrimSpace(l), "#") {
+			continue
+		}
+		for _, r := range pending {
+			out = append(out, fmt.Sprintf("%s@%d", r, i+1))
+		}
+		pending = nil
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCorpus runs every rule on every corpus file: files that must trigger
+// a rule say where, near misses say nothing. It reports precision and
+// recall over the corpus; both must be 100%, and a finding nobody wanted
+// (a precision miss) is the worse failure.
+func TestCorpus(t *testing.T) {
+	files, _ := filepath.Glob("testdata/corpus/*.Dockerfile")
+	if len(files) < 10 {
+		t.Fatalf("only %d corpus files", len(files))
+	}
+	var tp, fp, fn int
+	perRule := map[string][2]int{} // rule -> {triggers, near-miss files}
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Parse(filepath.Base(path), data)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		findings := Check(f, nil)
+		var got []string
+		for _, fd := range findings {
+			got = append(got, fmt.Sprintf("%s@%d", fd.Rule, fd.Line))
+		}
+		sort.Strings(got)
+		wanted := want(t, data)
+		for _, g := range got {
+			if i := sort.SearchStrings(wanted, g); i < len(wanted) && wanted[i] == g {
+				tp++
+			} else {
+				fp++
+				t.Errorf("%s: unexpected finding %s", path, g)
+			}
+		}
+		for _, w := range wanted {
+			if i := sort.SearchStrings(got, w); i < len(got) && got[i] == w {
+				continue
+			}
+			fn++
+			t.Errorf("%s: missed %s", path, w)
+		}
+		for _, w := range wanted {
+			c := perRule[strings.Split(w, "@")[0]]
+			c[0]++
+			perRule[strings.Split(w, "@")[0]] = c
+		}
+		checkGolden(t, path, findings)
+	}
+	precision := float64(tp) / float64(max(tp+fp, 1))
+	recall := float64(tp) / float64(max(tp+fn, 1))
+	t.Logf("corpus: %d files, %d expected findings; precision %.0f%%, recall %.0f%%", len(files), tp+fn, 100*precision, 100*recall)
+	for _, r := range Rules {
+		if r.ID != "dockerignore" && perRule[r.ID][0] == 0 {
+			t.Errorf("rule %s has no triggering file in the corpus", r.ID)
+		}
+	}
+}
+
+func checkGolden(t *testing.T, path string, findings []Finding) {
+	t.Helper()
+	var b bytes.Buffer
+	Print(&b, findings)
+	golden := filepath.Join("testdata", "golden", strings.TrimSuffix(filepath.Base(path), ".Dockerfile")+".txt")
+	if *update {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	wantOut, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(wantOut, b.Bytes()) {
+		t.Errorf("%s: output differs from %s (go test -update rewrites it):\n%s", path, golden, b.String())
+	}
+}
+
+func TestDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	df := []byte("FROM alpine\nWORKDIR /app\nCOPY . .\n")
+	f, _ := Parse(filepath.Join(dir, "Dockerfile"), df)
+	if got := Check(f, &Context{Dir: dir}); len(got) != 0 {
+		t.Fatalf("an empty context gave %v", got)
+	}
+	os.MkdirAll(filepath.Join(dir, ".git"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "node_modules"), 0o755)
+	got := Check(f, &Context{Dir: dir})
+	if len(got) != 1 || got[0].Rule != "dockerignore" || got[0].Line != 3 || !strings.Contains(got[0].Fix, ".git\nnode_modules") {
+		t.Fatalf("findings %+v, want one dockerignore finding at line 3 listing .git and node_modules", got)
+	}
+	onlyNamed, _ := Parse(filepath.Join(dir, "Dockerfile"), []byte("FROM alpine\nCOPY app /app\n"))
+	if got := Check(onlyNamed, &Context{Dir: dir}); len(got) != 0 {
+		t.Errorf("a Dockerfile that copies named paths only gave %v (BuildKit sends only those)", got)
+	}
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte(".git\n"), 0o644)
+	if got := Check(f, &Context{Dir: dir}); len(got) != 0 {
+		t.Errorf("with a .dockerignore: %v", got)
+	}
+}
+
+func TestFix(t *testing.T) {
+	src := "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build \\\n    -o /app .\n"
+	f, err := Parse("Dockerfile", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first pass adds the mounts; with a BuildKit flag now in the
+	// file, the second adds the syntax line.
+	text, diff, n := Fix(f, Check(f, nil))
+	f2, _ := Parse("Dockerfile", []byte(text))
+	text, _, n2 := Fix(f2, Check(f2, nil))
+	if n != 1 || n2 != 1 {
+		t.Errorf("applied %d then %d fixes, want 1 and 1", n, n2)
+	}
+	want := "# syntax=docker/dockerfile:1\nFROM golang:1.22\nWORKDIR /src\nCOPY . .\n" +
+		"RUN --mount=type=cache,target=/root/.cache/go-build --mount=type=cache,target=/go/pkg/mod go build \\\n    -o /app .\n"
+	if text != want {
+		t.Fatalf("fixed text:\n%s\nwant:\n%s\ndiff:\n%s", text, want, diff)
+	}
+	f3, _ := Parse("Dockerfile", []byte(text))
+	if left := Check(f3, nil); len(left) != 0 {
+		t.Errorf("after --fix, still: %+v", left)
+	}
+	if !strings.Contains(diff, "@@ -4,1 +4,1 @@\n-RUN go build \\\n+RUN --mount=type=cache") {
+		t.Errorf("diff:\n%s", diff)
+	}
+}
+
+func FuzzDoctor(f *testing.F) {
+	files, _ := filepath.Glob("testdata/corpus/*.Dockerfile")
+	for _, p := range files {
+		data, _ := os.ReadFile(p)
+		f.Add(data)
+	}
+	f.Add([]byte("FROM a\nRUN <<EOF\nx\n"))
+	f.Add([]byte("# escape=`\nFROM a\nRUN a `\n b"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		df, err := Parse("Dockerfile", data)
+		if err != nil {
+			return
+		}
+		findings := Check(df, nil)
+		text, _, _ := Fix(df, findings)
+		if _, err := Parse("Dockerfile", []byte(text)); err != nil {
+			t.Fatalf("--fix turned a valid file into an invalid one: %v\n%q\n%q", err, data, text)
+		}
+	})
+}
+
+// BenchmarkLarge: a 500-line Dockerfile of many stages.
+func BenchmarkLarge(b *testing.B) {
+	var src strings.Builder
+	for i := 0; len(strings.Split(src.String(), "\n")) < 500; i++ {
+		fmt.Fprintf(&src, "FROM golang:1.22 AS s%d\nARG VERSION\nWORKDIR /src\nCOPY go.mod go.sum ./\nRUN go mod download\nCOPY . .\n"+
+			"RUN apt-get update && apt-get install -y git \\\n  && rm -rf /var/lib/apt/lists/*\nRUN go build -ldflags \"-X main.v=$VERSION\" -o /out/s%d ./cmd/s%d\n\n", i, i, i)
+	}
+	data := []byte(src.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		f, err := Parse("Dockerfile", data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		Check(f, nil)
+	}
+}

@@ -1,0 +1,120 @@
+// Package dockerfile finds the layer-cache mistakes that make image builds
+// slow. Files are read with BuildKit's own Dockerfile parser, so line
+// continuations, heredocs, escape directives and instruction flags mean
+// exactly what they mean to BuildKit; the rules work on that syntax tree
+// and never touch the network.
+package dockerfile
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+)
+
+// File is a parsed Dockerfile.
+type File struct {
+	Path   string
+	Lines  []string // the source, for fixes
+	Syntax string   // the # syntax= directive, if any
+	Args   []*Instr // ARGs before the first FROM
+	Stages []*Stage
+}
+
+// Stage is one FROM and the instructions up to the next.
+type Stage struct {
+	Index  int
+	Name   string // the AS name, lower-cased ("" if none)
+	Base   string // the image or stage it starts from
+	From   *Instr
+	Instrs []*Instr
+}
+
+// Instr is one instruction.
+type Instr struct {
+	Cmd      string // upper case: RUN, COPY, ...
+	Line     int    // first line, 1-based
+	EndLine  int
+	Flags    []string // --mount=..., --from=..., as written
+	Args     []string // the words after the flags (for RUN in shell form, one string)
+	Original string
+	Heredocs []parser.Heredoc
+	Stage    *Stage
+}
+
+// Text is the instruction's arguments as one string, with heredoc bodies.
+func (in *Instr) Text() string {
+	var b strings.Builder
+	b.WriteString(strings.Join(in.Args, " "))
+	for _, h := range in.Heredocs {
+		b.WriteString("\n" + h.Content)
+	}
+	return b.String()
+}
+
+// Flag returns the values of a flag (--name=value) given to the instruction.
+func (in *Instr) Flag(name string) []string {
+	var out []string
+	for _, f := range in.Flags {
+		if v, ok := strings.CutPrefix(f, "--"+name+"="); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Parse reads a Dockerfile. The only errors are the parser's own (an
+// unknown instruction, a bad escape directive, an unterminated heredoc).
+func Parse(path string, data []byte) (*File, error) {
+	res, err := parser.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Path: path, Lines: strings.Split(string(data), "\n")}
+	f.Syntax, _, _, _ = parser.DetectSyntax(data)
+	var cur *Stage
+	for _, n := range res.AST.Children {
+		in := &Instr{Cmd: strings.ToUpper(n.Value), Line: n.StartLine, EndLine: n.EndLine,
+			Flags: n.Flags, Original: n.Original, Heredocs: n.Heredocs}
+		for a := n.Next; a != nil; a = a.Next {
+			in.Args = append(in.Args, a.Value)
+		}
+		if in.Cmd == "FROM" {
+			cur = &Stage{Index: len(f.Stages), From: in}
+			if len(in.Args) > 0 {
+				cur.Base = in.Args[0]
+			}
+			if len(in.Args) >= 3 && strings.EqualFold(in.Args[1], "AS") {
+				cur.Name = strings.ToLower(in.Args[2])
+			}
+			f.Stages = append(f.Stages, cur)
+			in.Stage = cur
+			continue
+		}
+		if cur == nil {
+			if in.Cmd == "ARG" {
+				f.Args = append(f.Args, in)
+			}
+			continue
+		}
+		in.Stage = cur
+		cur.Instrs = append(cur.Instrs, in)
+	}
+	return f, nil
+}
+
+// stage returns the stage with the given name or index, or nil.
+func (f *File) stage(ref string) *Stage {
+	for _, s := range f.Stages {
+		if s.Name != "" && strings.EqualFold(s.Name, ref) {
+			return s
+		}
+	}
+	for _, s := range f.Stages {
+		if ref == strconv.Itoa(s.Index) {
+			return s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,6 @@
+# syntax=docker/dockerfile:1
+FROM golang:1.22
+WORKDIR /src
+COPY . .
+# want: cache-mount
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build ./...
