@@ -148,7 +148,7 @@ func TestDockerignore(t *testing.T) {
 }
 
 func TestFix(t *testing.T) {
-	src := "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build \\\n    -o /app .\n"
+	src := "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build \\\n    -o /app .\nFROM scratch\nCOPY --from=0 /app /app\n"
 	f, err := Parse("Dockerfile", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +162,8 @@ func TestFix(t *testing.T) {
 		t.Errorf("applied %d then %d fixes, want 1 and 1", n, n2)
 	}
 	want := "# syntax=docker/dockerfile:1\nFROM golang:1.22\nWORKDIR /src\nCOPY . .\n" +
-		"RUN --mount=type=cache,target=/root/.cache/go-build --mount=type=cache,target=/go/pkg/mod go build \\\n    -o /app .\n"
+		"RUN --mount=type=cache,target=/root/.cache/go-build --mount=type=cache,target=/go/pkg/mod go build \\\n    -o /app .\n" +
+		"FROM scratch\nCOPY --from=0 /app /app\n"
 	if text != want {
 		t.Fatalf("fixed text:\n%s\nwant:\n%s\ndiff:\n%s", text, want, diff)
 	}

@@ -107,6 +107,24 @@ var Rules = []Rule{
 		Explain: "RUN --mount, heredocs and COPY --link/--chmod need BuildKit's Dockerfile frontend. Without `# syntax=docker/dockerfile:1` on " +
 			"the first line, the file depends on whichever frontend the builder has built in: an older one, or the legacy builder, fails or " +
 			"ignores the flags. --fix adds the line."},
+	{ID: "install-after-copy", Severity: Warning, Title: "constant install after the source copy", check: checkInstallAfterCopy,
+		Explain: "A RUN that installs packages or downloads a pinned tool (apt-get install, apk add, curl of a URL, go install x@v1.2.3, " +
+			"npm i -g, pip install name==version) depends on nothing in the source. Placed after COPY . ., it re-runs on every source edit " +
+			"anyway. Moved above the copy, it stays cached until its own line changes: moving version-only downloads ahead of COPY . . " +
+			"kept them cached across source edits."},
+	{ID: "install-cleanup", Severity: Warning, Title: "package install that re-runs routinely without cleanup or cache", check: checkInstallCleanup,
+		Explain: "apt-get install and apk add in a layer that re-runs often (after the source copy, or after a volatile ARG such as VERSION) " +
+			"download every package each time, and without `rm -rf /var/lib/apt/lists/*` or `apk add --no-cache` they leave the package " +
+			"lists in the image. Clean up in the same RUN (or use cache mounts for /var/cache/apt and /var/lib/apt), and better, move the " +
+			"install above what makes it re-run."},
+	{ID: "toolchain-final", Severity: Warning, Title: "final image ships the build toolchain", check: checkToolchainFinal,
+		Explain: "A final stage built on golang, rust, maven or gradle images that compiles in place ships the compiler, the caches and the " +
+			"sources: hundreds of megabytes to push, pull and scan on every deploy. Build in a stage and COPY --from it only the output " +
+			"into a small final stage (distroless, a slim base, or scratch for a static binary)."},
+	{ID: "duplicate-deps", Severity: Warning, Title: "stages install the same dependencies separately", check: checkDuplicateDeps,
+		Explain: "Two stages from the same base that run the same dependency install each download and keep their own copy, and both " +
+			"re-run on every manifest change. Install once in a deps stage and start both stages FROM it; BuildKit then builds it once " +
+			"and shares its cache."},
 	{ID: "dockerignore", Severity: Warning, Title: "build context without .dockerignore", check: checkDockerignore,
 		Explain: "`COPY . .` sends the whole build context to the builder and into the layer. Without a .dockerignore, that includes .git, " +
 			"node_modules and build outputs: more to send and hash, and a layer whose cache breaks on every commit or local build. Add a " +
@@ -261,12 +279,12 @@ func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool
 		return contains(t.words, "--no-cache")
 	case "pip install":
 		return contains(t.words, "--no-cache-dir") || env["PIP_NO_CACHE_DIR"] != ""
-	case "apt-get install":
-		// Docker's images delete downloaded packages after each install
-		// (docker-clean); a cache mount needs that turned off as well,
-		// which is more than a mechanical fix. Only flag when the layer
-		// does not clean up either (the install-cleanup rule's case).
-		return cleansApt(in.Text())
+	}
+	if t.system {
+		// An OS install that cleans up is what Docker's own guide shows;
+		// one in a layer that re-runs routinely is install-cleanup's case.
+		line, _ := rerunsRoutinely(in.Stage, in)
+		return line > 0 || t.name == "apt-get install" && cleansApt(in.Text())
 	}
 	return false
 }
@@ -566,4 +584,253 @@ func checkDockerignore(f *File, ctx *Context) []Finding {
 		Message: fmt.Sprintf("`%s` sends the whole context, and there is no .dockerignore: %s would go too",
 			firstLine(copyAll.Original), strings.Join(found, ", ")),
 		Fix: "create .dockerignore next to the Dockerfile with:\n" + strings.Join(found, "\n")}}
+}
+
+// --- install-after-copy ---
+
+// constantCommand reports whether a command's result depends only on its
+// own words (package names, pinned versions, absolute URLs and paths):
+// such a step can run before the source is copied.
+func constantCommand(words []string) bool {
+	if len(words) == 0 {
+		return true
+	}
+	cmd, args := path.Base(words[0]), words[1:]
+	switch cmd {
+	case "apt-get", "apt":
+		return len(args) > 0 && (args[0] == "update" || args[0] == "install" || hasArg(args, "-") && contains(args, "install")) && noRelative(args)
+	case "apk":
+		return contains(args, "add") && noRelative(args)
+	case "rm", "mkdir", "chmod", "ln":
+		return noRelative(args)
+	case "curl", "wget":
+		return noRelative(args) && hasArg(args, "http")
+	case "go":
+		return len(args) >= 2 && args[0] == "install" && strings.Contains(args[len(args)-1], "@") && noRelative(args)
+	case "npm":
+		return len(args) >= 2 && (args[0] == "install" || args[0] == "i") && (contains(args, "-g") || contains(args, "--global")) && noRelative(args)
+	case "pip", "pip3":
+		return contains(args, "install") && !hasArg(args, "-r") && !hasArg(args, "-e") && noRelative(args)
+	}
+	return false
+}
+
+// noRelative: no word names a path in the build context (./x, x/y, .).
+func noRelative(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || strings.HasPrefix(a, "/") || strings.Contains(a, "://") || strings.HasPrefix(a, "$") {
+			continue
+		}
+		if a == "." || strings.HasPrefix(a, "./") || strings.HasPrefix(a, "../") || strings.Contains(a, "/") ||
+			strings.HasSuffix(a, ".txt") || strings.HasSuffix(a, ".toml") || strings.HasSuffix(a, ".json") {
+			return false
+		}
+	}
+	return true
+}
+
+func checkInstallAfterCopy(f *File, _ *Context) []Finding {
+	var out []Finding
+	for _, s := range f.Stages {
+		var copied *Instr
+		for _, in := range s.Instrs {
+			if copied == nil && wholeSource(in) {
+				copied = in
+				continue
+			}
+			if copied == nil || in.Cmd != "RUN" || len(in.Flag("mount")) > 0 && hasBindMount(in) {
+				continue
+			}
+			cmds := commands(in.Text())
+			installs := false
+			constant := len(cmds) > 0
+			for _, words := range cmds {
+				constant = constant && constantCommand(words)
+				name := path.Base(words[0])
+				installs = installs || name == "apt-get" || name == "apt" || name == "apk" || name == "curl" ||
+					name == "wget" || name == "go" || name == "npm" || name == "pip" || name == "pip3"
+			}
+			if !constant || !installs {
+				continue
+			}
+			out = append(out, Finding{Line: in.Line, Severity: Warning,
+				Message: fmt.Sprintf("this install depends on nothing in the source, but it runs after line %d copies the source, so every source edit runs it again",
+					copied.Line),
+				Fix: fmt.Sprintf("move it above line %d:\n%s\n%s", copied.Line, firstLine(in.Original), firstLine(copied.Original))})
+		}
+	}
+	return out
+}
+
+func hasBindMount(in *Instr) bool {
+	for _, m := range in.Flag("mount") {
+		if !strings.Contains(m, "type=cache") && !strings.Contains(m, "type=secret") && !strings.Contains(m, "type=tmpfs") {
+			return true // a bind mount (the default type) reads the context
+		}
+	}
+	return false
+}
+
+// --- install-cleanup ---
+
+// rerunsRoutinely finds what, before in, makes in's layer re-run often:
+// a copy of the whole source or a volatile ARG. line is 0 if nothing does.
+func rerunsRoutinely(s *Stage, in *Instr) (line int, reason string) {
+	for _, prev := range s.Instrs {
+		if prev == in {
+			break
+		}
+		if wholeSource(prev) {
+			return prev.Line, "the source copy at line"
+		}
+		if prev.Cmd == "ARG" {
+			for _, a := range prev.Args {
+				if n, _, _ := strings.Cut(a, "="); volatileArg.MatchString(n) {
+					return prev.Line, "ARG " + n + " at line"
+				}
+			}
+		}
+	}
+	return 0, ""
+}
+
+func checkInstallCleanup(f *File, _ *Context) []Finding {
+	var out []Finding
+	for _, s := range f.Stages {
+		for _, in := range s.Instrs {
+			if in.Cmd != "RUN" {
+				continue
+			}
+			volatile, reason := rerunsRoutinely(s, in)
+			if volatile == 0 {
+				continue
+			}
+			env, _ := stageEnv(f, s, in)
+			targets := mountTargets(in, env)
+			for _, words := range commands(in.Text()) {
+				t := recognise(words, env, s.Base)
+				if t == nil || !t.system {
+					continue
+				}
+				clean := (t.name == "apt-get install" && cleansApt(in.Text())) || (t.name == "apk add" && contains(t.words, "--no-cache"))
+				if clean || covered(targets, t.caches[0]) {
+					continue
+				}
+				fix := "RUN apt-get update && apt-get install -y --no-install-recommends PACKAGES && rm -rf /var/lib/apt/lists/*"
+				if t.name == "apk add" {
+					fix = "RUN apk add --no-cache PACKAGES"
+				}
+				out = append(out, Finding{Line: in.Line, Severity: Warning,
+					Message: fmt.Sprintf("`%s` re-runs whenever %s %d changes, and neither cleans up nor uses a cache mount: every run downloads the packages and leaves the lists in the layer",
+						t.name, reason, volatile),
+					Fix: fix + "\n(or move the install above line " + fmt.Sprint(volatile) + ")"})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// --- toolchain-final ---
+
+var toolchainImages = map[string]string{"golang": "go build", "rust": "cargo build", "maven": "mvn", "gradle": "gradle"}
+
+func checkToolchainFinal(f *File, _ *Context) []Finding {
+	if len(f.Stages) == 0 {
+		return nil
+	}
+	last := f.Stages[len(f.Stages)-1]
+	base := last
+	for base != nil && f.stage(base.Base) != nil && f.stage(base.Base).Index < base.Index {
+		base = f.stage(base.Base)
+	}
+	var image string
+	for name := range toolchainImages {
+		if isImage(base.Base, name) {
+			image = name
+		}
+	}
+	if image == "" {
+		return nil
+	}
+	for _, in := range last.Instrs {
+		if in.Cmd != "RUN" {
+			continue
+		}
+		for _, words := range commands(in.Text()) {
+			w := strings.Join(words, " ")
+			if strings.HasPrefix(w, "go build") || strings.HasPrefix(w, "cargo build") ||
+				strings.HasPrefix(w, "mvn") && (contains(words, "package") || contains(words, "install")) ||
+				(strings.HasPrefix(w, "gradle") || strings.HasPrefix(w, "./gradlew")) && contains(words, "build") {
+				return []Finding{{Line: last.From.Line, Severity: Warning,
+					Message: fmt.Sprintf("the final image is %s, so it ships the whole %s toolchain and the build's caches; only the build's output is needed at run time",
+						base.Base, image),
+					Fix: fmt.Sprintf("build in a stage and copy the result into a small final stage:\nFROM %s AS build\n...\nFROM gcr.io/distroless/static (or debian:12-slim, or scratch)\nCOPY --from=build /path/to/output /app",
+						base.Base)}}
+			}
+		}
+	}
+	return nil
+}
+
+// --- duplicate-deps ---
+
+func checkDuplicateDeps(f *File, _ *Context) []Finding {
+	type install struct {
+		stage *Stage
+		in    *Instr
+	}
+	seen := map[string]install{}
+	var out []Finding
+	for _, s := range f.Stages {
+		for _, in := range s.Instrs {
+			if in.Cmd != "RUN" {
+				continue
+			}
+			env, _ := stageEnv(f, s, in)
+			deps := false
+			for _, words := range commands(in.Text()) {
+				if t := recognise(words, env, s.Base); t != nil && t.deps {
+					deps = true
+				}
+			}
+			if !deps {
+				continue
+			}
+			key := s.Base + "\x00" + strings.Join(strings.Fields(in.Text()), " ")
+			prev, ok := seen[key]
+			if ok && !derives(f, s, prev.stage) {
+				out = append(out, Finding{Line: in.Line, Severity: Warning,
+					Message: fmt.Sprintf("stage %s installs the same dependencies as stage %s (line %d), so every dependency change downloads them twice",
+						stageName(s), stageName(prev.stage), prev.in.Line),
+					Fix: fmt.Sprintf("install them once in a deps stage and start both from it:\nFROM %s AS deps\n...\n%s\nFROM deps AS %s",
+						s.Base, firstLine(in.Original), stageName(s))})
+				continue
+			}
+			if !ok {
+				seen[key] = install{s, in}
+			}
+		}
+	}
+	return out
+}
+
+// derives reports whether stage s starts (directly or not) from stage p.
+func derives(f *File, s, p *Stage) bool {
+	for cur := f.stage(s.Base); cur != nil; cur = f.stage(cur.Base) {
+		if cur == p {
+			return true
+		}
+		if cur.Index >= s.Index {
+			return false
+		}
+	}
+	return false
+}
+
+func stageName(s *Stage) string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return fmt.Sprint(s.Index)
 }

@@ -1,3 +1,4 @@
+# want: toolchain-final
 FROM rust:1.80 AS build
 WORKDIR /app
 COPY Cargo.toml Cargo.lock ./

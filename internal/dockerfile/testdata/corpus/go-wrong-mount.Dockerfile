@@ -1,4 +1,5 @@
 # syntax=docker/dockerfile:1
+# want: toolchain-final
 FROM golang:1.22
 WORKDIR /src
 COPY . .

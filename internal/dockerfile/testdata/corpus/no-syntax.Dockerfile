@@ -1,4 +1,5 @@
 # want: syntax-directive@1
+# want: toolchain-final
 FROM golang:1.22
 WORKDIR /src
 COPY . .
