@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
-# under the race detector, and a short fuzz pass over the project-file
-# parser, then the quick benchmark with its no-op gate (bench/README.md).
+# under the race detector, short fuzz passes over the project-file parser
+# and the Dockerfile doctor, then the quick benchmark with its no-op gate (bench/README.md).
 # Needs Go, make and git; later issues add their tools here,
 # built once into .tools/ (git-ignored).
 set -euo pipefail
@@ -21,8 +21,9 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
 
-echo "== fuzz the project-file parser (20s)"
+echo "== fuzz the project-file parser (20s) and the Dockerfile doctor (20s)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s ./internal/project
+go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 20s ./internal/dockerfile
 
 
 echo "== benchmark gate (bench/run --quick)"
