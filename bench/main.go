@@ -14,11 +14,13 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
+	var report bool
 	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 3× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
 	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
+	flag.BoolVar(&report, "report", false, "only render RESULTS.md and ratios.svg again from results.json")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
 	flag.StringVar(&o.Out, "out", "bench", "where to write RESULTS.md, results.json and ratios.svg")
 	flag.StringVar(&o.Paths.Sparkwing, "sparkwing", "", "the sparkwing binary to measure")
@@ -34,6 +36,13 @@ func main() {
 		o.Only = strings.Split(only, ",")
 	}
 	o.Log = os.Stdout
+	if report {
+		if err := bench.Rewrite(o.Out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := o.Paths.Resolve(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)

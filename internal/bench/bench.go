@@ -407,3 +407,18 @@ func machine() string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// Rewrite renders RESULTS.md and ratios.svg again from dir/results.json,
+// after a change to NOTES.md or to the report, without measuring again.
+func Rewrite(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r Results
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
+	}
+	r.Gate = gate(&r)
+	return r.Write(dir)
+}

@@ -253,7 +253,13 @@ func (r *Results) SVG() string {
 	var body strings.Builder
 	y := 40.0
 	for _, g := range r.groups() {
-		if g.scenario == Makespan || g.find("sparkwing") == nil {
+		peers := 0
+		for _, s := range g.series {
+			if s.Tool != "sparkwing" && s.Tool != "floor" && !math.IsNaN(g.ratio(s.Tool)) {
+				peers++
+			}
+		}
+		if g.scenario == Makespan || peers == 0 {
 			continue
 		}
 		top := y
