@@ -598,7 +598,7 @@ func constantCommand(words []string) bool {
 	cmd, args := path.Base(words[0]), words[1:]
 	switch cmd {
 	case "apt-get", "apt":
-		return len(args) > 0 && (args[0] == "update" || args[0] == "install" || hasArg(args, "-") && contains(args, "install")) && noRelative(args)
+		return (contains(args, "update") || contains(args, "install")) && noRelative(args)
 	case "apk":
 		return contains(args, "add") && noRelative(args)
 	case "rm", "mkdir", "chmod", "ln":
