@@ -118,7 +118,6 @@ func Run(o Options, command string) (*Results, error) {
 			name = step.W.Name()
 		}
 		if step.W != nil && step.W.Shape == Pole {
-			name += map[bool]string{true: "-chain-first", false: "-chain-last"}[step.W.Names[0] == "long0"]
 			res.Bounds[name] = step.W.LowerBound(Workers)
 		}
 		if len(o.Only) > 0 && !slices.Contains(o.Only, name) {
@@ -147,9 +146,6 @@ func Run(o Options, command string) (*Results, error) {
 				reps = step.ColdReps
 			}
 			series := Compare(run, sc, reps, o.Log)
-			for _, s := range series {
-				s.Workload = name
-			}
 			res.Series = append(res.Series, series...)
 			if err := Check(succeeded(run, series)); err != nil {
 				return res, fmt.Errorf("%s %s: %w", name, sc, err)

@@ -32,12 +32,16 @@ type Workload struct {
 	Names []string
 	Needs [][]int // Needs[i] lists the jobs job i needs, all < i
 	Sleep []float64
+
+	chainFirst bool // long pole: the chain is declared before the short jobs
 }
 
 // Name identifies the workload in results: random-1000x20.
 func (w *Workload) Name() string {
-	if w.Shape == Pole {
-		return Pole
+	if w.Shape == Pole && w.chainFirst {
+		return Pole + "-chain-first"
+	} else if w.Shape == Pole {
+		return Pole + "-chain-last"
 	}
 	return fmt.Sprintf("%s-%dx%d", w.Shape, w.Jobs, w.Files)
 }
@@ -93,7 +97,7 @@ func Synthetic(shape string, jobs, files int) (*Workload, error) {
 // on the other); a scheduler that starts the short jobs first needs 4.5 s.
 // chainFirst says whether the chain is declared before the short jobs.
 func LongPole(chainFirst bool) *Workload {
-	w := &Workload{Shape: Pole, Files: 1}
+	w := &Workload{Shape: Pole, Files: 1, chainFirst: chainFirst}
 	addChain := func() {
 		for i := range 5 {
 			w.Sleep = append(w.Sleep, 0.6)

@@ -363,6 +363,17 @@ func wholeSource(in *Instr) bool {
 	return false
 }
 
+// afterSourceCopy returns the stage's first copy of the whole source and
+// the instructions after it (nil, nil if the stage has none).
+func afterSourceCopy(s *Stage) (*Instr, []*Instr) {
+	for i, in := range s.Instrs {
+		if wholeSource(in) {
+			return in, s.Instrs[i+1:]
+		}
+	}
+	return nil, nil
+}
+
 var manifests = map[string]string{
 	"go mod download": "COPY go.mod go.sum ./",
 	"npm ci":          "COPY package.json package-lock.json ./",
@@ -383,13 +394,9 @@ var manifests = map[string]string{
 func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
 	var out []Finding
 	for _, s := range f.Stages {
-		var copied *Instr
-		for _, in := range s.Instrs {
-			if copied == nil && wholeSource(in) {
-				copied = in
-				continue
-			}
-			if copied == nil || in.Cmd != "RUN" {
+		copied, rest := afterSourceCopy(s)
+		for _, in := range rest {
+			if in.Cmd != "RUN" {
 				continue
 			}
 			env, _ := stageEnv(f, s, in)
@@ -557,10 +564,8 @@ func checkDockerignore(f *File, ctx *Context) []Finding {
 	}
 	var copyAll *Instr
 	for _, s := range f.Stages {
-		for _, in := range s.Instrs {
-			if copyAll == nil && wholeSource(in) {
-				copyAll = in
-			}
+		if copyAll, _ = afterSourceCopy(s); copyAll != nil {
+			break
 		}
 	}
 	if copyAll == nil {
@@ -632,13 +637,9 @@ func noRelative(args []string) bool {
 func checkInstallAfterCopy(f *File, _ *Context) []Finding {
 	var out []Finding
 	for _, s := range f.Stages {
-		var copied *Instr
-		for _, in := range s.Instrs {
-			if copied == nil && wholeSource(in) {
-				copied = in
-				continue
-			}
-			if copied == nil || in.Cmd != "RUN" || len(in.Flag("mount")) > 0 && hasBindMount(in) {
+		copied, rest := afterSourceCopy(s)
+		for _, in := range rest {
+			if in.Cmd != "RUN" || hasBindMount(in) {
 				continue
 			}
 			cmds := commands(in.Text())

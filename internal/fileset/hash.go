@@ -161,10 +161,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 	return f, nil
 }
 
-func (h *Hasher) trusted(k statKey) bool {
-	limit := h.now().Add(-trustAfter).UnixNano()
-	return k.mtime < limit && k.ctime < limit
-}
+func (h *Hasher) trusted(k statKey) bool { return settled(k, h.now()) }
 
 func keyOf(st fs.FileInfo) statKey {
 	k := statKey{size: st.Size(), mtime: st.ModTime().UnixNano(), mode: uint32(st.Mode())}

@@ -112,8 +112,15 @@ func (d *dirState) check(abs, rel string, now func() time.Time) error {
 	if d.fresh(keyOf(st), abs) {
 		return nil
 	}
-	d.stat, d.readAt = keyOf(st), now()
-	return d.read(abs, rel)
+	// The time is taken before reading, so a change made while reading
+	// has timestamps too recent to be trusted next time.
+	at := now()
+	if err := d.read(abs, rel); err != nil {
+		d.readAt = time.Time{} // read it again next time
+		return err
+	}
+	d.stat, d.readAt = keyOf(st), at
+	return nil
 }
 
 // fresh reports whether the kept entries still describe the directory.
