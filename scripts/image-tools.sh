@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what the image-job tests need, once, into .tools/ (git-ignored):
+# runc from Debian, buildkitd and buildctl built from github.com/moby/buildkit
+# v0.33.0, and the registry built from github.com/distribution/distribution/v3
+# v3.1.2. Prints the shell assignments the tests read, e.g.
+#
+#   eval "$(scripts/image-tools.sh)"
+#
+# sets SPARKWING_TEST_BUILDKITD, SPARKWING_TEST_BUILDCTL and
+# SPARKWING_TEST_REGISTRY. The tests start and stop the servers themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools=$PWD/.tools
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+
+if ! command -v runc >/dev/null; then
+  echo "== apt-get install runc" >&2
+  apt-get install -y --no-install-recommends runc >/dev/null
+fi
+
+# build NAME MODULE VERSION PKG...: build PKGs of a module once into .tools/NAME-VERSION.
+# `go install MODULE@VERSION` refuses these modules (replace directives), so
+# build inside the downloaded module directory.
+build() {
+  local name=$1 mod=$2 version=$3 dir=$tools/$1-$3
+  shift 3
+  if [ ! -f "$dir/.done" ]; then
+    echo "== build $mod@$version" >&2
+    local src
+    src=$(go mod download -json "$mod@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    mkdir -p "$dir"
+    (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -o "$dir/" "$@") >&2
+    touch "$dir/.done"
+  fi
+  echo "$dir"
+}
+
+bk=$(build buildkit github.com/moby/buildkit v0.33.0 ./cmd/buildkitd ./cmd/buildctl)
+reg=$(build registry github.com/distribution/distribution/v3 v3.1.2 ./cmd/registry)
+
+echo "export SPARKWING_TEST_BUILDKITD=$bk/buildkitd"
+echo "export SPARKWING_TEST_BUILDCTL=$bk/buildctl"
+echo "export SPARKWING_TEST_REGISTRY=$reg/registry"
