@@ -24,10 +24,12 @@ type Cache struct {
 	Hasher *fileset.Hasher
 	Env    func(string) (string, bool) // the caller's environment
 	JobEnv func(plan.Job) []string     // the environment a job (and its tools) runs with
-	Debug  io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
+	Debug   io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
+	StatDir string                      // where stat caches of build contexts outside Root live; "" none
 
-	mu    sync.Mutex
-	tools map[string]toolResult // by command and environment: run once per run
+	mu      sync.Mutex
+	tools   map[string]toolResult      // by command and environment: run once per run
+	outside map[string]*fileset.Hasher // by directory: build contexts outside Root
 }
 
 type toolResult struct {
@@ -47,6 +49,8 @@ func Cacheable(j plan.Job) (bool, string) {
 	switch {
 	case j.Cache != nil && !*j.Cache:
 		return false, "disabled"
+	case j.Image != nil:
+		return true, "" // its inputs are its build contexts
 	case j.Cache == nil && len(j.Inputs) == 0:
 		return false, "no inputs"
 	}
@@ -56,6 +60,9 @@ func Cacheable(j plan.Job) (bool, string) {
 // Compute resolves j's inputs, runs its tool commands and returns its key.
 // needs holds the output digest of every job j needs.
 func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]fileset.Digest) (*Computed, error) {
+	if j.Image != nil {
+		return c.computeImage(ctx, j)
+	}
 	paths, err := c.Tree.Match(j.Inputs, j.Outputs)
 	if err != nil {
 		return nil, fmt.Errorf("resolving inputs: %w", err)

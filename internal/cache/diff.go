@@ -9,7 +9,7 @@ import (
 
 // Change is one difference between two manifests.
 type Change struct {
-	Kind string // file, env, tool, need, output, run, step, args, pipeline-source, platform
+	Kind string // file, env, tool, need, output, run, step, args, pipeline-source, platform, or an image setting
 	Name string // the file, variable, tool or job; empty for the job itself
 	What string // added, removed, changed
 }
@@ -34,6 +34,14 @@ func (c Change) String() string {
 		return "Go pipeline source changed"
 	case "platform":
 		return "platform changed"
+	case "dockerfile":
+		return fmt.Sprintf("Dockerfile %s %s", c.Name, c.What)
+	case "build-arg":
+		return fmt.Sprintf("build arg %s %s", c.Name, c.What)
+	case "context":
+		return fmt.Sprintf("named build context %s %s", c.Name, c.What)
+	case "target", "platforms", "image-context":
+		return fmt.Sprintf("image %s changed", c.Kind)
 	}
 	return fmt.Sprintf("%s %s %s", c.Kind, c.Name, c.What)
 }
@@ -67,7 +75,8 @@ func Diff(a, b string) []Change {
 type lineID struct{ kind, name string }
 
 // named kinds have a quoted name after the kind; the rest is the value.
-var named = map[string]bool{"file": true, "env": true, "tool": true, "need": true, "output": true}
+var named = map[string]bool{"file": true, "env": true, "tool": true, "need": true, "output": true,
+	"dockerfile": true, "context": true, "build-arg": true}
 
 func parseManifest(m string) map[lineID]string {
 	out := map[lineID]string{}

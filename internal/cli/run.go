@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
@@ -25,6 +27,8 @@ type runFlags struct {
 	noCache   bool
 	only      []string
 	output    string
+	profile   string
+	load      bool
 }
 
 func newRunCmd(e *env, g *globals) *cobra.Command {
@@ -43,6 +47,12 @@ A job that declares inputs is cached by their content (and its command,
 env, tools and the outputs of the jobs it needs): when nothing changed, its
 outputs are restored and its log replayed instead of running it.
 'sparkwing why PIPELINE JOB' names what changed.
+
+An image job builds a Dockerfile with BuildKit (buildkitd at BUILDKIT_HOST,
+else 'buildkit:' in the project file, else unix:///run/buildkit/buildkitd.sock)
+and tags it commit-<sha12>-files-<hash12>, the hash being over the build
+context BuildKit receives. If every registry of the profile already has that
+tag, nothing is built or pushed.
 
 Every run is recorded under .sparkwing/runs/ (see 'sparkwing runs').
 Arguments after the pipeline name that are not sparkwing's own flags go to
@@ -64,6 +74,8 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every job even when its result is cached (results are still stored)")
 	fl.StringSliceVar(&f.only, "only", nil, "run only these `JOB`s (comma-separated or repeated) and the jobs they need")
 	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
+	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` whose registries image jobs push to (default $SPARKWING_PROFILE, else local)")
+	fl.BoolVar(&f.load, "load", false, "also write each image job's image to .sparkwing/images/JOB.tar (OCI layout) for a local runtime")
 	return cmd
 }
 
@@ -93,10 +105,23 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if err != nil {
 		return fmt.Errorf("opening the cache: %w", err)
 	}
+	profile := f.profile
+	if profile == "" {
+		profile = cmp.Or(e.getenv("SPARKWING_PROFILE"), "local")
+	}
+	addr := image.Address(e.getenv("BUILDKIT_HOST"), inv.file.Buildkit)
+	if err := image.CheckAddress(addr); err != nil {
+		return usageError("%v", err)
+	}
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
+		Images: engine.ImageOptions{Buildkit: addr, Profile: profile, Load: f.load},
 	})
+	var unreachable *image.UnreachableError
+	if errors.As(err, &unreachable) {
+		return &exitError{code: exitUsage, err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)
 	}

@@ -31,12 +31,13 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 	dir, _ := e.cacheDir()
 	sum := sha256.Sum256([]byte(root))
 	c := &cache.Cache{
-		Store:  store,
-		Root:   root,
-		Tree:   fileset.NewTree(root),
-		Hasher: fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
-		Env:    e.lookupEnv,
-		JobEnv: (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
+		Store:   store,
+		Root:    root,
+		Tree:    fileset.NewTree(root),
+		Hasher:  fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
+		StatDir: filepath.Join(dir, "stat"),
+		Env:     e.lookupEnv,
+		JobEnv:  (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
 	}
 	if e.getenv("SPARKWING_DEBUG_KEYS") == "1" {
 		c.Debug = e.stderr

@@ -35,11 +35,13 @@ type Options struct {
 	Cache     *cache.Cache                // nil: nothing is cached
 	NoCache   bool                        // run every job, but still store results
 	KillGrace time.Duration
+	Images    ImageOptions
 }
 
 // Run runs every job of p it can and returns the run's record, which is
 // also written to disk. The record's Status says how the run ended; the
-// error is for failures of sparkwing itself.
+// error is for failures of sparkwing itself, or *image.UnreachableError
+// when image jobs could not reach buildkitd (a setup problem).
 func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error) {
 	store := runrec.Open(opts.Root)
 	started := time.Now()
@@ -54,7 +56,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		outputs:  map[string]fileset.Digest{},
 		lastKeys: store.LastKeys(p.Name),
 		cache:    opts.Cache,
+		images:   &images{opts: opts.Images},
 	}
+	defer e.images.close()
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
 			e.cache.JobEnv = e.runner.Env
@@ -66,6 +70,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		defer func() {
 			lock.Unlock()
 			e.cache.Hasher.Save()
+			e.cache.SaveStats()
 			e.cache.Store.AutoPrune()
 		}()
 	}
@@ -84,6 +89,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	}
 	store.Prune(runrec.Keep)
 	opts.Observer.RunFinished(rec, run.Dir)
+	if err == nil {
+		err = e.images.setupErr
+	}
 	return rec, err
 }
 
@@ -108,6 +116,7 @@ type execution struct {
 	runner   *job.Runner
 	cache    *cache.Cache
 	lastKeys map[string]string // each job's key in the previous run of this pipeline
+	images   *images
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

@@ -21,6 +21,9 @@ import (
 // cache becomes a miss with a warning, never a failure and never a wrong
 // result.
 func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Status) {
+	if j.Image != nil {
+		return e.doImage(ctx, j)
+	}
 	rj := runrec.Job{Cache: runrec.Cache{Result: "off"}}
 	logPath := e.run.LogPath(j.ID)
 	needs := e.needDigests(j)

@@ -18,6 +18,7 @@ type Job struct {
 	Description string
 	Run         string  // shell script, run with /bin/sh -e; empty for a Go step
 	Step        *GoStep // set for a Go step
+	Image       *Image  // set for an image job
 	Needs       []string
 	Inputs      []string
 	Outputs     []string
@@ -78,16 +79,31 @@ func checkJob(j Job) error {
 	switch {
 	case !ValidID(j.ID):
 		return &JobError{Job: j.ID, Msg: "is not a valid job id: use letters, digits, '.', '_' and '-', starting with a letter or digit"}
-	case j.Run == "" && j.Step == nil:
-		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command (or a Go step)"}
-	case j.Run != "" && j.Step != nil:
-		return &JobError{Job: j.ID, Msg: "has both a `run` command and a Go step; keep one"}
+	case kinds(j) == 0:
+		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image` or a Go step"}
+	case kinds(j) > 1:
+		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image` and a Go step; keep one"}
+	case j.Image != nil:
+		if err := j.Image.Check(); err != nil {
+			return &JobError{Job: j.ID, Msg: err.Error()}
+		}
 	case j.Retries < 0:
 		return &JobError{Job: j.ID, Msg: "has negative retries"}
 	case j.Timeout < 0:
 		return &JobError{Job: j.ID, Msg: "has a negative timeout"}
 	}
 	return nil
+}
+
+// kinds counts what j does: a command, a Go step, an image.
+func kinds(j Job) int {
+	n := 0
+	for _, set := range []bool{j.Run != "", j.Step != nil, j.Image != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 func (p *Plan) checkNeeds() error {

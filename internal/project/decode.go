@@ -90,8 +90,10 @@ func (d *decoder) file(data []byte) *File {
 		switch kv.key {
 		case "pipelines":
 			f.Pipelines = d.pipelines(kv.value)
+		case "buildkit":
+			f.Buildkit = d.str(kv.value, "`buildkit`")
 		default:
-			d.unknownKey(kv, "at the top level", []string{"pipelines"})
+			d.unknownKey(kv, "at the top level", []string{"pipelines", "buildkit"})
 		}
 	}
 	if len(d.errs) == 0 && len(f.Pipelines) == 0 {

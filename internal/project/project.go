@@ -24,6 +24,7 @@ const (
 type File struct {
 	Path      string
 	Pipelines []*Pipeline
+	Buildkit  string // `buildkit:` the buildkitd address for image jobs
 }
 
 // Pipeline is one entry of `pipelines:`. Either Jobs (a YAML pipeline) or

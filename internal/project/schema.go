@@ -1,6 +1,9 @@
 package project
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -9,7 +12,7 @@ import (
 var (
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
-		"tools", "cache", "timeout", "retries", "description"}
+		"tools", "cache", "timeout", "retries", "description", "image"}
 )
 
 func (d *decoder) pipelines(n ast.Node) []*Pipeline {
@@ -100,6 +103,16 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 	before := len(d.errs)
 	fields := d.mapping(entry.value, "job "+j.ID)
 	for _, kv := range fields {
+		if kv.key == "image" {
+			j.Image = d.image(kv.value)
+		}
+	}
+	for _, kv := range fields {
+		if j.Image != nil && !slices.Contains(imageJobKeys, kv.key) {
+			d.errorf(kv.node, "`%s` does not apply to image job %s: an image's inputs are its build context (keys: %s)",
+				kv.key, j.ID, strings.Join(imageJobKeys, ", "))
+			continue
+		}
 		what := "`" + kv.key + "`"
 		var at []Pos
 		switch kv.key {
@@ -127,14 +140,15 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 			j.Timeout = d.duration(kv.value, what)
 		case "retries":
 			j.Retries = d.integer(kv.value, what, 0, 100)
+		case "image":
 		default:
 			d.unknownKey(kv, "in job "+j.ID, jobKeys)
 		}
 	}
 	// A job whose own keys had errors (a typo'd `run`, say) is not also
 	// reported as empty.
-	if j.Run == "" && len(d.errs) == before {
-		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`", j.ID)
+	if j.Run == "" && j.Image == nil && len(d.errs) == before {
+		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>` or `image:`", j.ID)
 	}
 	return j
 }

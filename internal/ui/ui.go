@@ -204,6 +204,9 @@ func outcome(j runrec.Job) string {
 	case runrec.Skipped:
 		return "skipped"
 	case runrec.Cached:
+		if j.Cache.Reason != "" {
+			return "cached (" + j.Cache.Reason + ")"
+		}
 		return "cached"
 	}
 	return d

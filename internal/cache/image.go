@@ -1,0 +1,159 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// computeImage returns an image job's key: the hash of what BuildKit
+// receives and is told. Each context as BuildKit's client sends it (after
+// .dockerignore), the Dockerfile, the target, build args and platforms.
+// Where the image is pushed and how it is tagged do not change the image,
+// so they are not in the key; the jobs it needs are not either, since only
+// what lands in a context can reach the build.
+func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error) {
+	im := j.Image
+	files, err := c.contextFiles(ctx, im.ContextDir(), c.abs(im.ContextDir()), c.abs(im.ResolvedDockerfile()), "")
+	if err != nil {
+		return nil, err
+	}
+	dockerfile, err := c.Hasher.Hash([]string{im.ResolvedDockerfile()})
+	if err != nil {
+		return nil, fmt.Errorf("image %s: Dockerfile: %w", j.ID, err)
+	}
+	named := map[string]string{}
+	for _, name := range im.ContextNames() {
+		dir := im.Contexts[name]
+		abs := dir
+		if !filepath.IsAbs(dir) {
+			abs = c.abs(dir)
+		}
+		more, err := c.contextFiles(ctx, dir, abs, "", name+":")
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, more...)
+		named[name] = dir
+	}
+	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, dockerfile[0], named, files)
+	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files}, nil
+}
+
+// contextFiles lists one build context as BuildKit receives it. rel is the
+// context as configured; prefix ("NAME:" for a named context, "" for the
+// main one) makes its paths distinct in the manifest. The main context's
+// paths are relative to the project root, so `why` names real files.
+func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix string) ([]fileset.File, error) {
+	ignore := ""
+	if prefix == "" {
+		ignore = buildctx.IgnoreFile(abs, dockerfile)
+	} else {
+		ignore = buildctx.IgnoreFile(abs, "") // a named context honours its own .dockerignore
+	}
+	excludes, err := buildctx.Excludes(ignore)
+	if err != nil {
+		return nil, err
+	}
+	hash, base := c.contextHasher(abs)
+	entries, err := buildctx.List(ctx, abs, excludes, func(p string) (fileset.Digest, error) {
+		f, err := hash.Hash([]string{path.Join(base, p)})
+		if err != nil {
+			return fileset.Digest{}, err
+		}
+		return f[0].Digest, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build context %s: %w", rel, err)
+	}
+	files := make([]fileset.File, len(entries))
+	for i, e := range entries {
+		name := e.Path
+		if prefix == "" {
+			name = path.Join(base, e.Path)
+		}
+		files[i] = fileset.File{Path: prefix + name, Mode: e.Mode, Digest: e.Digest, Link: e.Link}
+	}
+	return files, nil
+}
+
+// contextHasher returns the hasher for files below abs and abs's path
+// relative to that hasher's root: the project's hasher inside the project,
+// else one per outside directory with its own stat cache.
+func (c *Cache) contextHasher(abs string) (*fileset.Hasher, string) {
+	if rel, err := filepath.Rel(c.Root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return c.Hasher, filepath.ToSlash(rel)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.outside == nil {
+		c.outside = map[string]*fileset.Hasher{}
+	}
+	h, ok := c.outside[abs]
+	if !ok {
+		statPath := ""
+		if c.StatDir != "" {
+			sum := sha256.Sum256([]byte(abs))
+			statPath = filepath.Join(c.StatDir, hex.EncodeToString(sum[:8]))
+		}
+		h = fileset.NewHasher(abs, statPath)
+		c.outside[abs] = h
+	}
+	return h, "."
+}
+
+// SaveStats writes the stat caches of directories outside the project.
+func (c *Cache) SaveStats() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, h := range c.outside {
+		h.Save()
+	}
+}
+
+// imageManifest is Manifest for an image job.
+func imageManifest(j plan.Job, platform string, dockerfile fileset.File, named map[string]string,
+	files []fileset.File) string {
+	im := j.Image
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	add("%s", manifestHeader)
+	add("platform %s", platform)
+	add("dockerfile %s %s", q(dockerfile.Path), dockerfile.Digest)
+	add("target %s", q(im.Target))
+	add("platforms %s", q(strings.Join(im.Platforms, ",")))
+	add("image-context %s", q(im.ContextDir()))
+	for _, name := range sortedKeys(named) {
+		add("context %s %s", q(name), q(named[name]))
+	}
+	for _, name := range sortedKeys(im.Args) {
+		d := sha256.Sum256([]byte(im.Args[name]))
+		add("build-arg %s %s", q(name), hex.EncodeToString(d[:]))
+	}
+	for _, f := range files {
+		line := fmt.Sprintf("file %s %o %s", q(f.Path), uint32(f.Mode), f.Digest)
+		if f.Mode&fs.ModeDir != 0 {
+			line = fmt.Sprintf("file %s %o dir", q(f.Path), uint32(f.Mode))
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return sorted(keys)
+}

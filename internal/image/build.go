@@ -1,0 +1,320 @@
+// Package image builds image jobs with BuildKit through its Go client,
+// tags them by content, and asks registries whether an image already
+// exists so that an unchanged image is neither built nor pushed.
+//
+// The content tag is commit-<sha12>-files-<hash12>[-dirty]: hash12 is the
+// image job's cache key, computed over exactly the build context BuildKit
+// receives (see internal/buildctx), the Dockerfile and the build settings.
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
+	_ "github.com/moby/buildkit/client/connhelper/dockercontainer" // docker-container://NAME addresses
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// DefaultAddr is where buildkitd listens when nothing says otherwise, as
+// for buildctl.
+const DefaultAddr = "unix:///run/buildkit/buildkitd.sock"
+
+// Request is one build.
+type Request struct {
+	Addr   string // buildkitd address: unix://, tcp://, docker-container://
+	Root   string // the project root
+	Image  *plan.Image
+	Refs   []string // push to each of these (REGISTRY/REPO:TAG); none: build only
+	OCITar string   // also write the image as an OCI tar here ("" none)
+	Log    io.Writer
+	Warn   func(msg string) // problems that do not fail the build (a cache export)
+}
+
+// Result is what BuildKit did.
+type Result struct {
+	Digest string // the image manifest's digest, when exported
+	Steps  []Step
+}
+
+// Step is one BuildKit vertex: a Dockerfile instruction or internal work.
+type Step struct {
+	Name     string
+	Cached   bool
+	Duration time.Duration
+}
+
+// UnreachableError says buildkitd could not be reached: a setup problem,
+// not a failed build.
+type UnreachableError struct {
+	Addr string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach buildkitd at %s: %v\n"+
+		"start one (as root): buildkitd --addr %s\n"+
+		"or in Docker: docker run -d --privileged --name buildkitd moby/buildkit, then BUILDKIT_HOST=docker-container://buildkitd\n"+
+		"and point sparkwing at it with `buildkit: ADDRESS` in .sparkwing/sparkwing.yaml or BUILDKIT_HOST", e.Addr, e.Err, listenAddr(e.Addr))
+}
+
+func listenAddr(addr string) string {
+	if strings.HasPrefix(addr, "unix://") || strings.HasPrefix(addr, "tcp://") {
+		return addr
+	}
+	return DefaultAddr
+}
+
+// Connect dials buildkitd and checks that it answers.
+func Connect(ctx context.Context, addr string) (*client.Client, error) {
+	c, err := client.New(ctx, addr)
+	if err != nil {
+		return nil, &UnreachableError{Addr: addr, Err: err}
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := c.ListWorkers(ictx); err != nil {
+		c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &UnreachableError{Addr: addr, Err: shortGRPC(err)}
+	}
+	return c, nil
+}
+
+// Build runs one build to the end, its progress going to req.Log as
+// BuildKit's plain progress (the lines `buildctl --progress=plain` prints).
+func Build(ctx context.Context, c *client.Client, req Request) (*Result, error) {
+	opt, finish, err := solveOpt(req)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *client.SolveStatus)
+	prog := newProgress(req.Log)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		prog.run(ch)
+	}()
+	resp, err := c.Solve(ctx, nil, opt, ch)
+	<-done
+	res := &Result{Steps: prog.steps()}
+	if err != nil {
+		finish(false)
+		return res, buildError(req, err)
+	}
+	if err := finish(true); err != nil {
+		return res, err
+	}
+	for _, w := range prog.ignoredErrors() {
+		req.Warn(w)
+	}
+	res.Digest = resp.ExporterResponse["containerimage.digest"]
+	return res, nil
+}
+
+// solveOpt translates the image job into BuildKit's dockerfile frontend
+// options. finish completes or discards the OCI tar.
+func solveOpt(req Request) (client.SolveOpt, func(ok bool) error, error) {
+	im := req.Image
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(req.Root, filepath.FromSlash(p))
+	}
+	dockerfile := abs(im.ResolvedDockerfile())
+	mounts := map[string]string{"context": abs(im.ContextDir()), "dockerfile": filepath.Dir(dockerfile)}
+	attrs := map[string]string{"filename": filepath.Base(dockerfile)}
+	if im.Target != "" {
+		attrs["target"] = im.Target
+	}
+	if len(im.Platforms) > 0 {
+		attrs["platform"] = strings.Join(im.Platforms, ",")
+	}
+	for k, v := range im.Args {
+		attrs["build-arg:"+k] = v
+	}
+	for _, name := range im.ContextNames() {
+		local := "ctx-" + name
+		attrs["context:"+name] = "local:" + local
+		mounts[local] = abs(im.Contexts[name])
+	}
+	opt := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{},
+		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
+		})},
+	}
+	for name, dir := range mounts {
+		fs, err := fsutil.NewFS(dir)
+		if err != nil {
+			return opt, nil, fmt.Errorf("build context %s: %w", dir, err)
+		}
+		opt.LocalMounts[name] = fs
+	}
+	var local, remote []string
+	for _, r := range req.Refs {
+		if Loopback(registryHost(r)) {
+			local = append(local, r)
+		} else {
+			remote = append(remote, r)
+		}
+	}
+	for _, refs := range [][]string{local, remote} {
+		if len(refs) == 0 {
+			continue
+		}
+		e := client.ExportEntry{Type: client.ExporterImage, Attrs: map[string]string{"name": strings.Join(refs, ","), "push": "true"}}
+		if Loopback(registryHost(refs[0])) {
+			e.Attrs["registry.insecure"] = "true"
+		}
+		opt.Exports = append(opt.Exports, e)
+	}
+	finish := func(bool) error { return nil }
+	if req.OCITar != "" {
+		tmp := req.OCITar + ".tmp"
+		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+			return opt, nil, err
+		}
+		var f *os.File
+		name := im.Repository
+		if len(req.Refs) > 0 {
+			name = req.Refs[0]
+		}
+		opt.Exports = append(opt.Exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: map[string]string{"name": name},
+			Output: func(map[string]string) (io.WriteCloser, error) {
+				var err error
+				f, err = os.Create(tmp)
+				return f, err
+			}})
+		finish = func(ok bool) error {
+			if !ok || f == nil {
+				os.Remove(tmp)
+				return nil
+			}
+			return os.Rename(tmp, req.OCITar)
+		}
+	}
+	for _, c := range im.CacheFrom {
+		opt.CacheImports = append(opt.CacheImports, cacheEntry(c, abs, false))
+	}
+	for _, c := range im.CacheTo {
+		opt.CacheExports = append(opt.CacheExports, cacheEntry(c, abs, true))
+	}
+	return opt, finish, nil
+}
+
+// cacheEntry is a cache import or export for BuildKit. Registry exports
+// default to mode=max (every stage's layers, not only the final ones), and
+// every export ignores errors: a cache that cannot be written is a warning,
+// never a failed build.
+func cacheEntry(c plan.CacheSpec, abs func(string) string, export bool) client.CacheOptionsEntry {
+	attrs := map[string]string{}
+	for k, v := range c.Attrs {
+		attrs[k] = v
+	}
+	switch c.Type {
+	case "local":
+		for _, k := range []string{"src", "dest"} {
+			if attrs[k] != "" {
+				attrs[k] = abs(attrs[k])
+			}
+		}
+	case "registry":
+		if Loopback(registryHost(attrs["ref"])) {
+			attrs["registry.insecure"] = "true"
+		}
+		if export && attrs["mode"] == "" {
+			attrs["mode"] = "max"
+		}
+	}
+	if export {
+		attrs["ignore-error"] = "true"
+	}
+	return client.CacheOptionsEntry{Type: c.Type, Attrs: attrs}
+}
+
+// buildError turns a failed solve into an error that names the Dockerfile
+// line, and prints BuildKit's excerpt of the file to the log.
+func buildError(req Request, err error) error {
+	msg := shortGRPC(err).Error()
+	for _, src := range errdefs.Sources(err) {
+		src.Print(req.Log)
+		if src.Info != nil && len(src.Ranges) > 0 {
+			return fmt.Errorf("%s:%d: %s", req.Image.ResolvedDockerfile(), src.Ranges[0].Start.Line, msg)
+		}
+	}
+	return errors.New(msg)
+}
+
+// shortGRPC drops gRPC's "rpc error: code = X desc =" wrapping.
+func shortGRPC(err error) error {
+	s := err.Error()
+	if i := strings.LastIndex(s, " desc = "); i >= 0 {
+		return errors.New(s[i+len(" desc = "):])
+	}
+	return err
+}
+
+// Loopback reports whether a registry host is this machine; such
+// registries are spoken to over plain HTTP, as Docker does.
+func Loopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// registryHost is the host[:port] part of a reference.
+func registryHost(ref string) string {
+	host, _, _ := strings.Cut(ref, "/")
+	return host
+}
+
+// Address picks the buildkitd address: BUILDKIT_HOST, else the project
+// file's `buildkit:`, else the default socket.
+func Address(env, file string) string {
+	switch {
+	case env != "":
+		return env
+	case file != "":
+		return file
+	}
+	return DefaultAddr
+}
+
+// CheckAddress rejects an address BuildKit's client cannot use.
+func CheckAddress(addr string) error {
+	u, err := url.Parse(addr)
+	if err == nil {
+		switch u.Scheme {
+		case "unix", "tcp", "docker-container", "kube-pod", "podman-container", "nerdctl-container", "ssh":
+			return nil
+		}
+	}
+	return fmt.Errorf("buildkit address %q: use unix:///PATH, tcp://HOST:PORT or docker-container://NAME", addr)
+}
+

@@ -1,0 +1,261 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+)
+
+// manifestTypes are the manifest media types a registry may hold for an
+// image BuildKit pushed.
+var manifestTypes = []string{
+	"application/vnd.oci.image.index.v1+json",
+	"application/vnd.oci.image.manifest.v1+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json",
+	"application/vnd.docker.distribution.manifest.v2+json",
+}
+
+// Registry speaks just enough of the OCI distribution API to ask whether a
+// tag exists and to add a tag to a manifest that is already there.
+// Credentials come from the Docker config file (~/.docker/config.json,
+// credential helpers included) and never appear in errors or logs.
+type Registry struct {
+	HTTP  *http.Client
+	creds *configfile.ConfigFile
+}
+
+// NewRegistry returns a client using the standard Docker config file.
+func NewRegistry() *Registry {
+	return &Registry{HTTP: &http.Client{Timeout: 30 * time.Second}, creds: config.LoadDefaultConfigFile(io.Discard)}
+}
+
+// Ref is a parsed REGISTRY/REPOSITORY:TAG.
+type Ref struct{ Host, Repo, Tag string }
+
+func (r Ref) String() string { return r.Host + "/" + r.Repo + ":" + r.Tag }
+
+// ParseRef splits REGISTRY/REPOSITORY:TAG.
+func ParseRef(s string) (Ref, error) {
+	host, rest, ok := strings.Cut(s, "/")
+	i := strings.LastIndex(rest, ":")
+	if !ok || i <= 0 || strings.Contains(rest[i:], "/") {
+		return Ref{}, fmt.Errorf("image reference %q: want REGISTRY/REPOSITORY:TAG", s)
+	}
+	return Ref{Host: host, Repo: rest[:i], Tag: rest[i+1:]}, nil
+}
+
+func (r *Registry) base(host string) string {
+	if Loopback(host) {
+		return "http://" + host
+	}
+	return "https://" + host
+}
+
+// Digest asks the registry (a HEAD on the manifest) for the digest of the
+// manifest ref's tag names, or "" when the tag is not there.
+func (r *Registry) Digest(ctx context.Context, ref Ref) (string, error) {
+	resp, err := r.do(ctx, http.MethodHead, ref, "/manifests/"+ref.Tag, "pull", nil, "")
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if d := resp.Header.Get("Docker-Content-Digest"); d != "" {
+			return d, nil
+		}
+		return "present", nil
+	case http.StatusNotFound:
+		return "", nil
+	}
+	return "", fmt.Errorf("%s: HEAD manifest: %s", ref, resp.Status)
+}
+
+// FindTag returns a tag of ref's repository for which match is true, or
+// "" (from the repository's tag list; a missing repository has no tags).
+func (r *Registry) FindTag(ctx context.Context, ref Ref, match func(tag string) bool) (string, error) {
+	resp, err := r.do(ctx, http.MethodGet, ref, "/tags/list", "pull", nil, "")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return "", nil
+	default:
+		return "", fmt.Errorf("%s: list tags: %s", ref.Host+"/"+ref.Repo, resp.Status)
+	}
+	var list struct{ Tags []string }
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&list); err != nil {
+		return "", fmt.Errorf("%s: list tags: %w", ref.Host+"/"+ref.Repo, err)
+	}
+	for _, t := range list.Tags {
+		if match(t) {
+			return t, nil
+		}
+	}
+	return "", nil
+}
+
+// Retag points ref's tag at the manifest tagged from in the same
+// repository: no layer moves, and nothing is built.
+func (r *Registry) Retag(ctx context.Context, ref Ref, from string) error {
+	resp, err := r.do(ctx, http.MethodGet, ref, "/manifests/"+from, "pull", nil, "")
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: get manifest %s: %s %v", ref.Host+"/"+ref.Repo, from, resp.Status, err)
+	}
+	put, err := r.do(ctx, http.MethodPut, ref, "/manifests/"+ref.Tag, "pull,push", body, resp.Header.Get("Content-Type"))
+	if err != nil {
+		return err
+	}
+	put.Body.Close()
+	if put.StatusCode != http.StatusCreated && put.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: put manifest: %s", ref, put.Status)
+	}
+	return nil
+}
+
+// do sends one request, answering a Basic or Bearer challenge with the
+// configured credentials (or anonymously) once.
+func (r *Registry) do(ctx context.Context, method string, ref Ref, path, actions string, body []byte, ctype string) (*http.Response, error) {
+	u := r.base(ref.Host) + "/v2/" + ref.Repo + path
+	send := func(auth string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", strings.Join(manifestTypes, ", "))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := r.HTTP.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("registry %s: %w", ref.Host, unwrapURL(err))
+		}
+		return resp, nil
+	}
+	resp, err := send("")
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	challenge := resp.Header.Get("WWW-Authenticate")
+	resp.Body.Close()
+	auth, err := r.authorize(ctx, ref, challenge, actions)
+	if err != nil {
+		return nil, err
+	}
+	return send(auth)
+}
+
+// authorize answers a challenge: Basic with the stored credentials, or a
+// Bearer token fetched from the challenge's realm.
+func (r *Registry) authorize(ctx context.Context, ref Ref, challenge, actions string) (string, error) {
+	user, pass := r.credentials(ref.Host)
+	scheme, params := parseChallenge(challenge)
+	switch scheme {
+	case "basic":
+		if user == "" {
+			return "", fmt.Errorf("registry %s wants a login: run `docker login %s`", ref.Host, ref.Host)
+		}
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(user, pass)
+		return req.Header.Get("Authorization"), nil
+	case "bearer":
+		q := url.Values{}
+		q.Set("service", params["service"])
+		q.Set("scope", "repository:"+ref.Repo+":"+actions)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, params["realm"]+"?"+q.Encode(), nil)
+		if err != nil {
+			return "", fmt.Errorf("registry %s: bad token realm", ref.Host)
+		}
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := r.HTTP.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("registry %s: token: %w", ref.Host, unwrapURL(err))
+		}
+		defer resp.Body.Close()
+		var tok struct {
+			Token       string `json:"token"`
+			AccessToken string `json:"access_token"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&tok) != nil {
+			return "", fmt.Errorf("registry %s: token request: %s (check `docker login %s`)", ref.Host, resp.Status, ref.Host)
+		}
+		if tok.Token == "" {
+			tok.Token = tok.AccessToken
+		}
+		return "Bearer " + tok.Token, nil
+	}
+	return "", fmt.Errorf("registry %s: unsupported authentication %q", ref.Host, scheme)
+}
+
+func (r *Registry) credentials(host string) (user, pass string) {
+	if r.creds == nil {
+		return "", ""
+	}
+	ac, err := r.creds.GetAuthConfig(host)
+	if err != nil {
+		return "", ""
+	}
+	if ac.IdentityToken != "" {
+		return "<token>", ac.IdentityToken
+	}
+	return ac.Username, ac.Password
+}
+
+// parseChallenge reads `Bearer realm="…",service="…"`.
+func parseChallenge(h string) (string, map[string]string) {
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
+	params := map[string]string{}
+	for rest != "" {
+		var kv string
+		kv, rest = splitParam(rest)
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		params[strings.ToLower(k)] = strings.Trim(v, `"`)
+	}
+	return strings.ToLower(scheme), params
+}
+
+// splitParam takes one comma-separated parameter, honouring quotes.
+func splitParam(s string) (string, string) {
+	quoted := false
+	for i, c := range s {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// unwrapURL drops net/url's "Get "http://…":" prefix, which repeats the URL.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,174 @@
+package plan
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Image is what an image job builds: a Dockerfile, through BuildKit.
+// Paths are relative to the project root unless absolute (only named
+// contexts may be absolute: a toolchain directory, say).
+type Image struct {
+	Dockerfile string            // default "Dockerfile" in the context
+	Context    string            // default "." (the project root)
+	Contexts   map[string]string // named build contexts (COPY --from=NAME): name → directory
+	Target     string            // the stage to build; default the last
+	Args       map[string]string // build args
+	Platforms  []string          // e.g. linux/amd64; default buildkitd's own
+	Repository string            // name inside each registry; default the job id
+	Push       map[string][]string
+	Tags       []Tag // extra tags, besides the content tag
+	CacheFrom  []CacheSpec
+	CacheTo    []CacheSpec
+	NoDoctor   bool // `doctor: false`: no Dockerfile doctor warnings before building
+}
+
+// Tag is an extra tag and what uses it; {profile} in Name is replaced by
+// the run's profile.
+type Tag struct {
+	Name   string
+	UsedBy string // who pulls this tag (a file, a system); "" warns when pushed
+}
+
+// CacheSpec is one BuildKit cache import or export, written as buildx
+// writes it: type=registry,ref=REF,mode=max or type=local,dest=DIR.
+type CacheSpec struct {
+	Type  string
+	Attrs map[string]string
+	Text  string // as written, for messages
+}
+
+var (
+	repoPattern     = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	registryPattern = regexp.MustCompile(`^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._/-]+)?$`)
+	nameArgPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ParseCacheSpec reads "type=registry,ref=...,mode=max".
+func ParseCacheSpec(text string) (CacheSpec, error) {
+	c := CacheSpec{Attrs: map[string]string{}, Text: text}
+	for _, field := range strings.Split(text, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(field), "=")
+		if !ok || k == "" {
+			return c, fmt.Errorf("cache spec %q: %q is not key=value (write type=registry,ref=REGISTRY/REPO:cache,mode=max or type=local,dest=DIR)", text, field)
+		}
+		if k == "type" {
+			c.Type = v
+		} else {
+			c.Attrs[k] = v
+		}
+	}
+	return c, nil
+}
+
+// ResolvedDockerfile is the Dockerfile's path relative to the root.
+func (im *Image) ResolvedDockerfile() string {
+	if im.Dockerfile == "" {
+		return path.Join(im.ContextDir(), "Dockerfile")
+	}
+	return path.Clean(im.Dockerfile)
+}
+
+// ContextDir is the main context's path relative to the root.
+func (im *Image) ContextDir() string {
+	if im.Context == "" {
+		return "."
+	}
+	return path.Clean(im.Context)
+}
+
+// TagNames are the extra tags for profile.
+func (im *Image) TagNames(profile string) []string {
+	var names []string
+	for _, t := range im.Tags {
+		names = append(names, strings.ReplaceAll(t.Name, "{profile}", profile))
+	}
+	return names
+}
+
+// ContextNames are the named contexts, sorted.
+func (im *Image) ContextNames() []string {
+	names := make([]string, 0, len(im.Contexts))
+	for n := range im.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Check validates the image settings.
+func (im *Image) Check() error {
+	if err := insideRoot("dockerfile", im.ResolvedDockerfile()); err != nil {
+		return err
+	}
+	if err := insideRoot("context", im.ContextDir()); err != nil {
+		return err
+	}
+	for name, dir := range im.Contexts {
+		if !nameArgPattern.MatchString(strings.ReplaceAll(name, "-", "_")) {
+			return fmt.Errorf("named context %q: use letters, digits, '_' and '-'", name)
+		}
+		if dir == "" {
+			return fmt.Errorf("named context %q has no directory", name)
+		}
+	}
+	for name := range im.Args {
+		if !nameArgPattern.MatchString(name) {
+			return fmt.Errorf("build arg %q is not a valid name", name)
+		}
+	}
+	if im.Repository != "" && !repoPattern.MatchString(im.Repository) {
+		return fmt.Errorf("repository %q is not a valid image name: lowercase letters, digits and separators, such as acme/api", im.Repository)
+	}
+	for profile, regs := range im.Push {
+		for _, r := range regs {
+			if !registryPattern.MatchString(r) {
+				return fmt.Errorf("push.%s: %q is not a registry: write HOST[:PORT][/PREFIX], such as 127.0.0.1:5000 or ghcr.io/acme, without a scheme or tag", profile, r)
+			}
+		}
+	}
+	for _, t := range im.Tags {
+		if !tagPattern.MatchString(strings.ReplaceAll(t.Name, "{profile}", "p")) {
+			return fmt.Errorf("tag %q is not a valid tag: letters, digits, '_', '.' and '-', up to 128", t.Name)
+		}
+	}
+	for _, specs := range [][]CacheSpec{im.CacheFrom, im.CacheTo} {
+		for _, c := range specs {
+			if err := c.check(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c CacheSpec) check() error {
+	switch c.Type {
+	case "registry":
+		if c.Attrs["ref"] == "" {
+			return fmt.Errorf("cache %q: a registry cache needs ref=REGISTRY/REPO:TAG", c.Text)
+		}
+	case "local":
+		dir := c.Attrs["src"] + c.Attrs["dest"]
+		if c.Attrs["src"] != "" && c.Attrs["dest"] != "" || dir == "" {
+			return fmt.Errorf("cache %q: a local cache needs src=DIR (to import) or dest=DIR (to export)", c.Text)
+		}
+		return insideRoot("cache "+c.Text, dir)
+	default:
+		return fmt.Errorf("cache %q: type must be registry or local", c.Text)
+	}
+	return nil
+}
+
+// insideRoot rejects absolute paths and paths that climb out of the root.
+func insideRoot(what, p string) error {
+	if filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("%s %q is outside the project; use a path relative to the project root", what, p)
+	}
+	return nil
+}
