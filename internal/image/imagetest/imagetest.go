@@ -1,0 +1,230 @@
+// Package imagetest starts the real components image tests run against: a
+// buildkitd (OCI worker, runc) and a distribution registry, both on this
+// machine, both built by scripts/image-tools.sh.
+//
+// Where the binaries or root are missing, tests skip with the command that
+// fixes it, unless SPARKWING_REQUIRE_IMAGE_TESTS=1 (set by scripts/test.sh),
+// which makes that a failure: CI must never pass by skipping.
+package imagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/image"
+)
+
+// Servers are running test components.
+type Servers struct {
+	Buildkit string // buildkitd address, unix://…
+	Registry string // registry host:port on 127.0.0.1
+
+	dir   string
+	procs []*exec.Cmd
+}
+
+var (
+	once    sync.Once
+	shared  *Servers
+	sharedE error
+)
+
+// Require returns the process's servers, starting them on first use, or
+// skips (fails, under SPARKWING_REQUIRE_IMAGE_TESTS=1) when they cannot run.
+func Require(t testing.TB) *Servers {
+	t.Helper()
+	once.Do(func() { shared, sharedE = Start() })
+	if sharedE != nil {
+		if os.Getenv("SPARKWING_REQUIRE_IMAGE_TESTS") == "1" {
+			t.Fatalf("image test components: %v", sharedE)
+		}
+		t.Skipf("image test components unavailable: %v", sharedE)
+	}
+	return shared
+}
+
+// StopShared stops what Require started; call it from TestMain.
+func StopShared() {
+	if shared != nil {
+		shared.Stop()
+	}
+}
+
+// Start starts a buildkitd and a registry in a new temporary directory.
+func Start() (*Servers, error) {
+	bk, reg, err := binaries()
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("buildkitd with the OCI worker needs root")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return nil, errors.New("runc is not installed (apt-get install runc, or run scripts/image-tools.sh)")
+	}
+	dir, err := os.MkdirTemp("", "sw-image-test-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Servers{dir: dir, Buildkit: "unix://" + filepath.Join(dir, "buildkitd.sock")}
+	if err := s.startRegistry(reg); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	if err := s.startBuildkitd(bk); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// binaries finds buildkitd and registry: $SPARKWING_TEST_BUILDKITD and
+// $SPARKWING_TEST_REGISTRY, else .tools/ of this repository.
+func binaries() (bk, reg string, err error) {
+	bk, reg = os.Getenv("SPARKWING_TEST_BUILDKITD"), os.Getenv("SPARKWING_TEST_REGISTRY")
+	if bk == "" || reg == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", "", err
+		}
+		bk = filepath.Join(root, ".tools/buildkit-v0.33.0/buildkitd")
+		reg = filepath.Join(root, ".tools/registry-v3.1.2/registry")
+	}
+	for _, p := range []string{bk, reg} {
+		if _, err := os.Stat(p); err != nil {
+			return "", "", fmt.Errorf("%s is missing: run scripts/image-tools.sh", p)
+		}
+	}
+	return bk, reg, nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("no go.mod above " + dir)
+		}
+	}
+}
+
+func (s *Servers) start(name string, args ...string) (*exec.Cmd, error) {
+	log, err := os.Create(filepath.Join(s.dir, filepath.Base(name)+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.procs = append(s.procs, cmd)
+	return cmd, nil
+}
+
+func (s *Servers) startRegistry(bin string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.Registry = fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := filepath.Join(s.dir, "registry.yml")
+	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: %s}
+  delete: {enabled: true}
+http: {addr: %q}
+`, filepath.Join(s.dir, "registry"), s.Registry)), 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := s.start(bin, "serve", cfg); err != nil {
+		return err
+	}
+	return s.wait("registry", func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Registry+"/v2/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	})
+}
+
+func (s *Servers) startBuildkitd(bin string) error {
+	_, err := s.start(bin, "--root", filepath.Join(s.dir, "buildkit"), "--addr", s.Buildkit,
+		"--oci-worker=true", "--containerd-worker=false")
+	if err != nil {
+		return err
+	}
+	return s.wait("buildkitd", func(ctx context.Context) error {
+		c, err := image.Connect(ctx, s.Buildkit)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+func (s *Servers) wait(what string, ready func(context.Context) error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := ready(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.dir, filepath.Base(what)+".log"))
+			return fmt.Errorf("%s did not start: %v\n%s", what, err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Stop stops the servers and removes their directory.
+func (s *Servers) Stop() {
+	for _, p := range s.procs {
+		syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	os.RemoveAll(s.dir)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
