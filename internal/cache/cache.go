@@ -18,12 +18,12 @@ import (
 
 // Cache computes keys for the jobs of one run. Safe for concurrent use.
 type Cache struct {
-	Store  *Store
-	Root   string
-	Tree   *fileset.Tree
-	Hasher *fileset.Hasher
-	Env    func(string) (string, bool) // the caller's environment
-	JobEnv func(plan.Job) []string     // the environment a job (and its tools) runs with
+	Store   *Store
+	Root    string
+	Tree    *fileset.Tree
+	Hasher  *fileset.Hasher
+	Env     func(string) (string, bool) // the caller's environment
+	JobEnv  func(plan.Job) []string     // the environment a job (and its tools) runs with
 	Debug   io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
 	StatDir string                      // where stat caches of build contexts outside Root live; "" none
 

@@ -317,4 +317,3 @@ func CheckAddress(addr string) error {
 	}
 	return fmt.Errorf("buildkit address %q: use unix:///PATH, tcp://HOST:PORT or docker-container://NAME", addr)
 }
-
