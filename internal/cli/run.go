@@ -120,7 +120,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	})
 	var unreachable *image.UnreachableError
 	if errors.As(err, &unreachable) {
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, unreachable.Hint())}
 	}
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)

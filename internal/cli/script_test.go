@@ -110,7 +110,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 		}
 	}
 	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
-		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT"} {
+		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST"} {
 		env = append(env, name+"="+ts.Getenv(name))
 	}
 	return env

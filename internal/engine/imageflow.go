@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,8 +93,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 		return e.fail(j, rj, err)
 	}
 	rj.Key = comp.Key.String()
-	commit := e.images.readCommit(ctx, e.opts.Root)
-	tag := image.ContentTag(commit, rj.Key)
+	tag := e.contentTag(ctx, j, comp)
 	repo := im.Repository
 	if repo == "" {
 		repo = strings.ToLower(j.ID)
@@ -150,6 +150,24 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	return rj, sched.Succeeded
 }
 
+// contentTag is the image's tag; -dirty only when a file BuildKit receives
+// differs from the commit.
+func (e *execution) contentTag(ctx context.Context, j plan.Job, comp *cache.Computed) string {
+	commit := e.images.readCommit(ctx, e.opts.Root)
+	im := j.Image
+	paths := []string{im.ResolvedDockerfile()}
+	for _, f := range comp.Inputs {
+		paths = append(paths, f.Path)
+	}
+	dirs := []string{im.ContextDir()}
+	for _, name := range im.ContextNames() {
+		if d := im.Contexts[name]; !filepath.IsAbs(d) {
+			dirs = append(dirs, path.Clean(d))
+		}
+	}
+	return image.ContentTag(commit.SHA, commit.SHA != "" && commit.Dirty(e.opts.Root, paths, dirs), comp.Key.String())
+}
+
 // buildImage runs BuildKit, its progress in the job's log.
 func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref) error {
 	f, err := os.Create(e.run.LogPath(j.ID))
@@ -165,7 +183,7 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	names := make([]string, len(refs))
 	for i, r := range refs {
 		names[i] = r.String()
-		fmt.Fprintf(log, "sparkwing: pushing %s\n", names[i])
+		fmt.Fprintf(log, "sparkwing: image %s\n", names[i])
 	}
 	if len(refs) == 0 {
 		fmt.Fprintf(log, "sparkwing: profile %s names no registry for %s: building without pushing\n", e.opts.Images.Profile, j.ID)

@@ -66,10 +66,14 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach buildkitd at %s: %v\n"+
-		"start one (as root): buildkitd --addr %s\n"+
-		"or in Docker: docker run -d --privileged --name buildkitd moby/buildkit, then BUILDKIT_HOST=docker-container://buildkitd\n"+
-		"and point sparkwing at it with `buildkit: ADDRESS` in .sparkwing/sparkwing.yaml or BUILDKIT_HOST", e.Addr, e.Err, listenAddr(e.Addr))
+	return fmt.Sprintf("cannot reach buildkitd at %s: %v", e.Addr, e.Err)
+}
+
+// Hint says how to get a buildkitd to talk to.
+func (e *UnreachableError) Hint() string {
+	return fmt.Sprintf("start one (as root): buildkitd --addr %s\n"+
+		"or in Docker: docker run -d --privileged --name buildkitd moby/buildkit, with BUILDKIT_HOST=docker-container://buildkitd;\n"+
+		"sparkwing uses BUILDKIT_HOST, else `buildkit: ADDRESS` in .sparkwing/sparkwing.yaml, else %s", listenAddr(e.Addr), DefaultAddr)
 }
 
 func listenAddr(addr string) string {
@@ -265,13 +269,18 @@ func buildError(req Request, err error) error {
 	return errors.New(msg)
 }
 
-// shortGRPC drops gRPC's "rpc error: code = X desc =" wrapping.
+// shortGRPC drops gRPC's "rpc error: code = X desc =" and dialling
+// wrappers, keeping the cause.
 func shortGRPC(err error) error {
 	s := err.Error()
 	if i := strings.LastIndex(s, " desc = "); i >= 0 {
-		return errors.New(s[i+len(" desc = "):])
+		s = s[i+len(" desc = "):]
 	}
-	return err
+	s = strings.Trim(s, `"`)
+	s = strings.TrimPrefix(s, "connection error: ")
+	s = strings.Trim(s, `"`)
+	s = strings.TrimPrefix(s, "transport: Error while dialing: ")
+	return errors.New(s)
 }
 
 // Loopback reports whether a registry host is this machine; such

@@ -320,9 +320,12 @@ func TestUnreachableBuildkitdSaysHowToStartOne(t *testing.T) {
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want UnreachableError", err)
 	}
-	for _, want := range []string{addr, "buildkitd --addr", "BUILDKIT_HOST"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+	if want := "cannot reach buildkitd at " + addr + ": dial unix "; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %q, want it to start %q", err, want)
+	}
+	for _, want := range []string{"buildkitd --addr " + addr, "BUILDKIT_HOST"} {
+		if !strings.Contains(ue.Hint(), want) {
+			t.Errorf("hint lacks %q:\n%s", want, ue.Hint())
 		}
 	}
 }

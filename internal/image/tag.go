@@ -1,41 +1,87 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
 // Commit is the state of the project's git checkout: the commit's first 12
-// hex digits and whether the tree has changes (tracked or untracked) that
-// are not committed. SHA is "" outside a git repository.
+// hex digits, and the paths (relative to the project root) that differ
+// from it, untracked ones included. SHA is "" outside a git repository.
 type Commit struct {
-	SHA   string
-	Dirty bool
+	SHA     string
+	Changed map[string]bool
 }
 
 // ReadCommit asks git about the checkout at root.
 func ReadCommit(ctx context.Context, root string) Commit {
-	out, err := exec.CommandContext(ctx, "git", "-C", root, "rev-parse", "--verify", "-q", "HEAD").Output()
+	git := func(args ...string) ([]byte, error) {
+		return exec.CommandContext(ctx, "git", append([]string{"-C", root}, args...)...).Output()
+	}
+	out, err := git("rev-parse", "--verify", "-q", "HEAD")
 	sha := strings.TrimSpace(string(out))
 	if err != nil || len(sha) < 12 {
 		return Commit{}
 	}
-	status, err := exec.CommandContext(ctx, "git", "-C", root, "status", "--porcelain", "--ignore-submodules=dirty").Output()
-	return Commit{SHA: sha[:12], Dirty: err != nil || len(status) > 0}
+	c := Commit{SHA: sha[:12], Changed: map[string]bool{}}
+	prefix, err := git("rev-parse", "--show-prefix")
+	status, err2 := git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", ".")
+	if err != nil || err2 != nil {
+		c.Changed["."] = true // unknown: say dirty
+		return c
+	}
+	p := strings.TrimSpace(string(prefix))
+	for _, entry := range bytes.Split(status, []byte{0}) {
+		if len(entry) > 3 {
+			c.Changed[strings.TrimPrefix(string(entry[3:]), p)] = true
+		}
+	}
+	return c
 }
 
-// ContentTag is the tag of an image whose files hash (its cache key, hex)
-// is key: commit-<sha12>-files-<hash12>[-dirty], or files-<hash12> outside
+// Dirty reports whether the image built from paths (the files BuildKit
+// receives, relative to the project root) differs from the commit. A
+// change to a file .dockerignore leaves out does not count: the image is
+// still the commit's. A deleted file below one of dirs (the contexts)
+// counts, since whether BuildKit would have received it is unknown.
+func (c Commit) Dirty(root string, paths, dirs []string) bool {
+	if c.Changed["."] {
+		return true
+	}
+	sent := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		sent[p] = true
+	}
+	for ch := range c.Changed {
+		if sent[ch] {
+			return true
+		}
+		for _, d := range dirs {
+			if d == "." || strings.HasPrefix(ch, d+"/") {
+				if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(ch))); err != nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// ContentTag is the tag of an image whose files hash (its cache key) is
+// key: commit-<sha12>-files-<hash12>[-dirty], or files-<hash12> outside
 // git. The commit part says where the image came from; the files part
 // alone decides whether it must be built.
-func ContentTag(c Commit, key string) string {
+func ContentTag(sha string, dirty bool, key string) string {
 	files := FilesPart(key)
-	if c.SHA == "" {
+	if sha == "" {
 		return files
 	}
-	tag := "commit-" + c.SHA + "-" + files
-	if c.Dirty {
+	tag := "commit-" + sha + "-" + files
+	if dirty {
 		tag += "-dirty"
 	}
 	return tag
