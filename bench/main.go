@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -14,13 +15,14 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report bool
+	var report, images bool
 	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 3× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
 	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
 	flag.BoolVar(&report, "report", false, "only render RESULTS.md and ratios.svg again from results.json")
+	flag.BoolVar(&images, "images", false, "only the image benchmark: a Go service built by BuildKit with and without cache mounts (writes IMAGES.md)")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
 	flag.StringVar(&o.Out, "out", "bench", "where to write RESULTS.md, results.json and ratios.svg")
 	flag.StringVar(&o.Paths.Sparkwing, "sparkwing", "", "the sparkwing binary to measure")
@@ -38,6 +40,15 @@ func main() {
 	o.Log = os.Stdout
 	if report {
 		if err := bench.Rewrite(o.Out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if images {
+		_, err := bench.RunImages(context.Background(), bench.ImageOptions{Reps: o.Reps, Work: o.Work, Out: o.Out,
+			Source: "examples/hello-service", Log: os.Stdout})
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}

@@ -103,10 +103,10 @@ func (im *Image) ContextNames() []string {
 
 // Check validates the image settings.
 func (im *Image) Check() error {
-	if err := insideRoot("dockerfile", im.ResolvedDockerfile()); err != nil {
+	if err := insideRoot("context", im.ContextDir()); err != nil {
 		return err
 	}
-	if err := insideRoot("context", im.ContextDir()); err != nil {
+	if err := insideRoot("dockerfile", im.ResolvedDockerfile()); err != nil {
 		return err
 	}
 	for name, dir := range im.Contexts {

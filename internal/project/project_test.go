@@ -87,6 +87,26 @@ func TestParseErrors(t *testing.T) {
 		{"both", "pipelines:\n  - name: b\n    entrypoint: B\n    jobs:\n      a: {run: x}\n",
 			"has both `jobs` and `entrypoint`"},
 		{"syntax", "pipelines: [\n", "f.yaml:1:"},
+		{"image with run", "pipelines:\n  - name: b\n    jobs:\n      a:\n        run: x\n        image: {}\n",
+			"f.yaml:5:9: `run` does not apply to image job a"},
+		{"image unknown key", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {dockerfil: D}\n",
+			`f.yaml:5:17: unknown key "dockerfil" in ` + "`image`" + ` (did you mean "dockerfile"?)`},
+		{"image context outside", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {context: ../up}\n",
+			`f.yaml:5:17: image: context "../up" is outside the project`},
+		{"image bad registry", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {push: {prod: [\"https://ghcr.io/x\"]}}\n",
+			`push.prod: "https://ghcr.io/x" is not a registry: write HOST[:PORT][/PREFIX]`},
+		{"image bad cache", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {cache_to: [\"type=s3\"]}\n",
+			`cache "type=s3": type must be registry or local`},
+		{"image cache not key=value", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {cache_from: [registry]}\n",
+			`f.yaml:5:30: cache spec "registry": "registry" is not key=value`},
+		{"image local cache escapes", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {cache_to: [\"type=local,dest=/var/c\"]}\n",
+			`is outside the project`},
+		{"image bad repository", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {repository: Acme/API}\n",
+			`repository "Acme/API" is not a valid image name`},
+		{"image bad tag", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {tags: [\"a:b\"]}\n",
+			`tag "a:b" is not a valid tag`},
+		{"bad buildkit key", "buildkt: x\npipelines:\n  - name: b\n    jobs:\n      a: {run: x}\n",
+			`f.yaml:1:1: unknown key "buildkt" at the top level (did you mean "buildkit"?)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tc.src))
@@ -97,6 +117,54 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("expected one error line, got:\n%v", err)
 			}
 		})
+	}
+}
+
+const imageSrc = `buildkit: tcp://127.0.0.1:1234
+pipelines:
+  - name: b
+    jobs:
+      api:
+        needs: [gen]
+        image:
+          dockerfile: services/api/Dockerfile
+          context: services/api
+          contexts: {gotool: /usr/local/go}
+          target: runtime
+          args: {VERSION: "1.2", DEBUG: false}
+          platforms: [linux/amd64, linux/arm64]
+          repository: acme/api
+          push:
+            local: [127.0.0.1:5000]
+            prod: [ghcr.io/acme, registry.example.com:8443/team]
+          tags: [latest, {name: "{profile}", used_by: deploy/values.yaml}]
+          cache_from: ["type=registry,ref=ghcr.io/acme/cache:api"]
+          cache_to: ["type=registry,ref=ghcr.io/acme/cache:api,mode=max", "type=local,dest=.cache/bk"]
+          doctor: false
+      gen: {run: x}
+`
+
+func TestParseImageJob(t *testing.T) {
+	f, err := Parse("f.yaml", []byte(imageSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Buildkit != "tcp://127.0.0.1:1234" {
+		t.Errorf("buildkit = %q", f.Buildkit)
+	}
+	im := f.Pipeline("b").Jobs[0].Image
+	switch {
+	case im == nil:
+		t.Fatal("no image")
+	case im.ResolvedDockerfile() != "services/api/Dockerfile", im.ContextDir() != "services/api",
+		im.Contexts["gotool"] != "/usr/local/go", im.Target != "runtime",
+		im.Args["VERSION"] != "1.2", im.Args["DEBUG"] != "false", len(im.Platforms) != 2,
+		im.Repository != "acme/api", len(im.Push["prod"]) != 2, !im.NoDoctor:
+		t.Errorf("image decoded wrong: %+v", im)
+	case len(im.Tags) != 2 || im.Tags[1].UsedBy != "deploy/values.yaml" || im.TagNames("prod")[1] != "prod":
+		t.Errorf("tags: %+v", im.Tags)
+	case len(im.CacheTo) != 2 || im.CacheTo[0].Attrs["mode"] != "max" || im.CacheTo[1].Type != "local" || im.CacheFrom[0].Type != "registry":
+		t.Errorf("cache: %+v %+v", im.CacheFrom, im.CacheTo)
 	}
 }
 
@@ -121,6 +189,7 @@ func TestAnchorsAndMerge(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add(good)
+	f.Add(imageSrc)
 	f.Add("pipelines:\n  - name: b\n    jobs:\n      a: &x {run: x, needs: [a]}\n      b: *x\n")
 	f.Add("a: &a [*a]\n")
 	f.Fuzz(func(t *testing.T, src string) {
