@@ -45,6 +45,43 @@ func (p *Plan) Go(id string, step Step) *Job {
 	return j
 }
 
+// ImageSpec describes an image job: a Dockerfile built with BuildKit and
+// tagged commit-<sha12>-files-<hash12> by the content BuildKit receives.
+// Fields mirror the `image:` keys of the project file; paths are relative
+// to the project root.
+type ImageSpec struct {
+	Dockerfile string            `json:"dockerfile,omitempty"` // default: Dockerfile in the context
+	Context    string            `json:"context,omitempty"`    // default: the project root
+	Contexts   map[string]string `json:"contexts,omitempty"`   // named build contexts (COPY --from=NAME)
+	Target     string            `json:"target,omitempty"`
+	Args       map[string]string `json:"args,omitempty"` // build args
+	Platforms  []string          `json:"platforms,omitempty"`
+	Repository string            `json:"repository,omitempty"` // default: the job id
+	// Push lists registries by profile (sparkwing run --profile NAME):
+	// {"local": {"127.0.0.1:5000"}, "prod": {"ghcr.io/acme"}}.
+	Push      map[string][]string `json:"push,omitempty"`
+	Tags      []ImageTag          `json:"tags,omitempty"`       // extra tags
+	CacheFrom []string            `json:"cache_from,omitempty"` // type=registry,ref=… or type=local,src=…
+	CacheTo   []string            `json:"cache_to,omitempty"`   // type=registry,ref=…,mode=max or type=local,dest=…
+	NoDoctor  bool                `json:"no_doctor,omitempty"`  // no Dockerfile doctor warnings before building
+}
+
+// ImageTag is an extra tag ({profile} becomes the run's profile) and what
+// pulls it; a tag that names no user draws a warning when pushed.
+type ImageTag struct {
+	Name   string `json:"name"`
+	UsedBy string `json:"used_by,omitempty"`
+}
+
+// Image adds a job that builds a container image. It is cached by what
+// BuildKit would receive: when every registry of the run's profile already
+// has the image's content tag, nothing is built or pushed.
+func (p *Plan) Image(id string, spec ImageSpec) *Job {
+	j := p.add(id)
+	j.spec.Image = &spec
+	return j
+}
+
 // Errorf rejects the plan, typically an argument that is out of range: the
 // run stops before any job starts, with the message and exit status 2.
 func (p *Plan) Errorf(format string, args ...any) {

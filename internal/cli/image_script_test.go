@@ -30,6 +30,8 @@ func TestImageScripts(t *testing.T) {
 				"BUILDKIT_HOST="+srv.Buildkit,
 				"REGISTRY="+srv.Registry,
 				"NO_COLOR=1",
+				"GOPROXY=off", // the SDK ships inside sparkwing
+				"GOFLAGS=-buildvcs=false",
 				"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
 				"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
 			)

@@ -74,7 +74,37 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 		if w.Step {
 			j.Step = &plan.GoStep{Program: p.Path, Pipeline: name, Args: args, Digest: p.Digest}
 		}
+		if w.Image != nil {
+			im, err := imageOf(w.Image)
+			if err != nil {
+				return nil, &plan.JobError{Job: w.ID, Msg: "has a bad image: " + err.Error()}
+			}
+			j.Image = im
+		}
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// imageOf converts the SDK's image spec, checking it as the project file's
+// `image:` is checked.
+func imageOf(s *sw.ImageSpec) (*plan.Image, error) {
+	im := &plan.Image{Dockerfile: s.Dockerfile, Context: s.Context, Contexts: s.Contexts, Target: s.Target,
+		Args: s.Args, Platforms: s.Platforms, Repository: s.Repository, Push: s.Push, NoDoctor: s.NoDoctor}
+	for _, t := range s.Tags {
+		im.Tags = append(im.Tags, plan.Tag{Name: t.Name, UsedBy: t.UsedBy})
+	}
+	for _, list := range []struct {
+		texts []string
+		into  *[]plan.CacheSpec
+	}{{s.CacheFrom, &im.CacheFrom}, {s.CacheTo, &im.CacheTo}} {
+		for _, text := range list.texts {
+			c, err := plan.ParseCacheSpec(text)
+			if err != nil {
+				return nil, err
+			}
+			*list.into = append(*list.into, c)
+		}
+	}
+	return im, im.Check()
 }
