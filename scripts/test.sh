@@ -2,8 +2,9 @@
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser
 # and the Dockerfile doctor, then the quick benchmark with its no-op gate (bench/README.md).
-# Needs Go, make and git; later issues add their tools here,
-# built once into .tools/ (git-ignored).
+# Needs Go, make and git. The image-job tests need runc (from apt), and
+# buildkitd and a registry, built once into .tools/ (git-ignored) by
+# scripts/image-tools.sh; the tests start and stop the servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' 
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
+
+echo "== image test components (scripts/image-tools.sh)"
+eval "$(scripts/image-tools.sh)"
+export SPARKWING_REQUIRE_IMAGE_TESTS=1 # a missing component fails the image tests instead of skipping them
 
 echo "== go vet"
 go vet ./...
