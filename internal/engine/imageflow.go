@@ -42,6 +42,9 @@ type images struct {
 	commitOnce sync.Once
 	commit     image.Commit
 
+	regOnce sync.Once
+	reg     *image.Registry
+
 	mu       sync.Mutex
 	client   *client.Client
 	setupErr error // buildkitd unreachable: a setup problem, exit 2
@@ -220,7 +223,7 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 // added to that manifest (nothing built, no layer pushed). Extra tags are
 // moved to the content tag's manifest when they point elsewhere.
 func (e *execution) imageExists(ctx context.Context, refs []image.Ref, files string, perRegistry int) (bool, error) {
-	reg := e.registry()
+	reg := e.images.registry()
 	for i := 0; i < len(refs); i += perRegistry {
 		content := refs[i]
 		digest, err := reg.Digest(ctx, content)
@@ -252,16 +255,15 @@ func (e *execution) imageExists(ctx context.Context, refs []image.Ref, files str
 	return true, nil
 }
 
-func (e *execution) registry() *image.Registry {
-	if e.opts.Images.Registry != nil {
-		return e.opts.Images.Registry
-	}
-	e.images.mu.Lock()
-	defer e.images.mu.Unlock()
-	if e.opts.Images.Registry == nil {
-		e.opts.Images.Registry = image.NewRegistry()
-	}
-	return e.opts.Images.Registry
+// registry is the run's registry client, made on first use (it reads the
+// Docker config file).
+func (s *images) registry() *image.Registry {
+	s.regOnce.Do(func() {
+		if s.reg = s.opts.Registry; s.reg == nil {
+			s.reg = image.NewRegistry()
+		}
+	})
+	return s.reg
 }
 
 // replayImageLog shows the log of the build that made the image, when this
