@@ -115,6 +115,8 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	}
 
 	switch {
+	case j.Cache != nil && !*j.Cache:
+		rj.Cache = runrec.Cache{Result: "off", Reason: "disabled"}
 	case e.opts.NoCache:
 		rj.Cache.Reason = "disabled"
 	case e.opts.Images.Load:
@@ -141,14 +143,24 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	}
 
 	t0 := time.Now()
-	if err := e.buildImage(ctx, j, refs); err != nil {
-		if ctx.Err() != nil {
-			rj.Status, rj.Error = runrec.Cancelled, "cancelled"
-			return rj, sched.Cancelled
+	for rj.Attempts = 1; ; rj.Attempts++ {
+		err = e.buildImage(ctx, j, refs)
+		if err == nil || ctx.Err() != nil || rj.Attempts > j.Retries || e.images.setupErr != nil {
+			break
 		}
+		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, rj.Attempts+1, j.Retries+1))
+	}
+	e.cache.Tree.Invalidate() // a local cache export or --load may have written files
+	switch {
+	case err != nil && ctx.Err() != nil:
+		rj.Status, rj.Error = runrec.Cancelled, "cancelled"
+		return rj, sched.Cancelled
+	case err != nil:
 		return e.fail(j, rj, err)
 	}
-	e.store(ctx, j, comp, nil, nil, time.Since(t0))
+	if rj.Cache.Result != "off" {
+		e.store(ctx, j, comp, nil, nil, time.Since(t0))
+	}
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
 }
@@ -171,8 +183,14 @@ func (e *execution) contentTag(ctx context.Context, j plan.Job, comp *cache.Comp
 	return image.ContentTag(commit.SHA, commit.SHA != "" && commit.Dirty(e.opts.Root, paths, dirs), comp.Key.String())
 }
 
-// buildImage runs BuildKit, its progress in the job's log.
+// buildImage runs BuildKit, its progress in the job's log, within the
+// job's timeout.
 func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref) error {
+	if j.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, j.Timeout)
+		defer cancel()
+	}
 	f, err := os.Create(e.run.LogPath(j.ID))
 	if err != nil {
 		return err
@@ -205,6 +223,9 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 		fmt.Fprintf(log, "sparkwing: writing %s\n", filepath.Join(LoadDir, j.ID+".tar"))
 	}
 	res, err := image.Build(ctx, c, req)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %v", j.Timeout)
+	}
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,9 @@ import (
 type progress struct {
 	log io.Writer
 
-	mu      sync.Mutex
-	order   []digest.Digest
-	byID    map[digest.Digest]*client.Vertex
-	display progressui.Display
+	mu    sync.Mutex
+	order []digest.Digest
+	byID  map[digest.Digest]*client.Vertex
 }
 
 func newProgress(log io.Writer) *progress {
