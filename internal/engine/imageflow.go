@@ -216,7 +216,7 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	if err != nil {
 		return err
 	}
-	req := image.Request{Addr: e.opts.Images.Buildkit, Root: e.opts.Root, Image: im, Refs: names, Log: log,
+	req := image.Request{Root: e.opts.Root, Image: im, Refs: names, Log: log,
 		Warn: func(msg string) { e.opts.Observer.Warn(j.ID, "BuildKit: "+msg) }}
 	if e.opts.Images.Load {
 		req.OCITar = filepath.Join(e.opts.Root, LoadDir, j.ID+".tar")

@@ -36,7 +36,6 @@ const DefaultAddr = "unix:///run/buildkit/buildkitd.sock"
 
 // Request is one build.
 type Request struct {
-	Addr   string // buildkitd address: unix://, tcp://, docker-container://
 	Root   string // the project root
 	Image  *plan.Image
 	Refs   []string // push to each of these (REGISTRY/REPO:TAG); none: build only
