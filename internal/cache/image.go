@@ -32,7 +32,6 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: Dockerfile: %w", j.ID, err)
 	}
-	named := map[string]string{}
 	for _, name := range im.ContextNames() {
 		dir := im.Contexts[name]
 		abs := dir
@@ -44,9 +43,8 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 			return nil, err
 		}
 		files = append(files, more...)
-		named[name] = dir
 	}
-	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, dockerfile[0], named, files)
+	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, dockerfile[0], files)
 	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files}, nil
 }
 
@@ -122,8 +120,7 @@ func (c *Cache) SaveStats() {
 }
 
 // imageManifest is Manifest for an image job.
-func imageManifest(j plan.Job, platform string, dockerfile fileset.File, named map[string]string,
-	files []fileset.File) string {
+func imageManifest(j plan.Job, platform string, dockerfile fileset.File, files []fileset.File) string {
 	im := j.Image
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
@@ -133,8 +130,8 @@ func imageManifest(j plan.Job, platform string, dockerfile fileset.File, named m
 	add("target %s", q(im.Target))
 	add("platforms %s", q(strings.Join(im.Platforms, ",")))
 	add("image-context %s", q(im.ContextDir()))
-	for _, name := range sortedKeys(named) {
-		add("context %s %s", q(name), q(named[name]))
+	for _, name := range im.ContextNames() {
+		add("context %s %s", q(name), q(im.Contexts[name]))
 	}
 	for _, name := range sortedKeys(im.Args) {
 		d := sha256.Sum256([]byte(im.Args[name]))

@@ -107,7 +107,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	var refs []image.Ref
 	for _, reg := range registries {
 		for _, t := range tags {
-			refs = append(refs, image.Ref{Host: hostOf(reg), Repo: pathIn(reg, repo), Tag: t})
+			refs = append(refs, image.RefIn(reg, repo, t))
 		}
 	}
 	if len(registries) > 0 {
@@ -294,11 +294,7 @@ func (e *execution) replayImageLog(j plan.Job, comp *cache.Computed) {
 	if err != nil {
 		return
 	}
-	if log, err := e.cache.Store.ReadLog(entry); err == nil {
-		lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-		lines.Write(log)
-		lines.Close()
-	}
+	e.replayLog(j, entry)
 }
 
 // doctor shows the Dockerfile doctor's findings as warnings before a build.
@@ -335,20 +331,6 @@ func (e *execution) warnUnusedTags(j plan.Job, profile string) {
 		e.opts.Observer.Warn(j.ID, fmt.Sprintf("pushing %d more tag(s) than the config says anything uses (%s); say what pulls each with `used_by:`, or drop it",
 			len(unused), strings.Join(unused, ", ")))
 	}
-}
-
-// hostOf and pathIn split a registry entry such as ghcr.io/acme into the
-// host and the repository path inside it.
-func hostOf(registry string) string {
-	host, _, _ := strings.Cut(registry, "/")
-	return host
-}
-
-func pathIn(registry, repo string) string {
-	if _, prefix, ok := strings.Cut(registry, "/"); ok && prefix != "" {
-		return strings.Trim(prefix, "/") + "/" + repo
-	}
-	return repo
 }
 
 func short(digest string) string {

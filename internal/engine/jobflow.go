@@ -113,6 +113,11 @@ func (e *execution) restore(j plan.Job, entry *cache.Entry) error {
 	if err != nil {
 		return err
 	}
+	return e.replayLog(j, entry)
+}
+
+// replayLog shows a stored job log as if the job were printing it.
+func (e *execution) replayLog(j plan.Job, entry *cache.Entry) error {
 	log, err := e.cache.Store.ReadLog(entry)
 	if err != nil {
 		return err
