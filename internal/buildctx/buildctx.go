@@ -44,9 +44,14 @@ type Entry struct {
 
 // IgnoreFile returns the ignore file BuildKit applies to a build of
 // dockerfile with context dir: `<Dockerfile>.dockerignore` beside the
-// Dockerfile, else `.dockerignore` in the context, else "" (none).
+// Dockerfile, else `.dockerignore` in the context, else "" (none). A named
+// context has no Dockerfile (""): only its own .dockerignore counts.
 func IgnoreFile(dir, dockerfile string) string {
-	for _, p := range []string{dockerfile + ".dockerignore", filepath.Join(dir, ".dockerignore")} {
+	candidates := []string{filepath.Join(dir, ".dockerignore")}
+	if dockerfile != "" {
+		candidates = append([]string{dockerfile + ".dockerignore"}, candidates...)
+	}
+	for _, p := range candidates {
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p
 		}

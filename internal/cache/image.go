@@ -49,17 +49,12 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 }
 
 // contextFiles lists one build context as BuildKit receives it. rel is the
-// context as configured; prefix ("NAME:" for a named context, "" for the
+// context as configured; dockerfile is "" for a named context, which
+// honours only its own .dockerignore; prefix ("NAME:" for a named context, "" for the
 // main one) makes its paths distinct in the manifest. The main context's
 // paths are relative to the project root, so `why` names real files.
 func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix string) ([]fileset.File, error) {
-	ignore := ""
-	if prefix == "" {
-		ignore = buildctx.IgnoreFile(abs, dockerfile)
-	} else {
-		ignore = buildctx.IgnoreFile(abs, "") // a named context honours its own .dockerignore
-	}
-	excludes, err := buildctx.Excludes(ignore)
+	excludes, err := buildctx.Excludes(buildctx.IgnoreFile(abs, dockerfile))
 	if err != nil {
 		return nil, err
 	}
