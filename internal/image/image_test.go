@@ -219,7 +219,10 @@ func TestPushThenRegistrySeesIt(t *testing.T) {
 	}
 	reg := image.NewRegistry()
 	ctx := context.Background()
-	r, _ := image.ParseRef(ref)
+	r := image.RefIn(srv.Registry, "test/push", "one")
+	if r.String() != ref {
+		t.Fatalf("RefIn = %s, want %s", r, ref)
+	}
 	if d, err := reg.Digest(ctx, r); err != nil || d != res.Digest {
 		t.Fatalf("Digest(%s) = %q, %v; want %s", ref, d, err, res.Digest)
 	}
@@ -238,7 +241,7 @@ func TestPushThenRegistrySeesIt(t *testing.T) {
 	if err != nil || found != "two" {
 		t.Fatalf("FindTag = %q, %v", found, err)
 	}
-	other, _ := image.ParseRef(srv.Registry + "/test/never:x")
+	other := image.RefIn(srv.Registry, "test/never", "x")
 	if found, err := reg.FindTag(ctx, other, func(string) bool { return true }); err != nil || found != "" {
 		t.Fatalf("FindTag in a missing repository = %q, %v", found, err)
 	}

@@ -54,16 +54,6 @@ func RefIn(registry, repo, tag string) Ref {
 	return Ref{Host: host, Repo: repo, Tag: tag}
 }
 
-// ParseRef splits REGISTRY/REPOSITORY:TAG.
-func ParseRef(s string) (Ref, error) {
-	host, rest, ok := strings.Cut(s, "/")
-	i := strings.LastIndex(rest, ":")
-	if !ok || i <= 0 || strings.Contains(rest[i:], "/") {
-		return Ref{}, fmt.Errorf("image reference %q: want REGISTRY/REPOSITORY:TAG", s)
-	}
-	return Ref{Host: host, Repo: rest[:i], Tag: rest[i+1:]}, nil
-}
-
 func (r *Registry) base(host string) string {
 	if Loopback(host) {
 		return "http://" + host
