@@ -10,6 +10,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/job"
 )
 
 // Version is the sparkwing version, set at link time for releases.
@@ -26,6 +28,9 @@ type env struct {
 // Main runs sparkwing with args (without the program name) and returns the
 // process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 1 && args[0] == job.WatchdogArg {
+		return job.WatchdogMain(stdin)
+	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background()}
 	if e.getenv("GOGC") == "" {
 		// A short-lived process: collecting less often made a no-op run of

@@ -113,10 +113,12 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if err := image.CheckAddress(addr); err != nil {
 		return usageError("%v", err)
 	}
+	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
-		Images: engine.ImageOptions{Buildkit: addr, Profile: profile, Load: f.load},
+		Images:   engine.ImageOptions{Buildkit: addr, Profile: profile, Load: f.load},
+		Watchdog: exe,
 	})
 	var unreachable *image.UnreachableError
 	if errors.As(err, &unreachable) {

@@ -36,6 +36,7 @@ type Options struct {
 	NoCache   bool                        // run every job, but still store results
 	KillGrace time.Duration
 	Images    ImageOptions
+	Watchdog  string // the sparkwing executable, run as the job watchdog; "" for none (tests)
 }
 
 // Run runs every job of p it can and returns the run's record, which is
@@ -49,9 +50,15 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	if err != nil {
 		return nil, err
 	}
+	var watchdog *job.Watchdog
+	if opts.Watchdog != "" {
+		watchdog = &job.Watchdog{Exe: opts.Watchdog, Warn: func(msg string) { opts.Observer.Warn("sparkwing", msg) }}
+		defer watchdog.Close()
+	}
 	e := &execution{
 		plan: p, opts: opts, run: run,
-		runner:   &job.Runner{Root: opts.Root, LookupEnv: opts.LookupEnv, KillGrace: opts.KillGrace},
+		runner: &job.Runner{Root: opts.Root, LookupEnv: opts.LookupEnv, KillGrace: opts.KillGrace,
+			Watchdog: watchdog},
 		jobs:     make([]runrec.Job, len(p.Jobs)),
 		outputs:  map[string]fileset.Digest{},
 		lastKeys: store.LastKeys(p.Name),

@@ -46,6 +46,7 @@ type Runner struct {
 	Root      string                           // working directory of every job
 	LookupEnv func(name string) (string, bool) // the caller's environment; os.LookupEnv if nil
 	KillGrace time.Duration                    // SIGTERM to SIGKILL; 5s if zero
+	Watchdog  *Watchdog                        // kills jobs if sparkwing dies; nil for none
 }
 
 // Run runs j until it succeeds, its retries are used up, or ctx is done.
@@ -93,8 +94,21 @@ func (r *Runner) command(j plan.Job) *exec.Cmd {
 	}
 	cmd.Dir = r.Root
 	cmd.Env = r.Env(j)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd
+}
+
+// start starts cmd and registers its process group with the watchdog.
+//
+// PR_SET_PDEATHSIG fires when the thread that started the child exits, not
+// the process, so the calling goroutine must stay locked to its thread
+// until the child is reaped (exec does so).
+func (r *Runner) start(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	r.Watchdog.watch(cmd.Process.Pid)
+	return nil
 }
 
 // Env is the environment j runs with: the base variables, its declared env

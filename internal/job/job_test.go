@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,4 +129,143 @@ func isZombie(pid int) bool {
 	}
 	fields := strings.Fields(string(data))
 	return len(fields) > 2 && fields[2] == "Z"
+}
+
+// TestSignalledJobsNeverSucceed: a job that traps SIGTERM, writes part of
+// its output and exits 0 was stopped by sparkwing, so it did not succeed,
+// whether a cancel or its timeout stopped it.
+func TestSignalledJobsNeverSucceed(t *testing.T) {
+	script := "trap 'echo partial > out; exit 0' TERM; touch started; while :; do sleep 0.05; done"
+	t.Run("cancel", func(t *testing.T) {
+		r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			waitFor(t, filepath.Join(r.Root, "started"))
+			cancel()
+		}()
+		var log bytes.Buffer
+		res := r.Run(ctx, plan.Job{ID: "c", Run: script}, &log)
+		if res.Status != Cancelled {
+			t.Fatalf("a job stopped by a cancel ended %+v", res)
+		}
+		if _, err := os.Stat(filepath.Join(r.Root, "out")); err != nil {
+			t.Fatal("the trap did not run, so the test proves nothing:", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
+		var log bytes.Buffer
+		res := r.Run(context.Background(), plan.Job{ID: "t", Run: script, Timeout: 300 * time.Millisecond}, &log)
+		if res.Status != Failed || !strings.Contains(res.Err.Error(), "timed out") {
+			t.Fatalf("a job stopped by its timeout ended %+v", res)
+		}
+	})
+}
+
+// failingWriter accepts limit bytes, then fails as a full disk does.
+type failingWriter struct{ limit int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.limit {
+		n := w.limit
+		w.limit = 0
+		return n, syscall.ENOSPC
+	}
+	w.limit -= len(p)
+	return len(p), nil
+}
+
+// TestAFullLogDoesNotHangTheJob: when the log cannot be written, the job's
+// output is still drained (or the job would block on a full pipe forever),
+// and the job fails saying why.
+func TestAFullLogDoesNotHangTheJob(t *testing.T) {
+	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
+	done := make(chan Result, 1)
+	go func() {
+		// 8 MB is far more than a pipe holds.
+		done <- r.Run(context.Background(), plan.Job{ID: "big", Run: "head -c 8000000 /dev/zero"}, &failingWriter{limit: 1000})
+	}()
+	select {
+	case res := <-done:
+		if res.Status != Failed || !strings.Contains(res.Err.Error(), "could not write its log") {
+			t.Fatalf("%+v", res)
+		}
+	case <-time.After(2 * time.Minute): // a hang, not a slow run
+		t.Fatal("the job hung once its log could not be written")
+	}
+}
+
+// TestWatchdogKillsJobsWhenSparkwingIsGone: the watchdog's input closing is
+// what the kernel does when sparkwing dies; the running job's whole group
+// must die then, the job's leader and what it started.
+func TestWatchdogKillsJobsWhenSparkwingIsGone(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
+	r.Watchdog = &Watchdog{Exe: exe}
+	done := make(chan Result, 1)
+	go func() {
+		var log bytes.Buffer
+		done <- r.Run(context.Background(), plan.Job{ID: "w", Run: "sleep 60 & echo $! > bg.pid; echo $$ > fg.pid; wait"}, &log)
+	}()
+	waitFor(t, filepath.Join(r.Root, "fg.pid"))
+	r.Watchdog.mu.Lock()
+	r.Watchdog.w.Close() // as if sparkwing had died
+	r.Watchdog.w = nil
+	r.Watchdog.mu.Unlock()
+	res := <-done
+	if res.Status != Failed || !strings.Contains(res.Err.Error(), "killed") {
+		t.Fatalf("%+v", res)
+	}
+	assertDead(t, filepath.Join(r.Root, "bg.pid"))
+	r.Watchdog.cmd.Wait()
+}
+
+// TestWatchdogSparesFinishedJobs: a group that was forgotten is never
+// signalled (its id may have been reused), one still listed is.
+func TestWatchdogSparesFinishedJobs(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := func() *exec.Cmd {
+		cmd := exec.Command("sleep", "60")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	finished, running := group(), group()
+	d := &Watchdog{Exe: exe}
+	d.watch(finished.Process.Pid)
+	d.watch(running.Process.Pid)
+	d.forget(finished.Process.Pid)
+	d.Close() // with a group still listed: as if sparkwing had died
+	if err := running.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the listed group was not killed: %v", err)
+	}
+	if err := finished.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the forgotten group was signalled: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, path string) {
+	for i := 0; i < 1500; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("%s never appeared", path)
+}
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[0] == "sparkwing" && os.Args[1] == WatchdogArg {
+		os.Exit(WatchdogMain(os.Stdin))
+	}
+	os.Exit(m.Run())
 }
