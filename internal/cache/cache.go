@@ -51,10 +51,15 @@ func Cacheable(j plan.Job) (bool, string) {
 		return false, "disabled"
 	case j.Image != nil:
 		return true, "" // its inputs are its build contexts
-	case j.Cache == nil && len(j.Inputs) == 0:
+	case j.Cache == nil && !hasInputs(j):
 		return false, "no inputs"
 	}
 	return true, ""
+}
+
+func hasInputs(j plan.Job) bool {
+	include, _ := plan.SplitInputs(j.Inputs)
+	return len(include) > 0
 }
 
 // Compute resolves j's inputs, runs its tool commands and returns its key.
@@ -63,7 +68,10 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	if j.Image != nil {
 		return c.computeImage(ctx, j)
 	}
-	paths, err := c.Tree.Match(j.Inputs, j.Outputs)
+	// Files below an output directory are never inputs; every other overlap
+	// of inputs and outputs is a plan error (plan.checkPaths).
+	include, exclude := plan.SplitInputs(j.Inputs)
+	paths, err := c.Tree.Match(include, append(exclude, j.Outputs...))
 	if err != nil {
 		return nil, fmt.Errorf("resolving inputs: %w", err)
 	}

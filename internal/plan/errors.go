@@ -5,10 +5,12 @@ import (
 	"strings"
 )
 
-// JobError is a problem with one job's own definition.
+// JobError is a problem with one job's own definition. Output, when set,
+// is the output glob the problem is about.
 type JobError struct {
-	Job string
-	Msg string
+	Job    string
+	Msg    string
+	Output string
 }
 
 func (e *JobError) Error() string { return fmt.Sprintf("job %q %s", e.Job, e.Msg) }

@@ -69,6 +69,9 @@ func New(name string, jobs []Job) (*Plan, error) {
 	if err := p.checkNeeds(); err != nil {
 		return nil, err
 	}
+	if err := checkSharedOutputs(jobs); err != nil {
+		return nil, err
+	}
 	if cycle := p.findCycle(); cycle != nil {
 		return nil, &CycleError{Path: cycle}
 	}
@@ -92,7 +95,7 @@ func checkJob(j Job) error {
 	case j.Timeout < 0:
 		return &JobError{Job: j.ID, Msg: "has a negative timeout"}
 	}
-	return nil
+	return checkPaths(j)
 }
 
 // kinds counts what j does: a command, a Go step, an image.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
@@ -279,12 +280,19 @@ var (
 	goIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// checkPaths rejects globs that could reach outside the project root.
+// checkPaths rejects globs that are not valid or could reach outside the
+// project root. An input may start with `!`: an exclusion.
 func (d *decoder) checkPaths(key string, globs []string, at []Pos) {
 	for i, g := range globs {
+		if key == "inputs" {
+			g = strings.TrimPrefix(g, "!")
+		}
 		clean := path.Clean(g)
-		if g == "" || path.IsAbs(g) || clean == ".." || strings.HasPrefix(clean, "../") {
-			d.errorAt(at[i], "%s entry %q must be a path inside the project, relative to its root", key, g)
+		switch {
+		case g == "" || path.IsAbs(g) || clean == ".." || strings.HasPrefix(clean, "../"):
+			d.errorAt(at[i], "%s entry %q must be a path inside the project, relative to its root", key, globs[i])
+		case !doublestar.ValidatePattern(g):
+			d.errorAt(at[i], "%s entry %q is not a valid glob (check its brackets and braces)", key, globs[i])
 		}
 	}
 }

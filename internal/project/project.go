@@ -41,8 +41,9 @@ type Pipeline struct {
 }
 
 type jobPos struct {
-	key   Pos
-	needs []Pos
+	key     Pos
+	needs   []Pos
+	outputs map[string]Pos // by glob
 }
 
 // Pos is a 1-based line and column.
@@ -164,7 +165,12 @@ func (p *Pipeline) locate(err error) error {
 	case errors.As(err, &ce):
 		return &Error{Path: p.path, Pos: p.pos[ce.Path[0]].key, Msg: err.Error()}
 	case errors.As(err, &je) && p.pos[je.Job] != nil:
-		return &Error{Path: p.path, Pos: p.pos[je.Job].key, Msg: err.Error()}
+		jp := p.pos[je.Job]
+		pos, ok := jp.outputs[je.Output]
+		if !ok {
+			pos = jp.key
+		}
+		return &Error{Path: p.path, Pos: pos, Msg: err.Error()}
 	}
 	return &Error{Path: p.path, Pos: p.Pos, Msg: err.Error()}
 }

@@ -128,6 +128,10 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 		case "outputs":
 			j.Outputs, at = d.strings(kv.value, what)
 			d.checkPaths(kv.key, j.Outputs, at)
+			jp.outputs = map[string]Pos{}
+			for i, o := range j.Outputs {
+				jp.outputs[o] = at[i]
+			}
 		case "env":
 			j.Env = d.envNames(kv.value, what)
 		case "passthrough":

@@ -1,0 +1,301 @@
+package plan
+
+import (
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bmatcuk/doublestar/v4"
+)
+
+// Globs are doublestar patterns relative to the project root: `*`, `?`,
+// `[...]` and `{a,b}` within a segment, `**` as a whole segment. This file
+// decides, without looking at the disk, whether two globs can match one
+// path. The answer errs towards "yes": an overlap it reports that no path
+// can have is a plan error the user can silence by an exclusion, while a
+// missed overlap is a wrong cache hit.
+
+// maxAlternatives bounds brace expansion; a glob with more alternatives is
+// taken to overlap everything.
+const maxAlternatives = 256
+
+// Overlap reports whether some path can match both a and b. When dirA (or
+// dirB) is set, a glob without wildcards also matches every path below it,
+// as a directory does.
+func Overlap(a, b string, dirA, dirB bool) bool {
+	as, okA := alternatives(a)
+	bs, okB := alternatives(b)
+	if !okA || !okB || slashInClass(a) || slashInClass(b) {
+		return true // not a glob anyone writes: the safe answer
+	}
+	for _, x := range as {
+		for _, y := range bs {
+			if segmentsMeet(segments(x, dirA), segments(y, dirB)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Covers reports whether every path matching glob also matches exclude,
+// for the forms an exclusion usually takes: the same glob, `DIR/**` or a
+// directory DIR above the glob's fixed part, and `**`. Anything else is
+// "no", which makes the caller report the overlap.
+func Covers(exclude, glob string) bool {
+	exclude, glob = path.Clean(exclude), path.Clean(glob)
+	if exclude == glob || exclude == "**" {
+		return true
+	}
+	dir := strings.TrimSuffix(exclude, "/**")
+	if HasMeta(dir) {
+		return false
+	}
+	base := LiteralBase(glob)
+	return base == dir || strings.HasPrefix(base, dir+"/")
+}
+
+// LiteralBase is the part of a glob before its first segment with a
+// wildcard ("" when the first one has).
+func LiteralBase(glob string) string {
+	var fixed []string
+	for _, s := range strings.Split(path.Clean(glob), "/") {
+		if HasMeta(s) || s == "." {
+			break
+		}
+		fixed = append(fixed, s)
+	}
+	return strings.Join(fixed, "/")
+}
+
+// HasMeta reports whether p has glob syntax.
+func HasMeta(p string) bool { return strings.ContainsAny(p, `*?[{\`) }
+
+// segments splits a clean glob; a literal directory gets a trailing `**`.
+func segments(g string, dir bool) []string {
+	s := strings.Split(path.Clean(g), "/")
+	if dir && !HasMeta(g) {
+		s = append(s, "**")
+	}
+	return s
+}
+
+// slashInClass reports whether a class of g holds a `/`, which would
+// make splitting g into segments wrong.
+func slashInClass(g string) bool {
+	for i := 0; i < len(g); i++ {
+		switch g[i] {
+		case '\\':
+			i++
+		case '[':
+			if end := classEnd(g, i+1); end >= 0 {
+				if strings.Contains(g[i:end], "/") {
+					return true
+				}
+				i = end
+			}
+		}
+	}
+	return false
+}
+
+// segmentsMeet reports whether some path matches both segment lists.
+func segmentsMeet(a, b []string) bool {
+	memo := map[[2]int]bool{}
+	var meet func(i, j int) bool
+	meet = func(i, j int) bool {
+		k := [2]int{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		var r bool
+		switch {
+		case i < len(a) && a[i] == "**":
+			r = meet(i+1, j) || (j < len(b) && meet(i, j+1))
+		case j < len(b) && b[j] == "**":
+			r = meet(i, j+1) || (i < len(a) && meet(i+1, j))
+		case i == len(a) || j == len(b):
+			r = i == len(a) && j == len(b)
+		default:
+			r = segmentMeets(a[i], b[j]) && meet(i+1, j+1)
+		}
+		memo[k] = r
+		return r
+	}
+	return meet(0, 0)
+}
+
+// token is one element of a segment pattern: a literal rune, `?`, a class
+// or `*`.
+type token struct {
+	kind  byte // 'c' literal, '?' any one, '[' class, '*' any run
+	r     rune
+	class string // the class body, for '['
+}
+
+func tokens(seg string) ([]token, bool) {
+	var out []token
+	for i := 0; i < len(seg); {
+		switch c := seg[i]; c {
+		case '*', '?':
+			out = append(out, token{kind: c})
+			i++
+		case '[':
+			end := classEnd(seg, i+1)
+			if end < 0 {
+				return nil, false
+			}
+			out = append(out, token{kind: '[', class: seg[i+1 : end]})
+			i = end + 1
+		case '\\':
+			if i+1 >= len(seg) {
+				return nil, false
+			}
+			i++
+			fallthrough
+		default:
+			r, n := utf8.DecodeRuneInString(seg[i:])
+			out = append(out, token{kind: 'c', r: r})
+			i += n
+		}
+	}
+	return out, true
+}
+
+// classEnd returns the index of the `]` closing a class whose body starts
+// at i, or -1.
+func classEnd(seg string, i int) int {
+	for ; i < len(seg); i++ {
+		switch seg[i] {
+		case '\\':
+			i++
+		case ']':
+			return i
+		}
+	}
+	return -1
+}
+
+// segmentMeets reports whether some name matches both segment patterns.
+func segmentMeets(x, y string) bool {
+	a, okA := tokens(x)
+	b, okB := tokens(y)
+	if !okA || !okB {
+		return true
+	}
+	memo := map[[2]int]bool{}
+	var meet func(i, j int) bool
+	meet = func(i, j int) bool {
+		k := [2]int{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		var r bool
+		switch {
+		case i < len(a) && a[i].kind == '*':
+			r = meet(i+1, j) || (j < len(b) && meet(i, j+1))
+		case j < len(b) && b[j].kind == '*':
+			r = meet(i, j+1) || (i < len(a) && meet(i+1, j))
+		case i == len(a) || j == len(b):
+			r = i == len(a) && j == len(b)
+		default:
+			r = charsMeet(a[i], b[j]) && meet(i+1, j+1)
+		}
+		memo[k] = r
+		return r
+	}
+	return meet(0, 0)
+}
+
+// charsMeet reports whether one character matches both tokens. Classes
+// are compared over ASCII and a few other runes; a class that excludes
+// those may still be said to meet another (the safe answer).
+func charsMeet(a, b token) bool {
+	switch {
+	case a.kind == '?' || b.kind == '?':
+		return true
+	case a.kind == 'c' && b.kind == 'c':
+		return a.r == b.r
+	case a.kind == 'c':
+		return inClass(b.class, a.r)
+	case b.kind == 'c':
+		return inClass(a.class, b.r)
+	}
+	for r := rune(1); r < 128; r++ {
+		if inClass(a.class, r) && inClass(b.class, r) {
+			return true
+		}
+	}
+	for _, r := range []rune{'é', 'ß', '中', '😀'} {
+		if inClass(a.class, r) && inClass(b.class, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// inClass reports whether r matches the class body (without brackets),
+// by doublestar's own rules.
+func inClass(class string, r rune) bool {
+	ok, err := doublestar.Match("["+class+"]", string(r))
+	return ok || err != nil
+}
+
+// firstBrace is the index of the first `{` outside a class, or -1.
+func firstBrace(g string) int {
+	for i := 0; i < len(g); i++ {
+		switch g[i] {
+		case '\\':
+			i++
+		case '[':
+			if end := classEnd(g, i+1); end >= 0 {
+				i = end
+			}
+		case '{':
+			return i
+		}
+	}
+	return -1
+}
+
+// alternatives expands `{a,b}` (nested too) into the globs it stands for.
+func alternatives(g string) ([]string, bool) {
+	open := firstBrace(g)
+	if open < 0 {
+		return []string{g}, true
+	}
+	depth, start := 0, open+1
+	var parts []string
+	for i := open; i < len(g); i++ {
+		switch g[i] {
+		case '\\':
+			i++
+		case '[':
+			if end := classEnd(g, i+1); end >= 0 {
+				i = end
+			}
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				parts = append(parts, g[start:i])
+				var out []string
+				for _, p := range parts {
+					rest, ok := alternatives(g[:open] + p + g[i+1:])
+					if !ok || len(out)+len(rest) > maxAlternatives {
+						return nil, false
+					}
+					out = append(out, rest...)
+				}
+				return out, true
+			}
+		case ',':
+			if depth == 1 {
+				parts = append(parts, g[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return nil, false // unbalanced
+}
