@@ -121,20 +121,18 @@ func (c *Cache) tool(ctx context.Context, j plan.Job, command string) (fileset.D
 
 // Save stores a job's result: its outputs and log as blobs first, then the
 // entry that names them.
-func (c *Cache) Save(comp *Computed, outputs []fileset.File, logPath string, meta Entry) (*Entry, error) {
+func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entry) (*Entry, error) {
 	e := meta
 	e.Key, e.Manifest, e.OutputDigest = comp.Key.String(), comp.Manifest, OutputDigest(outputs).String()
-	for _, f := range outputs {
-		o := Output{Path: f.Path, Mode: uint32(f.Mode), Size: f.Size, Link: f.Link, Digest: f.Digest.String()}
-		if f.Link == "" {
-			d, size, err := c.Store.PutFile(c.abs(f.Path))
+	for _, o := range outputs {
+		if isFile(o) {
+			d, size, err := c.Store.PutFile(c.abs(o.Path))
 			if err != nil {
 				return nil, err
 			}
-			if d != o.Digest {
-				return nil, fmt.Errorf("output %s changed while it was stored", f.Path)
+			if d != o.Digest || size != o.Size {
+				return nil, fmt.Errorf("output %s changed while it was stored", o.Path)
 			}
-			o.Size = size
 		}
 		e.Outputs = append(e.Outputs, o)
 	}

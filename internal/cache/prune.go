@@ -69,7 +69,7 @@ func (s *Store) scan(dry bool) ([]EntryInfo, map[string]int64, error) {
 		}
 		ei := EntryInfo{Key: e.Key, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size()}
 		for _, o := range e.Outputs {
-			if o.Link == "" {
+			if isFile(o) {
 				ei.blobs = append(ei.blobs, o.Digest)
 			}
 		}

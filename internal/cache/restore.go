@@ -1,193 +1,118 @@
 package cache
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
-	"strings"
+	"syscall"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
-// Collect resolves a job's declared outputs after it succeeded and hashes
-// them. Every glob must match at least one file, and every output must lie
-// inside root: a symlink that points out of the project, or an output
-// reached through a directory symlink that leaves it, is an error.
-func Collect(root string, h *fileset.Hasher, globs []string) ([]fileset.File, error) {
-	matched, err := fileset.MatchOutputs(root, globs)
-	if err != nil {
-		return nil, err
-	}
-	var paths []string
-	seen := map[string]bool{}
-	for _, g := range globs {
-		ms := matched[path.Clean(g)]
-		if len(ms) == 0 {
-			return nil, fmt.Errorf("declared output %q was not produced (no file matches it)", g)
-		}
-		for _, m := range ms {
-			if !seen[m] {
-				seen[m] = true
-				paths = append(paths, m)
-			}
-		}
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		if err := checkInside(root, p); err != nil {
-			return nil, err
-		}
-	}
-	files, err := h.Hash(paths)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		if f.Link != "" && !linkInside(f.Path, f.Link) {
-			return nil, fmt.Errorf("output %s is a symlink to %s, outside the project; outputs must stay inside it", f.Path, f.Link)
-		}
-	}
-	return files, nil
-}
-
-// OutputDigest identifies an output tree: what dependents' keys see.
-func OutputDigest(files []fileset.File) fileset.Digest {
-	h := sha256.New()
-	for _, f := range files {
-		fmt.Fprintf(h, "%s %o %s\n", f.Path, uint32(f.Mode), f.Digest)
-	}
-	var d fileset.Digest
-	h.Sum(d[:0])
-	return d
-}
-
-// linkInside reports whether a symlink at rel with the given target points
-// inside the project.
-func linkInside(rel, target string) bool {
-	if filepath.IsAbs(target) {
-		return false
-	}
-	p := path.Join(path.Dir(rel), filepath.ToSlash(target))
-	return p != ".." && !strings.HasPrefix(p, "../")
-}
-
-// checkInside makes sure rel is a clean relative path whose existing parent
-// directories stay inside root: each component below root is lstat'ed, and
-// only a symlink among them is resolved and checked.
-func checkInside(root, rel string) error {
-	if rel == "" || path.IsAbs(rel) || path.Clean(rel) != rel || rel == ".." || strings.HasPrefix(rel, "../") {
-		return fmt.Errorf("output path %q is not inside the project", rel)
-	}
-	dir := root
-	for _, part := range strings.Split(path.Dir(rel), "/") {
-		if part == "." {
-			break
-		}
-		dir = filepath.Join(dir, part)
-		st, err := os.Lstat(dir)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // created by the restore, inside root
-		}
-		if err != nil {
-			return err
-		}
-		if st.Mode()&fs.ModeSymlink != 0 {
-			return checkResolved(root, rel, dir)
-		}
-	}
-	return nil
-}
-
-// checkResolved resolves a symlinked directory on the way to rel and
-// requires it to stay inside root.
-func checkResolved(root, rel, dir string) error {
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return fmt.Errorf("output %s: %w", rel, err)
-	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-		return fmt.Errorf("output %s is reached through a symlink that leaves the project (%s)", rel, real)
-	}
-	return nil
-}
-
-// Restore makes the files matching the entry's declared output globs equal
-// to its outputs: files that already match are left alone, others are
-// written (to a temporary file, verified, then renamed into place), and
-// stale files matching the globs are removed. It reports whether it
-// changed anything.
-func (s *Store) Restore(root string, e *Entry, globs []string, h *fileset.Hasher) (changed bool, err error) {
-	want := map[string]bool{}
-	checked := map[string]bool{} // parent directories known to be inside root
-	for _, o := range e.Outputs {
-		if dir := path.Dir(o.Path); !checked[dir] {
-			if err := checkInside(root, o.Path); err != nil {
-				return changed, err
-			}
-			checked[dir] = true
-		}
-		if o.Link != "" && !linkInside(o.Path, o.Link) {
-			return changed, fmt.Errorf("entry output %s links outside the project", o.Path)
-		}
-		want[o.Path] = true
-		wrote, err := s.restoreOne(root, o, h)
-		if err != nil {
-			return changed, fmt.Errorf("restoring %s: %w", o.Path, err)
-		}
-		changed = changed || wrote
-	}
-	existing, err := fileset.MatchOutputs(root, dirGlobs(root, globs))
-	if err != nil {
-		return changed, err
-	}
-	for _, files := range existing {
-		for _, f := range files {
-			if !want[f] {
-				if err := os.Remove(filepath.Join(root, filepath.FromSlash(f))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return changed, err
-				}
-				changed = true
-			}
-		}
-	}
-	return changed, nil
-}
-
-// dirGlobs keeps the globs that can match more than one file: only those
-// can have stale files to remove.
-func dirGlobs(root string, globs []string) []string {
-	var out []string
-	for _, g := range globs {
-		if strings.ContainsAny(g, `*?[{\`) {
-			out = append(out, g)
-		} else if st, err := os.Stat(filepath.Join(root, g)); err == nil && st.IsDir() {
-			out = append(out, g)
-		}
-	}
-	return out
-}
-
-func (s *Store) restoreOne(root string, o Output, h *fileset.Hasher) (bool, error) {
-	dest := filepath.Join(root, filepath.FromSlash(o.Path))
-	if o.Link != "" {
-		if cur, err := os.Readlink(dest); err == nil && cur == o.Link {
-			return false, nil
-		}
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+// Restore makes the job's outputs in the tree equal to the entry's:
+// files that already match are left alone, others are written (to a
+// temporary file in the workspace, verified, then renamed into place),
+// and files the job produced before that are not in the entry are removed
+// (see Workspace). globs are the job's declared outputs; lock is the
+// job's, held. It reports whether it changed anything.
+func (w *Workspace) Restore(s *Store, e *Entry, globs []string, h *fileset.Hasher, lock *JobLock) (changed bool, err error) {
+	outs := append([]Output(nil), e.Outputs...)
+	sort.Slice(outs, func(a, b int) bool { return outs[a].Path < outs[b].Path })
+	for _, o := range outs {
+		if err := checkOutputPath(o.Path, globs); err != nil {
 			return false, err
 		}
-		os.Remove(dest)
-		return true, os.Symlink(o.Link, dest)
+	}
+	written := map[string]fs.FileInfo{} // what each write left at its path
+	for _, pass := range []func(Output) bool{isDir, isFile, isLink, isHardLink} {
+		for _, o := range outs {
+			if !pass(o) {
+				continue
+			}
+			wrote, err := w.restoreOne(s, o, h)
+			if escapes(err) {
+				err = errors.New("a symlink on the way leaves the project, so nothing is written there")
+			}
+			if err != nil {
+				return len(written) > 0, fmt.Errorf("restoring %s: %w", o.Path, err)
+			}
+			if wrote {
+				if written[o.Path], err = w.root.Lstat(o.Path); err != nil {
+					return true, err
+				}
+			}
+		}
+	}
+	if len(written) > 0 {
+		if err := w.verify(outs, written, h); err != nil {
+			return true, err
+		}
+	}
+	swept, err := w.sweep(outs, globs, h, lock)
+	return len(written) > 0 || swept, err
+}
+
+// verify checks, after a restore that wrote, that every output is still
+// what the entry says. Two outputs can be one file (a user replaced an
+// output directory with a link to another), and then the later write
+// undid the earlier: that is an error, not a restore. Written files are
+// recognised by their inode, the others hashed again (through the stat
+// cache, so unchanged ones are not read).
+func (w *Workspace) verify(outs []Output, written map[string]fs.FileInfo, h *fileset.Hasher) error {
+	for _, o := range outs {
+		st, err := w.root.Lstat(o.Path)
+		if err != nil {
+			return fmt.Errorf("restored %s is gone: %w", o.Path, err)
+		}
+		was, wrote := written[o.Path]
+		if wrote && !isDir(o) && !os.SameFile(st, was) {
+			return fmt.Errorf("restored %s was overwritten by another output (a symlink makes two outputs one file)", o.Path)
+		}
+		switch {
+		case isLink(o):
+			if _, err := w.root.Stat(o.Path); err != nil {
+				return fmt.Errorf("restored symlink %s -> %s does not resolve inside the project: %w", o.Path, o.Link, err)
+			}
+		case isFile(o) && !wrote:
+			if files, err := h.Hash([]string{o.Path}); err != nil || files[0].Digest.String() != o.Digest {
+				return fmt.Errorf("restored %s was overwritten by another output (a symlink makes two outputs one file)", o.Path)
+			}
+		}
+	}
+	return nil
+}
+
+func isDir(o Output) bool      { return fs.FileMode(o.Mode).IsDir() }
+func isLink(o Output) bool     { return o.Link != "" }
+func isHardLink(o Output) bool { return o.HardLink != "" }
+func isFile(o Output) bool     { return !isDir(o) && !isLink(o) && !isHardLink(o) }
+
+// restoreOne brings one output into place and says whether it wrote.
+func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, error) {
+	mode := fs.FileMode(o.Mode)
+	switch {
+	case mode.IsDir():
+		st, err := w.root.Lstat(o.Path)
+		if err == nil && st.IsDir() && st.Mode()&modeBits == mode&modeBits {
+			return false, nil
+		}
+		if err := w.root.MkdirAll(o.Path, 0o755); err != nil {
+			return false, err
+		}
+		return true, w.root.Chmod(o.Path, mode&modeBits)
+	case o.Link != "":
+		if cur, err := w.root.Readlink(o.Path); err == nil && cur == o.Link {
+			return false, nil
+		}
+		return true, w.place(o.Path, func(tmp string) error { return w.root.Symlink(o.Link, tmp) })
+	case o.HardLink != "":
+		if same, _ := w.sameFile(o.Path, o.HardLink); same {
+			return false, nil
+		}
+		return true, w.place(o.Path, func(tmp string) error { return w.root.Link(o.HardLink, tmp) })
 	}
 	if files, err := h.Hash([]string{o.Path}); err == nil {
 		f := files[0]
@@ -195,41 +120,114 @@ func (s *Store) restoreOne(root string, o Output, h *fileset.Hasher) (bool, erro
 			return false, nil
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return false, err
-	}
-	return true, s.writeBlob(dest, o.Digest, fs.FileMode(o.Mode)&fs.ModePerm)
+	return true, w.place(o.Path, func(tmp string) error { return w.writeBlob(s, tmp, o.Digest, mode&modeBits) })
 }
 
-// writeBlob writes a verified copy of a blob to dest with mode, replacing
-// whatever was there (a symlink is replaced, never written through).
-func (s *Store) writeBlob(dest, digest string, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".sparkwing-restore-*")
-	if err != nil {
+// modeBits are the bits of a mode a restore sets.
+const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+// place makes dest with create, atomically: create writes a temporary
+// name in the workspace, which is renamed over dest. A rename across file systems
+// (an output directory that is a mount point) falls back to replacing dest
+// in place; a kill then can leave dest partial, which the next run sees by
+// its digest and restores again.
+func (w *Workspace) place(dest string, create func(name string) error) error {
+	if err := w.prepare(); err != nil {
 		return err
 	}
-	_, err = s.CopyBlob(tmp, digest)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	if err := w.root.MkdirAll(path.Dir(dest), 0o755); err != nil {
+		return err
 	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), mode)
+	tmp := tempName()
+	if err := create(tmp); err != nil {
+		w.root.Remove(tmp)
+		return err
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dest)
+	err := w.root.Rename(tmp, dest)
+	if errors.Is(err, syscall.EXDEV) {
+		w.root.Remove(tmp)
+		if err = w.root.Remove(dest); err == nil || errors.Is(err, fs.ErrNotExist) {
+			err = create(dest)
+		}
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		w.root.Remove(tmp)
 	}
 	return err
 }
 
-// ReadLog returns the entry's log, verified. It is replayed from memory:
-// creating a file per cached job would cost more than the whole no-op run.
-func (s *Store) ReadLog(e *Entry) ([]byte, error) {
-	var b bytes.Buffer
-	if _, err := s.CopyBlob(&b, e.Log); err != nil {
-		return nil, err
+// writeBlob writes a verified copy of a blob at name with mode.
+func (w *Workspace) writeBlob(s *Store, name, digest string, mode fs.FileMode) error {
+	f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
 	}
-	return b.Bytes(), nil
+	_, err = s.CopyBlob(f, digest)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.root.Chmod(name, mode) // after writing, which clears setuid
+	}
+	return err
+}
+
+func (w *Workspace) sameFile(a, b string) (bool, error) {
+	sa, err := w.root.Lstat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := w.root.Lstat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+// sweep removes what the job put in the tree before and the entry does
+// not have, if it still matches a declared output and is unchanged since
+// the job produced it: a file someone edited or made is never removed.
+func (w *Workspace) sweep(outs []Output, globs []string, h *fileset.Hasher, lock *JobLock) (bool, error) {
+	want := make(map[string]bool, len(outs))
+	for _, o := range outs {
+		want[o.Path] = true
+	}
+	var stale []Output
+	for _, o := range lock.Ledger() {
+		if !want[o.Path] && checkOutputPath(o.Path, globs) == nil {
+			stale = append(stale, o)
+		}
+	}
+	// Deepest first, so directories are empty by the time they come.
+	sort.Slice(stale, func(a, b int) bool { return stale[a].Path > stale[b].Path })
+	changed := false
+	for _, o := range stale {
+		if !w.unchanged(o, h) {
+			continue
+		}
+		err := w.root.Remove(o.Path)
+		if err == nil {
+			changed = true
+		} else if !errors.Is(err, fs.ErrNotExist) && !isDir(o) {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+// unchanged reports whether o is still in the tree as the job made it.
+func (w *Workspace) unchanged(o Output, h *fileset.Hasher) bool {
+	st, err := w.root.Lstat(o.Path)
+	if err != nil {
+		return false
+	}
+	switch {
+	case isDir(o):
+		return st.IsDir()
+	case isLink(o):
+		link, err := w.root.Readlink(o.Path)
+		return err == nil && link == o.Link
+	}
+	files, err := h.Hash([]string{o.Path})
+	return err == nil && st.Mode().IsRegular() && files[0].Digest.String() == o.Digest
 }

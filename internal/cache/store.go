@@ -67,13 +67,14 @@ type Entry struct {
 	Job          string    `json:"job"`
 }
 
-// Output is one file of an entry's output tree.
+// Output is one file, directory or symlink of an entry's output tree.
 type Output struct {
-	Path   string `json:"path"`
-	Mode   uint32 `json:"mode"` // fs.FileMode bits
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
-	Link   string `json:"link,omitempty"`
+	Path     string `json:"path"`
+	Mode     uint32 `json:"mode"`             // fs.FileMode bits: permissions, setuid/setgid/sticky, dir or symlink
+	Digest   string `json:"digest,omitempty"` // of the content; of the link text for a symlink; none for a directory
+	Size     int64  `json:"size,omitempty"`
+	Link     string `json:"link,omitempty"`     // a symlink's text
+	HardLink string `json:"hardlink,omitempty"` // an earlier output this file is hard-linked to
 }
 
 func (s *Store) entryPath(k Key) string {
@@ -279,3 +280,13 @@ func sumHex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
 // isTemp reports whether a name in tmp/ is a write in progress.
 func isTemp(name string) bool { return strings.HasPrefix(name, "w-") }
+
+// ReadLog returns the entry's log, verified. It is replayed from memory:
+// creating a file per cached job would cost more than the whole no-op run.
+func (s *Store) ReadLog(e *Entry) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := s.CopyBlob(&b, e.Log); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

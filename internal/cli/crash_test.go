@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -118,7 +119,7 @@ func TestKillWhileStoringNeverServesAWrongResult(t *testing.T) {
 			continue
 		}
 		root := t.TempDir()
-		if _, err := store.Restore(root, e, []string{"out/**"}, fileset.NewHasher(root, "")); err != nil {
+		if !restoreInto(t, store, root, e, "out/**") {
 			refused++
 			continue
 		}
@@ -197,4 +198,21 @@ func TestFourProcessesShareOneStore(t *testing.T) {
 			}
 		}
 	}
+}
+
+// restoreInto restores e into a fresh project at root and says whether it
+// could.
+func restoreInto(t *testing.T, store *cache.Store, root string, e *cache.Entry, globs ...string) bool {
+	ws, err := cache.OpenWorkspace(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	lock, err := ws.LockJob(context.Background(), "p", "gen", func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	_, err = ws.Restore(store, e, globs, fileset.NewHasher(root, ""), lock)
+	return err == nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
@@ -97,7 +98,12 @@ func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Pr
 		return nil, err
 	}
 	defer c.Hasher.Save()
-	return engine.Predict(e.ctx, pl, c, diskOutputs)
+	ws, err := cache.OpenWorkspace(root)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
+	return engine.Predict(e.ctx, pl, c, ws, diskOutputs)
 }
 
 func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {

@@ -44,6 +44,11 @@ type Options struct {
 // error is for failures of sparkwing itself, or *image.UnreachableError
 // when image jobs could not reach buildkitd (a setup problem).
 func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error) {
+	ws, err := cache.OpenWorkspace(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Close()
 	store := runrec.Open(opts.Root)
 	started := time.Now()
 	run, err := store.Create(started)
@@ -63,6 +68,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		outputs:  map[string]fileset.Digest{},
 		lastKeys: store.LastKeys(p.Name),
 		cache:    opts.Cache,
+		ws:       ws,
 		images:   &images{opts: opts.Images},
 	}
 	defer e.images.close()
@@ -122,6 +128,7 @@ type execution struct {
 	run      *runrec.Run
 	runner   *job.Runner
 	cache    *cache.Cache
+	ws       *cache.Workspace
 	lastKeys map[string]string // each job's key in the previous run of this pipeline
 	images   *images
 
@@ -150,13 +157,14 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 }
 
 // execute runs j, with its output going to its log and the observer.
-func (e *execution) execute(ctx context.Context, j plan.Job, logPath string) job.Result {
-	f, err := os.Create(logPath)
+// started is told the process group of each attempt.
+func (e *execution) execute(ctx context.Context, j plan.Job, started func(pgid int)) job.Result {
+	f, err := os.Create(e.run.LogPath(j.ID))
 	if err != nil {
 		return job.Result{Status: job.Failed, Err: err}
 	}
 	defer f.Close()
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
 	defer lines.Close()
-	return e.runner.Run(ctx, j, io.MultiWriter(f, lines))
+	return e.runner.Run(ctx, j, io.MultiWriter(f, lines), started)
 }

@@ -16,16 +16,24 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
-// do is one job's life: compute its key, restore it on a hit, otherwise
-// run it, check its outputs and store the result. Any doubt about the
-// cache becomes a miss with a warning, never a failure and never a wrong
-// result.
+// do is one job's life: take its lock in the project, compute its key,
+// restore it on a hit, otherwise run it, check its outputs and store the
+// result. Any doubt about the cache becomes a miss with a warning, never a
+// failure and never a wrong result.
 func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Status) {
+	rj := runrec.Job{Cache: runrec.Cache{Result: "off"}}
+	lock, err := e.ws.LockJob(ctx, e.plan.Name, j.ID, func(msg string) { e.opts.Observer.Warn(j.ID, msg) })
+	if err != nil {
+		if ctx.Err() != nil {
+			rj.Status, rj.Error = runrec.Cancelled, "cancelled"
+			return rj, sched.Cancelled
+		}
+		return e.fail(j, rj, fmt.Errorf("taking the job's lock: %w", err))
+	}
+	defer lock.Unlock()
 	if j.Image != nil {
 		return e.doImage(ctx, j)
 	}
-	rj := runrec.Job{Cache: runrec.Cache{Result: "off"}}
-	logPath := e.run.LogPath(j.ID)
 	needs := e.needDigests(j)
 	var comp *cache.Computed
 	ok, why := cache.Cacheable(j)
@@ -35,40 +43,51 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	case !ok:
 		rj.Cache.Reason = why
 	default:
-		var err error
 		if comp, err = e.cache.Compute(ctx, j, needs); err != nil {
 			return e.fail(j, rj, err)
 		}
 		rj.Key = comp.Key.String()
 		if e.opts.NoCache {
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
-		} else if entry := e.lookup(j, comp, &rj.Cache); entry != nil {
+		} else if entry := e.lookup(j, comp, lock, &rj.Cache); entry != nil {
 			rj.Status, rj.LogDigest = runrec.Cached, entry.Log
 			return rj, sched.Succeeded
 		}
 	}
 	t0 := time.Now()
-	res := e.execute(ctx, j, logPath)
+	res := e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
+	orphaned := lock.Orphaned()
 	if e.cache != nil {
 		e.cache.Tree.Invalidate() // the job may have changed any file
 	}
 	rj.Attempts = res.Attempts
 	switch res.Status {
 	case job.Cancelled:
+		lock.SetRunning(0)
 		rj.Status, rj.Error = runrec.Cancelled, res.Err.Error()
 		return rj, sched.Cancelled
 	case job.Failed:
+		lock.SetRunning(0)
 		rj.Status, rj.Error = runrec.Failed, res.Err.Error()
 		return rj, sched.Failed
 	}
 	outputs, err := e.collect(j)
 	if err != nil {
+		lock.SetRunning(0)
 		return e.fail(j, rj, err)
 	}
 	e.setOutput(j.ID, cache.OutputDigest(outputs))
-	if comp != nil {
-		e.store(ctx, j, comp, needs, outputs, time.Since(t0))
+	key := ""
+	switch {
+	case comp == nil:
+	case orphaned:
+		e.opts.Observer.Warn(j.ID, "processes of an earlier run of this job were still running; not caching this result")
+	default:
+		if e.store(ctx, j, comp, needs, outputs, time.Since(t0)) {
+			key = comp.Key.String()
+		}
 	}
+	lock.SetLedger(key, outputs)
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
 }
@@ -76,7 +95,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 // lookup restores j's result if the store has it, and returns its entry.
 // On a hit the outputs are in place, the log is replayed and the job's
 // output digest is known; on a miss, rc says why.
-func (e *execution) lookup(j plan.Job, comp *cache.Computed, rc *runrec.Cache) *cache.Entry {
+func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) *cache.Entry {
 	entry, err := e.cache.Store.Get(comp.Key)
 	var corrupt *cache.CorruptError
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
@@ -95,7 +114,7 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, rc *runrec.Cache) *
 		e.opts.Observer.Warn(j.ID, "cache: "+err.Error()+"; running the job")
 		return nil
 	}
-	if err := e.restore(j, entry); err != nil {
+	if err := e.restore(j, entry, lock); err != nil {
 		e.opts.Observer.Warn(j.ID, "cache restore failed: "+err.Error()+"; running the job")
 		return nil
 	}
@@ -105,12 +124,15 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, rc *runrec.Cache) *
 	return entry
 }
 
-func (e *execution) restore(j plan.Job, entry *cache.Entry) error {
-	changed, err := e.cache.Store.Restore(e.opts.Root, entry, j.Outputs, e.cache.Hasher)
+func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock) error {
+	changed, err := e.ws.Restore(e.cache.Store, entry, j.Outputs, e.cache.Hasher, lock)
 	if changed {
 		e.cache.Tree.Invalidate()
 	}
 	if err != nil {
+		return err
+	}
+	if err := lock.SetLedger(entry.Key, entry.Outputs); err != nil {
 		return err
 	}
 	return e.replayLog(j, entry)
@@ -128,7 +150,7 @@ func (e *execution) replayLog(j plan.Job, entry *cache.Entry) error {
 }
 
 // collect checks that a job that succeeded produced its declared outputs.
-func (e *execution) collect(j plan.Job) ([]fileset.File, error) {
+func (e *execution) collect(j plan.Job) ([]cache.Output, error) {
 	if len(j.Outputs) == 0 {
 		return nil, nil
 	}
@@ -136,22 +158,25 @@ func (e *execution) collect(j plan.Job) ([]fileset.File, error) {
 	if e.cache != nil {
 		h = e.cache.Hasher
 	}
-	return cache.Collect(e.opts.Root, h, j.Outputs)
+	return e.ws.Collect(h, j.Outputs)
 }
 
 // store saves a job's result unless its inputs changed while it ran: then
-// the key no longer describes what the job saw.
+// the key no longer describes what the job saw. It reports whether the
+// result was stored.
 func (e *execution) store(ctx context.Context, j plan.Job, comp *cache.Computed, needs map[string]fileset.Digest,
-	outputs []fileset.File, took time.Duration) {
+	outputs []cache.Output, took time.Duration) bool {
 	after, err := e.cache.Compute(ctx, j, needs)
 	if err != nil || after.Key != comp.Key {
 		e.opts.Observer.Warn(j.ID, "inputs changed while the job ran; not caching this result")
-		return
+		return false
 	}
 	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(), Pipeline: e.plan.Name, Job: j.ID}
 	if _, err := e.cache.Save(comp, outputs, e.run.LogPath(j.ID), meta); err != nil {
 		e.opts.Observer.Warn(j.ID, "could not store the result in the cache: "+err.Error())
+		return false
 	}
+	return true
 }
 
 // fail ends a job with an error sparkwing found (not the job's own exit),

@@ -25,7 +25,7 @@ type Prediction struct {
 // store has it. A job needing one that would run cannot know its key
 // before that one ran; with diskOutputs the needed job's outputs are taken
 // as they are on disk now instead (what `sparkwing why` wants to compare).
-func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, diskOutputs bool) ([]Prediction, error) {
+func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Workspace, diskOutputs bool) ([]Prediction, error) {
 	deps := p.Deps()
 	preds := make([]Prediction, len(p.Jobs))
 	outputs := map[string]fileset.Digest{}
@@ -37,7 +37,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, diskOutputs bool
 		needs := map[string]fileset.Digest{}
 		for _, n := range j.Needs {
 			if !known[n] && diskOutputs {
-				if files, err := cache.Collect(c.Root, c.Hasher, p.Jobs[p.Index(n)].Outputs); err == nil {
+				if files, err := ws.Collect(c.Hasher, p.Jobs[p.Index(n)].Outputs); err == nil {
 					outputs[n], known[n] = cache.OutputDigest(files), true
 				}
 			}

@@ -131,7 +131,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	f := File{Path: rel, Mode: st.Mode() & (fs.ModePerm | fs.ModeSymlink), Size: st.Size()}
+	f := File{Path: rel, Mode: st.Mode() & (fs.ModePerm | fs.ModeSymlink | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), Size: st.Size()}
 	if st.Mode()&fs.ModeSymlink != 0 {
 		f.Link, err = os.Readlink(abs)
 		f.Digest = sha256.Sum256([]byte("symlink\x00" + f.Link))

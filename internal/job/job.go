@@ -51,13 +51,14 @@ type Runner struct {
 
 // Run runs j until it succeeds, its retries are used up, or ctx is done.
 // Output of every attempt goes to log, from one goroutine at a time.
-func (r *Runner) Run(ctx context.Context, j plan.Job, log io.Writer) Result {
+// started, if not nil, is told the process group of each attempt.
+func (r *Runner) Run(ctx context.Context, j plan.Job, log io.Writer, started func(pgid int)) Result {
 	var err error
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			fmt.Fprintf(log, "sparkwing: %v; attempt %d of %d\n", err, attempt, j.Retries+1)
 		}
-		err = r.attempt(ctx, j, log)
+		err = r.attempt(ctx, j, log, started)
 		switch {
 		case err == nil:
 			return Result{Status: OK, Attempts: attempt}
@@ -69,14 +70,14 @@ func (r *Runner) Run(ctx context.Context, j plan.Job, log io.Writer) Result {
 	}
 }
 
-func (r *Runner) attempt(ctx context.Context, j plan.Job, log io.Writer) error {
+func (r *Runner) attempt(ctx context.Context, j plan.Job, log io.Writer, started func(int)) error {
 	actx := ctx
 	if j.Timeout > 0 {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, j.Timeout)
 		defer cancel()
 	}
-	err := r.exec(actx, r.command(j), log)
+	err := r.exec(actx, r.command(j), log, started)
 	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out after %v", j.Timeout)
 	}
@@ -103,11 +104,14 @@ func (r *Runner) command(j plan.Job) *exec.Cmd {
 // PR_SET_PDEATHSIG fires when the thread that started the child exits, not
 // the process, so the calling goroutine must stay locked to its thread
 // until the child is reaped (exec does so).
-func (r *Runner) start(cmd *exec.Cmd) error {
+func (r *Runner) start(cmd *exec.Cmd, started func(int)) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	r.Watchdog.watch(cmd.Process.Pid)
+	if started != nil {
+		started(cmd.Process.Pid)
+	}
 	return nil
 }
 

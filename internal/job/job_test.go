@@ -25,7 +25,7 @@ func runner(t *testing.T, env map[string]string) *Runner {
 func TestStrictEnvironment(t *testing.T) {
 	r := runner(t, map[string]string{"PATH": os.Getenv("PATH"), "GOOS": "plan9", "SECRET": "x", "HOME": "/h"})
 	var log bytes.Buffer
-	res := r.Run(context.Background(), plan.Job{ID: "e", Run: "env | sort", Env: []string{"GOOS"}}, &log)
+	res := r.Run(context.Background(), plan.Job{ID: "e", Run: "env | sort", Env: []string{"GOOS"}}, &log, nil)
 	if res.Status != OK {
 		t.Fatal(res.Err)
 	}
@@ -43,7 +43,7 @@ func TestStrictEnvironment(t *testing.T) {
 func TestFailureAndExitStatus(t *testing.T) {
 	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
 	var log bytes.Buffer
-	res := r.Run(context.Background(), plan.Job{ID: "f", Run: "echo before\nfalse\necho after"}, &log)
+	res := r.Run(context.Background(), plan.Job{ID: "f", Run: "echo before\nfalse\necho after"}, &log, nil)
 	if res.Status != Failed || res.Err.Error() != "exit status 1" {
 		t.Fatalf("%+v", res)
 	}
@@ -57,7 +57,7 @@ func TestRetries(t *testing.T) {
 	var log bytes.Buffer
 	// Fails twice, then succeeds: a counter file in the root.
 	script := `n=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n; [ $n -ge 3 ]`
-	res := r.Run(context.Background(), plan.Job{ID: "r", Run: script, Retries: 2}, &log)
+	res := r.Run(context.Background(), plan.Job{ID: "r", Run: script, Retries: 2}, &log, nil)
 	if res.Status != OK || res.Attempts != 3 {
 		t.Fatalf("%+v\n%s", res, log.String())
 	}
@@ -65,7 +65,7 @@ func TestRetries(t *testing.T) {
 		t.Fatalf("log does not mark attempts:\n%s", log.String())
 	}
 	os.Remove(filepath.Join(r.Root, "n"))
-	res = r.Run(context.Background(), plan.Job{ID: "r", Run: script, Retries: 1}, &log)
+	res = r.Run(context.Background(), plan.Job{ID: "r", Run: script, Retries: 1}, &log, nil)
 	if res.Status != Failed || res.Attempts != 2 {
 		t.Fatalf("%+v", res)
 	}
@@ -74,7 +74,7 @@ func TestRetries(t *testing.T) {
 func TestTimeoutKillsTheGroup(t *testing.T) {
 	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
 	var log bytes.Buffer
-	res := r.Run(context.Background(), plan.Job{ID: "t", Run: "sleep 30 & echo $! > bg.pid; wait", Timeout: 200 * time.Millisecond}, &log)
+	res := r.Run(context.Background(), plan.Job{ID: "t", Run: "sleep 30 & echo $! > bg.pid; wait", Timeout: 200 * time.Millisecond}, &log, nil)
 	if res.Status != Failed || !strings.Contains(res.Err.Error(), "timed out after 200ms") {
 		t.Fatalf("%+v", res)
 	}
@@ -87,7 +87,7 @@ func TestCancelKillsTheGroup(t *testing.T) {
 	time.AfterFunc(300*time.Millisecond, cancel)
 	var log bytes.Buffer
 	// The shell ignores SIGTERM, so only the SIGKILL after the grace period ends it.
-	res := r.Run(ctx, plan.Job{ID: "c", Run: "trap '' TERM; sleep 30 & echo $! > bg.pid; while :; do sleep 0.1; done", Retries: 3}, &log)
+	res := r.Run(ctx, plan.Job{ID: "c", Run: "trap '' TERM; sleep 30 & echo $! > bg.pid; while :; do sleep 0.1; done", Retries: 3}, &log, nil)
 	if res.Status != Cancelled || res.Attempts != 1 {
 		t.Fatalf("%+v", res)
 	}
@@ -97,7 +97,7 @@ func TestCancelKillsTheGroup(t *testing.T) {
 func TestLeftoversAreKilledWhenTheJobExits(t *testing.T) {
 	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
 	var log bytes.Buffer
-	res := r.Run(context.Background(), plan.Job{ID: "l", Run: "sleep 30 & echo $! > bg.pid; echo done"}, &log)
+	res := r.Run(context.Background(), plan.Job{ID: "l", Run: "sleep 30 & echo $! > bg.pid; echo done"}, &log, nil)
 	if res.Status != OK || log.String() != "done\n" {
 		t.Fatalf("%+v %q", res, log.String())
 	}
@@ -144,7 +144,7 @@ func TestSignalledJobsNeverSucceed(t *testing.T) {
 			cancel()
 		}()
 		var log bytes.Buffer
-		res := r.Run(ctx, plan.Job{ID: "c", Run: script}, &log)
+		res := r.Run(ctx, plan.Job{ID: "c", Run: script}, &log, nil)
 		if res.Status != Cancelled {
 			t.Fatalf("a job stopped by a cancel ended %+v", res)
 		}
@@ -155,7 +155,7 @@ func TestSignalledJobsNeverSucceed(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
 		var log bytes.Buffer
-		res := r.Run(context.Background(), plan.Job{ID: "t", Run: script, Timeout: 300 * time.Millisecond}, &log)
+		res := r.Run(context.Background(), plan.Job{ID: "t", Run: script, Timeout: 300 * time.Millisecond}, &log, nil)
 		if res.Status != Failed || !strings.Contains(res.Err.Error(), "timed out") {
 			t.Fatalf("a job stopped by its timeout ended %+v", res)
 		}
@@ -183,7 +183,7 @@ func TestAFullLogDoesNotHangTheJob(t *testing.T) {
 	done := make(chan Result, 1)
 	go func() {
 		// 8 MB is far more than a pipe holds.
-		done <- r.Run(context.Background(), plan.Job{ID: "big", Run: "head -c 8000000 /dev/zero"}, &failingWriter{limit: 1000})
+		done <- r.Run(context.Background(), plan.Job{ID: "big", Run: "head -c 8000000 /dev/zero"}, &failingWriter{limit: 1000}, nil)
 	}()
 	select {
 	case res := <-done:
@@ -208,7 +208,7 @@ func TestWatchdogKillsJobsWhenSparkwingIsGone(t *testing.T) {
 	done := make(chan Result, 1)
 	go func() {
 		var log bytes.Buffer
-		done <- r.Run(context.Background(), plan.Job{ID: "w", Run: "sleep 60 & echo $! > bg.pid; echo $$ > fg.pid; wait"}, &log)
+		done <- r.Run(context.Background(), plan.Job{ID: "w", Run: "sleep 60 & echo $! > bg.pid; echo $$ > fg.pid; wait"}, &log, nil)
 	}()
 	waitFor(t, filepath.Join(r.Root, "fg.pid"))
 	r.Watchdog.mu.Lock()

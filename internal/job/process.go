@@ -25,7 +25,7 @@ var errStopped = errors.New("stopped by sparkwing")
 // pipe copied to log, and waits for it. On ctx done the group is
 // terminated. However it ends, the group is killed afterwards, so nothing
 // the job started keeps running.
-func (r *Runner) exec(ctx context.Context, cmd *exec.Cmd, log io.Writer) error {
+func (r *Runner) exec(ctx context.Context, cmd *exec.Cmd, log io.Writer, started func(int)) error {
 	runtime.LockOSThread() // see start
 	defer runtime.UnlockOSThread()
 	pr, pw, err := os.Pipe()
@@ -33,7 +33,7 @@ func (r *Runner) exec(ctx context.Context, cmd *exec.Cmd, log io.Writer) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := r.start(cmd); err != nil {
+	if err := r.start(cmd, started); err != nil {
 		pr.Close()
 		pw.Close()
 		return fmt.Errorf("cannot start: %w", err)

@@ -140,7 +140,7 @@ func sourceDigest(moduleDir string) (string, error) {
 		}
 		rel, _ := filepath.Rel(moduleDir, p)
 		if d.IsDir() {
-			if rel != "." && (rel == "runs" || rel == "images" || strings.HasPrefix(d.Name(), ".")) {
+			if rel != "." && (rel == "runs" || rel == "images" || rel == "state" || strings.HasPrefix(d.Name(), ".")) {
 				return filepath.SkipDir
 			}
 			return nil

@@ -1,0 +1,305 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+)
+
+// Workspace is the project tree as the cache writes to it.
+//
+// Every path a restore, a sweep or a collection touches goes through an
+// os.Root of the project: each component is resolved inside the root, so
+// a symlink anywhere on the way (a chain of them, `..` in their text) can
+// never lead a write, a delete or a new directory outside the project.
+//
+// The workspace also keeps, in .sparkwing/state/ (which ignores itself for
+// git):
+//
+//	tmp/PID.RANDOM        files being restored, renamed into place when
+//	                      whole; a dead process's leftovers are removed
+//	jobs/PIPELINE/JOB     one file per job: the job's lock, the process
+//	                      group of its running command, and the ledger of
+//	                      the files it last put in the tree
+//
+// The ledger is what makes the stale-file sweep safe: a restore deletes
+// only files that an earlier run or restore of the same job produced and
+// that still hold what it produced, never a file a user made or edited.
+type Workspace struct {
+	Dir  string // the project root
+	root *os.Root
+
+	prepared   sync.Once
+	prepareErr error
+}
+
+// StateDir is where the workspace keeps its files, relative to the root.
+const StateDir = ".sparkwing/state"
+
+const (
+	tmpDir  = StateDir + "/tmp"
+	jobsDir = StateDir + "/jobs"
+)
+
+// OpenWorkspace opens the project at dir. Nothing is written until a job
+// is locked or a file restored.
+func OpenWorkspace(dir string) (*Workspace, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Workspace{Dir: dir, root: r}, nil
+}
+
+// Close releases the root.
+func (w *Workspace) Close() error { return w.root.Close() }
+
+// prepare makes the state directory, once, and removes what killed
+// processes left in its temporary directory.
+func (w *Workspace) prepare() error {
+	w.prepared.Do(func() {
+		if err := w.makeState(); err != nil {
+			w.prepareErr = fmt.Errorf("preparing %s: %w", filepath.Join(w.Dir, StateDir), err)
+		}
+	})
+	return w.prepareErr
+}
+
+func (w *Workspace) makeState() error {
+	if err := w.root.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
+	ignore := StateDir + "/.gitignore"
+	if _, err := w.root.Lstat(ignore); errors.Is(err, fs.ErrNotExist) {
+		w.root.WriteFile(ignore, []byte("# written by sparkwing: its state, not sources\n*\n"), 0o644)
+	}
+	f, err := w.root.Open(tmpDir)
+	if err != nil {
+		return err
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	for _, n := range names {
+		pid, _, _ := strings.Cut(n, ".")
+		if p, err := strconv.Atoi(pid); err == nil && !alive(p) {
+			w.root.RemoveAll(tmpDir + "/" + n)
+		}
+	}
+	return nil
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return pid > 0 && (err == nil || err == syscall.EPERM)
+}
+
+// tempName returns a new name in the temporary directory.
+func tempName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s/%d.%s", tmpDir, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// JobLock is one job's hold on the tree: while it is held, no other
+// sparkwing process runs or restores that job in this project.
+type JobLock struct {
+	f     *os.File
+	state jobState
+}
+
+// jobState is the content of a job's lock file: a header line, then the
+// ledger. It is rewritten in place under the lock; a torn write reads as
+// an empty state, which only makes the sweep delete less.
+type jobState struct {
+	Running int    `json:"running,omitempty"` // process group of the job's command while it runs
+	Key     string `json:"key,omitempty"`     // the entry the ledger equals, if any
+	ledger  []Output
+	loaded  bool // the ledger has been read (it is read only when needed)
+}
+
+// orphanWait bounds how long a job waits for the processes of an earlier
+// run of it (whose sparkwing was killed) to be gone.
+const orphanWait = 30 * time.Second
+
+// LockJob takes job's lock in this project, waiting while another process
+// holds it. say is told once if it has to wait. If processes of an
+// earlier run of the job (one whose sparkwing died) are still alive, it
+// waits for them too; Orphaned then reports that they outlived the wait,
+// and the caller must not store what the job produces.
+func (w *Workspace) LockJob(ctx context.Context, pipeline, job string, say func(string)) (*JobLock, error) {
+	if err := w.prepare(); err != nil {
+		return nil, err
+	}
+	dir := jobsDir + "/" + pipeline
+	if err := w.root.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := w.root.OpenFile(dir+"/"+job, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockWait(ctx, f, func() {
+		say(fmt.Sprintf("waiting for another sparkwing process running job %s in this project", job))
+	}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	l := &JobLock{f: f}
+	l.readHeader()
+	if l.state.Running > 0 && groupAlive(l.state.Running) {
+		say(fmt.Sprintf("waiting for processes of an earlier run of job %s (process group %d) to end", job, l.state.Running))
+		for deadline := time.Now().Add(orphanWait); groupAlive(l.state.Running) && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				l.Unlock()
+				return nil, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return l, nil
+}
+
+func groupAlive(pgid int) bool { return syscall.Kill(-pgid, 0) == nil }
+
+// Orphaned reports that processes of an earlier run of the job are still
+// alive: a result made now could be mixed with what they write.
+func (l *JobLock) Orphaned() bool { return l.state.Running > 0 && groupAlive(l.state.Running) }
+
+// flockWait takes an exclusive flock on f, telling waiting() once if it
+// must wait, and giving up when ctx is done.
+func flockWait(ctx context.Context, f *os.File, waiting func()) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err != syscall.EWOULDBLOCK {
+		return err
+	}
+	waiting()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != syscall.EWOULDBLOCK {
+			return err
+		}
+	}
+}
+
+// maxState bounds a job state file, which a ledger of many files can make
+// large; anything bigger is not ours and reads as empty.
+const maxState = 256 << 20
+
+func (l *JobLock) readHeader() {
+	var head [4096]byte
+	n, _ := l.f.ReadAt(head[:], 0)
+	line, _, _ := bytes.Cut(head[:n], []byte("\n"))
+	if json.Unmarshal(line, &l.state) != nil {
+		l.state = jobState{}
+	}
+}
+
+// Ledger returns the files the job last put in the tree (nil if unknown).
+func (l *JobLock) Ledger() []Output {
+	if l.state.loaded {
+		return l.state.ledger
+	}
+	l.state.loaded = true
+	st, err := l.f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() > maxState {
+		return nil
+	}
+	data, err := io.ReadAll(io.NewSectionReader(l.f, 0, st.Size()))
+	if err != nil {
+		return nil
+	}
+	_, body, _ := bytes.Cut(data, []byte("\n"))
+	if json.Unmarshal(body, &l.state.ledger) != nil {
+		l.state.ledger = nil
+	}
+	return l.state.ledger
+}
+
+// LedgerKey is the key of the entry the ledger equals, if any.
+func (l *JobLock) LedgerKey() string { return l.state.Key }
+
+// SetRunning records the process group of the job's command (0 when it
+// has ended).
+func (l *JobLock) SetRunning(pgid int) error {
+	l.Ledger()
+	l.state.Running = pgid
+	return l.write()
+}
+
+// SetLedger records the files the job has put in the tree and the entry
+// they equal ("" when none); the job's command is no longer running.
+func (l *JobLock) SetLedger(key string, outputs []Output) error {
+	if key != "" && key == l.state.Key && l.state.Running == 0 {
+		return nil
+	}
+	l.state.Running, l.state.Key, l.state.ledger, l.state.loaded = 0, key, outputs, true
+	return l.write()
+}
+
+func (l *JobLock) write() error {
+	head, err := json.Marshal(l.state)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(l.state.ledger)
+	if err != nil {
+		return err
+	}
+	data := append(append(append(head, '\n'), body...), '\n')
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err = l.f.WriteAt(data, 0)
+	return err
+}
+
+// Unlock releases the lock.
+func (l *JobLock) Unlock() {
+	if l != nil && l.f != nil {
+		l.f.Close() // closing the only descriptor releases the flock
+		l.f = nil
+	}
+}
+
+// checkOutputPath makes sure p is a path an output may have: clean,
+// relative, not under .sparkwing/ or .git/, and matched by one of globs.
+// Entries can come from elsewhere (a shared cache), so a restore checks
+// every path before it touches it.
+func checkOutputPath(p string, globs []string) error {
+	switch {
+	case p == "" || p == "." || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Errorf("output path %q is not inside the project", p)
+	case reserved(p):
+		return fmt.Errorf("output path %q is under .sparkwing/ or .git/", p)
+	case !fileset.MatchAny(globs, p):
+		return fmt.Errorf("output path %q matches none of the job's outputs", p)
+	}
+	return nil
+}
+
+// reserved reports whether p lies in a directory no output may touch.
+func reserved(p string) bool {
+	top, _, _ := strings.Cut(p, "/")
+	return top == ".sparkwing" || top == ".git"
+}
