@@ -239,7 +239,10 @@ func TestRestoreNeverLeavesTheProject(t *testing.T) {
 				os.Symlink(rel, p.abs("out"))
 			}},
 		{name: "chain of two links, the second leaving", globs: []string{"sub/link/deeper/d/*.o"},
-			make: func(p *project) { p.write("sub/link/deeper/d/x.o", "output", 0o644); p.write("sub/link/deeper/d/old.o", "old", 0o644) },
+			make: func(p *project) {
+				p.write("sub/link/deeper/d/x.o", "output", 0o644)
+				p.write("sub/link/deeper/d/old.o", "old", 0o644)
+			},
 			swap: func(p *project, o string) {
 				os.RemoveAll(p.abs("sub/link"))
 				os.MkdirAll(p.abs("other"), 0o755)
