@@ -205,67 +205,21 @@ func (w *Workspace) checkLinks(outs []Output) error {
 		if o.Link == "" {
 			continue
 		}
-		target, err := resolveIn(w, o.Path)
-		if err != nil {
-			return fmt.Errorf("output %s is a symlink to %s, which %v; outputs must stay inside the project", o.Path, o.Link, err)
-		}
-		if !has[target] {
+		target, exists, err := fileset.Resolve(w.root, o.Path)
+		var outside *fileset.OutsideError
+		switch {
+		case errors.As(err, &outside):
+			return fmt.Errorf("output %s is a symlink to %s, which leads outside the project; outputs must stay inside it", o.Path, o.Link)
+		case err != nil:
+			return fmt.Errorf("output %s is a symlink to %s: %w", o.Path, o.Link, err)
+		case !exists:
+			return fmt.Errorf("output %s is a symlink to %s, which does not exist", o.Path, o.Link)
+		case !has[target]:
 			return fmt.Errorf("output %s is a symlink to %s, which is not an output of this job, so a restore could not bring it back: "+
 				"declare %s as an output too, or make %s a real file or directory", o.Path, target, target, o.Path)
 		}
 	}
 	return nil
-}
-
-var errEscapes = errors.New("leads outside the project")
-
-// resolveIn follows every symlink on the way to rel, component by
-// component inside the workspace, and returns the path it leads to. A link
-// whose text is absolute, or whose `..` climbs above the root, escapes.
-func resolveIn(w *Workspace, rel string) (string, error) {
-	var done []string // resolved components: real directories, never links
-	todo := strings.Split(rel, "/")
-	for hops := 0; len(todo) > 0; {
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(done) == 0 {
-				return "", errEscapes
-			}
-			done = done[:len(done)-1]
-			continue
-		}
-		p := path.Join(append(done, c)...)
-		st, err := w.root.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", errors.New("does not exist")
-		}
-		if err != nil {
-			return "", err
-		}
-		if st.Mode()&fs.ModeSymlink == 0 {
-			done = append(done, c)
-			continue
-		}
-		if hops++; hops > 40 {
-			return "", errors.New("is a loop of symlinks")
-		}
-		link, err := w.root.Readlink(p)
-		if err != nil {
-			return "", err
-		}
-		if path.IsAbs(link) {
-			return "", errEscapes
-		}
-		todo = append(strings.Split(link, "/"), todo...)
-	}
-	if len(done) == 0 {
-		return ".", nil
-	}
-	return path.Join(done...), nil
 }
 
 // OutputDigest identifies an output tree: what dependents' keys see.

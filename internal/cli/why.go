@@ -117,6 +117,9 @@ func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string
 }
 
 func offReason(r string) string {
+	if r == engine.ReasonOutside {
+		return "a symlink among its inputs leads outside the project, where sparkwing cannot tell what changes (keep its inputs inside the project)"
+	}
 	if r == "no inputs" {
 		return "it declares no inputs, so nothing proves it unchanged (add `inputs:`, or `cache: true` if it depends on nothing)"
 	}

@@ -16,6 +16,10 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
+// ReasonOutside is the cache reason of a job with an input a symlink
+// leads outside the project.
+const ReasonOutside = "input outside the project"
+
 // do is one job's life: take its lock in the project, compute its key,
 // restore it on a hit, otherwise run it, check its outputs and store the
 // result. Any doubt about the cache becomes a miss with a warning, never a
@@ -43,7 +47,14 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	case !ok:
 		rj.Cache.Reason = why
 	default:
-		if comp, err = e.cache.Compute(ctx, j, needs); err != nil {
+		var outside *fileset.OutsideError
+		comp, err = e.cache.Compute(ctx, j, needs)
+		if errors.As(err, &outside) {
+			e.opts.Observer.Warn(j.ID, outside.Error()+": sparkwing cannot tell when that changes, so this job is not cached; keep its inputs inside the project")
+			rj.Cache.Reason = ReasonOutside
+			break
+		}
+		if err != nil {
 			return e.fail(j, rj, err)
 		}
 		rj.Key = comp.Key.String()

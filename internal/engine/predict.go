@@ -55,6 +55,11 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			continue
 		}
 		comp, err := c.Compute(ctx, j, needs)
+		var outside *fileset.OutsideError
+		if errors.As(err, &outside) {
+			pr.Result, pr.Reason = "off", ReasonOutside
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -1,9 +1,11 @@
 package fileset
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -118,5 +120,102 @@ func TestSymlinksAreHashedByTarget(t *testing.T) {
 	}
 	if files[0].Link != "a" || files[0].Digest == files[1].Digest || files[0].Mode&os.ModeSymlink == 0 {
 		t.Fatalf("%+v", files)
+	}
+}
+
+// TestSymlinkedInputs covers each shape of symlinked input (issue 11,
+// item 4): the key follows what a job reading the path would read.
+func TestSymlinkedInputs(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	write(t, root, map[string]string{"src/a.go": "a", "shared/lib.go": "lib", "target.txt": "one"})
+	write(t, outside, map[string]string{"ext.go": "outside"})
+	os.Symlink("../target.txt", filepath.Join(root, "src/file-link"))
+	os.Symlink("../shared", filepath.Join(root, "src/dir-link"))
+	os.Symlink("nothing-yet", filepath.Join(root, "src/dangling"))
+	os.Symlink(".", filepath.Join(root, "src/self")) // a loop
+	tree, h := NewTree(root), NewHasher(root, "")
+	hashAll := func() map[string]Digest {
+		t.Helper()
+		tree.Invalidate()
+		paths, err := tree.Match([]string{"src/**"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := h.Hash(paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]Digest{}
+		for _, f := range files {
+			out[f.Path] = f.Digest
+		}
+		return out
+	}
+	first := hashAll()
+	want := []string{"src/a.go", "src/dangling", "src/dir-link/lib.go", "src/file-link", "src/self"}
+	var got []string
+	for p := range first {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("matched %v, want %v (a directory link is walked, a loop is not)", got, want)
+	}
+
+	// The target of a file link changes: so does the link's digest.
+	write(t, root, map[string]string{"target.txt": "two"})
+	second := hashAll()
+	if second["src/file-link"] == first["src/file-link"] {
+		t.Error("editing a link's target left its digest unchanged")
+	}
+	// A file in a linked directory changes.
+	write(t, root, map[string]string{"shared/lib.go": "lib 2"})
+	if third := hashAll(); third["src/dir-link/lib.go"] == second["src/dir-link/lib.go"] {
+		t.Error("editing a file under a linked directory left its digest unchanged")
+	}
+	// The dangling link's target appears.
+	before := hashAll()["src/dangling"]
+	write(t, root, map[string]string{"src/nothing-yet": "now"})
+	if hashAll()["src/dangling"] == before {
+		t.Error("a dangling link's target appeared and its digest did not change")
+	}
+
+	// Links that leave the project, by any route, are an *OutsideError.
+	for name, link := range map[string]string{
+		"absolute":      filepath.Join(outside, "ext.go"),
+		"climbing":      "../../" + filepath.Base(outside) + "/ext.go",
+		"directory":     outside,
+		"chain":         "../hop/out", // hop/out is the link that leaves
+		"dangling, out": "../../no-such-dir/x",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, map[string]string{"src/a.go": "a"})
+			os.MkdirAll(filepath.Join(dir, "hop"), 0o755)
+			os.Symlink(outside, filepath.Join(dir, "hop/out"))
+			rel, _ := filepath.Rel(filepath.Join(dir, "src"), outside)
+			if name == "climbing" {
+				link = rel + "/ext.go"
+			}
+			os.Symlink(link, filepath.Join(dir, "src/link"))
+			paths, err := NewTree(dir).Match([]string{"src/**"}, nil)
+			if err == nil {
+				_, err = NewHasher(dir, "").Hash(paths)
+			}
+			var oe *OutsideError
+			if !errors.As(err, &oe) {
+				t.Fatalf("a link leaving the project gave %v", err)
+			}
+		})
+	}
+	// A glob whose base goes through a link that leaves is refused too.
+	os.Symlink(outside, filepath.Join(root, "ext"))
+	for _, glob := range []string{"ext/**", "ext/ext.go"} {
+		tree.Invalidate()
+		var oe *OutsideError
+		if _, err := tree.Match([]string{glob}, nil); !errors.As(err, &oe) {
+			t.Errorf("Match(%s) through a link leaving the project: %v", glob, err)
+		}
 	}
 }

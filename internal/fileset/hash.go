@@ -69,7 +69,8 @@ const trustAfter = 2 * time.Second
 // Hasher hashes files below a root. Safe for concurrent use.
 type Hasher struct {
 	root      string
-	cachePath string // "" for no persistent cache
+	links     lazyRoot // resolves symlinked inputs (links.go)
+	cachePath string   // "" for no persistent cache
 	mu        sync.Mutex
 	cache     map[string]statEntry
 	dirty     bool
@@ -81,7 +82,7 @@ type Hasher struct {
 // (read in the background from now on, written by Save).
 func NewHasher(root, cachePath string) *Hasher {
 	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now,
-		loaded: make(chan struct{})}
+		loaded: make(chan struct{}), links: lazyRoot{dir: root}}
 	go func() {
 		defer close(h.loaded)
 		h.load()
@@ -133,9 +134,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 	}
 	f := File{Path: rel, Mode: st.Mode() & (fs.ModePerm | fs.ModeSymlink | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), Size: st.Size()}
 	if st.Mode()&fs.ModeSymlink != 0 {
-		f.Link, err = os.Readlink(abs)
-		f.Digest = sha256.Sum256([]byte("symlink\x00" + f.Link))
-		return f, err
+		return h.hashLink(f, abs)
 	}
 	if !st.Mode().IsRegular() {
 		return File{}, fmt.Errorf("%s is not a regular file", rel)
@@ -158,6 +157,37 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 		h.dirty = true
 		h.mu.Unlock()
 	}
+	return f, nil
+}
+
+// hashLink hashes a symlink as what reading it gives: its text and the
+// content it leads to (see links.go).
+func (h *Hasher) hashLink(f File, abs string) (File, error) {
+	var err error
+	if f.Link, err = os.Readlink(abs); err != nil {
+		return File{}, err
+	}
+	target, exists, err := h.links.resolve(f.Path)
+	if err != nil {
+		return File{}, err
+	}
+	leads := "dangling"
+	if exists {
+		st, err := os.Stat(abs)
+		switch {
+		case err != nil:
+			return File{}, err
+		case st.IsDir():
+			leads = "directory"
+		default:
+			t, err := h.hashOne(target)
+			if err != nil {
+				return File{}, err
+			}
+			leads = t.Digest.String()
+		}
+	}
+	f.Digest = sha256.Sum256([]byte("symlink\x00" + f.Link + "\x00" + leads))
 	return f, nil
 }
 

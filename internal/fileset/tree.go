@@ -28,11 +28,12 @@ import (
 // job's lookup costs what its own globs cover, not the size of the tree.
 // Safe for concurrent use.
 type Tree struct {
-	root string
-	now  func() time.Time // for tests
-	mu   sync.Mutex
-	gen  uint64
-	dirs map[string]*dirState // by path relative to the root ("" for the root)
+	root  string
+	now   func() time.Time // for tests
+	links lazyRoot         // resolves symlinked directories (links.go)
+	mu    sync.Mutex
+	gen   uint64
+	dirs  map[string]*dirState // by path relative to the root ("" for the root)
 }
 
 // dirState is one directory as last read.
@@ -40,6 +41,7 @@ type dirState struct {
 	mu      sync.Mutex
 	gen     uint64 // the generation it was last checked in
 	missing bool
+	link    bool // its path is a symlink to a directory
 	stat    statKey
 	readAt  time.Time
 	entries []dirEntry // sorted by name
@@ -51,11 +53,12 @@ type dirEntry struct {
 	name  string
 	isDir bool
 	file  bool // a regular file or a symlink: a candidate input
+	link  bool // a symlink, resolved when walked
 }
 
 // NewTree returns the tree of root; nothing is read until it is used.
 func NewTree(root string) *Tree {
-	return &Tree{root: root, now: time.Now, gen: 1, dirs: map[string]*dirState{}}
+	return &Tree{root: root, now: time.Now, gen: 1, dirs: map[string]*dirState{}, links: lazyRoot{dir: root}}
 }
 
 // Invalidate starts a new generation: every directory is checked again
@@ -71,6 +74,7 @@ func (t *Tree) Invalidate() {
 type listing struct {
 	entries []dirEntry
 	rules   []ignoreRule
+	link    bool // the directory is reached through a symlink at its own path
 }
 
 // dir returns directory rel as of this generation, or nil if it is gone.
@@ -87,7 +91,7 @@ func (t *Tree) dir(rel string) (*listing, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.gen != gen {
-		if err := d.check(filepath.Join(t.root, filepath.FromSlash(rel)), rel, t.now); err != nil {
+		if err := d.check(t, rel); err != nil {
 			return nil, err
 		}
 		d.gen = gen
@@ -95,12 +99,22 @@ func (t *Tree) dir(rel string) (*listing, error) {
 	if d.missing {
 		return nil, nil
 	}
-	return &listing{d.entries, d.rules}, nil
+	return &listing{d.entries, d.rules, d.link}, nil
 }
 
 // check brings d up to date with the disk: one lstat when nothing changed.
-func (d *dirState) check(abs, rel string, now func() time.Time) error {
+// A directory reached through a symlink (rel itself is one) is checked to
+// stay inside the project, then stat'ed through the link.
+func (d *dirState) check(t *Tree, rel string) error {
+	abs := filepath.Join(t.root, filepath.FromSlash(rel))
 	st, err := os.Lstat(abs)
+	d.link = err == nil && st.Mode()&fs.ModeSymlink != 0
+	if d.link {
+		if _, _, err := t.links.resolve(rel); err != nil {
+			return err
+		}
+		st, err = os.Stat(abs)
+	}
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.IsDir()) {
 		d.missing, d.readAt, d.entries, d.rules = true, time.Time{}, nil, nil
 		return nil
@@ -114,7 +128,7 @@ func (d *dirState) check(abs, rel string, now func() time.Time) error {
 	}
 	// The time is taken before reading, so a change made while reading
 	// has timestamps too recent to be trusted next time.
-	at := now()
+	at := t.now()
 	if err := d.read(abs, rel); err != nil {
 		d.readAt = time.Time{} // read it again next time
 		return err
@@ -153,7 +167,7 @@ func (d *dirState) read(abs, rel string) error {
 	for _, e := range list {
 		typ := e.Type()
 		d.entries = append(d.entries, dirEntry{name: e.Name(), isDir: e.IsDir(),
-			file: typ.IsRegular() || typ&fs.ModeSymlink != 0})
+			file: typ.IsRegular() || typ&fs.ModeSymlink != 0, link: typ&fs.ModeSymlink != 0})
 		if e.Name() == ".gitignore" && typ.IsRegular() {
 			path := filepath.Join(abs, ".gitignore")
 			st, err := os.Lstat(path)
@@ -171,8 +185,9 @@ func (d *dirState) read(abs, rel string) error {
 }
 
 // start returns the ignore rules in force inside directory rel, or ok
-// false when rel or one of its parents is missing or ignored.
-func (t *Tree) start(rel string) (rules []ignoreRule, ok bool, err error) {
+// false when rel or one of its parents is missing or ignored; linked says
+// whether a symlink is on the way.
+func (t *Tree) start(rel string) (rules []ignoreRule, ok, linked bool, err error) {
 	cur := ""
 	parts := strings.Split(rel, "/")
 	if rel == "" {
@@ -181,31 +196,40 @@ func (t *Tree) start(rel string) (rules []ignoreRule, ok bool, err error) {
 	for i := 0; ; i++ {
 		d, err := t.dir(cur)
 		if d == nil || err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
+		linked = linked || d.link
 		rules = append(rules[:len(rules):len(rules)], d.rules...)
 		if i == len(parts) {
-			return rules, true, nil
+			return rules, true, linked, nil
 		}
 		cur = path.Join(cur, parts[i])
 		if parts[i] == ".git" || ignored(rules, cur, true) {
-			return nil, false, nil
+			return nil, false, false, nil
 		}
 	}
 }
 
 // files lists the files below directory rel that are not ignored.
 func (t *Tree) files(rel string) ([]string, error) {
-	rules, ok, err := t.start(rel)
+	rules, ok, linked, err := t.start(rel)
 	if !ok || err != nil {
 		return nil, err
 	}
+	real := rel
+	if linked {
+		if real, _, err = t.links.resolve(rel); err != nil {
+			return nil, err
+		}
+	}
 	var out []string
-	err = t.walk(rel, rules, &out)
+	err = t.walk(rel, real, rules, &out)
 	return out, err
 }
 
-func (t *Tree) walk(rel string, rules []ignoreRule, out *[]string) error {
+// walk lists the files below rel, whose real location (after symlinks) is
+// real.
+func (t *Tree) walk(rel, real string, rules []ignoreRule, out *[]string) error {
 	d, err := t.dir(rel)
 	if d == nil || err != nil {
 		return err
@@ -218,15 +242,46 @@ func (t *Tree) walk(rel string, rules []ignoreRule, out *[]string) error {
 		if (e.isDir && e.name == ".git") || ignored(rules, p, e.isDir) {
 			continue
 		}
-		if e.isDir {
-			if err := t.walk(p, rules, out); err != nil {
+		switch {
+		case e.link:
+			target, isDir, err := t.linkTarget(p)
+			if err != nil {
 				return err
 			}
-		} else if e.file {
+			if isDir && !within(real, target) {
+				err = t.walk(p, target, rules, out)
+			} else {
+				*out = append(*out, p) // a file, dangling, or a loop: hashed as a link
+			}
+			if err != nil {
+				return err
+			}
+		case e.isDir:
+			if err := t.walk(p, path.Join(real, e.name), rules, out); err != nil {
+				return err
+			}
+		case e.file:
 			*out = append(*out, p)
 		}
 	}
 	return nil
+}
+
+// linkTarget resolves the symlink at rel inside the project and says
+// whether it leads to a directory.
+func (t *Tree) linkTarget(rel string) (target string, isDir bool, err error) {
+	target, exists, err := t.links.resolve(rel)
+	if err != nil || !exists {
+		return target, false, err
+	}
+	st, err := os.Stat(filepath.Join(t.root, filepath.FromSlash(target)))
+	return target, err == nil && st.IsDir(), nil
+}
+
+// within reports whether dir is target or below it: walking a link to
+// target from dir would never end.
+func within(dir, target string) bool {
+	return target == "." || dir == target || strings.HasPrefix(dir, target+"/")
 }
 
 // Match returns the files matching any of globs and none of exclude,
@@ -280,6 +335,16 @@ func (t *Tree) matchOne(g string) ([]string, error) {
 // literal resolves a path without meta characters: the file, or every
 // file below the directory that is not ignored.
 func (t *Tree) literal(p string) ([]string, error) {
+	if p == "." {
+		return t.files("")
+	}
+	// Each directory on the way is checked as a walk checks it, so a
+	// symlink among them cannot lead outside the project unseen.
+	for _, dir := range parents(p) {
+		if d, err := t.dir(dir); d == nil || err != nil {
+			return nil, err
+		}
+	}
 	st, err := os.Lstat(filepath.Join(t.root, filepath.FromSlash(p)))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -287,13 +352,27 @@ func (t *Tree) literal(p string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() {
-		if p == "." {
-			p = ""
+	isDir := st.IsDir()
+	if st.Mode()&fs.ModeSymlink != 0 {
+		if _, isDir, err = t.linkTarget(p); err != nil {
+			return nil, err
 		}
+	}
+	if isDir {
 		return t.files(p)
 	}
 	return []string{p}, nil
+}
+
+// parents returns "" and each directory above p, outermost first.
+func parents(p string) []string {
+	out := []string{""}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' {
+			out = append(out, p[:i])
+		}
+	}
+	return out
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[{\`) }
