@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,7 @@ func Manifest(j plan.Job, in Inputs) string {
 	for _, o := range sorted(j.Outputs) {
 		add("output %s", q(o))
 	}
-	for _, name := range sorted(j.Env) {
+	for _, name := range hashedEnv(j) {
 		add("env %s %s", q(name), envDigest(in.Env, name))
 	}
 	for _, t := range sorted(j.Tools) {
@@ -103,6 +104,20 @@ func KeyOf(manifest string, debug io.Writer, job string) Key {
 		}
 	}
 	return sha256.Sum256([]byte(manifest))
+}
+
+// hashedBase are the variables every job sees (job.BaseEnv) whose value
+// changes what a job makes: the locale changes sorting, character counts
+// and messages. PATH, HOME and TMPDIR say where programs and files are;
+// they differ between machines that should share results, so they are
+// visible but not hashed (declare `tools:` for a program's version, and
+// `env:` for anything else a job reads).
+var hashedBase = []string{"LANG"}
+
+// hashedEnv is every variable of j whose value is in its key, sorted.
+func hashedEnv(j plan.Job) []string {
+	names := sorted(append(append([]string{}, j.Env...), hashedBase...))
+	return slices.Compact(names)
 }
 
 func envDigest(lookup func(string) (string, bool), name string) string {

@@ -45,7 +45,7 @@ func baseWorld() world {
 	return world{
 		files: map[string]string{"src/a.go": "package a", "src/b.go": "package b", "go.mod": "module x",
 			"tool.txt": "go1.26", "unrelated.txt": "x"},
-		env:   map[string]string{"GOOS": "linux", "GOCACHE": "/c", "UNDECLARED": "1"},
+		env:   map[string]string{"GOOS": "linux", "GOCACHE": "/c", "UNDECLARED": "1", "LANG": "C.UTF-8", "HOME": "/h"},
 		needs: map[string]fileset.Digest{"generate": {1}},
 	}
 }
@@ -89,6 +89,7 @@ func TestEveryInputChangesTheKeyAndWhyNamesIt(t *testing.T) {
 		{name: "file mode", world: func(w *world) { w.files["src/run.sh"] = "x" }, kind: "file", detail: "src/run.sh"},
 		{name: "env changed", world: func(w *world) { w.env["GOOS"] = "darwin" }, kind: "env", detail: "GOOS"},
 		{name: "env unset", world: func(w *world) { delete(w.env, "GOOS") }, kind: "env", detail: "GOOS"},
+		{name: "locale", world: func(w *world) { w.env["LANG"] = "C" }, kind: "env", detail: "LANG"},
 		{name: "tool version", world: func(w *world) { w.files["tool.txt"] = "go1.27" }, kind: "tool", detail: "cat tool.txt"},
 		{name: "upstream output", world: func(w *world) { w.needs["generate"] = fileset.Digest{2} }, kind: "need", detail: "generate"},
 		{name: "command", job: func(j *plan.Job) { j.Run += " -v" }, kind: "run"},
@@ -155,6 +156,8 @@ func TestIrrelevantChangesKeepTheKey(t *testing.T) {
 		// bin/** matches bin/server, but a job's outputs are never its inputs.
 		"output as input":    func(j *plan.Job, w *world) { j.Inputs = append(j.Inputs, "bin/**"); w.files["bin/server"] = "binary" },
 		"passthrough listed": func(j *plan.Job, w *world) { j.Passthrough = append(j.Passthrough, "HOME") },
+		"home":               func(j *plan.Job, w *world) { w.env["HOME"] = "/home/other" }, // where, not what: see hashedBase
+		"LANG declared too":  func(j *plan.Job, w *world) { j.Env = append(j.Env, "LANG") },
 	} {
 		t.Run(name, func(t *testing.T) {
 			j, w := baseJob(), baseWorld().clone()
