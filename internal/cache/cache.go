@@ -17,8 +17,11 @@ import (
 )
 
 // Cache computes keys for the jobs of one run. Safe for concurrent use.
+// Store is nil when the store cannot be used (Unusable says why): keys are
+// still computed, nothing is looked up or stored.
 type Cache struct {
-	Store   *Store
+	Store    *Store
+	Unusable error
 	Root    string
 	Tree    *fileset.Tree
 	Hasher  *fileset.Hasher
@@ -126,7 +129,7 @@ func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entr
 	e.Key, e.Manifest, e.OutputDigest = comp.Key.String(), comp.Manifest, OutputDigest(outputs).String()
 	for _, o := range outputs {
 		if isFile(o) {
-			d, size, err := c.Store.PutFile(c.abs(o.Path))
+			d, size, err := c.Store.PutFile(c.abs(o.Path), o.Digest)
 			if err != nil {
 				return nil, err
 			}
@@ -136,7 +139,7 @@ func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entr
 		}
 		e.Outputs = append(e.Outputs, o)
 	}
-	d, size, err := c.Store.PutFile(logPath)
+	d, size, err := c.Store.PutFile(logPath, "")
 	if err != nil {
 		return nil, err
 	}

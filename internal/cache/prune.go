@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
 // Budget defaults: the store is kept under DefaultMaxSize and entries not
@@ -56,7 +58,7 @@ func (s *Store) scan(dry bool) ([]EntryInfo, map[string]int64, error) {
 	}
 	var entries []EntryInfo
 	err = walkFiles(filepath.Join(s.Dir, "entries"), func(p string, info fs.FileInfo) {
-		data, err := os.ReadFile(p)
+		data, err := fileset.ReadRegular(p, maxEntry)
 		if err != nil {
 			return
 		}

@@ -120,7 +120,7 @@ func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, err
 			return false, nil
 		}
 	}
-	return true, w.place(o.Path, func(tmp string) error { return w.writeBlob(s, tmp, o.Digest, mode&modeBits) })
+	return true, w.place(o.Path, func(tmp string) error { return w.writeBlob(s, tmp, o.Digest, o.Size, mode&modeBits) })
 }
 
 // modeBits are the bits of a mode a restore sets.
@@ -157,12 +157,12 @@ func (w *Workspace) place(dest string, create func(name string) error) error {
 }
 
 // writeBlob writes a verified copy of a blob at name with mode.
-func (w *Workspace) writeBlob(s *Store, name, digest string, mode fs.FileMode) error {
+func (w *Workspace) writeBlob(s *Store, name, digest string, size int64, mode fs.FileMode) error {
 	f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = s.CopyBlob(f, digest)
+	_, err = s.CopyBlob(f, digest, size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

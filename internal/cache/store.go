@@ -7,14 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
@@ -42,6 +38,12 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string { return fmt.Sprintf("corrupt %s: %v", e.What, e.Err) }
+
+// UnusableError says that the store under dir cannot be used, and what to
+// do about it.
+func UnusableError(dir string, err error) error {
+	return fmt.Errorf("the cache in %s cannot be used (%v); running without it: fix that directory, or set SPARKWING_CACHE_DIR to a writable one", dir, err)
+}
 
 // OpenStore creates the store's directories if needed.
 func OpenStore(dir string) (*Store, error) {
@@ -92,18 +94,25 @@ func (s *Store) blobPath(d string, compressed bool) string {
 
 const entryMagic = "sparkwing-entry v1 "
 
+// maxEntry bounds an entry file: its manifest and output list.
+const maxEntry = 1 << 30
+
 // Get reads and verifies the entry for k. A missing entry is ErrNotFound;
 // a damaged one is removed and reported as *CorruptError.
 func (s *Store) Get(k Key) (*Entry, error) {
 	p := s.entryPath(k)
-	data, err := os.ReadFile(p)
+	data, err := fileset.ReadRegular(p, maxEntry)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
-	if err != nil {
+	var nr *fileset.NotRegularError
+	if err != nil && !errors.As(err, &nr) {
 		return nil, err
 	}
-	e, err := decodeEntry(data)
+	var e *Entry
+	if err == nil {
+		e, err = decodeEntry(data)
+	}
 	if err == nil && e.Key != k.String() {
 		err = fmt.Errorf("holds key %s", e.Key)
 	}
@@ -182,111 +191,4 @@ func (s *Store) publish(r io.Reader, dest string) error {
 		os.Remove(tmp.Name())
 	}
 	return err
-}
-
-// compressMin is the smallest blob worth trying to compress.
-const compressMin = 4 << 10
-
-// PutFile stores the content of the file at path and returns its digest
-// and size. The digest is computed from the bytes stored, so a file that
-// changes while it is read cannot be stored under another file's digest.
-// The blob is compressed when that saves at least a tenth.
-func (s *Store) PutFile(path string) (digest string, size int64, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", 0, err
-	}
-	sum := sha256.Sum256(data)
-	digest = hex.EncodeToString(sum[:])
-	if s.HasBlob(digest) {
-		return digest, int64(len(data)), nil
-	}
-	content, compressed := data, false
-	if len(data) >= compressMin {
-		if z := encoder.EncodeAll(data, nil); len(z) < len(data)*9/10 {
-			content, compressed = z, true
-		}
-	}
-	return digest, int64(len(data)), s.publish(bytes.NewReader(content), s.blobPath(digest, compressed))
-}
-
-// HasBlob reports whether a blob is stored (raw or compressed).
-func (s *Store) HasBlob(digest string) bool {
-	for _, c := range []bool{false, true} {
-		if _, err := os.Stat(s.blobPath(digest, c)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	encoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	decoder, _ = zstd.NewReader(nil)
-)
-
-// CopyBlob writes the blob with the given digest to w, verifying it: a blob
-// whose content does not hash to its name is removed and reported as
-// *CorruptError. The caller must discard what it wrote on error.
-func (s *Store) CopyBlob(w io.Writer, digest string) (int64, error) {
-	if _, err := fileset.ParseDigest(digest); err != nil {
-		return 0, &CorruptError{What: "blob name", Err: err}
-	}
-	for _, compressed := range []bool{false, true} {
-		p := s.blobPath(digest, compressed)
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		n, err := copyVerified(w, f, compressed, digest)
-		f.Close()
-		var ce *CorruptError
-		if errors.As(err, &ce) {
-			os.Remove(p)
-		}
-		return n, err
-	}
-	return 0, fmt.Errorf("blob %s is missing", digest[:12])
-}
-
-func copyVerified(w io.Writer, f *os.File, compressed bool, digest string) (int64, error) {
-	var r io.Reader = f
-	if compressed {
-		z, err := io.ReadAll(f)
-		if err != nil {
-			return 0, err
-		}
-		data, err := decoder.DecodeAll(z, nil)
-		if err != nil {
-			return 0, &CorruptError{What: "blob " + digest[:12], Err: err}
-		}
-		r = bytes.NewReader(data)
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), r)
-	if err != nil {
-		return n, err
-	}
-	if got := sumHex(h); got != digest {
-		return n, &CorruptError{What: "blob " + digest[:12], Err: fmt.Errorf("content hashes to %s", got[:12])}
-	}
-	return n, nil
-}
-
-func sumHex(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-
-// isTemp reports whether a name in tmp/ is a write in progress.
-func isTemp(name string) bool { return strings.HasPrefix(name, "w-") }
-
-// ReadLog returns the entry's log, verified. It is replayed from memory:
-// creating a file per cached job would cost more than the whole no-op run.
-func (s *Store) ReadLog(e *Entry) ([]byte, error) {
-	var b bytes.Buffer
-	if _, err := s.CopyBlob(&b, e.Log); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }

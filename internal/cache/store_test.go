@@ -3,9 +3,11 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,8 +60,9 @@ func TestRestoreIsExact(t *testing.T) {
 	if changed, err := ws.Restore(s, e, []string{"out/**"}, h, lock); err != nil || changed {
 		t.Fatalf("second restore rewrote files: %v %v", changed, err)
 	}
-	if data, err := s.ReadLog(e); err != nil || string(data) != "line 1\nno newline at end" {
-		t.Fatalf("log not replayed byte for byte: %q", data)
+	var log bytes.Buffer
+	if err := s.ReplayLog(e, &log); err != nil || log.String() != "line 1\nno newline at end" {
+		t.Fatalf("log not replayed byte for byte: %q, %v", log.String(), err)
 	}
 }
 
@@ -189,4 +192,69 @@ func TestPruneIsLeastRecentlyUsedAndSweepsBlobs(t *testing.T) {
 	if r.RemovedEntries != 1 { // entry 3 is 7h old; entry 1 was just touched
 		t.Fatalf("max-age removed %d", r.RemovedEntries)
 	}
+}
+
+// withoutHanging fails the test if fn does not return: the defect it
+// guards against is a read that never ends.
+func withoutHanging(t *testing.T, what string, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s hung", what)
+	}
+}
+
+// TestStoreFilesThatAreNotFilesAreCorrupt: a FIFO or a symlink to
+// /dev/zero in place of an entry or a blob is a corrupt entry (a miss,
+// removed), never a read that blocks or never ends (issue 11, item 12).
+func TestStoreFilesThatAreNotFilesAreCorrupt(t *testing.T) {
+	for name, replace := range map[string]func(string) error{
+		"fifo":              func(p string) error { return syscall.Mkfifo(p, 0o644) },
+		"link to /dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		t.Run("entry "+name, func(t *testing.T) {
+			s, _, _, _ := stored(t)
+			p := s.entryPath(Key{7})
+			os.Remove(p)
+			if err := replace(p); err != nil {
+				t.Fatal(err)
+			}
+			withoutHanging(t, "Get", func() {
+				_, err := s.Get(Key{7})
+				var ce *CorruptError
+				if !errors.As(err, &ce) {
+					t.Errorf("err = %v", err)
+				}
+			})
+			if _, err := os.Lstat(p); err == nil {
+				t.Error("the bad entry was not removed")
+			}
+		})
+		t.Run("blob "+name, func(t *testing.T) {
+			s, _, e, _ := stored(t)
+			p := s.blobPath(e.Log, false)
+			os.Remove(p)
+			if err := replace(p); err != nil {
+				t.Fatal(err)
+			}
+			withoutHanging(t, "ReplayLog", func() {
+				var ce *CorruptError
+				if err := s.ReplayLog(e, io.Discard); !errors.As(err, &ce) {
+					t.Errorf("err = %v", err)
+				}
+			})
+		})
+	}
+	t.Run("blob longer than its size", func(t *testing.T) {
+		s, _, e, _ := stored(t)
+		bad := *e
+		bad.LogSize = 3 // the blob decodes to more than the entry says
+		var ce *CorruptError
+		if err := s.ReplayLog(&bad, io.Discard); !errors.As(err, &ce) {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

@@ -97,6 +97,9 @@ func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Pr
 	if err != nil {
 		return nil, err
 	}
+	if c.Unusable != nil {
+		return nil, c.Unusable // plan and why are about what the store holds
+	}
 	defer c.Hasher.Save()
 	ws, err := cache.OpenWorkspace(root)
 	if err != nil {

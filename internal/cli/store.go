@@ -22,16 +22,21 @@ func (e *env) openStore() (*cache.Store, error) {
 
 // newCache prepares the cache for jobs of the project at root. The stat
 // cache is per project directory (a moved checkout starts it afresh; keys
-// do not depend on the directory).
+// do not depend on the directory). A store that cannot be opened leaves
+// the cache without one (Cache.Unusable): jobs then run uncached.
 func (e *env) newCache(root string) (*cache.Cache, error) {
-	store, err := e.openStore()
+	dir, err := e.cacheDir()
 	if err != nil {
 		return nil, err
 	}
-	dir, _ := e.cacheDir()
+	store, unusable := e.openStore()
+	if unusable != nil {
+		store, unusable = nil, cache.UnusableError(dir, unusable)
+	}
 	sum := sha256.Sum256([]byte(root))
 	c := &cache.Cache{
-		Store:   store,
+		Store:    store,
+		Unusable: unusable,
 		Root:    root,
 		Tree:    fileset.NewTree(root),
 		Hasher:  fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),

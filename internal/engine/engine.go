@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -76,19 +77,27 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		if e.cache.JobEnv == nil {
 			e.cache.JobEnv = e.runner.Env
 		}
-		lock, err := e.cache.Store.LockShared()
-		if err != nil {
-			return nil, err
+		if e.cache.Store != nil {
+			lock, err := e.cache.Store.LockShared()
+			if err != nil {
+				e.cache.Store, e.cache.Unusable = nil, cache.UnusableError(filepath.Dir(e.cache.Store.Dir), err)
+			} else {
+				defer func() {
+					lock.Unlock()
+					e.cache.Store.AutoPrune()
+				}()
+			}
 		}
 		defer func() {
-			lock.Unlock()
 			e.cache.Hasher.Save()
 			e.cache.SaveStats()
-			e.cache.Store.AutoPrune()
 		}()
 	}
 	deps := p.Deps()
 	opts.Observer.RunStarted(ui.RunInfo{ID: run.ID, Pipeline: p.Name, Jobs: len(p.Jobs), Workers: opts.Workers})
+	if e.cache != nil && e.cache.Unusable != nil {
+		opts.Observer.Warn("sparkwing", e.cache.Unusable.Error())
+	}
 	results := sched.Run(ctx, deps, sched.Options{
 		Workers:   opts.Workers,
 		KeepGoing: opts.KeepGoing,

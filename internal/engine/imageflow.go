@@ -158,7 +158,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	case err != nil:
 		return e.fail(j, rj, err)
 	}
-	if rj.Cache.Result != "off" {
+	if rj.Cache.Result != "off" && e.cache.Store != nil {
 		e.store(ctx, j, comp, nil, nil, time.Since(t0))
 	}
 	rj.Status = runrec.Ran
@@ -290,6 +290,9 @@ func (s *images) registry() *image.Registry {
 // replayImageLog shows the log of the build that made the image, when this
 // machine stored it.
 func (e *execution) replayImageLog(j plan.Job, comp *cache.Computed) {
+	if e.cache.Store == nil {
+		return
+	}
 	entry, err := e.cache.Store.Get(comp.Key)
 	if err != nil {
 		return

@@ -20,6 +20,10 @@ import (
 // leads outside the project.
 const ReasonOutside = "input outside the project"
 
+// ReasonUnavailable is the cache reason of every job of a run whose store
+// cannot be used.
+const ReasonUnavailable = "cache unavailable"
+
 // do is one job's life: take its lock in the project, compute its key,
 // restore it on a hit, otherwise run it, check its outputs and store the
 // result. Any doubt about the cache becomes a miss with a warning, never a
@@ -44,6 +48,8 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	switch {
 	case e.cache == nil:
 		rj.Cache.Reason = "disabled"
+	case e.cache.Store == nil:
+		rj.Cache.Reason = ReasonUnavailable
 	case !ok:
 		rj.Cache.Reason = why
 	default:
@@ -151,13 +157,10 @@ func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock)
 
 // replayLog shows a stored job log as if the job were printing it.
 func (e *execution) replayLog(j plan.Job, entry *cache.Entry) error {
-	log, err := e.cache.Store.ReadLog(entry)
-	if err != nil {
-		return err
-	}
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	lines.Write(log)
-	return lines.Close()
+	err := e.cache.Store.ReplayLog(entry, lines)
+	lines.Close()
+	return err
 }
 
 // collect checks that a job that succeeded produced its declared outputs.

@@ -204,7 +204,7 @@ func keyOf(st fs.FileInfo) statKey {
 
 // HashFile returns the SHA-256 of a file's content.
 func HashFile(path string) (Digest, error) {
-	f, err := os.Open(path)
+	f, _, err := OpenRegular(path)
 	if err != nil {
 		return Digest{}, err
 	}
@@ -218,13 +218,16 @@ func HashFile(path string) (Digest, error) {
 	return d, nil
 }
 
+// maxStatCache bounds the stat cache file (about 150 bytes a file).
+const maxStatCache = 1 << 30
+
 // load reads the stat cache; a missing or damaged cache is just empty.
 // Format: one line per file, "path\tdev\tino\tsize\tmtime\tctime\tmode\tdigest".
 func (h *Hasher) load() {
 	if h.cachePath == "" {
 		return
 	}
-	data, err := os.ReadFile(h.cachePath)
+	data, err := ReadRegular(h.cachePath, maxStatCache)
 	if err != nil {
 		return
 	}

@@ -157,6 +157,9 @@ func settled(k statKey, readAt time.Time) bool {
 	return k.mtime < limit && k.ctime < limit
 }
 
+// maxGitignore bounds a .gitignore file.
+const maxGitignore = 16 << 20
+
 func (d *dirState) read(abs, rel string) error {
 	list, err := os.ReadDir(abs)
 	if err != nil {
@@ -174,7 +177,7 @@ func (d *dirState) read(abs, rel string) error {
 			if err != nil {
 				continue
 			}
-			data, err := os.ReadFile(path)
+			data, err := ReadRegular(path, maxGitignore)
 			if err != nil {
 				return err
 			}

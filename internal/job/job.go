@@ -105,6 +105,7 @@ func (r *Runner) command(j plan.Job) *exec.Cmd {
 // the process, so the calling goroutine must stay locked to its thread
 // until the child is reaped (exec does so).
 func (r *Runner) start(cmd *exec.Cmd, started func(int)) error {
+	r.Watchdog.ready() // before the job exists, so it is watched from its first instant
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -206,10 +206,13 @@ func TestWatchdogKillsJobsWhenSparkwingIsGone(t *testing.T) {
 	r := runner(t, map[string]string{"PATH": os.Getenv("PATH")})
 	r.Watchdog = &Watchdog{Exe: exe}
 	done := make(chan Result, 1)
+	watched := make(chan struct{})
 	go func() {
 		var log bytes.Buffer
-		done <- r.Run(context.Background(), plan.Job{ID: "w", Run: "sleep 60 & echo $! > bg.pid; echo $$ > fg.pid; wait"}, &log, nil)
+		done <- r.Run(context.Background(), plan.Job{ID: "w", Run: "sleep 60 & echo $! > bg.pid; echo $$ > fg.pid; wait"}, &log,
+			func(int) { close(watched) })
 	}()
+	<-watched
 	waitFor(t, filepath.Join(r.Root, "fg.pid"))
 	r.Watchdog.mu.Lock()
 	r.Watchdog.w.Close() // as if sparkwing had died

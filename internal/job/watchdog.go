@@ -39,12 +39,19 @@ type Watchdog struct {
 	cmd  *exec.Cmd
 }
 
+// ready starts the watchdog if it is not running yet.
+func (d *Watchdog) ready() {
+	if d != nil {
+		d.once.Do(d.start)
+	}
+}
+
 // watch tells the watchdog that process group pgid is a running job.
 func (d *Watchdog) watch(pgid int) {
 	if d == nil {
 		return
 	}
-	d.once.Do(d.start)
+	d.ready()
 	d.send('+', pgid)
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -105,11 +106,14 @@ func FindRoot(dir string) (string, error) {
 	return "", &NotFoundError{Looked: looked}
 }
 
+// maxFile bounds a project file.
+const maxFile = 16 << 20
+
 // Load reads the project file of the project rooted at root; display is
 // how error messages name the file.
 func Load(root, display string) (*File, error) {
 	path := filepath.Join(root, Dir, FileName)
-	data, err := os.ReadFile(path)
+	data, err := fileset.ReadRegular(path, maxFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &NotFoundError{Looked: []string{root}}
 	}

@@ -2,9 +2,10 @@ package runrec
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
 // Durations are the last known run time of each job, by pipeline then job.
@@ -16,7 +17,7 @@ func (s *Store) durationsPath() string { return filepath.Join(s.Dir, "durations.
 // is empty, never an error: it only orders work.
 func (s *Store) Durations() Durations {
 	d := Durations{}
-	if data, err := os.ReadFile(s.durationsPath()); err == nil {
+	if data, err := fileset.ReadRegular(s.durationsPath(), maxRecord); err == nil {
 		json.Unmarshal(data, &d)
 	}
 	return d

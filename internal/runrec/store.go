@@ -12,10 +12,15 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
 // Keep is how many runs a project keeps by default.
 const Keep = 50
+
+// maxRecord bounds a summary or history file sparkwing reads back.
+const maxRecord = 256 << 20
 
 // Store is the runs directory of one project.
 type Store struct {
@@ -127,7 +132,7 @@ func (s *Store) Load(id string) (*Record, error) {
 	if strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") {
 		return nil, fmt.Errorf("%q is not a run id (see `sparkwing runs`)", id)
 	}
-	data, err := os.ReadFile(filepath.Join(s.Dir, id, "summary.json"))
+	data, err := fileset.ReadRegular(filepath.Join(s.Dir, id, "summary.json"), maxRecord)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("no run %q (see `sparkwing runs`)", id)
 	}
@@ -157,7 +162,7 @@ func (s *Store) Prune(keep int) error {
 // Tail returns up to n last lines of the file at path (nil if unreadable).
 // It reads at most the last 64 KiB.
 func Tail(path string, n int) []string {
-	f, err := os.Open(path)
+	f, _, err := fileset.OpenRegular(path)
 	if err != nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -150,7 +151,7 @@ func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 	b := p.kept[j.ID]
 	delete(p.kept, j.ID)
 	if b != nil && b.Len() > keepMax {
-		if f, err := os.Open(logPath); err == nil { // the whole log, when there is a file
+		if f, _, err := fileset.OpenRegular(logPath); err == nil { // the whole log, when there is a file
 			copyEnsuringNewline(p.w, f)
 			f.Close()
 			return
