@@ -22,13 +22,13 @@ import (
 type Cache struct {
 	Store    *Store
 	Unusable error
-	Root    string
-	Tree    *fileset.Tree
-	Hasher  *fileset.Hasher
-	Env     func(string) (string, bool) // the caller's environment
-	JobEnv  func(plan.Job) []string     // the environment a job (and its tools) runs with
-	Debug   io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
-	StatDir string                      // where stat caches of build contexts outside Root live; "" none
+	Root     string
+	Tree     *fileset.Tree
+	Hasher   *fileset.Hasher
+	Env      func(string) (string, bool) // the caller's environment
+	JobEnv   func(plan.Job) []string     // the environment a job (and its tools) runs with
+	Debug    io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
+	StatDir  string                      // where stat caches of build contexts outside Root live; "" none
 
 	mu      sync.Mutex
 	tools   map[string]toolResult      // by command and environment: run once per run

@@ -37,12 +37,12 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 	c := &cache.Cache{
 		Store:    store,
 		Unusable: unusable,
-		Root:    root,
-		Tree:    fileset.NewTree(root),
-		Hasher:  fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
-		StatDir: filepath.Join(dir, "stat"),
-		Env:     e.lookupEnv,
-		JobEnv:  (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
+		Root:     root,
+		Tree:     fileset.NewTree(root),
+		Hasher:   fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
+		StatDir:  filepath.Join(dir, "stat"),
+		Env:      e.lookupEnv,
+		JobEnv:   (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
 	}
 	if e.getenv("SPARKWING_DEBUG_KEYS") == "1" {
 		c.Debug = e.stderr
