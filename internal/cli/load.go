@@ -73,8 +73,9 @@ func (e *env) getenv(name string) string {
 }
 
 // resolvePlan returns the validated plan of pipeline name: its YAML jobs,
-// or the jobs its Go type adds given args.
-func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, name string, args []string) (*plan.Plan, error) {
+// or the jobs its Go type adds given args. fresh compiles a Go pipeline
+// even if its program is cached.
+func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, name string, args []string, fresh bool) (*plan.Plan, error) {
 	p := f.Pipeline(name)
 	if p == nil {
 		return nil, usageError("no pipeline %q in %s%s; pipelines: %s", name, f.Path,
@@ -86,7 +87,7 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 		}
 		return p.Plan()
 	}
-	prog, err := e.program(ctx, root)
+	prog, err := e.program(ctx, root, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +103,12 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 }
 
 // program compiles (or finds) the project's Go pipeline program.
-func (e *env) program(ctx context.Context, root string) (*pipeline.Program, error) {
+func (e *env) program(ctx context.Context, root string, fresh bool) (*pipeline.Program, error) {
 	cache, err := e.cacheDir()
 	if err != nil {
 		return nil, err
 	}
-	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ}
+	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ, Fresh: fresh}
 	return b.Build(ctx, filepath.Join(root, project.Dir))
 }
 

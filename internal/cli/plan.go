@@ -35,7 +35,7 @@ With no PIPELINE, lists the pipelines.`,
 				listPipelines(e.stdout, inv.file)
 				return nil
 			}
-			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest)
+			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest, false)
 			if err != nil {
 				return err
 			}

@@ -71,7 +71,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
 	fl.BoolVar(&f.keepGoing, "keep-going", false, "after a failure, still run every job that does not depend on it")
-	fl.BoolVar(&f.noCache, "no-cache", false, "run every job even when its result is cached (results are still stored)")
+	fl.BoolVar(&f.noCache, "no-cache", false, "run every job even when its result is cached (results are still stored), and compile a Go pipeline again")
 	fl.StringSliceVar(&f.only, "only", nil, "run only these `JOB`s (comma-separated or repeated) and the jobs they need")
 	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
 	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` whose registries image jobs push to (default $SPARKWING_PROFILE, else local)")
@@ -91,7 +91,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	root, name, rest := inv.root, inv.name, inv.rest
 	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pl, err := e.resolvePlan(ctx, root, inv.file, name, rest)
+	pl, err := e.resolvePlan(ctx, root, inv.file, name, rest, f.noCache)
 	if err == nil && len(f.only) > 0 {
 		pl, err = pl.Only(f.only)
 		if err != nil {
@@ -175,7 +175,7 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 	if p == nil || p.Entrypoint == "" {
 		return nil
 	}
-	prog, err := e.program(e.ctx, root)
+	prog, err := e.program(e.ctx, root, false)
 	if err != nil {
 		return err
 	}

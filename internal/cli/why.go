@@ -32,7 +32,7 @@ each key.`,
 			if inv.name == "" || len(inv.rest) == 0 {
 				return usageError("usage: sparkwing why PIPELINE JOB")
 			}
-			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest[1:])
+			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest[1:], false)
 			if err != nil {
 				return err
 			}

@@ -24,9 +24,11 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/mod/modfile"
 
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
 )
 
@@ -58,6 +60,7 @@ func (e *CompileError) Error() string {
 type Builder struct {
 	CacheDir string   // programs go under CacheDir/pipelines
 	Environ  []string // environment of the go command
+	Fresh    bool     // compile even when a program is cached (--no-cache)
 }
 
 func (b *Builder) getenv(name string) string {
@@ -82,7 +85,7 @@ func (b *Builder) Build(ctx context.Context, moduleDir string) (*Program, error)
 	if !HasModule(moduleDir) {
 		return nil, fmt.Errorf("%s has no go.mod: Go pipelines (entrypoint:) need a Go module there; `sparkwing init` writes one", moduleDir)
 	}
-	src, err := sourceDigest(moduleDir)
+	src, err := b.sourceDigest(moduleDir)
 	if err != nil {
 		return nil, err
 	}
@@ -92,11 +95,77 @@ func (b *Builder) Build(ctx context.Context, moduleDir string) (*Program, error)
 	}
 	key := b.key(src, goID)
 	prog := &Program{Path: filepath.Join(b.CacheDir, "pipelines", key, "pipeline"), Digest: src}
-	if st, err := os.Stat(prog.Path); err == nil && st.Mode().IsRegular() {
+	if !b.Fresh && intact(prog.Path) {
 		return prog, nil
 	}
 	prog.Compiled = true
-	return prog, b.compile(ctx, goPath, moduleDir, prog.Path)
+	if err := b.compile(ctx, goPath, moduleDir, prog.Path); err != nil {
+		return nil, err
+	}
+	return prog, record(prog.Path)
+}
+
+// A compiled program is trusted only as written: its size, digest and
+// stat (inode, times) are recorded beside it when it is built, and a
+// program whose stat no longer matches is hashed again. A truncated or
+// replaced program is rebuilt instead of run.
+
+func sumPath(prog string) string { return prog + ".sum" }
+
+// record writes the sum of the program at prog.
+func record(prog string) error {
+	line, err := sumLine(prog, "")
+	if err != nil {
+		return err
+	}
+	tmp := sumPath(prog) + fmt.Sprintf(".%d", os.Getpid())
+	if err := os.WriteFile(tmp, []byte(line), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, sumPath(prog))
+}
+
+// sumLine describes the program at prog: its stat, size and digest (the
+// digest given, or hashed when "").
+func sumLine(prog, digest string) (string, error) {
+	st, err := os.Lstat(prog)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", &fileset.NotRegularError{Path: prog, Mode: st.Mode()}
+	}
+	if digest == "" {
+		d, err := fileset.HashFile(prog)
+		if err != nil {
+			return "", err
+		}
+		digest = d.String()
+	}
+	s, _ := st.Sys().(*syscall.Stat_t)
+	if s == nil {
+		s = &syscall.Stat_t{}
+	}
+	return fmt.Sprintf("sparkwing program v1 %d %d %d %d %d %s\n", s.Dev, s.Ino, st.Size(), st.ModTime().UnixNano(),
+		s.Ctim.Nano(), digest), nil
+}
+
+// intact reports whether the program at prog is the one recorded.
+func intact(prog string) bool {
+	want, err := fileset.ReadRegular(sumPath(prog), 4096)
+	if err != nil {
+		return false
+	}
+	digest := string(want[max(0, len(want)-65) : len(want)-1])
+	if now, err := sumLine(prog, digest); err == nil && now == string(want) {
+		return true // unchanged since it was recorded: not read
+	}
+	now, err := sumLine(prog, "")
+	if err != nil || !strings.HasSuffix(now, " "+digest+"\n") {
+		os.Remove(prog) // damaged: rebuilt by the caller
+		return false
+	}
+	return record(prog) == nil // the same bytes, moved or touched
 }
 
 // key hashes everything that can change the compiled program.
@@ -128,34 +197,6 @@ func (b *Builder) goIdentity() (path, id string, err error) {
 		}
 	}
 	return "", "", errors.New("Go pipelines need the go command, and none is on PATH (install Go from https://go.dev/dl)")
-}
-
-// sourceDigest hashes the path and content of every file of the module,
-// skipping run records and hidden directories.
-func sourceDigest(moduleDir string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(moduleDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(moduleDir, p)
-		if d.IsDir() {
-			if rel != "." && (rel == "runs" || rel == "images" || rel == "state" || strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), sha256.Sum256(data))
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 // sdkFiles lists the SDK's non-test source files, sorted.
@@ -275,12 +316,30 @@ func requires(mf *modfile.File, path string) bool {
 	return false
 }
 
+// sdkIntact reports whether an extracted SDK still holds the embedded
+// source (it is read only when a program is compiled).
+func sdkIntact(dir string) bool {
+	for _, n := range sdkFiles() {
+		want, _ := fs.ReadFile(sw.Source(), n)
+		got, err := fileset.ReadRegular(filepath.Join(dir, "sparkwing", n), int64(len(want))+1)
+		if err != nil || !bytes.Equal(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
 // extractSDK writes the embedded SDK as a module under the cache, once per
 // SDK version.
 func (b *Builder) extractSDK() (string, error) {
 	dir := filepath.Join(b.CacheDir, "sdk", sdkDigest())
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-		return dir, nil
+		if sdkIntact(dir) {
+			return dir, nil
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return "", err
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", err
