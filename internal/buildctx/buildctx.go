@@ -64,7 +64,7 @@ func Excludes(ignoreFile string) ([]string, error) {
 	if ignoreFile == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(ignoreFile)
+	data, err := fileset.ReadUserFile(ignoreFile, 16<<20)
 	if err != nil {
 		return nil, err
 	}

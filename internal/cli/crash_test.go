@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -215,4 +216,175 @@ func restoreInto(t *testing.T, store *cache.Store, root string, e *cache.Entry, 
 	defer lock.Unlock()
 	_, err = ws.Restore(store, e, globs, fileset.NewHasher(root, ""), lock)
 	return err == nil
+}
+
+// slowProject's job starts a helper in the background, then writes its
+// outputs one file at a time; every process it starts records its pid.
+const slowProject = `pipelines:
+  - name: p
+    jobs:
+      slow:
+        inputs: [in.txt]
+        outputs: ["out/**"]
+        run: |
+          mkdir -p out pids
+          echo $$ > pids/leader
+          sleep 300 & echo $! > pids/helper
+          for i in $(seq 1 40); do echo "part $i" > out/f$i; sleep 0.05; done
+          touch out/done
+`
+
+// alive lists the recorded pids that still run.
+func alive(t *testing.T, dir string) []string {
+	entries, _ := os.ReadDir(filepath.Join(dir, "pids"))
+	var out []string
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join(dir, "pids", e.Name()))
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err == nil && syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestKillNineLeavesNoJobRunning kills sparkwing, only sparkwing, with
+// SIGKILL while its job runs. The job's processes must die with it (the
+// watchdog), and the next run's outputs must equal a clean run's (issue
+// 11, item 6).
+func TestKillNineLeavesNoJobRunning(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills real processes")
+	}
+	bin := buildSparkwing(t)
+	cacheDir := t.TempDir()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(slowProject), 0o644)
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+	cmd := sparkwingCmd(bin, dir, cacheDir, "x")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1500; i++ {
+		if _, err := os.Stat(filepath.Join(dir, "out", "f3")); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(alive(t, dir)) != 2 {
+		t.Fatalf("the job did not start: %v", alive(t, dir))
+	}
+	cmd.Process.Kill() // sparkwing alone, as `kill -9 PID` does
+	cmd.Wait()
+	for i := 0; i < 500 && len(alive(t, dir)) > 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := alive(t, dir); len(left) > 0 {
+		t.Fatalf("the job's processes outlived sparkwing: %v", left)
+	}
+	parts, _ := os.ReadDir(filepath.Join(dir, "out"))
+	if _, err := os.Stat(filepath.Join(dir, "out", "done")); err == nil || len(parts) >= 40 {
+		t.Fatalf("the job went on writing after sparkwing died (%d files)", len(parts))
+	}
+	os.RemoveAll(filepath.Join(dir, "pids"))
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i := 1; i <= 40; i++ {
+		if got, _ := os.ReadFile(filepath.Join(dir, "out", fmt.Sprintf("f%d", i))); string(got) != fmt.Sprintf("part %d\n", i) {
+			t.Fatalf("after the kill, out/f%d = %q", i, got)
+		}
+	}
+}
+
+// bigProject's job writes 80 MB of random bytes: restoring it takes long
+// enough for kills to land in the middle of writing files.
+const bigProject = `pipelines:
+  - name: p
+    jobs:
+      gen:
+        inputs: [in.txt]
+        outputs: ["out/**"]
+        run: |
+          mkdir -p out
+          for i in $(seq 1 20); do head -c 4000000 /dev/urandom > out/f$i; done
+`
+
+// TestKillNineWhileRestoringLeavesNothingBehind kills sparkwing at random
+// instants while it restores a large output tree, then checks that no
+// temporary file is left in the project once the next run has run, and
+// that the next run's outputs equal the stored ones (issue 11, items 6, 7).
+func TestKillNineWhileRestoringLeavesNothingBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills real processes")
+	}
+	bin := buildSparkwing(t)
+	cacheDir := t.TempDir()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(bigProject), 0o644)
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := map[string][]byte{}
+	for i := 1; i <= 20; i++ {
+		want[fmt.Sprintf("f%d", i)], _ = os.ReadFile(filepath.Join(dir, "out", fmt.Sprintf("f%d", i)))
+	}
+	os.RemoveAll(filepath.Join(dir, "out"))
+	start := time.Now()
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil || !strings.Contains(string(out), "1 cached") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	full := time.Since(start)
+	r := rand.New(rand.NewPCG(3, 4))
+	killRestores := func() {
+		for n := 0; n < 10; n++ {
+			os.RemoveAll(filepath.Join(dir, "out"))
+			cmd := sparkwingCmd(bin, dir, cacheDir, "x")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration((0.2 + 0.8*r.Float64()) * float64(full)))
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
+	// Killed restores, then one that completes: exactly what was stored.
+	killRestores()
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for name, data := range want {
+		if got, _ := os.ReadFile(filepath.Join(dir, "out", name)); !bytes.Equal(got, data) {
+			t.Fatalf("after the kills, out/%s is not what was stored", name)
+		}
+	}
+	// Killed restores, then a miss: the job's outputs are its own files
+	// only, nothing a killed restore left.
+	killRestores()
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("changed\n"), 0o644)
+	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil || !strings.Contains(string(out), "1 ran") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "out")); len(entries) != 20 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("the outputs after a miss hold more than the job's 20 files: %v", names)
+	}
+	var left []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		rel, _ := filepath.Rel(dir, p)
+		if err == nil && !info.IsDir() && (strings.HasPrefix(rel, filepath.Join(".sparkwing", "state", "tmp")+"/") ||
+			strings.Contains(filepath.Base(p), "sparkwing-restore")) {
+			left = append(left, rel)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Fatalf("temporary files left in the project: %v", left)
+	}
 }

@@ -14,6 +14,9 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/project"
 )
 
+// maxDockerfile bounds a Dockerfile the doctor reads.
+const maxDockerfile = 16 << 20
+
 func newDoctorCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -80,7 +83,7 @@ func (e *env) doctorDockerfile(g *globals, paths []string, asJSON, fix bool) err
 	var all []dockerfile.Finding
 	var unreadable []string
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := fileset.ReadUserFile(p, maxDockerfile)
 		if err != nil {
 			unreadable = append(unreadable, err.Error())
 			continue

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/dockerfile"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
@@ -303,7 +304,7 @@ func (e *execution) replayImageLog(j plan.Job, comp *cache.Computed) {
 // doctor shows the Dockerfile doctor's findings as warnings before a build.
 func (e *execution) doctor(j plan.Job, log io.Writer) {
 	path := j.Image.ResolvedDockerfile()
-	data, err := os.ReadFile(filepath.Join(e.opts.Root, path))
+	data, err := fileset.ReadUserFile(filepath.Join(e.opts.Root, path), 16<<20)
 	if err != nil {
 		return // the build reports it
 	}

@@ -24,9 +24,20 @@ func (e *NotRegularError) Error() string {
 }
 
 // OpenRegular opens path for reading if it is a regular file: a final
-// symlink is not followed and a FIFO does not block the open.
+// symlink is not followed and a FIFO does not block the open. It is for
+// the files sparkwing writes itself, which are never links.
 func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	return openRegular(path, syscall.O_NOFOLLOW)
+}
+
+// OpenUserFile is OpenRegular for a file a user names (a project file, a
+// Dockerfile), which may be a symlink to a regular file.
+func OpenUserFile(path string) (*os.File, fs.FileInfo, error) {
+	return openRegular(path, 0)
+}
+
+func openRegular(path string, flags int) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|flags, 0)
 	if err != nil {
 		if pe, ok := err.(*fs.PathError); ok && pe.Err == syscall.ELOOP {
 			return nil, nil, &NotRegularError{Path: path, Mode: fs.ModeSymlink}
@@ -44,10 +55,20 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 	return f, st, nil
 }
 
-// ReadRegular reads the regular file at path, refusing one larger than
-// max bytes, and never reading more than its size said when it was opened.
+// ReadRegular reads the regular file at path (see OpenRegular), refusing
+// one larger than max bytes, and never reading more than its size said
+// when it was opened.
 func ReadRegular(path string, max int64) ([]byte, error) {
-	f, st, err := OpenRegular(path)
+	return readBounded(OpenRegular, path, max)
+}
+
+// ReadUserFile is ReadRegular for a file a user names (see OpenUserFile).
+func ReadUserFile(path string, max int64) ([]byte, error) {
+	return readBounded(OpenUserFile, path, max)
+}
+
+func readBounded(open func(string) (*os.File, fs.FileInfo, error), path string, max int64) ([]byte, error) {
+	f, st, err := open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/tonistiigi/fsutil"
 
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -193,36 +194,77 @@ func solveOpt(req Request) (client.SolveOpt, func(ok bool) error, error) {
 	}
 	finish := func(bool) error { return nil }
 	if req.OCITar != "" {
-		tmp := req.OCITar + ".tmp"
-		if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		var err error
+		if finish, err = ociExport(req, &opt); err != nil {
 			return opt, nil, err
-		}
-		var f *os.File
-		name := im.Repository
-		if len(req.Refs) > 0 {
-			name = req.Refs[0]
-		}
-		opt.Exports = append(opt.Exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: map[string]string{"name": name},
-			Output: func(map[string]string) (io.WriteCloser, error) {
-				var err error
-				f, err = os.Create(tmp)
-				return f, err
-			}})
-		finish = func(ok bool) error {
-			if !ok || f == nil {
-				os.Remove(tmp)
-				return nil
-			}
-			return os.Rename(tmp, req.OCITar)
 		}
 	}
 	for _, c := range im.CacheFrom {
 		opt.CacheImports = append(opt.CacheImports, cacheEntry(c, abs, false))
 	}
 	for _, c := range im.CacheTo {
+		if err := checkCacheDest(req.Root, c); err != nil {
+			return opt, nil, err
+		}
 		opt.CacheExports = append(opt.CacheExports, cacheEntry(c, abs, true))
 	}
 	return opt, finish, nil
+}
+
+// ociExport adds the export of the image as an OCI tar at req.OCITar,
+// which is inside the project: it is written through an os.Root of the
+// project, so a symlinked .sparkwing/images cannot lead it outside.
+func ociExport(req Request, opt *client.SolveOpt) (finish func(bool) error, err error) {
+	root, err := os.OpenRoot(req.Root)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := filepath.Rel(req.Root, req.OCITar)
+	if err == nil {
+		err = root.MkdirAll(filepath.Dir(rel), 0o755)
+	}
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("--load: %w", err)
+	}
+	tmp := rel + ".tmp"
+	name := req.Image.Repository
+	if len(req.Refs) > 0 {
+		name = req.Refs[0]
+	}
+	var f *os.File
+	opt.Exports = append(opt.Exports, client.ExportEntry{Type: client.ExporterOCI, Attrs: map[string]string{"name": name},
+		Output: func(map[string]string) (io.WriteCloser, error) {
+			var err error
+			f, err = root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+			return f, err
+		}})
+	return func(ok bool) error {
+		defer root.Close()
+		if !ok || f == nil {
+			root.Remove(tmp)
+			return nil
+		}
+		return root.Rename(tmp, rel)
+	}, nil
+}
+
+// checkCacheDest refuses a local cache export whose directory a symlink
+// leads outside the project: BuildKit's client would write there.
+func checkCacheDest(projectRoot string, c plan.CacheSpec) error {
+	dest := c.Attrs["dest"]
+	if c.Type != "local" || dest == "" {
+		return nil
+	}
+	root, err := os.OpenRoot(projectRoot)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if _, _, err := fileset.Resolve(root, filepath.ToSlash(filepath.Clean(dest))); err != nil {
+		return fmt.Errorf("cache %q: %w; a local cache export must stay inside the project", c.Text, err)
+	}
+	return nil
 }
 
 // cacheEntry is a cache import or export for BuildKit. Registry exports

@@ -260,7 +260,7 @@ func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) e
 // SDK replaced by its embedded copy), its go.sum, and the overlay that adds
 // the generated main function.
 func writeBuildFiles(tmp, moduleDir, sdkDir string) (modPath, overlayPath string, err error) {
-	data, err := os.ReadFile(filepath.Join(moduleDir, "go.mod"))
+	data, err := fileset.ReadUserFile(filepath.Join(moduleDir, "go.mod"), 16<<20)
 	if err != nil {
 		return "", "", err
 	}
@@ -282,7 +282,7 @@ func writeBuildFiles(tmp, moduleDir, sdkDir string) (modPath, overlayPath string
 	if err := os.WriteFile(modPath, modData, 0o644); err != nil {
 		return "", "", err
 	}
-	if sum, err := os.ReadFile(filepath.Join(moduleDir, "go.sum")); err == nil {
+	if sum, err := fileset.ReadUserFile(filepath.Join(moduleDir, "go.sum"), 1<<30); err == nil {
 		if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
 			return "", "", err
 		}

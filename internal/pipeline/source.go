@@ -64,7 +64,7 @@ type replacement struct{ mod, dir string }
 // modules with, made absolute.
 func replacedDirs(moduleDir string) ([]replacement, error) {
 	path := filepath.Join(moduleDir, "go.mod")
-	data, err := fileset.ReadRegular(path, 16<<20)
+	data, err := fileset.ReadUserFile(path, 16<<20)
 	if err != nil {
 		return nil, err
 	}

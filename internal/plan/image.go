@@ -165,9 +165,10 @@ func (c CacheSpec) check() error {
 	return nil
 }
 
-// insideRoot rejects absolute paths and paths that climb out of the root.
+// insideRoot rejects absolute paths and paths that climb out of the root
+// (also after their `..` are resolved, as in a/../../x).
 func insideRoot(what, p string) error {
-	if filepath.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+	if c := filepath.ToSlash(filepath.Clean(p)); filepath.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
 		return fmt.Errorf("%s %q is outside the project; use a path relative to the project root", what, p)
 	}
 	return nil

@@ -39,7 +39,7 @@ var reserved = []string{".sparkwing", ".git"}
 
 func checkPaths(j Job) error {
 	include, exclude := SplitInputs(j.Inputs)
-	for _, o := range j.Outputs {
+	for _, o := range written(j) {
 		base := LiteralBase(o)
 		for _, r := range reserved {
 			if base == r || strings.HasPrefix(base, r+"/") {
@@ -75,6 +75,21 @@ func exclusionFor(glob string) string {
 	return glob
 }
 
+// written is what j writes into the project: its outputs, and for an
+// image job the directories of its local cache exports, which BuildKit
+// fills.
+func written(j Job) []string {
+	out := j.Outputs
+	if j.Image != nil {
+		for _, c := range j.Image.CacheTo {
+			if d := c.Attrs["dest"]; c.Type == "local" && d != "" {
+				out = append(out[:len(out):len(out)], path.Clean(d))
+			}
+		}
+	}
+	return out
+}
+
 // output is one output glob of one job, for the overlap check between jobs.
 type output struct {
 	job        int // index in the plan
@@ -90,7 +105,7 @@ func checkSharedOutputs(jobs []Job) error {
 	byBase := map[string][]output{}
 	var all []output
 	for i, j := range jobs {
-		for _, g := range j.Outputs {
+		for _, g := range written(j) {
 			o := output{job: i, glob: g, base: LiteralBase(g)}
 			byBase[o.base] = append(byBase[o.base], o)
 			all = append(all, o)

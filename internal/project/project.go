@@ -113,7 +113,7 @@ const maxFile = 16 << 20
 // how error messages name the file.
 func Load(root, display string) (*File, error) {
 	path := filepath.Join(root, Dir, FileName)
-	data, err := fileset.ReadRegular(path, maxFile)
+	data, err := fileset.ReadUserFile(path, maxFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, &NotFoundError{Looked: []string{root}}
 	}
