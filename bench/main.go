@@ -15,7 +15,8 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images bool
+	var report, images, storage bool
+	var storageMB int
 	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 3× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
@@ -23,6 +24,8 @@ func main() {
 	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
 	flag.BoolVar(&report, "report", false, "only render RESULTS.md and ratios.svg again from results.json")
 	flag.BoolVar(&images, "images", false, "only the image benchmark: a Go service built by BuildKit with and without cache mounts (writes IMAGES.md)")
+	flag.BoolVar(&storage, "storage", false, "only the storage benchmark: store, restore and log replay of large outputs against cp, with peak memory (writes STORAGE.md)")
+	flag.IntVar(&storageMB, "storage-mb", 1024, "size of the big output in the storage benchmark")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
 	flag.StringVar(&o.Out, "out", "bench", "where to write RESULTS.md, results.json and ratios.svg")
 	flag.StringVar(&o.Paths.Sparkwing, "sparkwing", "", "the sparkwing binary to measure")
@@ -48,6 +51,15 @@ func main() {
 	if images {
 		_, err := bench.RunImages(context.Background(), bench.ImageOptions{Reps: o.Reps, Work: o.Work, Out: o.Out,
 			Source: "examples/hello-service", Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if storage {
+		_, err := bench.RunStorage(context.Background(), bench.StorageOptions{Sparkwing: o.Paths.Sparkwing, Reps: min(o.Reps, 3),
+			SizeMB: storageMB, Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -386,5 +387,50 @@ func TestKillNineWhileRestoringLeavesNothingBehind(t *testing.T) {
 	})
 	if len(left) > 0 {
 		t.Fatalf("temporary files left in the project: %v", left)
+	}
+}
+
+// TestLargeOutputsUseLittleMemory stores and restores a 512 MiB output
+// that does not compress, and replays a 100 MB log, and requires each run
+// to stay under 100 MB of peak memory: every store, restore and replay
+// streams (issue 11, item 17; throughput is in bench/STORAGE.md).
+func TestLargeOutputsUseLittleMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 600 MB")
+	}
+	bin := buildSparkwing(t)
+	cacheDir, dir := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(`pipelines:
+  - name: p
+    jobs:
+      big:
+        inputs: [in.txt]
+        outputs: [big.bin]
+        run: head -c 536870912 /dev/urandom > big.bin
+      talk:
+        inputs: [in.txt]
+        run: yes 'a line of a long log' | head -c 100000000
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+	peak := func(step string) {
+		t.Helper()
+		cmd := sparkwingCmd(bin, dir, cacheDir, "")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		mb := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+		t.Logf("%s: peak RSS %d MB", step, mb)
+		if mb >= 100 {
+			t.Errorf("%s took %d MB of memory, over 100 MB", step, mb)
+		}
+	}
+	peak("store")
+	want, _ := fileset.HashFile(filepath.Join(dir, "big.bin"))
+	os.Remove(filepath.Join(dir, "big.bin"))
+	peak("restore and replay")
+	if got, _ := fileset.HashFile(filepath.Join(dir, "big.bin")); got != want {
+		t.Fatal("the restored output differs from the stored one")
 	}
 }
