@@ -34,7 +34,7 @@ type StorageOptions struct {
 type StorageCase struct {
 	Name    string    `json:"name"`
 	Seconds []float64 `json:"seconds"`
-	CpSecs  []float64 `json:"cp_seconds"` // cp of the same bytes, measured in the same rounds
+	CpSecs  []float64 `json:"cp_seconds"`  // cp of the same bytes, measured in the same rounds
 	PeakMB  float64   `json:"peak_rss_mb"` // the largest of the runs
 	MB      float64   `json:"mb"`
 }
