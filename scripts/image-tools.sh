@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the image-job tests need, once, into .tools/ (git-ignored):
-# runc from Debian, buildkitd and buildctl built from github.com/moby/buildkit
-# v0.33.0, and the registry built from github.com/distribution/distribution/v3
-# v3.1.2. Prints the shell assignments the tests read, e.g.
+# Installs what the image-job tests need, once per machine, into the tools
+# directory (scripts/tools-dir.sh: under the user cache dir, outside the
+# clone, so every clone reuses it): runc from Debian, buildkitd and buildctl
+# built from github.com/moby/buildkit v0.33.0, and the registry built from
+# github.com/distribution/distribution/v3 v3.1.2. Prints the shell
+# assignments the tests read, e.g.
 #
 #   eval "$(scripts/image-tools.sh)"
 #
@@ -10,7 +12,7 @@
 # SPARKWING_TEST_REGISTRY. The tests start and stop the servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools=$PWD/.tools
+tools=$(scripts/tools-dir.sh)
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 if ! command -v runc >/dev/null; then
@@ -18,19 +20,22 @@ if ! command -v runc >/dev/null; then
   apt-get install -y --no-install-recommends runc >/dev/null
 fi
 
-# build NAME MODULE VERSION PKG...: build PKGs of a module once into .tools/NAME-VERSION.
-# `go install MODULE@VERSION` refuses these modules (replace directives), so
-# build inside the downloaded module directory.
+# build NAME MODULE VERSION PKG...: build PKGs of a module once into
+# TOOLS/NAME-VERSION. `go install MODULE@VERSION` refuses these modules
+# (replace directives), so build inside the downloaded module directory.
+# The build goes to a temporary directory renamed into place, so two clones
+# building at once, or a killed build, never leave a half-built tool.
 build() {
   local name=$1 mod=$2 version=$3 dir=$tools/$1-$3
   shift 3
   if [ ! -f "$dir/.done" ]; then
-    echo "== build $mod@$version" >&2
-    local src
+    echo "== build $mod@$version into $dir" >&2
+    local src tmp
     src=$(go mod download -json "$mod@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-    mkdir -p "$dir"
-    (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -o "$dir/" "$@") >&2
-    touch "$dir/.done"
+    tmp=$(mktemp -d "$tools/.build-$name-XXXXXX")
+    (cd "$src" && GOFLAGS=-mod=mod go build -trimpath -o "$tmp/" "$@") >&2
+    touch "$tmp/.done"
+    mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp" # another build won
   fi
   echo "$dir"
 }
