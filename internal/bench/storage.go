@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -119,14 +118,12 @@ func timedRun(ctx context.Context, o StorageOptions, c *StorageCase, dir, cache,
 	var out lastBytes
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	peak, err := RunMeasured(cmd)
 	took := time.Since(start).Seconds()
 	if err != nil {
 		return fmt.Errorf("%s: %v\n%s", c.Name, err, out.b)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		c.PeakMB = max(c.PeakMB, float64(ru.Maxrss)/1024)
-	}
+	c.PeakMB = max(c.PeakMB, float64(peak)/1024)
 	c.Seconds = append(c.Seconds, took)
 	dst := filepath.Join(dir, "cp-copy")
 	start = time.Now()

@@ -51,6 +51,9 @@ func (w *Workspace) Restore(s *Store, e *Entry, globs []string, h *fileset.Hashe
 			return true, err
 		}
 	}
+	if lock.state.Key == e.Key {
+		return len(written) > 0, nil // the tree held this entry already: nothing is stale
+	}
 	swept, err := w.sweep(outs, globs, h, lock)
 	return len(written) > 0 || swept, err
 }

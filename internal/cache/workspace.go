@@ -47,6 +47,7 @@ type Workspace struct {
 
 	prepared   sync.Once
 	prepareErr error
+	jobDirs    sync.Map // pipeline → made its directory of job locks
 }
 
 // StateDir is where the workspace keeps its files, relative to the root.
@@ -105,8 +106,11 @@ func (w *Workspace) makeState() error {
 }
 
 func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
 	err := syscall.Kill(pid, 0)
-	return pid > 0 && (err == nil || err == syscall.EPERM)
+	return err == nil || err == syscall.EPERM
 }
 
 // tempName returns a new name in the temporary directory.
@@ -119,8 +123,9 @@ func tempName() string {
 // JobLock is one job's hold on the tree: while it is held, no other
 // sparkwing process runs or restores that job in this project.
 type JobLock struct {
-	f     *os.File
-	state jobState
+	f      *os.File
+	state  jobState
+	orphan int // process group of an earlier run found alive when locking
 }
 
 // jobState is the content of a job's lock file: a header line, then the
@@ -135,7 +140,7 @@ type jobState struct {
 
 // orphanWait bounds how long a job waits for the processes of an earlier
 // run of it (whose sparkwing was killed) to be gone.
-const orphanWait = 30 * time.Second
+var orphanWait = 30 * time.Second
 
 // LockJob takes job's lock in this project, waiting while another process
 // holds it. say is told once if it has to wait. If processes of an
@@ -147,8 +152,11 @@ func (w *Workspace) LockJob(ctx context.Context, pipeline, job string, say func(
 		return nil, err
 	}
 	dir := jobsDir + "/" + pipeline
-	if err := w.root.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if _, made := w.jobDirs.Load(pipeline); !made {
+		if err := w.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		w.jobDirs.Store(pipeline, true)
 	}
 	f, err := w.root.OpenFile(dir+"/"+job, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
@@ -172,15 +180,19 @@ func (w *Workspace) LockJob(ctx context.Context, pipeline, job string, say func(
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
+		if groupAlive(l.state.Running) {
+			l.orphan = l.state.Running
+		}
 	}
 	return l, nil
 }
 
 func groupAlive(pgid int) bool { return syscall.Kill(-pgid, 0) == nil }
 
-// Orphaned reports that processes of an earlier run of the job are still
-// alive: a result made now could be mixed with what they write.
-func (l *JobLock) Orphaned() bool { return l.state.Running > 0 && groupAlive(l.state.Running) }
+// Orphaned reports that processes of an earlier run of the job outlived
+// the wait in LockJob: a result made or restored now could be mixed with
+// what they write.
+func (l *JobLock) Orphaned() bool { return l.orphan > 0 && groupAlive(l.orphan) }
 
 // flockWait takes an exclusive flock on f, telling waiting() once if it
 // must wait, and giving up when ctx is done.
@@ -236,14 +248,11 @@ func (l *JobLock) Ledger() []Output {
 	return l.state.ledger
 }
 
-// LedgerKey is the key of the entry the ledger equals, if any.
-func (l *JobLock) LedgerKey() string { return l.state.Key }
-
 // SetRunning records the process group of the job's command (0 when it
-// has ended).
+// has ended). Once the command has run, the tree no longer equals an entry.
 func (l *JobLock) SetRunning(pgid int) error {
 	l.Ledger()
-	l.state.Running = pgid
+	l.state.Running, l.state.Key = pgid, ""
 	return l.write()
 }
 

@@ -426,6 +426,36 @@ func TestJobLockWaitsForOrphans(t *testing.T) {
 	}
 }
 
+// TestJobLockReportsOrphansThatOutliveTheWait: if the earlier run's
+// processes are still alive after the wait, the lock says so, even after
+// the new run records its own process group.
+func TestJobLockReportsOrphansThatOutliveTheWait(t *testing.T) {
+	defer func(w time.Duration) { orphanWait = w }(orphanWait)
+	orphanWait = 100 * time.Millisecond
+	ws := workspace(t, t.TempDir())
+	l, err := ws.LockJob(context.Background(), "p", "j", func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command("sleep", "60")
+	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { syscall.Kill(-orphan.Process.Pid, syscall.SIGKILL); orphan.Wait() }()
+	l.SetRunning(orphan.Process.Pid)
+	l.Unlock()
+	l2, err := ws.LockJob(context.Background(), "p", "j", func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Unlock()
+	l2.SetRunning(os.Getpid()) // the new run's own job
+	if !l2.Orphaned() {
+		t.Fatal("orphans alive after the wait are not reported")
+	}
+}
+
 // TestJobLockExcludesOtherHolders: a second holder waits for the first.
 func TestJobLockExcludesOtherHolders(t *testing.T) {
 	root := t.TempDir()

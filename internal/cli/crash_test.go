@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/bench"
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
@@ -417,10 +418,11 @@ func TestLargeOutputsUseLittleMemory(t *testing.T) {
 		t.Helper()
 		cmd := sparkwingCmd(bin, dir, cacheDir, "")
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Run(); err != nil {
+		peak, err := bench.RunMeasured(cmd)
+		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
-		mb := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024
+		mb := peak / 1024
 		t.Logf("%s: peak RSS %d MB", step, mb)
 		if mb >= 100 {
 			t.Errorf("%s took %d MB of memory, over 100 MB", step, mb)

@@ -24,6 +24,10 @@ const ReasonOutside = "input outside the project"
 // cannot be used.
 const ReasonUnavailable = "cache unavailable"
 
+// ReasonOrphans is the cache reason of a job whose earlier run's processes
+// (its sparkwing killed) are still running.
+const ReasonOrphans = "earlier run still running"
+
 // do is one job's life: take its lock in the project, compute its key,
 // restore it on a hit, otherwise run it, check its outputs and store the
 // result. Any doubt about the cache becomes a miss with a warning, never a
@@ -50,6 +54,9 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		rj.Cache.Reason = "disabled"
 	case e.cache.Store == nil:
 		rj.Cache.Reason = ReasonUnavailable
+	case lock.Orphaned():
+		e.opts.Observer.Warn(j.ID, "processes of an earlier run of this job are still running; running it without the cache")
+		rj.Cache.Reason = ReasonOrphans
 	case !ok:
 		rj.Cache.Reason = why
 	default:
@@ -73,7 +80,6 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	t0 := time.Now()
 	res := e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
-	orphaned := lock.Orphaned()
 	if e.cache != nil {
 		e.cache.Tree.Invalidate() // the job may have changed any file
 	}
@@ -95,14 +101,8 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	e.setOutput(j.ID, cache.OutputDigest(outputs))
 	key := ""
-	switch {
-	case comp == nil:
-	case orphaned:
-		e.opts.Observer.Warn(j.ID, "processes of an earlier run of this job were still running; not caching this result")
-	default:
-		if e.store(ctx, j, comp, needs, outputs, time.Since(t0)) {
-			key = comp.Key.String()
-		}
+	if comp != nil && e.store(ctx, j, comp, needs, outputs, time.Since(t0)) {
+		key = comp.Key.String()
 	}
 	lock.SetLedger(key, outputs)
 	rj.Status = runrec.Ran
