@@ -53,10 +53,14 @@ func buildSparkwing(t *testing.T) string {
 	return bin
 }
 
-func newCrashProject(t *testing.T) string {
+func newCrashProject(t *testing.T) string { return projectWith(t, crashProject) }
+
+// projectWith makes a project with the given project file and an input,
+// in.txt.
+func projectWith(t *testing.T, yaml string) string {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
-	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(crashProject), 0o644)
+	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(yaml), 0o644)
 	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("input\n"), 0o644)
 	return dir
 }
@@ -260,10 +264,7 @@ func TestKillNineLeavesNoJobRunning(t *testing.T) {
 	}
 	bin := buildSparkwing(t)
 	cacheDir := t.TempDir()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
-	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(slowProject), 0o644)
-	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+	dir := projectWith(t, slowProject)
 	cmd := sparkwingCmd(bin, dir, cacheDir, "x")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -323,10 +324,7 @@ func TestKillNineWhileRestoringLeavesNothingBehind(t *testing.T) {
 	}
 	bin := buildSparkwing(t)
 	cacheDir := t.TempDir()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
-	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(bigProject), 0o644)
-	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+	dir := projectWith(t, bigProject)
 	if out, err := sparkwingCmd(bin, dir, cacheDir, "x").CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -400,9 +398,8 @@ func TestLargeOutputsUseLittleMemory(t *testing.T) {
 		t.Skip("writes 600 MB")
 	}
 	bin := buildSparkwing(t)
-	cacheDir, dir := t.TempDir(), t.TempDir()
-	os.MkdirAll(filepath.Join(dir, ".sparkwing"), 0o755)
-	os.WriteFile(filepath.Join(dir, ".sparkwing", "sparkwing.yaml"), []byte(`pipelines:
+	cacheDir := t.TempDir()
+	dir := projectWith(t, `pipelines:
   - name: p
     jobs:
       big:
@@ -412,8 +409,7 @@ func TestLargeOutputsUseLittleMemory(t *testing.T) {
       talk:
         inputs: [in.txt]
         run: yes 'a line of a long log' | head -c 100000000
-`), 0o644)
-	os.WriteFile(filepath.Join(dir, "in.txt"), []byte("in\n"), 0o644)
+`)
 	peak := func(step string) {
 		t.Helper()
 		cmd := sparkwingCmd(bin, dir, cacheDir, "")

@@ -101,28 +101,38 @@ func slashInClass(g string) bool {
 
 // segmentsMeet reports whether some path matches both segment lists.
 func segmentsMeet(a, b []string) bool {
+	return meet(len(a), len(b), func(i int) bool { return a[i] == "**" }, func(j int) bool { return b[j] == "**" },
+		func(i, j int) bool { return segmentMeets(a[i], b[j]) })
+}
+
+// meet reports whether two patterns of na and nb elements can match one
+// sequence. An element is either a star, matching any run of the other's
+// elements (starA, starB), or one that matches a single element, which
+// single(i, j) compares with the other's. Glob segments (`**` the star)
+// and the characters of a segment (`*` the star) are both such patterns.
+func meet(na, nb int, starA, starB func(int) bool, single func(i, j int) bool) bool {
 	memo := map[[2]int]bool{}
-	var meet func(i, j int) bool
-	meet = func(i, j int) bool {
+	var at func(i, j int) bool
+	at = func(i, j int) bool {
 		k := [2]int{i, j}
 		if v, ok := memo[k]; ok {
 			return v
 		}
 		var r bool
 		switch {
-		case i < len(a) && a[i] == "**":
-			r = meet(i+1, j) || (j < len(b) && meet(i, j+1))
-		case j < len(b) && b[j] == "**":
-			r = meet(i, j+1) || (i < len(a) && meet(i+1, j))
-		case i == len(a) || j == len(b):
-			r = i == len(a) && j == len(b)
+		case i < na && starA(i):
+			r = at(i+1, j) || (j < nb && at(i, j+1))
+		case j < nb && starB(j):
+			r = at(i, j+1) || (i < na && at(i+1, j))
+		case i == na || j == nb:
+			r = i == na && j == nb
 		default:
-			r = segmentMeets(a[i], b[j]) && meet(i+1, j+1)
+			r = single(i, j) && at(i+1, j+1)
 		}
 		memo[k] = r
 		return r
 	}
-	return meet(0, 0)
+	return at(0, 0)
 }
 
 // token is one element of a segment pattern: a literal rune, `?`, a class
@@ -183,28 +193,8 @@ func segmentMeets(x, y string) bool {
 	if !okA || !okB {
 		return true
 	}
-	memo := map[[2]int]bool{}
-	var meet func(i, j int) bool
-	meet = func(i, j int) bool {
-		k := [2]int{i, j}
-		if v, ok := memo[k]; ok {
-			return v
-		}
-		var r bool
-		switch {
-		case i < len(a) && a[i].kind == '*':
-			r = meet(i+1, j) || (j < len(b) && meet(i, j+1))
-		case j < len(b) && b[j].kind == '*':
-			r = meet(i, j+1) || (i < len(a) && meet(i+1, j))
-		case i == len(a) || j == len(b):
-			r = i == len(a) && j == len(b)
-		default:
-			r = charsMeet(a[i], b[j]) && meet(i+1, j+1)
-		}
-		memo[k] = r
-		return r
-	}
-	return meet(0, 0)
+	return meet(len(a), len(b), func(i int) bool { return a[i].kind == '*' }, func(j int) bool { return b[j].kind == '*' },
+		func(i, j int) bool { return charsMeet(a[i], b[j]) })
 }
 
 // charsMeet reports whether one character matches both tokens. Classes
