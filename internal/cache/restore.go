@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"syscall"
 
@@ -98,7 +99,9 @@ func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, err
 	mode := fs.FileMode(o.Mode)
 	switch {
 	case mode.IsDir():
-		st, err := w.root.Lstat(o.Path)
+		// Checks that only read go through the kernel path, as the hasher's
+		// do; every write below goes through the root.
+		st, err := os.Lstat(w.abs(o.Path))
 		if err == nil && st.IsDir() && st.Mode()&modeBits == mode&modeBits {
 			return false, nil
 		}
@@ -107,7 +110,7 @@ func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, err
 		}
 		return true, w.root.Chmod(o.Path, mode&modeBits)
 	case o.Link != "":
-		if cur, err := w.root.Readlink(o.Path); err == nil && cur == o.Link {
+		if cur, err := os.Readlink(w.abs(o.Path)); err == nil && cur == o.Link {
 			return false, nil
 		}
 		return true, w.place(o.Path, func(tmp string) error { return w.root.Symlink(o.Link, tmp) })
@@ -125,6 +128,8 @@ func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, err
 	}
 	return true, w.place(o.Path, func(tmp string) error { return w.writeBlob(s, tmp, o.Digest, o.Size, mode&modeBits) })
 }
+
+func (w *Workspace) abs(rel string) string { return filepath.Join(w.Dir, filepath.FromSlash(rel)) }
 
 // modeBits are the bits of a mode a restore sets.
 const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky

@@ -47,7 +47,8 @@ type Workspace struct {
 
 	prepared   sync.Once
 	prepareErr error
-	jobDirs    sync.Map // pipeline → made its directory of job locks
+	mu      sync.Mutex
+	jobDirs map[string]*os.Root // pipeline → its directory of job locks, opened once
 }
 
 // StateDir is where the workspace keeps its files, relative to the root.
@@ -69,7 +70,38 @@ func OpenWorkspace(dir string) (*Workspace, error) {
 }
 
 // Close releases the root.
-func (w *Workspace) Close() error { return w.root.Close() }
+func (w *Workspace) Close() error {
+	w.mu.Lock()
+	for _, r := range w.jobDirs {
+		r.Close()
+	}
+	w.jobDirs = nil
+	w.mu.Unlock()
+	return w.root.Close()
+}
+
+// jobDir returns the directory of pipeline's job locks, opened once: each
+// lock is then one open, not one per path component.
+func (w *Workspace) jobDir(pipeline string) (*os.Root, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r := w.jobDirs[pipeline]; r != nil {
+		return r, nil
+	}
+	dir := jobsDir + "/" + pipeline
+	if err := w.root.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	r, err := w.root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if w.jobDirs == nil {
+		w.jobDirs = map[string]*os.Root{}
+	}
+	w.jobDirs[pipeline] = r
+	return r, nil
+}
 
 // prepare makes the state directory, once, and removes what killed
 // processes left in its temporary directory.
@@ -151,14 +183,11 @@ func (w *Workspace) LockJob(ctx context.Context, pipeline, job string, say func(
 	if err := w.prepare(); err != nil {
 		return nil, err
 	}
-	dir := jobsDir + "/" + pipeline
-	if _, made := w.jobDirs.Load(pipeline); !made {
-		if err := w.root.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
-		w.jobDirs.Store(pipeline, true)
+	dir, err := w.jobDir(pipeline)
+	if err != nil {
+		return nil, err
 	}
-	f, err := w.root.OpenFile(dir+"/"+job, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	f, err := dir.OpenFile(job, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return nil, err
 	}
