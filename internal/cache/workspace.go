@@ -47,8 +47,8 @@ type Workspace struct {
 
 	prepared   sync.Once
 	prepareErr error
-	mu      sync.Mutex
-	jobDirs map[string]*os.Root // pipeline → its directory of job locks, opened once
+	mu         sync.Mutex
+	jobDirs    map[string]*os.Root // pipeline → its directory of job locks, opened once
 }
 
 // StateDir is where the workspace keeps its files, relative to the root.
