@@ -217,16 +217,17 @@ func isTemp(name string) bool { return strings.HasPrefix(name, "w-") }
 // after part of it was shown.
 const replayInMemory = 1 << 20
 
-// ReplayLog writes the entry's log to w, verified.
-func (s *Store) ReplayLog(e *Entry, w io.Writer) error {
+// ReplayLog writes the entry's log to w, verified, and returns it when it
+// was small enough to be held in memory (nil otherwise).
+func (s *Store) ReplayLog(e *Entry, w io.Writer) ([]byte, error) {
 	if e.LogSize > replayInMemory {
 		_, err := s.CopyBlob(w, e.Log, e.LogSize)
-		return err
+		return nil, err
 	}
 	var b bytes.Buffer
 	if _, err := s.CopyBlob(&b, e.Log, e.LogSize); err != nil {
-		return err
+		return nil, err
 	}
 	_, err := w.Write(b.Bytes())
-	return err
+	return b.Bytes(), err
 }

@@ -87,12 +87,23 @@ func Manifest(j plan.Job, in Inputs) string {
 	for _, n := range sorted(j.Needs) {
 		add("need %s %s", q(n), in.Needs[n])
 	}
-	files := append([]fileset.File(nil), in.Files...)
-	sort.Slice(files, func(a, b int) bool { return files[a].Path < files[b].Path })
-	for _, f := range files {
-		add("file %s %o %s", q(f.Path), uint32(f.Mode), f.Digest)
+	// The files are most of a manifest: their lines are appended directly.
+	files := in.Files
+	byPath := func(a, b fileset.File) int { return strings.Compare(a.Path, b.Path) }
+	if !slices.IsSortedFunc(files, byPath) {
+		files = slices.SortedFunc(slices.Values(files), byPath)
 	}
-	return strings.Join(lines, "\n") + "\n"
+	b := []byte(strings.Join(lines, "\n") + "\n")
+	for _, f := range files {
+		b = append(b, "file "...)
+		b = strconv.AppendQuote(b, f.Path)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(uint32(f.Mode)), 8)
+		b = append(b, ' ')
+		b = hex.AppendEncode(b, f.Digest[:])
+		b = append(b, '\n')
+	}
+	return string(b)
 }
 
 // KeyOf hashes a manifest, printing each line to debug (if not nil) as it

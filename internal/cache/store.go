@@ -162,9 +162,10 @@ func (s *Store) Put(e *Entry) error {
 }
 
 // Touch records a use of k's entry, for least-recently-used pruning.
-func (s *Store) Touch(k Key) {
+// It fails when the store no longer has the entry.
+func (s *Store) Touch(k Key) error {
 	now := time.Now()
-	os.Chtimes(s.entryPath(k), now, now)
+	return os.Chtimes(s.entryPath(k), now, now)
 }
 
 // publish writes r to a unique temporary file, syncs it and renames it to

@@ -61,7 +61,7 @@ func TestRestoreIsExact(t *testing.T) {
 		t.Fatalf("second restore rewrote files: %v %v", changed, err)
 	}
 	var log bytes.Buffer
-	if err := s.ReplayLog(e, &log); err != nil || log.String() != "line 1\nno newline at end" {
+	if _, err := s.ReplayLog(e, &log); err != nil || log.String() != "line 1\nno newline at end" {
 		t.Fatalf("log not replayed byte for byte: %q, %v", log.String(), err)
 	}
 }
@@ -242,7 +242,7 @@ func TestStoreFilesThatAreNotFilesAreCorrupt(t *testing.T) {
 			}
 			withoutHanging(t, "ReplayLog", func() {
 				var ce *CorruptError
-				if err := s.ReplayLog(e, io.Discard); !errors.As(err, &ce) {
+				if _, err := s.ReplayLog(e, io.Discard); !errors.As(err, &ce) {
 					t.Errorf("err = %v", err)
 				}
 			})
@@ -253,7 +253,7 @@ func TestStoreFilesThatAreNotFilesAreCorrupt(t *testing.T) {
 		bad := *e
 		bad.LogSize = 3 // the blob decodes to more than the entry says
 		var ce *CorruptError
-		if err := s.ReplayLog(&bad, io.Discard); !errors.As(err, &ce) {
+		if _, err := s.ReplayLog(&bad, io.Discard); !errors.As(err, &ce) {
 			t.Errorf("err = %v", err)
 		}
 	})

@@ -1,14 +1,11 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -160,16 +157,6 @@ type JobLock struct {
 	orphan int // process group of an earlier run found alive when locking
 }
 
-// jobState is the content of a job's lock file: a header line, then the
-// ledger. It is rewritten in place under the lock; a torn write reads as
-// an empty state, which only makes the sweep delete less.
-type jobState struct {
-	Running int    `json:"running,omitempty"` // process group of the job's command while it runs
-	Key     string `json:"key,omitempty"`     // the entry the ledger equals, if any
-	ledger  []Output
-	loaded  bool // the ledger has been read (it is read only when needed)
-}
-
 // orphanWait bounds how long a job waits for the processes of an earlier
 // run of it (whose sparkwing was killed) to be gone.
 var orphanWait = 30 * time.Second
@@ -198,7 +185,7 @@ func (w *Workspace) LockJob(ctx context.Context, pipeline, job string, say func(
 		return nil, err
 	}
 	l := &JobLock{f: f}
-	l.readHeader()
+	l.read()
 	if l.state.Running > 0 && groupAlive(l.state.Running) {
 		say(fmt.Sprintf("waiting for processes of an earlier run of job %s (process group %d) to end", job, l.state.Running))
 		for deadline := time.Now().Add(orphanWait); groupAlive(l.state.Running) && time.Now().Before(deadline); {
@@ -241,75 +228,6 @@ func flockWait(ctx context.Context, f *os.File, waiting func()) error {
 			return err
 		}
 	}
-}
-
-// maxState bounds a job state file, which a ledger of many files can make
-// large; anything bigger is not ours and reads as empty.
-const maxState = 256 << 20
-
-func (l *JobLock) readHeader() {
-	var head [4096]byte
-	n, _ := l.f.ReadAt(head[:], 0)
-	line, _, _ := bytes.Cut(head[:n], []byte("\n"))
-	if json.Unmarshal(line, &l.state) != nil {
-		l.state = jobState{}
-	}
-}
-
-// Ledger returns the files the job last put in the tree (nil if unknown).
-func (l *JobLock) Ledger() []Output {
-	if l.state.loaded {
-		return l.state.ledger
-	}
-	l.state.loaded = true
-	st, err := l.f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() > maxState {
-		return nil
-	}
-	data, err := io.ReadAll(io.NewSectionReader(l.f, 0, st.Size()))
-	if err != nil {
-		return nil
-	}
-	_, body, _ := bytes.Cut(data, []byte("\n"))
-	if json.Unmarshal(body, &l.state.ledger) != nil {
-		l.state.ledger = nil
-	}
-	return l.state.ledger
-}
-
-// SetRunning records the process group of the job's command (0 when it
-// has ended). Once the command has run, the tree no longer equals an entry.
-func (l *JobLock) SetRunning(pgid int) error {
-	l.Ledger()
-	l.state.Running, l.state.Key = pgid, ""
-	return l.write()
-}
-
-// SetLedger records the files the job has put in the tree and the entry
-// they equal ("" when none); the job's command is no longer running.
-func (l *JobLock) SetLedger(key string, outputs []Output) error {
-	if key != "" && key == l.state.Key && l.state.Running == 0 {
-		return nil
-	}
-	l.state.Running, l.state.Key, l.state.ledger, l.state.loaded = 0, key, outputs, true
-	return l.write()
-}
-
-func (l *JobLock) write() error {
-	head, err := json.Marshal(l.state)
-	if err != nil {
-		return err
-	}
-	body, err := json.Marshal(l.state.ledger)
-	if err != nil {
-		return err
-	}
-	data := append(append(append(head, '\n'), body...), '\n')
-	if err := l.f.Truncate(0); err != nil {
-		return err
-	}
-	_, err = l.f.WriteAt(data, 0)
-	return err
 }
 
 // Unlock releases the lock.

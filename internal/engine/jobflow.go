@@ -100,11 +100,11 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		return e.fail(j, rj, err)
 	}
 	e.setOutput(j.ID, cache.OutputDigest(outputs))
-	key := ""
-	if comp != nil && e.store(ctx, j, comp, needs, outputs, time.Since(t0)) {
-		key = comp.Key.String()
+	var stored *cache.Entry
+	if comp != nil {
+		stored = e.store(ctx, j, comp, needs, outputs, time.Since(t0))
 	}
-	lock.SetLedger(key, outputs)
+	lock.SetLedger(stored, outputs, e.smallLog(j, stored))
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
 }
@@ -113,6 +113,10 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 // On a hit the outputs are in place, the log is replayed and the job's
 // output digest is known; on a miss, rc says why.
 func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) *cache.Entry {
+	if held := e.held(j, comp, lock); held != nil {
+		*rc = runrec.Cache{Result: "hit"}
+		return held
+	}
 	entry, err := e.cache.Store.Get(comp.Key)
 	var corrupt *cache.CorruptError
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
@@ -141,6 +145,36 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 	return entry
 }
 
+// held is the no-op's shortcut: when the job's state says the tree holds
+// the entry with this key (the last restore or stored run of the job put
+// it there), the outputs are checked in place (one lstat each) and the log
+// comes from the state when small, without reading the entry (whose
+// existence the touch for least-recently-used pruning checks). Anything
+// out of place (an output edited or deleted) is restored as usual; any
+// error falls back to the full lookup.
+func (e *execution) held(j plan.Job, comp *cache.Computed, lock *cache.JobLock) *cache.Entry {
+	entry, log := lock.Held(comp.Key.String())
+	if entry == nil || e.cache.Store.Touch(comp.Key) != nil {
+		return nil // a result no longer in the store (cleaned, pruned) is not a hit
+	}
+	changed, err := e.ws.Restore(e.cache.Store, entry, j.Outputs, e.cache.Hasher, lock)
+	if changed {
+		e.cache.Tree.Invalidate()
+	}
+	if err != nil {
+		return nil
+	}
+	if log != nil {
+		lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
+		lines.Write(log)
+		lines.Close()
+	} else if _, err := e.replayLog(j, entry); err != nil {
+		return nil
+	}
+	e.setOutput(j.ID, digestOf(entry.OutputDigest))
+	return entry
+}
+
 func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock) error {
 	changed, err := e.ws.Restore(e.cache.Store, entry, j.Outputs, e.cache.Hasher, lock)
 	if changed {
@@ -149,18 +183,20 @@ func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock)
 	if err != nil {
 		return err
 	}
-	if err := lock.SetLedger(entry.Key, entry.Outputs); err != nil {
+	log, err := e.replayLog(j, entry)
+	if err != nil {
 		return err
 	}
-	return e.replayLog(j, entry)
+	return lock.SetLedger(entry, entry.Outputs, log)
 }
 
-// replayLog shows a stored job log as if the job were printing it.
-func (e *execution) replayLog(j plan.Job, entry *cache.Entry) error {
+// replayLog shows a stored job log as if the job were printing it, and
+// returns it when small.
+func (e *execution) replayLog(j plan.Job, entry *cache.Entry) ([]byte, error) {
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	err := e.cache.Store.ReplayLog(entry, lines)
+	log, err := e.cache.Store.ReplayLog(entry, lines)
 	lines.Close()
-	return err
+	return log, err
 }
 
 // collect checks that a job that succeeded produced its declared outputs.
@@ -176,21 +212,35 @@ func (e *execution) collect(j plan.Job) ([]cache.Output, error) {
 }
 
 // store saves a job's result unless its inputs changed while it ran: then
-// the key no longer describes what the job saw. It reports whether the
-// result was stored.
+// the key no longer describes what the job saw. It returns the entry
+// stored, or nil.
 func (e *execution) store(ctx context.Context, j plan.Job, comp *cache.Computed, needs map[string]fileset.Digest,
-	outputs []cache.Output, took time.Duration) bool {
+	outputs []cache.Output, took time.Duration) *cache.Entry {
 	after, err := e.cache.Compute(ctx, j, needs)
 	if err != nil || after.Key != comp.Key {
 		e.opts.Observer.Warn(j.ID, "inputs changed while the job ran; not caching this result")
-		return false
+		return nil
 	}
 	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(), Pipeline: e.plan.Name, Job: j.ID}
-	if _, err := e.cache.Save(comp, outputs, e.run.LogPath(j.ID), meta); err != nil {
+	entry, err := e.cache.Save(comp, outputs, e.run.LogPath(j.ID), meta)
+	if err != nil {
 		e.opts.Observer.Warn(j.ID, "could not store the result in the cache: "+err.Error())
-		return false
+		return nil
 	}
-	return true
+	return entry
+}
+
+// smallLog is the log of a job that just ran, when it is stored and small
+// enough to keep in the job's state (so a no-op need not read it).
+func (e *execution) smallLog(j plan.Job, stored *cache.Entry) []byte {
+	if stored == nil || stored.LogSize > cache.InlineLog {
+		return nil
+	}
+	log, err := fileset.ReadRegular(e.run.LogPath(j.ID), cache.InlineLog)
+	if err != nil || int64(len(log)) != stored.LogSize {
+		return nil
+	}
+	return log
 }
 
 // fail ends a job with an error sparkwing found (not the job's own exit),

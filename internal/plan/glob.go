@@ -23,10 +23,16 @@ const maxAlternatives = 256
 // dirB) is set, a glob without wildcards also matches every path below it,
 // as a directory does.
 func Overlap(a, b string, dirA, dirB bool) bool {
+	if slashInClass(a) || slashInClass(b) {
+		return true // not a glob anyone writes: the safe answer
+	}
+	if utf8.ValidString(a) && utf8.ValidString(b) && !basesMeet(LiteralBase(a), LiteralBase(b)) {
+		return false // the fixed parts already differ: the common case, decided cheaply
+	}
 	as, okA := alternatives(a)
 	bs, okB := alternatives(b)
-	if !okA || !okB || slashInClass(a) || slashInClass(b) {
-		return true // not a glob anyone writes: the safe answer
+	if !okA || !okB {
+		return true
 	}
 	for _, x := range as {
 		for _, y := range bs {
@@ -36,6 +42,15 @@ func Overlap(a, b string, dirA, dirB bool) bool {
 		}
 	}
 	return false
+}
+
+// basesMeet reports whether one fixed glob prefix is a path prefix of the
+// other: only then can their globs match one path.
+func basesMeet(x, y string) bool {
+	if len(x) > len(y) {
+		x, y = y, x
+	}
+	return x == "" || y == x || strings.HasPrefix(y, x+"/")
 }
 
 // Covers reports whether every path matching glob also matches exclude,

@@ -39,6 +39,7 @@ type Pipeline struct {
 
 	path string
 	pos  map[string]*jobPos // by job id
+	plan *plan.Plan         // validated when the file was parsed
 }
 
 type jobPos struct {
@@ -144,8 +145,12 @@ func (f *File) Names() []string {
 
 // Plan validates the pipeline's job graph; errors point into the file.
 func (p *Pipeline) Plan() (*plan.Plan, error) {
+	if p.plan != nil {
+		return p.plan, nil
+	}
 	pl, err := plan.New(p.Name, p.Jobs)
 	if err == nil {
+		p.plan = pl
 		return pl, nil
 	}
 	return nil, p.locate(err)
