@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -28,8 +30,9 @@ func (g *globals) startDir() (string, error) {
 	return filepath.Abs(g.dir)
 }
 
-// loadProject finds the project root and parses its project file.
-func (g *globals) loadProject() (string, *project.File, error) {
+// loadProject finds the project root and parses its project file, through
+// the plan cache under the cache directory (project.LoadCached).
+func (e *env) loadProject(g *globals) (string, *project.File, error) {
 	dir, err := g.startDir()
 	if err != nil {
 		return "", nil, err
@@ -38,8 +41,28 @@ func (g *globals) loadProject() (string, *project.File, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := project.Load(root, displayPath(filepath.Join(root, project.Dir, project.FileName)))
+	display := displayPath(filepath.Join(root, project.Dir, project.FileName))
+	cachePath := ""
+	if cacheDir, err := e.cacheDir(); err == nil {
+		sum := sha256.Sum256([]byte(root))
+		cachePath = filepath.Join(cacheDir, "plans", hex.EncodeToString(sum[:8]))
+	}
+	f, err := project.LoadCached(root, display, cachePath, programIdentity())
 	return root, f, err
+}
+
+// programIdentity names this binary for caches of what it computed: its
+// path, size and modification time (a rebuilt binary has new ones).
+func programIdentity() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return Version
+	}
+	st, err := os.Stat(exe)
+	if err != nil {
+		return Version
+	}
+	return fmt.Sprintf("%s %s %d %d", Version, exe, st.Size(), st.ModTime().UnixNano())
 }
 
 // displayPath is p relative to the working directory when it is below it,
@@ -157,7 +180,7 @@ func (e *env) invoke(cmd *cobra.Command, g *globals, args []string, check func()
 	if help, _ := cmd.Flags().GetBool("help"); help {
 		return nil, e.pipelineHelp(cmd, g, name)
 	}
-	root, file, err := g.loadProject()
+	root, file, err := e.loadProject(g)
 	if err != nil {
 		return nil, err
 	}

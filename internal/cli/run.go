@@ -167,7 +167,7 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 	if name == "" {
 		return nil
 	}
-	root, file, err := g.loadProject()
+	root, file, err := e.loadProject(g)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Digest is a SHA-256 digest.
@@ -228,11 +229,13 @@ func (h *Hasher) load() {
 		return
 	}
 	data, err := ReadRegular(h.cachePath, maxStatCache)
-	if err != nil {
+	if err != nil || len(data) == 0 {
 		return
 	}
-	// One string for the whole file: each path is a slice of it.
-	rest := string(data)
+	// The file is read once and never changed, so it is used as the one
+	// string each path is a slice of (no copy); the map is sized at once.
+	rest := unsafe.String(&data[0], len(data))
+	h.cache = make(map[string]statEntry, strings.Count(rest, "\n")+1)
 	for rest != "" {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
@@ -245,11 +248,18 @@ func (h *Hasher) load() {
 			v, err := strconv.ParseInt(f, 10, 64)
 			n[i], ok = v, ok && err == nil
 		}
-		d, err := ParseDigest(fields)
-		if ok && err == nil {
+		var d Digest
+		if ok && len(fields) == 2*len(d) && decodeHex(d[:], fields) {
 			h.cache[rel] = statEntry{key: statKey{n[0], n[1], n[2], n[3], n[4], uint32(n[5])}, digest: d}
 		}
 	}
+}
+
+// decodeHex decodes the hex text s into dst, which is len(s)/2 long,
+// without allocating.
+func decodeHex(dst []byte, s string) bool {
+	_, err := hex.Decode(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
+	return err == nil
 }
 
 // Save writes the stat cache if it changed, atomically: concurrent
