@@ -93,17 +93,30 @@ func Manifest(j plan.Job, in Inputs) string {
 	if !slices.IsSortedFunc(files, byPath) {
 		files = slices.SortedFunc(slices.Values(files), byPath)
 	}
-	b := []byte(strings.Join(lines, "\n") + "\n")
-	for _, f := range files {
-		b = append(b, "file "...)
-		b = strconv.AppendQuote(b, f.Path)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, uint64(uint32(f.Mode)), 8)
-		b = append(b, ' ')
-		b = hex.AppendEncode(b, f.Digest[:])
-		b = append(b, '\n')
+	var b strings.Builder
+	size := len(lines)
+	for _, l := range lines {
+		size += len(l)
 	}
-	return string(b)
+	for _, f := range files {
+		size += len(f.Path) + 2*len(f.Digest) + 24
+	}
+	b.Grow(size)
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	var scratch []byte
+	var digest [2 * len(fileset.Digest{})]byte
+	for _, f := range files {
+		scratch = append(strconv.AppendQuote(append(scratch[:0], "file "...), f.Path), ' ')
+		scratch = append(strconv.AppendUint(scratch, uint64(uint32(f.Mode)), 8), ' ')
+		hex.Encode(digest[:], f.Digest[:])
+		b.Write(scratch)
+		b.Write(digest[:])
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // KeyOf hashes a manifest, printing each line to debug (if not nil) as it
