@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser,
-# the glob overlap check and the Dockerfile doctor, then the quick benchmark
+# the glob overlap check, the stat cache and the Dockerfile doctor, then
+# the quick benchmark
 # with its no-op gate (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), and
 # buildkitd and a registry, built once per machine by scripts/image-tools.sh
@@ -28,9 +29,10 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
 
-echo "== fuzz the project-file parser, the glob overlap check and the Dockerfile doctor (20s each)"
+echo "== fuzz the project-file parser, the glob overlap check, the stat cache and the Dockerfile doctor (20s each)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s ./internal/project
 go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 20s ./internal/plan
+go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 20s ./internal/fileset
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 20s ./internal/dockerfile
 
 

@@ -2,10 +2,12 @@ package fileset
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -218,4 +220,35 @@ func TestSymlinkedInputs(t *testing.T) {
 			t.Errorf("Match(%s) through a link leaving the project: %v", glob, err)
 		}
 	}
+}
+
+// FuzzStatCache feeds the stat cache loader any bytes: it must never
+// panic, and whatever it keeps must be written back and read again the
+// same (a damaged line is dropped, never half-read).
+func FuzzStatCache(f *testing.F) {
+	f.Add([]byte("a.txt\t1\t2\t3\t4\t5\t420\t" + strings.Repeat("ab", 32) + "\n"))
+	f.Add([]byte("x\t1\t2\n\n\t\t\t\t\t\t\t\n"))
+	f.Add([]byte("p\t-1\t0\t0\t0\t0\t0\t" + strings.Repeat("0", 63) + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "stat")
+		os.WriteFile(path, data, 0o644)
+		h := NewHasher(dir, path)
+		<-h.loaded
+		kept := maps.Clone(h.cache)
+		h.dirty = true
+		if err := h.Save(); err != nil {
+			t.Fatal(err)
+		}
+		again := NewHasher(dir, path)
+		<-again.loaded
+		for p, e := range kept {
+			if strings.ContainsAny(p, "\t\n") {
+				continue // not written
+			}
+			if again.cache[p] != e {
+				t.Fatalf("entry %q did not survive a save: %+v, then %+v", p, e, again.cache[p])
+			}
+		}
+	})
 }
