@@ -2,8 +2,7 @@
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser,
 # the glob overlap check, the stat cache and the Dockerfile doctor, then
-# the quick benchmark
-# with its no-op gate (bench/README.md).
+# the quick benchmark with its no-op gate (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), and
 # buildkitd and a registry, built once per machine by scripts/image-tools.sh
 # into the tools directory outside the clone (scripts/tools-dir.sh); the

@@ -16,8 +16,13 @@ import (
 // missed overlap is a wrong cache hit.
 
 // maxAlternatives bounds brace expansion; a glob with more alternatives is
-// taken to overlap everything.
-const maxAlternatives = 256
+// taken to overlap everything. maxPairs bounds the pairs of alternatives
+// compared for two globs: past it they are taken to overlap, so a project
+// file cannot make validating it take long.
+const (
+	maxAlternatives = 256
+	maxPairs        = 1024
+)
 
 // Overlap reports whether some path can match both a and b. When dirA (or
 // dirB) is set, a glob without wildcards also matches every path below it,
@@ -31,7 +36,7 @@ func Overlap(a, b string, dirA, dirB bool) bool {
 	}
 	as, okA := alternatives(a)
 	bs, okB := alternatives(b)
-	if !okA || !okB {
+	if !okA || !okB || len(as)*len(bs) > maxPairs {
 		return true
 	}
 	for _, x := range as {
