@@ -383,6 +383,18 @@ func TestAKilledRestoreLeavesNothingInTheOutputs(t *testing.T) {
 	}
 }
 
+// startGroup starts a sleeping process in a process group of its own, as
+// a job left behind by a killed sparkwing would be.
+func startGroup(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 // TestJobLockWaitsForOrphans: a job's lock waits for the processes of an
 // earlier run of the job (its sparkwing killed before it could end them)
 // before anyone runs or restores the job again (issue 11, item 6).
@@ -393,11 +405,7 @@ func TestJobLockWaitsForOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan := exec.Command("sleep", "60")
-	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := orphan.Start(); err != nil {
-		t.Fatal(err)
-	}
+	orphan := startGroup(t)
 	reaped := make(chan struct{})
 	go func() { orphan.Wait(); close(reaped) }()
 	l.SetRunning(orphan.Process.Pid)
@@ -437,11 +445,7 @@ func TestJobLockReportsOrphansThatOutliveTheWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orphan := exec.Command("sleep", "60")
-	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := orphan.Start(); err != nil {
-		t.Fatal(err)
-	}
+	orphan := startGroup(t)
 	defer func() { syscall.Kill(-orphan.Process.Pid, syscall.SIGKILL); orphan.Wait() }()
 	l.SetRunning(orphan.Process.Pid)
 	l.Unlock()

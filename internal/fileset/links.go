@@ -116,16 +116,11 @@ func (l *lazyRoot) get() (*os.Root, error) {
 	return l.root, l.err
 }
 
-// resolve is Resolve inside dir, with the error naming the input.
+// resolve is Resolve inside dir.
 func (l *lazyRoot) resolve(rel string) (string, bool, error) {
 	r, err := l.get()
 	if err != nil {
 		return "", false, err
 	}
-	target, exists, err := Resolve(r, rel)
-	var oe *OutsideError
-	if errors.As(err, &oe) {
-		oe.Path = rel
-	}
-	return target, exists, err
+	return Resolve(r, rel)
 }

@@ -103,20 +103,27 @@ func segments(g string, dir bool) []string {
 // slashInClass reports whether a class of g holds a `/`, which would
 // make splitting g into segments wrong.
 func slashInClass(g string) bool {
-	for i := 0; i < len(g); i++ {
-		switch g[i] {
-		case '\\':
-			i++
-		case '[':
-			if end := classEnd(g, i+1); end >= 0 {
-				if strings.Contains(g[i:end], "/") {
-					return true
-				}
-				i = end
-			}
+	for i := 0; i < len(g); i = unitEnd(g, i) + 1 {
+		if end := unitEnd(g, i); g[i] == '[' && end > i && strings.Contains(g[i:end], "/") {
+			return true
 		}
 	}
 	return false
+}
+
+// unitEnd returns the index of the last byte of the unit of g starting at
+// i: an escaped character, a whole class, or the one byte. Scanning unit
+// by unit sees braces, commas and slashes only where they have meaning.
+func unitEnd(g string, i int) int {
+	switch g[i] {
+	case '\\':
+		return min(i+1, len(g)-1)
+	case '[':
+		if end := classEnd(g, i+1); end >= 0 {
+			return end
+		}
+	}
+	return i
 }
 
 // segmentsMeet reports whether some path matches both segment lists.
@@ -253,15 +260,8 @@ func inClass(class string, r rune) bool {
 
 // firstBrace is the index of the first `{` outside a class, or -1.
 func firstBrace(g string) int {
-	for i := 0; i < len(g); i++ {
-		switch g[i] {
-		case '\\':
-			i++
-		case '[':
-			if end := classEnd(g, i+1); end >= 0 {
-				i = end
-			}
-		case '{':
+	for i := 0; i < len(g); i = unitEnd(g, i) + 1 {
+		if g[i] == '{' {
 			return i
 		}
 	}
@@ -276,14 +276,8 @@ func alternatives(g string) ([]string, bool) {
 	}
 	depth, start := 0, open+1
 	var parts []string
-	for i := open; i < len(g); i++ {
+	for i := open; i < len(g); i = unitEnd(g, i) + 1 {
 		switch g[i] {
-		case '\\':
-			i++
-		case '[':
-			if end := classEnd(g, i+1); end >= 0 {
-				i = end
-			}
 		case '{':
 			depth++
 		case '}':
