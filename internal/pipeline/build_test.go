@@ -117,6 +117,12 @@ func init() { sw.Register(&P{}) }
 	if _, err := prog.Plan(context.Background(), mod, "P", nil, os.Environ()); err != nil {
 		t.Fatalf("the rebuilt program does not run: %v", err)
 	}
+	for _, damaged := range []string{"", "x", "sparkwing program v1 1 2\n"} { // a torn sum is not trusted, and does not crash
+		os.WriteFile(sumPath(prog.Path), []byte(damaged), 0o644)
+		if !build().Compiled {
+			t.Fatalf("a program with the sum %q was trusted", damaged)
+		}
+	}
 	os.Chtimes(prog.Path, st.ModTime(), st.ModTime()) // same bytes, other stat
 	if build().Compiled {
 		t.Fatal("a program whose bytes are intact was compiled again")
