@@ -82,10 +82,10 @@ func (l *JobLock) Held(key string) (*Entry, []byte) {
 	}
 	s := l.state
 	e := &Entry{Key: s.Key, Outputs: s.Outputs, OutputDigest: OutputDigest(s.Outputs).String(), Log: s.Log, LogSize: s.LogSize}
-	if s.LogInline != nil || s.LogSize == 0 {
-		return e, append([]byte{}, s.LogInline...)
+	if s.LogSize == 0 {
+		return e, []byte{} // an empty log is known without reading anything
 	}
-	return e, nil
+	return e, s.LogInline // nil when not kept here
 }
 
 // SetRunning records the process group of the job's command (0 when it
