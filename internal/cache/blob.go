@@ -41,7 +41,12 @@ var (
 			zstd.WithDecoderMaxWindow(8<<20))
 		return d
 	}}
-	sampler, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	// sampler is made on first use: making it costs every start of
+	// sparkwing, most of which store nothing.
+	sampler = sync.OnceValue(func() *zstd.Encoder {
+		e, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+		return e
+	})
 )
 
 // PutFile stores the content of the file at path and returns its digest
@@ -65,7 +70,7 @@ func (s *Store) PutFile(path, expect string) (digest string, size int64, err err
 		return "", 0, err
 	}
 	head = head[:n]
-	compressed := n >= compressMin && len(sampler.EncodeAll(head, nil)) < n*9/10
+	compressed := n >= compressMin && len(sampler().EncodeAll(head, nil)) < n*9/10
 	tmp, err := os.CreateTemp(filepath.Join(s.Dir, "tmp"), "w-*")
 	if err != nil {
 		return "", 0, err

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Image is what an image job builds: a Dockerfile, through BuildKit.
@@ -43,11 +44,15 @@ type CacheSpec struct {
 }
 
 var (
-	repoPattern     = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	registryPattern = regexp.MustCompile(`^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._/-]+)?$`)
-	nameArgPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	repoPattern     = lazyRegexp(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	tagPattern      = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	registryPattern = lazyRegexp(`^[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[a-z0-9._/-]+)?$`)
 )
+
+// lazyRegexp compiles expr on first use, not at every start of sparkwing.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // ParseCacheSpec reads "type=registry,ref=...,mode=max".
 func ParseCacheSpec(text string) (CacheSpec, error) {
@@ -110,7 +115,7 @@ func (im *Image) Check() error {
 		return err
 	}
 	for name, dir := range im.Contexts {
-		if !nameArgPattern.MatchString(strings.ReplaceAll(name, "-", "_")) {
+		if !Identifier(strings.ReplaceAll(name, "-", "_")) {
 			return fmt.Errorf("named context %q: use letters, digits, '_' and '-'", name)
 		}
 		if dir == "" {
@@ -118,22 +123,22 @@ func (im *Image) Check() error {
 		}
 	}
 	for name := range im.Args {
-		if !nameArgPattern.MatchString(name) {
+		if !Identifier(name) {
 			return fmt.Errorf("build arg %q is not a valid name", name)
 		}
 	}
-	if im.Repository != "" && !repoPattern.MatchString(im.Repository) {
+	if im.Repository != "" && !repoPattern().MatchString(im.Repository) {
 		return fmt.Errorf("repository %q is not a valid image name: lowercase letters, digits and separators, such as acme/api", im.Repository)
 	}
 	for profile, regs := range im.Push {
 		for _, r := range regs {
-			if !registryPattern.MatchString(r) {
+			if !registryPattern().MatchString(r) {
 				return fmt.Errorf("push.%s: %q is not a registry: write HOST[:PORT][/PREFIX], such as 127.0.0.1:5000 or ghcr.io/acme, without a scheme or tag", profile, r)
 			}
 		}
 	}
 	for _, t := range im.Tags {
-		if !tagPattern.MatchString(strings.ReplaceAll(t.Name, "{profile}", "p")) {
+		if !tagPattern().MatchString(strings.ReplaceAll(t.Name, "{profile}", "p")) {
 			return fmt.Errorf("tag %q is not a valid tag: letters, digits, '_', '.' and '-', up to 128", t.Name)
 		}
 	}

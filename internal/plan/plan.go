@@ -8,7 +8,6 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -46,11 +45,38 @@ type Plan struct {
 	index map[string]int
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
 // ValidID reports whether id can name a job or pipeline: it is used as a
 // file name for logs and cache entries.
-func ValidID(id string) bool { return len(id) <= 128 && idPattern.MatchString(id) }
+func ValidID(id string) bool {
+	if id == "" || len(id) > 128 || !alnum(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !alnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// Identifier reports whether s is a C identifier: [A-Za-z_][A-Za-z0-9_]*,
+// as environment variable and Go names are. (Checked by hand: package
+// level regexps cost every start of sparkwing their compile.)
+func Identifier(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !alnum(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // New validates jobs and returns the plan. Errors are typed (*JobError,
 // *NeedError, *CycleError) so the caller can point at where the job was

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -274,11 +273,6 @@ func (d *decoder) duration(n ast.Node, what string) time.Duration {
 	}
 	return v
 }
-
-var (
-	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	goIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
 
 // checkPaths rejects globs that are not valid or could reach outside the
 // project root. An input may start with `!`: an exclusion.

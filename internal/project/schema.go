@@ -52,7 +52,7 @@ func (d *decoder) pipeline(n ast.Node) *Pipeline {
 			p.Description = d.str(kv.value, "`description`")
 		case "entrypoint":
 			p.Entrypoint = d.str(kv.value, "`entrypoint`")
-			if !goIdent.MatchString(p.Entrypoint) {
+			if !plan.Identifier(p.Entrypoint) {
 				d.errorf(kv.value, "`entrypoint` must name a Go type, such as BuildDeploy")
 			}
 		case "jobs":
@@ -160,7 +160,7 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 func (d *decoder) envNames(n ast.Node, what string) []string {
 	names, at := d.strings(n, what)
 	for i, name := range names {
-		if !envName.MatchString(name) {
+		if !plan.Identifier(name) {
 			d.errorAt(at[i], "%s entry %q is not an environment variable name", what, name)
 		}
 	}

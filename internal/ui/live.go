@@ -172,12 +172,12 @@ func (l *live) region() []string {
 	return lines
 }
 
-var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+var ansiEscape = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`) })
 
 // printable drops what would break the redraw: colour codes, carriage
 // returns (keeping what was drawn last) and other control characters.
 func printable(s string) string {
-	s = ansiEscape.ReplaceAllString(s, "")
+	s = ansiEscape().ReplaceAllString(s, "")
 	if i := strings.LastIndexByte(s, '\r'); i >= 0 && i < len(s)-1 {
 		s = s[i+1:]
 	}
