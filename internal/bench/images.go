@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -66,7 +67,7 @@ func RunImages(ctx context.Context, o ImageOptions) (*ImageResult, error) {
 		return nil, fmt.Errorf("image benchmark needs buildkitd (scripts/image-tools.sh): %w", err)
 	}
 	defer srv.Stop()
-	c, err := image.Connect(ctx, srv.Buildkit)
+	c, err := buildkit.Connect(ctx, srv.Buildkit)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func RunImages(ctx context.Context, o ImageOptions) (*ImageResult, error) {
 	compile := func(v string) (float64, error) {
 		req := image.Request{Root: dirs[v], Log: io.Discard, Warn: func(string) {},
 			Image: &plan.Image{Contexts: map[string]string{"gotool": runtime.GOROOT()}}}
-		r, err := image.Build(ctx, c, req)
+		r, err := buildkit.Build(ctx, c, req)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", v, err)
 		}

@@ -1,9 +1,10 @@
 // Package buildctx lists a Docker build context the way BuildKit receives
 // it, so an image's content tag can be computed before anything is sent.
 //
-// The listing is not a reimplementation: it walks the directory with the
-// same filter BuildKit's client uses to send it (fsutil's FilterFS), fed
-// with the exclude patterns BuildKit's Dockerfile frontend reads (the
+// The listing is not a reimplementation: a Lister walks the directory with
+// the same filter BuildKit's client uses to send it (fsutil's FilterFS, in
+// sparkwing-image: see internal/buildkit), fed with the exclude patterns
+// BuildKit's Dockerfile frontend reads (the
 // Dockerfile's own `<Dockerfile>.dockerignore`, else the context's
 // `.dockerignore`, parsed by moby/patternmatcher). So `!` exceptions, `**`,
 // leading slashes and comments mean exactly what they mean to BuildKit.
@@ -19,16 +20,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/moby/patternmatcher/ignorefile"
-	"github.com/tonistiigi/fsutil"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
@@ -79,50 +77,33 @@ func Excludes(ignoreFile string) ([]string, error) {
 // the context; fileset.Hasher's stat cache makes unchanged files cheap.
 type Hasher func(rel string) (fileset.Digest, error)
 
-// List walks dir as BuildKit's client sends it with excludes applied, and
-// hashes each regular file with hash. Entries come sorted by path.
-func List(ctx context.Context, dir string, excludes []string, hash Hasher) ([]Entry, error) {
-	base, err := fsutil.NewFS(dir)
+// Lister walks dir as BuildKit's client sends it with excludes applied:
+// every entry's path, mode and link target, sorted by path, no digests.
+type Lister func(ctx context.Context, dir string, excludes []string) ([]Entry, error)
+
+// List lists dir with list and gives each entry its digest, hashing
+// regular files with hash.
+func List(ctx context.Context, list Lister, dir string, excludes []string, hash Hasher) ([]Entry, error) {
+	out, err := list(ctx, dir, excludes)
 	if err != nil {
 		return nil, err
 	}
-	filtered, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{ExcludePatterns: excludes})
-	if err != nil {
-		return nil, fmt.Errorf("ignore patterns: %w", err)
-	}
-	var out []Entry
-	err = filtered.Walk(ctx, "", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		e := Entry{Path: filepath.ToSlash(p), Mode: info.Mode() & (fs.ModePerm | fs.ModeType | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)}
+	for i := range out {
+		e := &out[i]
 		switch {
-		case info.Mode()&fs.ModeSymlink != 0:
-			if e.Link, err = os.Readlink(filepath.Join(dir, p)); err != nil {
-				return err
-			}
+		case e.Mode&fs.ModeSymlink != 0:
 			e.Digest = sha256.Sum256([]byte("symlink\x00" + e.Link))
-		case info.IsDir():
+		case e.Mode.IsDir():
 			e.Digest = sha256.Sum256([]byte("dir"))
-		case info.Mode().IsRegular():
+		case e.Mode.IsRegular():
 			if e.Digest, err = hash(e.Path); err != nil {
-				return err
+				return nil, err
 			}
 		default:
-			return fmt.Errorf("%s: %s is neither a file, a directory nor a symlink; add it to .dockerignore", dir, e.Path)
+			return nil, fmt.Errorf("%s: %s is neither a file, a directory nor a symlink; add it to .dockerignore", dir, e.Path)
 		}
-		out = append(out, e)
-		return nil
-	})
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("build context %s: %w", dir, err)
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Path < out[b].Path })
-	return out, err
+	return out, nil
 }
 
 // Line is an entry as one canonical text line, the unit of every hash

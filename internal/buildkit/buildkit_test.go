@@ -1,4 +1,4 @@
-package image_test
+package buildkit_test
 
 import (
 	"archive/tar"
@@ -15,10 +15,12 @@ import (
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
+	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/registry"
 )
 
 func TestMain(m *testing.M) {
@@ -86,7 +88,7 @@ func received(t *testing.T, c *client.Client, contextDir, dockerfileDir, dockerf
 // copied into an image, path by path, with modes, contents and links.
 func TestContextListingMatchesWhatBuildKitReceives(t *testing.T) {
 	srv := imagetest.Require(t)
-	c, err := image.Connect(context.Background(), srv.Buildkit)
+	c, err := buildkit.Connect(context.Background(), srv.Buildkit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,12 +129,12 @@ func TestContextListingMatchesWhatBuildKitReceives(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := buildctx.List(context.Background(), dir, excludes, hashFile(dir))
+			want, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, hashFile(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := received(t, c, dir, dfDir, "Dockerfile")
-			have, err := buildctx.List(context.Background(), got, nil, hashFile(got))
+			have, err := buildctx.List(context.Background(), buildkit.ListContext, got, nil, hashFile(got))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +152,7 @@ func TestContextListingMatchesWhatBuildKitReceives(t *testing.T) {
 // BuildKit's frontend.
 func TestDockerfileSpecificIgnoreFileWins(t *testing.T) {
 	srv := imagetest.Require(t)
-	c, err := image.Connect(context.Background(), srv.Buildkit)
+	c, err := buildkit.Connect(context.Background(), srv.Buildkit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,12 +167,12 @@ func TestDockerfileSpecificIgnoreFileWins(t *testing.T) {
 		t.Fatalf("ignore file = %s", ignore)
 	}
 	excludes, _ := buildctx.Excludes(ignore)
-	want, err := buildctx.List(context.Background(), dir, excludes, hashFile(dir))
+	want, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, hashFile(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := received(t, c, dir, dfDir, "api.Dockerfile")
-	have, _ := buildctx.List(context.Background(), got, nil, hashFile(got))
+	have, _ := buildctx.List(context.Background(), buildkit.ListContext, got, nil, hashFile(got))
 	if diff := cmp.Diff(lines(want), lines(have)); diff != "" {
 		t.Errorf("listing differs from what BuildKit received:\n%s", diff)
 	}
@@ -189,7 +191,7 @@ func lines(es []buildctx.Entry) []string {
 
 func build(t *testing.T, srv *imagetest.Servers, req image.Request) (*image.Result, string, error) {
 	t.Helper()
-	c, err := image.Connect(context.Background(), srv.Buildkit)
+	c, err := buildkit.Connect(context.Background(), srv.Buildkit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func build(t *testing.T, srv *imagetest.Servers, req image.Request) (*image.Resu
 	if req.Warn == nil {
 		req.Warn = func(msg string) { t.Errorf("unexpected warning: %s", msg) }
 	}
-	res, err := image.Build(context.Background(), c, req)
+	res, err := buildkit.Build(context.Background(), c, req)
 	return res, log.String(), err
 }
 
@@ -217,7 +219,7 @@ func TestPushThenRegistrySeesIt(t *testing.T) {
 	if !strings.HasPrefix(res.Digest, "sha256:") {
 		t.Errorf("digest = %q", res.Digest)
 	}
-	reg := image.NewRegistry()
+	reg := registry.New()
 	ctx := context.Background()
 	r := image.RefIn(srv.Registry, "test/push", "one")
 	if r.String() != ref {
@@ -318,7 +320,7 @@ func tarNames(t *testing.T, path string) map[string]bool {
 
 func TestUnreachableBuildkitdSaysHowToStartOne(t *testing.T) {
 	addr := "unix://" + filepath.Join(t.TempDir(), "no.sock")
-	_, err := image.Connect(context.Background(), addr)
+	_, err := buildkit.Connect(context.Background(), addr)
 	var ue *image.UnreachableError
 	if !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want UnreachableError", err)

@@ -1,4 +1,4 @@
-package image
+package buildkit
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/sparkwing-dev/sparkwing/internal/image"
 )
 
 // progress shows BuildKit's status stream as plain progress lines in the
@@ -55,13 +57,13 @@ func (p *progress) run(ch chan *client.SolveStatus) {
 }
 
 // steps are the finished vertices in the order BuildKit announced them.
-func (p *progress) steps() []Step {
+func (p *progress) steps() []image.Step {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []Step
+	var out []image.Step
 	for _, id := range p.order {
 		v := p.byID[id]
-		s := Step{Name: v.Name, Cached: v.Cached}
+		s := image.Step{Name: v.Name, Cached: v.Cached}
 		if v.Started != nil && v.Completed != nil {
 			s.Duration = v.Completed.Sub(*v.Started)
 		}

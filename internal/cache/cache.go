@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
@@ -29,6 +30,10 @@ type Cache struct {
 	JobEnv   func(plan.Job) []string     // the environment a job (and its tools) runs with
 	Debug    io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
 	StatDir  string                      // where stat caches of build contexts outside Root live; "" none
+	// ListContext lists an image job's build context as BuildKit receives
+	// it (through sparkwing-image: image.HelperLister); nil: image jobs
+	// cannot be keyed.
+	ListContext buildctx.Lister
 
 	mu      sync.Mutex
 	tools   map[string]toolResult      // by command and environment: run once per run

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -58,8 +59,11 @@ func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix s
 	if err != nil {
 		return nil, err
 	}
+	if c.ListContext == nil {
+		return nil, errors.New("image jobs need sparkwing-image to list their build context")
+	}
 	hash, base := c.contextHasher(abs)
-	entries, err := buildctx.List(ctx, abs, excludes, func(p string) (fileset.Digest, error) {
+	entries, err := buildctx.List(ctx, c.ListContext, abs, excludes, func(p string) (fileset.Digest, error) {
 		f, err := hash.Hash([]string{path.Join(base, p)})
 		if err != nil {
 			return fileset.Digest{}, err

@@ -1,21 +1,18 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sparkwing-dev/sparkwing/internal/dockerfile"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
 )
-
-// maxDockerfile bounds a Dockerfile the doctor reads.
-const maxDockerfile = 16 << 20
 
 func newDoctorCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -54,94 +51,62 @@ be read or parsed.`,
 		Short: "Explain a rule (with no RULE, list them)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				for _, r := range dockerfile.Rules {
-					fmt.Fprintf(e.stdout, "%-18s %-8s %s\n", r.ID, r.Severity, r.Title)
-				}
-				return nil
-			}
-			r := dockerfile.Lookup(args[0])
-			if r == nil {
-				return usageError("no rule %q: 'sparkwing doctor explain' lists them", args[0])
-			}
-			fmt.Fprintf(e.stdout, "%s (%s): %s\n\n%s\n", r.ID, r.Severity, r.Title, wrap(r.Explain, 76))
-			return nil
+			return e.runHelper("", append([]string{"explain"}, args...))
 		},
 	}
 	cmd.AddCommand(df, explain)
 	return cmd
 }
 
+// doctorDockerfile runs the doctor in sparkwing-image, from the start
+// directory (so -C DIR reads paths as if started in DIR).
 func (e *env) doctorDockerfile(g *globals, paths []string, asJSON, fix bool) error {
+	start, err := g.startDir()
+	if err != nil {
+		return err
+	}
 	if len(paths) == 0 {
-		found, err := g.findDockerfiles()
-		if err != nil {
+		if paths, err = g.findDockerfiles(start); err != nil {
 			return err
 		}
-		paths = found
 	}
-	var all []dockerfile.Finding
-	var unreadable []string
-	for _, p := range paths {
-		data, err := fileset.ReadUserFile(p, maxDockerfile)
-		if err != nil {
-			unreadable = append(unreadable, err.Error())
-			continue
-		}
-		f, err := dockerfile.Parse(p, data)
-		if err != nil {
-			unreadable = append(unreadable, fmt.Sprintf("%s: %v", p, err))
-			continue
-		}
-		findings := dockerfile.Check(f, &dockerfile.Context{Dir: filepath.Dir(p)})
-		if fix {
-			text, diff, n := dockerfile.Fix(f, findings)
-			if n > 0 {
-				if err := writeAtomic(p, []byte(text)); err != nil {
-					return err
-				}
-				fmt.Fprint(e.stdout, diff)
-				// What is left is what the fixes did not cover.
-				if f, err = dockerfile.Parse(p, []byte(text)); err == nil {
-					findings = dockerfile.Check(f, &dockerfile.Context{Dir: filepath.Dir(p)})
-				}
-			}
-		}
-		all = append(all, findings...)
-	}
+	args := []string{"doctor"}
 	if asJSON {
-		if all == nil {
-			all = []dockerfile.Finding{}
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(all); err != nil {
-			return err
-		}
-	} else {
-		dockerfile.Print(e.stdout, all)
+		args = append(args, "--json")
 	}
-	if len(unreadable) > 0 {
-		return usageError("%s", strings.Join(unreadable, "\n"))
+	if fix {
+		args = append(args, "--fix")
 	}
-	for _, fd := range all {
-		if fd.Severity >= dockerfile.Warning {
-			return &exitError{code: exitFailed}
-		}
+	return e.runHelper(start, append(append(args, "--"), paths...))
+}
+
+// runHelper runs sparkwing-image with args in dir ("" this one), its
+// output as this command's and its exit status this command's.
+func (e *env) runHelper(dir string, args []string) error {
+	path, err := image.FindHelper(e.getenv("SPARKWING_IMAGE_HELPER"))
+	var missing *image.MissingHelperError
+	if errors.As(err, &missing) {
+		return usageError("%v\n%s", err, missing.Hint())
+	} else if err != nil {
+		return usageError("%v", err)
 	}
-	if len(paths) == 0 && !asJSON {
-		fmt.Fprintln(e.stdout, "no Dockerfiles found")
+	cmd := exec.Command(path, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, e.stdout, e.stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() > 0:
+		return &exitError{code: exit.ExitCode()}
+	case err != nil:
+		return fmt.Errorf("running %s: %w", image.HelperName, err)
 	}
 	return nil
 }
 
 // findDockerfiles lists the Dockerfiles under the project root (or the
-// start directory when there is no project), skipping ignored files.
-func (g *globals) findDockerfiles() ([]string, error) {
-	start, err := g.startDir()
-	if err != nil {
-		return nil, err
-	}
+// start directory when there is no project), skipping ignored files, as
+// paths relative to start.
+func (g *globals) findDockerfiles(start string) ([]string, error) {
 	root := start
 	if r, err := project.FindRoot(start); err == nil {
 		root = r
@@ -162,33 +127,4 @@ func (g *globals) findDockerfiles() ([]string, error) {
 		out = append(out, rel)
 	}
 	return out, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	tmp := path + ".sparkwing-fix"
-	if err := os.WriteFile(tmp, data, st.Mode().Perm()); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func wrap(s string, width int) string {
-	var b strings.Builder
-	n := 0
-	for _, w := range strings.Fields(s) {
-		if n > 0 && n+1+len(w) > width {
-			b.WriteString("\n")
-			n = 0
-		} else if n > 0 {
-			b.WriteString(" ")
-			n++
-		}
-		b.WriteString(w)
-		n += len(w)
-	}
-	return b.String()
 }

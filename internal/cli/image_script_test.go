@@ -13,6 +13,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
+	"github.com/sparkwing-dev/sparkwing/internal/registry"
 )
 
 // TestImageScripts runs the image-job scenarios in testdata/image against
@@ -57,7 +58,7 @@ func cmdTags(ts *testscript.TestScript, neg bool, args []string) {
 	var list struct{ Tags []string }
 	ts.Check(json.NewDecoder(resp.Body).Decode(&list))
 	sort.Strings(list.Tags)
-	reg := image.NewRegistry()
+	reg := registry.New()
 	var out strings.Builder
 	for _, tag := range list.Tags {
 		d, err := reg.Digest(context.Background(), image.Ref{Host: host, Repo: args[0], Tag: tag})

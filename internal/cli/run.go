@@ -117,12 +117,12 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
-		Images:   engine.ImageOptions{Buildkit: addr, Profile: profile, Load: f.load},
+		Images:   engine.ImageOptions{Buildkit: addr, Helper: e.getenv("SPARKWING_IMAGE_HELPER"), Profile: profile, Load: f.load},
 		Watchdog: exe,
 	})
-	var unreachable *image.UnreachableError
-	if errors.As(err, &unreachable) {
-		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, unreachable.Hint())}
+	var setup interface{ Hint() string }
+	if errors.As(err, &setup) {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, setup.Hint())}
 	}
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)

@@ -16,12 +16,14 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"sparkwing": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"sparkwing":       func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"sparkwing-image": func() { os.Exit(buildkit.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -110,7 +112,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 		}
 	}
 	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
-		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST"} {
+		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER"} {
 		env = append(env, name+"="+ts.Getenv(name))
 	}
 	return env

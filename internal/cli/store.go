@@ -8,6 +8,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 )
 
@@ -43,6 +44,8 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 		StatDir:  filepath.Join(dir, "stat"),
 		Env:      e.lookupEnv,
 		JobEnv:   (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
+
+		ListContext: image.HelperLister(e.getenv("SPARKWING_IMAGE_HELPER")),
 	}
 	if e.getenv("SPARKWING_DEBUG_KEYS") == "1" {
 		c.Debug = e.stderr

@@ -42,8 +42,9 @@ type Options struct {
 
 // Run runs every job of p it can and returns the run's record, which is
 // also written to disk. The record's Status says how the run ended; the
-// error is for failures of sparkwing itself, or *image.UnreachableError
-// when image jobs could not reach buildkitd (a setup problem).
+// error is for failures of sparkwing itself, or an *image.UnreachableError
+// or *image.MissingHelperError when image jobs could not start (a setup
+// problem).
 func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error) {
 	ws, err := cache.OpenWorkspace(opts.Root)
 	if err != nil {
@@ -72,7 +73,6 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		ws:       ws,
 		images:   &images{opts: opts.Images},
 	}
-	defer e.images.close()
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
 			e.cache.JobEnv = e.runner.Env
@@ -112,7 +112,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	store.Prune(runrec.Keep)
 	opts.Observer.RunFinished(rec, run.Dir)
 	if err == nil {
-		err = e.images.setupErr
+		err = e.images.setupError()
 	}
 	return rec, err
 }

@@ -12,11 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/buildkit/client"
-
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
-	"github.com/sparkwing-dev/sparkwing/internal/dockerfile"
-	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
@@ -26,29 +22,26 @@ import (
 
 // ImageOptions configure image jobs.
 type ImageOptions struct {
-	Buildkit string          // buildkitd address
-	Profile  string          // selects each image's `push` registries
-	Load     bool            // also write each image to .sparkwing/images/JOB.tar
-	Registry *image.Registry // nil: image.NewRegistry()
+	Buildkit string // buildkitd address
+	Helper   string // sparkwing-image; "" finds it (image.FindHelper)
+	Profile  string // selects each image's `push` registries
+	Load     bool   // also write each image to .sparkwing/images/JOB.tar
 }
 
 // LoadDir is where --load writes OCI tars, relative to the project root.
 const LoadDir = ".sparkwing/images"
 
-// images is the state image jobs of one run share: one buildkitd
-// connection, one look at git.
+// images is the state image jobs of one run share: one search for the
+// helper, one look at git, and the first setup error.
 type images struct {
 	opts ImageOptions
 
 	commitOnce sync.Once
 	commit     image.Commit
 
-	regOnce sync.Once
-	reg     *image.Registry
-
 	mu       sync.Mutex
-	client   *client.Client
-	setupErr error // buildkitd unreachable: a setup problem, exit 2
+	helper   *image.Helper
+	setupErr error // no helper, or buildkitd unreachable: a setup problem, exit 2
 }
 
 func (s *images) readCommit(ctx context.Context, root string) image.Commit {
@@ -56,31 +49,38 @@ func (s *images) readCommit(ctx context.Context, root string) image.Commit {
 	return s.commit
 }
 
-// connect dials buildkitd once per run; a failure is remembered, so every
-// image job reports the same error without dialling again.
-func (s *images) connect(ctx context.Context) (*client.Client, error) {
+// builder finds the helper once per run; a setup error is remembered, so
+// every image job reports the same one without trying again.
+func (s *images) builder() (*image.Helper, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.client == nil && s.setupErr == nil {
-		c, err := image.Connect(ctx, s.opts.Buildkit)
-		var ue *image.UnreachableError
-		if errors.As(err, &ue) {
+	if s.helper == nil && s.setupErr == nil {
+		path, err := image.FindHelper(s.opts.Helper)
+		if err != nil {
 			s.setupErr = err
-		} else if err != nil {
-			return nil, err
+		} else {
+			s.helper = &image.Helper{Path: path, Addr: s.opts.Buildkit}
 		}
-		s.client = c
 	}
-	if s.setupErr != nil {
-		return nil, s.setupErr
-	}
-	return s.client, nil
+	return s.helper, s.setupErr
 }
 
-func (s *images) close() {
-	if s.client != nil {
-		s.client.Close()
+// failedSetup remembers a setup error: an unreachable buildkitd, a
+// missing helper.
+func (s *images) failedSetup(err error) {
+	var ue *image.UnreachableError
+	var me *image.MissingHelperError
+	if errors.As(err, &ue) || errors.As(err, &me) {
+		s.mu.Lock()
+		s.setupErr = err
+		s.mu.Unlock()
 	}
+}
+
+func (s *images) setupError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setupErr
 }
 
 // doImage is an image job's life: hash what BuildKit would receive, ask
@@ -94,6 +94,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	im := j.Image
 	comp, err := e.cache.Compute(ctx, j, nil)
 	if err != nil {
+		e.images.failedSetup(err)
 		return e.fail(j, rj, err)
 	}
 	rj.Key = comp.Key.String()
@@ -146,7 +147,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	t0 := time.Now()
 	for rj.Attempts = 1; ; rj.Attempts++ {
 		err = e.buildImage(ctx, j, refs)
-		if err == nil || ctx.Err() != nil || rj.Attempts > j.Retries || e.images.setupErr != nil {
+		if err == nil || ctx.Err() != nil || rj.Attempts > j.Retries || e.images.setupError() != nil {
 			break
 		}
 		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, rj.Attempts+1, j.Retries+1))
@@ -210,20 +211,18 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	if len(refs) == 0 {
 		fmt.Fprintf(log, "sparkwing: profile %s names no registry for %s: building without pushing\n", e.opts.Images.Profile, j.ID)
 	}
-	if !im.NoDoctor {
-		e.doctor(j, log)
-	}
-	c, err := e.images.connect(ctx)
+	b, err := e.images.builder()
 	if err != nil {
 		return err
 	}
 	req := image.Request{Root: e.opts.Root, Image: im, Refs: names, Log: log,
-		Warn: func(msg string) { e.opts.Observer.Warn(j.ID, "BuildKit: "+msg) }}
+		Warn: func(msg string) { e.opts.Observer.Warn(j.ID, msg) }}
 	if e.opts.Images.Load {
 		req.OCITar = filepath.Join(e.opts.Root, LoadDir, j.ID+".tar")
 		fmt.Fprintf(log, "sparkwing: writing %s\n", filepath.Join(LoadDir, j.ID+".tar"))
 	}
-	res, err := image.Build(ctx, c, req)
+	res, err := b.Build(ctx, req)
+	e.images.failedSetup(err)
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %v", j.Timeout)
 	}
@@ -240,52 +239,14 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	return nil
 }
 
-// imageExists says whether every registry has the content tag. When a
-// registry has the same files under another commit's tag, the new tag is
-// added to that manifest (nothing built, no layer pushed). Extra tags are
-// moved to the content tag's manifest when they point elsewhere.
+// imageExists asks sparkwing-image whether every registry has the
+// content tag (see registry.Client.Ensure).
 func (e *execution) imageExists(ctx context.Context, refs []image.Ref, files string, perRegistry int) (bool, error) {
-	reg := e.images.registry()
-	for i := 0; i < len(refs); i += perRegistry {
-		content := refs[i]
-		digest, err := reg.Digest(ctx, content)
-		if err != nil {
-			return false, err
-		}
-		if digest == "" {
-			other, err := reg.FindTag(ctx, content, func(t string) bool { return image.SameFiles(t, files) })
-			if err != nil || other == "" {
-				return false, err
-			}
-			if err := reg.Retag(ctx, content, other); err != nil {
-				return false, err
-			}
-			if digest, err = reg.Digest(ctx, content); err != nil || digest == "" {
-				return false, err
-			}
-		}
-		for _, extra := range refs[i+1 : i+perRegistry] {
-			if d, err := reg.Digest(ctx, extra); err != nil {
-				return false, err
-			} else if d != digest {
-				if err := reg.Retag(ctx, extra, content.Tag); err != nil {
-					return false, err
-				}
-			}
-		}
+	b, err := e.images.builder()
+	if err != nil {
+		return false, err
 	}
-	return true, nil
-}
-
-// registry is the run's registry client, made on first use (it reads the
-// Docker config file).
-func (s *images) registry() *image.Registry {
-	s.regOnce.Do(func() {
-		if s.reg = s.opts.Registry; s.reg == nil {
-			s.reg = image.NewRegistry()
-		}
-	})
-	return s.reg
+	return b.Exists(ctx, refs, perRegistry, files)
 }
 
 // replayImageLog shows the log of the build that made the image, when this
@@ -299,28 +260,6 @@ func (e *execution) replayImageLog(j plan.Job, comp *cache.Computed) {
 		return
 	}
 	e.replayLog(j, entry)
-}
-
-// doctor shows the Dockerfile doctor's findings as warnings before a build.
-func (e *execution) doctor(j plan.Job, log io.Writer) {
-	path := j.Image.ResolvedDockerfile()
-	data, err := fileset.ReadUserFile(filepath.Join(e.opts.Root, path), 16<<20)
-	if err != nil {
-		return // the build reports it
-	}
-	f, err := dockerfile.Parse(path, data)
-	if err != nil {
-		return
-	}
-	ctxDir := filepath.Join(e.opts.Root, j.Image.ContextDir())
-	for _, fd := range dockerfile.Check(f, &dockerfile.Context{Dir: ctxDir}) {
-		if fd.Severity < dockerfile.Warning {
-			continue
-		}
-		msg := fmt.Sprintf("doctor: %s:%d: [%s] %s", fd.Path, fd.Line, fd.Rule, fd.Message)
-		fmt.Fprintln(log, "sparkwing: "+msg)
-		e.opts.Observer.Warn(j.ID, msg+" (sparkwing doctor explain "+fd.Rule+"; `doctor: false` turns this off)")
-	}
 }
 
 // warnUnusedTags names extra tags pushed with nothing declared to use them.

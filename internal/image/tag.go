@@ -97,3 +97,18 @@ func FilesPart(key string) string {
 func SameFiles(tag, files string) bool {
 	return tag == files || strings.HasSuffix(tag, "-"+files) || strings.HasSuffix(tag, "-"+files+"-dirty")
 }
+
+// Ref is a parsed REGISTRY/REPOSITORY:TAG.
+type Ref struct{ Host, Repo, Tag string }
+
+func (r Ref) String() string { return r.Host + "/" + r.Repo + ":" + r.Tag }
+
+// RefIn is the reference to repo:tag in a registry entry such as
+// 127.0.0.1:5000 or ghcr.io/acme (a host, then a path prefix).
+func RefIn(registry, repo, tag string) Ref {
+	host, prefix, _ := strings.Cut(registry, "/")
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		repo = prefix + "/" + repo
+	}
+	return Ref{Host: host, Repo: repo, Tag: tag}
+}

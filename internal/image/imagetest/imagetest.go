@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparkwing-dev/sparkwing/internal/image"
+	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 )
 
 // Servers are running test components.
@@ -179,7 +179,7 @@ func (s *Servers) startBuildkitd(bin string) error {
 		return err
 	}
 	return s.wait("buildkitd", func(ctx context.Context) error {
-		c, err := image.Connect(ctx, s.Buildkit)
+		c, err := buildkit.Connect(ctx, s.Buildkit)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,8 @@
-package image
+// Package registry speaks just enough of the OCI distribution API to ask
+// whether an image is already in a registry, and to tag it there. It is
+// linked only into sparkwing-image: net/http and the Docker credential
+// helpers would cost every sparkwing start their initialisation.
+package registry
 
 import (
 	"bytes"
@@ -14,6 +18,8 @@ import (
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
+
+	"github.com/sparkwing-dev/sparkwing/internal/image"
 )
 
 // manifestTypes are the manifest media types a registry may hold for an
@@ -25,37 +31,22 @@ var manifestTypes = []string{
 	"application/vnd.docker.distribution.manifest.v2+json",
 }
 
-// Registry speaks just enough of the OCI distribution API to ask whether a
+// Client speaks just enough of the OCI distribution API to ask whether a
 // tag exists and to add a tag to a manifest that is already there.
 // Credentials come from the Docker config file (~/.docker/config.json,
 // credential helpers included) and never appear in errors or logs.
-type Registry struct {
+type Client struct {
 	HTTP  *http.Client
 	creds *configfile.ConfigFile
 }
 
-// NewRegistry returns a client using the standard Docker config file.
-func NewRegistry() *Registry {
-	return &Registry{HTTP: &http.Client{Timeout: 30 * time.Second}, creds: config.LoadDefaultConfigFile(io.Discard)}
+// New returns a client using the standard Docker config file.
+func New() *Client {
+	return &Client{HTTP: &http.Client{Timeout: 30 * time.Second}, creds: config.LoadDefaultConfigFile(io.Discard)}
 }
 
-// Ref is a parsed REGISTRY/REPOSITORY:TAG.
-type Ref struct{ Host, Repo, Tag string }
-
-func (r Ref) String() string { return r.Host + "/" + r.Repo + ":" + r.Tag }
-
-// RefIn is the reference to repo:tag in a registry entry such as
-// 127.0.0.1:5000 or ghcr.io/acme (a host, then a path prefix).
-func RefIn(registry, repo, tag string) Ref {
-	host, prefix, _ := strings.Cut(registry, "/")
-	if prefix = strings.Trim(prefix, "/"); prefix != "" {
-		repo = prefix + "/" + repo
-	}
-	return Ref{Host: host, Repo: repo, Tag: tag}
-}
-
-func (r *Registry) base(host string) string {
-	if Loopback(host) {
+func (r *Client) base(host string) string {
+	if image.Loopback(host) {
 		return "http://" + host
 	}
 	return "https://" + host
@@ -63,7 +54,7 @@ func (r *Registry) base(host string) string {
 
 // Digest asks the registry (a HEAD on the manifest) for the digest of the
 // manifest ref's tag names, or "" when the tag is not there.
-func (r *Registry) Digest(ctx context.Context, ref Ref) (string, error) {
+func (r *Client) Digest(ctx context.Context, ref image.Ref) (string, error) {
 	resp, err := r.do(ctx, http.MethodHead, ref, "/manifests/"+ref.Tag, "pull", nil, "")
 	if err != nil {
 		return "", err
@@ -83,7 +74,7 @@ func (r *Registry) Digest(ctx context.Context, ref Ref) (string, error) {
 
 // FindTag returns a tag of ref's repository for which match is true, or
 // "" (from the repository's tag list; a missing repository has no tags).
-func (r *Registry) FindTag(ctx context.Context, ref Ref, match func(tag string) bool) (string, error) {
+func (r *Client) FindTag(ctx context.Context, ref image.Ref, match func(tag string) bool) (string, error) {
 	resp, err := r.do(ctx, http.MethodGet, ref, "/tags/list", "pull", nil, "")
 	if err != nil {
 		return "", err
@@ -110,7 +101,7 @@ func (r *Registry) FindTag(ctx context.Context, ref Ref, match func(tag string) 
 
 // Retag points ref's tag at the manifest tagged from in the same
 // repository: no layer moves, and nothing is built.
-func (r *Registry) Retag(ctx context.Context, ref Ref, from string) error {
+func (r *Client) Retag(ctx context.Context, ref image.Ref, from string) error {
 	resp, err := r.do(ctx, http.MethodGet, ref, "/manifests/"+from, "pull", nil, "")
 	if err != nil {
 		return err
@@ -133,7 +124,7 @@ func (r *Registry) Retag(ctx context.Context, ref Ref, from string) error {
 
 // do sends one request, answering a Basic or Bearer challenge with the
 // configured credentials (or anonymously) once.
-func (r *Registry) do(ctx context.Context, method string, ref Ref, path, actions string, body []byte, ctype string) (*http.Response, error) {
+func (r *Client) do(ctx context.Context, method string, ref image.Ref, path, actions string, body []byte, ctype string) (*http.Response, error) {
 	u := r.base(ref.Host) + "/v2/" + ref.Repo + path
 	send := func(auth string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
@@ -168,7 +159,7 @@ func (r *Registry) do(ctx context.Context, method string, ref Ref, path, actions
 
 // authorize answers a challenge: Basic with the stored credentials, or a
 // Bearer token fetched from the challenge's realm.
-func (r *Registry) authorize(ctx context.Context, ref Ref, challenge, actions string) (string, error) {
+func (r *Client) authorize(ctx context.Context, ref image.Ref, challenge, actions string) (string, error) {
 	user, pass := r.credentials(ref.Host)
 	scheme, params := parseChallenge(challenge)
 	switch scheme {
@@ -210,7 +201,7 @@ func (r *Registry) authorize(ctx context.Context, ref Ref, challenge, actions st
 	return "", fmt.Errorf("registry %s: unsupported authentication %q", ref.Host, scheme)
 }
 
-func (r *Registry) credentials(host string) (user, pass string) {
+func (r *Client) credentials(host string) (user, pass string) {
 	if r.creds == nil {
 		return "", ""
 	}
@@ -258,4 +249,45 @@ func unwrapURL(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// Ensure says whether every registry has the content tag: refs are, for
+// each registry in turn, perRegistry references whose first is the
+// content tag. When a registry has the same files under another commit's
+// tag (sameFiles), the content tag is added to that manifest: nothing
+// built, no layer pushed. Extra tags are moved to the content tag's
+// manifest when they point elsewhere.
+func (r *Client) Ensure(ctx context.Context, refs []image.Ref, perRegistry int, sameFiles func(tag string) bool) (bool, error) {
+	if perRegistry < 1 || len(refs)%perRegistry != 0 {
+		return false, fmt.Errorf("%d references are not %d a registry", len(refs), perRegistry)
+	}
+	for i := 0; i < len(refs); i += perRegistry {
+		content := refs[i]
+		digest, err := r.Digest(ctx, content)
+		if err != nil {
+			return false, err
+		}
+		if digest == "" {
+			other, err := r.FindTag(ctx, content, sameFiles)
+			if err != nil || other == "" {
+				return false, err
+			}
+			if err := r.Retag(ctx, content, other); err != nil {
+				return false, err
+			}
+			if digest, err = r.Digest(ctx, content); err != nil || digest == "" {
+				return false, err
+			}
+		}
+		for _, extra := range refs[i+1 : i+perRegistry] {
+			if d, err := r.Digest(ctx, extra); err != nil {
+				return false, err
+			} else if d != digest {
+				if err := r.Retag(ctx, extra, content.Tag); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	return true, nil
 }
