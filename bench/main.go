@@ -21,6 +21,7 @@ func main() {
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
+	flag.BoolVar(&o.Loaded, "loaded", false, "run every comparison beside a CPU hog on each core (writes LOADED.md, or quick-loaded-results.json with -quick)")
 	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
 	flag.BoolVar(&report, "report", false, "only render RESULTS.md and ratios.svg again from results.json")
 	flag.BoolVar(&images, "images", false, "only the image benchmark: a Go service built by BuildKit with and without cache mounts (writes IMAGES.md)")
@@ -71,6 +72,11 @@ func main() {
 		os.Exit(2)
 	}
 	res, err := bench.Run(o, "bench/run "+strings.Join(os.Args[1:], " "))
+	if res != nil {
+		for _, line := range res.MakeLines() {
+			fmt.Println(line)
+		}
+	}
 	if res != nil && res.Gate != nil {
 		fmt.Printf("gate: sparkwing no-op on %s is %.2f× the lstat floor (limit %.1f×)\n", res.Gate.Workload, res.Gate.Ratio, res.Gate.Limit)
 	}

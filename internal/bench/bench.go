@@ -28,6 +28,9 @@ type Options struct {
 	Out   string   // where RESULTS.md, results.json and ratios.svg go
 	Paths Paths
 	Log   io.Writer
+	// Loaded runs every comparison beside a CPU hog on each core (StartHog),
+	// started before the first and stopped after the last.
+	Loaded bool
 }
 
 // A Step is one comparison: a workload, the scenarios measured on it, and
@@ -37,7 +40,9 @@ type Step struct {
 	Go        string // or a real Go workload: hello-service or go-yaml
 	Scenarios []string
 	Reps      int
-	ColdReps  int // if not 0, the reps of the cold scenario
+	ColdReps  int      // if not 0, the reps of the cold scenario
+	Tools     []string // if set, only these tools take part (and the floor)
+	Memory    bool     // also measure sparkwing's peak memory on a no-op (Results.Memory)
 }
 
 // Plan lists the comparisons of a full or quick run.
@@ -56,13 +61,15 @@ func Plan(quick bool, reps int) []Step {
 			{W: must(Random, 1000, 20), Scenarios: []string{NoOp}, Reps: max(reps, 7)}, // the gate
 		}
 	}
+	cheap := []string{"sparkwing", "make", "task"} // a 1,000-job chain takes Turborepo and Nx minutes a run
 	return []Step{
 		{W: must(Random, 10, 20), Scenarios: all, Reps: reps},
 		{W: must(Random, 100, 20), Scenarios: all, Reps: reps},
 		// A cold Turborepo run of 1,000 packages takes minutes (an npm
 		// process per package), so the 1,000-job cold run is measured once.
 		{W: must(Random, 1000, 20), Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
-		{W: must(Chain, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
+		{W: must(Chain, 100, 20), Scenarios: []string{Cold, NoOp, Edit}, Reps: reps},
+		{W: must(Chain, 1000, 20), Scenarios: []string{NoOp, Edit}, Reps: min(reps, 3), Tools: cheap},
 		{W: must(Wide, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
 		{W: must(Diamond, 100, 20), Scenarios: []string{Cold, NoOp}, Reps: reps},
 		{W: must(Random, 100, 200), Scenarios: []string{NoOp}, Reps: reps},
@@ -72,6 +79,7 @@ func Plan(quick bool, reps int) []Step {
 		{Go: "go-yaml", Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
 		{W: LongPole(true), Scenarios: []string{Makespan}, Reps: 3},
 		{W: LongPole(false), Scenarios: []string{Makespan}, Reps: 3},
+		{W: must(Random, 10000, 20), Scenarios: []string{NoOp}, Reps: 3, Tools: []string{"sparkwing"}, Memory: true},
 	}
 }
 
@@ -84,6 +92,15 @@ type Results struct {
 	Series  []*Series
 	Bounds  map[string]float64 // long-pole lower bounds by workload
 	Gate    *Gate              `json:",omitempty"`
+	Loaded  bool               `json:",omitempty"` // beside a CPU hog on every core
+	Start   *Start             `json:",omitempty"`
+	Memory  *Memory            `json:",omitempty"`
+}
+
+// Memory is sparkwing's peak resident memory (VmHWM) on a no-op.
+type Memory struct {
+	Workload string
+	MiB      float64 // median of 3
 }
 
 // Gate is the quick run's pass/fail figure.
@@ -110,7 +127,21 @@ func Run(o Options, command string) (*Results, error) {
 	}
 	res := &Results{
 		Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(),
-		Command: command, Quick: o.Quick, Bounds: map[string]float64{},
+		Command: command, Quick: o.Quick, Bounds: map[string]float64{}, Loaded: o.Loaded,
+	}
+	if o.Loaded {
+		hog, err := StartHog(Workers)
+		if err != nil {
+			return nil, err
+		}
+		defer hog.Stop()
+		fmt.Fprintf(o.Log, "== %d CPU hogs running beside every measurement\n", Workers)
+	}
+	if len(o.Only) == 0 {
+		fmt.Fprintf(o.Log, "== start-up: sparkwing --version against a stdlib-only Go program\n")
+		if res.Start, err = MeasureStart(o.Paths.Sparkwing, o.Work, 200); err != nil {
+			return res, err
+		}
 	}
 	for _, step := range Plan(o.Quick, o.Reps) {
 		name := step.Go
@@ -125,10 +156,14 @@ func Run(o Options, command string) (*Results, error) {
 		}
 		fmt.Fprintf(o.Log, "== %s\n", name)
 		var entries []*Entry
+		stepTools := tools
+		if step.Tools != nil {
+			stepTools = slices.DeleteFunc(slices.Clone(tools), func(t Tool) bool { return !slices.Contains(step.Tools, t.Name()) })
+		}
 		if step.Go != "" {
-			entries, err = setupGo(o, tools, step.Go, filepath.Join(o.Work, name))
+			entries, err = setupGo(o, stepTools, step.Go, filepath.Join(o.Work, name))
 		} else {
-			entries, err = setup(o, tools, step.W, filepath.Join(o.Work, name))
+			entries, err = setup(o, stepTools, step.W, filepath.Join(o.Work, name))
 		}
 		if err != nil {
 			return res, err
@@ -151,6 +186,11 @@ func Run(o Options, command string) (*Results, error) {
 				return res, fmt.Errorf("%s %s: %w", name, sc, err)
 			}
 		}
+		if step.Memory {
+			if res.Memory, err = measureMemory(entries[0], name); err != nil {
+				return res, err
+			}
+		}
 		shutdown(entries)
 	}
 	if o.Merge && !o.Quick {
@@ -158,7 +198,9 @@ func Run(o Options, command string) (*Results, error) {
 			return res, err
 		}
 	}
-	res.Gate = gate(res)
+	if !o.Loaded {
+		res.Gate = gate(res) // CI's gate is for a machine doing only this
+	}
 	if err := res.Write(o.Out); err != nil {
 		return res, err
 	}
@@ -362,14 +404,24 @@ func gate(res *Results) *Gate {
 }
 
 // Write saves results.json, RESULTS.md and ratios.svg in dir; a quick run
-// writes quick-results.json only, so it never overwrites a full report.
+// writes quick-results.json only, so it never overwrites a full report,
+// and a loaded run loaded-results.json and LOADED.md (quick:
+// quick-loaded-results.json).
 func (r *Results) Write(dir string) error {
 	b, err := json.MarshalIndent(r, "", " ")
 	if err != nil {
 		return err
 	}
-	if r.Quick {
+	switch {
+	case r.Quick && r.Loaded:
+		return os.WriteFile(filepath.Join(dir, "quick-loaded-results.json"), b, 0o644)
+	case r.Quick:
 		return os.WriteFile(filepath.Join(dir, "quick-results.json"), b, 0o644)
+	case r.Loaded:
+		if err := os.WriteFile(filepath.Join(dir, "loaded-results.json"), b, 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "LOADED.md"), []byte(r.Markdown()), 0o644)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), b, 0o644); err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -69,11 +68,7 @@ func median(xs []Sample, f func(Sample) float64) float64 {
 	for i, x := range xs {
 		v[i] = f(x)
 	}
-	slices.Sort(v)
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	return medianOf(v)
 }
 
 // Entry is one tool's project in a comparison.

@@ -63,7 +63,7 @@ func New(mode string, w io.Writer, isTerminal bool, width func() int) Observer {
 	case TTY:
 		return newLive(w, width, os.Getenv("NO_COLOR") == "")
 	}
-	return &plainUI{w: w}
+	return &plainUI{w: &batchWriter{w: w}}
 }
 
 // LineWriter splits a job's output into lines for an Observer. Close
@@ -111,7 +111,7 @@ func (l *LineWriter) Close() error {
 // read back from its file.
 type plainUI struct {
 	mu   sync.Mutex
-	w    io.Writer
+	w    *batchWriter
 	kept map[string]*bytes.Buffer
 }
 
@@ -172,6 +172,7 @@ func (p *plainUI) RunFinished(rec *runrec.Record, runDir string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	writeSummary(p.w, rec, runDir, false)
+	p.w.Flush()
 }
 
 func copyEnsuringNewline(w io.Writer, r io.Reader) {
