@@ -161,23 +161,11 @@ func (s *Store) Put(e *Entry) error {
 	return s.publish(bytes.NewReader(data), s.entryPath(k))
 }
 
-// touchEvery is how stale an entry's last use may be before a use writes
-// it again: pruning counts in hours and days, and a no-op of a big
-// pipeline would otherwise write every entry's inode.
-const touchEvery = 10 * time.Minute
-
-// Touch records a use of k's entry, for least-recently-used pruning (to
-// within touchEvery). It fails when the store no longer has the entry.
+// Touch records a use of k's entry, for least-recently-used pruning.
+// It fails when the store no longer has the entry.
 func (s *Store) Touch(k Key) error {
-	p := s.entryPath(k)
-	st, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if now := time.Now(); now.Sub(st.ModTime()) >= touchEvery {
-		return os.Chtimes(p, now, now)
-	}
-	return nil
+	now := time.Now()
+	return os.Chtimes(s.entryPath(k), now, now)
 }
 
 // publish writes r to a unique temporary file, syncs it and renames it to

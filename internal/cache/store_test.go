@@ -258,39 +258,3 @@ func TestStoreFilesThatAreNotFilesAreCorrupt(t *testing.T) {
 		}
 	})
 }
-
-// A use writes an entry's time only when the last one is older than
-// touchEvery, and fails for an entry the store no longer has.
-func TestTouchWritesOnlyStaleTimes(t *testing.T) {
-	s, err := OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	c := &Cache{Store: s, Root: root}
-	log := filepath.Join(root, "log")
-	os.WriteFile(log, []byte("hi\n"), 0o644)
-	if _, err := c.Save(&Computed{Key: Key{7}}, nil, log, Entry{Job: "a"}); err != nil {
-		t.Fatal(err)
-	}
-	p := s.entryPath(Key{7})
-	recent := time.Now().Add(-touchEvery / 2).Truncate(time.Second)
-	os.Chtimes(p, recent, recent)
-	if err := s.Touch(Key{7}); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := os.Stat(p); !st.ModTime().Equal(recent) {
-		t.Errorf("a recent use was written again: %v, want %v", st.ModTime(), recent)
-	}
-	stale := time.Now().Add(-2 * touchEvery)
-	os.Chtimes(p, stale, stale)
-	if err := s.Touch(Key{7}); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := os.Stat(p); time.Since(st.ModTime()) > touchEvery {
-		t.Errorf("a stale use was not written: %v", st.ModTime())
-	}
-	if err := s.Touch(Key{8}); err == nil {
-		t.Error("Touch of a missing entry succeeded")
-	}
-}

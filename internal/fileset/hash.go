@@ -70,8 +70,9 @@ const trustAfter = 2 * time.Second
 // Hasher hashes files below a root. Safe for concurrent use.
 type Hasher struct {
 	root      string
-	links     lazyRoot // resolves symlinked inputs (links.go)
-	cachePath string   // "" for no persistent cache
+	links     lazyRoot  // resolves symlinked inputs (links.go)
+	stats     *rootStat // lstat-s inputs (lstat.go)
+	cachePath string    // "" for no persistent cache
 	mu        sync.Mutex
 	cache     map[string]statEntry
 	dirty     bool
@@ -83,7 +84,7 @@ type Hasher struct {
 // (read in the background from now on, written by Save).
 func NewHasher(root, cachePath string) *Hasher {
 	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now,
-		loaded: make(chan struct{}), links: lazyRoot{dir: root}}
+		loaded: make(chan struct{}), links: lazyRoot{dir: root}, stats: &rootStat{dir: root}}
 	go func() {
 		defer close(h.loaded)
 		h.load()
@@ -128,19 +129,19 @@ func (h *Hasher) Hash(paths []string) ([]File, error) {
 }
 
 func (h *Hasher) hashOne(rel string) (File, error) {
-	abs := filepath.Join(h.root, filepath.FromSlash(rel))
-	st, err := os.Lstat(abs)
+	st, err := h.stats.lstat(rel)
 	if err != nil {
 		return File{}, err
 	}
-	f := File{Path: rel, Mode: st.Mode() & (fs.ModePerm | fs.ModeSymlink | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), Size: st.Size()}
-	if st.Mode()&fs.ModeSymlink != 0 {
-		return h.hashLink(f, abs)
+	f := File{Path: rel, Mode: st.mode & (fs.ModePerm | fs.ModeSymlink | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), Size: st.size}
+	abs := func() string { return filepath.Join(h.root, filepath.FromSlash(rel)) }
+	if st.mode&fs.ModeSymlink != 0 {
+		return h.hashLink(f, abs())
 	}
-	if !st.Mode().IsRegular() {
+	if !st.mode.IsRegular() {
 		return File{}, fmt.Errorf("%s is not a regular file", rel)
 	}
-	key := keyOf(st)
+	key := st.key
 	<-h.loaded
 	h.mu.Lock()
 	e, ok := h.cache[rel]
@@ -149,7 +150,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 		f.Digest = e.digest
 		return f, nil
 	}
-	if f.Digest, err = HashFile(abs); err != nil {
+	if f.Digest, err = HashFile(abs()); err != nil {
 		return File{}, err
 	}
 	if h.trusted(key) {

@@ -1,6 +1,7 @@
 package fileset
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,6 +32,7 @@ type Tree struct {
 	root  string
 	now   func() time.Time // for tests
 	links lazyRoot         // resolves symlinked directories (links.go)
+	stats *rootStat        // lstat-s and reads directories (lstat.go)
 	mu    sync.Mutex
 	gen   uint64
 	dirs  map[string]*dirState // by path relative to the root ("" for the root)
@@ -58,7 +60,8 @@ type dirEntry struct {
 
 // NewTree returns the tree of root; nothing is read until it is used.
 func NewTree(root string) *Tree {
-	return &Tree{root: root, now: time.Now, gen: 1, dirs: map[string]*dirState{}, links: lazyRoot{dir: root}}
+	return &Tree{root: root, now: time.Now, gen: 1, dirs: map[string]*dirState{}, links: lazyRoot{dir: root},
+		stats: &rootStat{dir: root}}
 }
 
 // Invalidate starts a new generation: every directory is checked again
@@ -107,15 +110,23 @@ func (t *Tree) dir(rel string) (*listing, error) {
 // stay inside the project, then stat'ed through the link.
 func (d *dirState) check(t *Tree, rel string) error {
 	abs := filepath.Join(t.root, filepath.FromSlash(rel))
-	st, err := os.Lstat(abs)
-	d.link = err == nil && st.Mode()&fs.ModeSymlink != 0
+	var key statKey
+	var isDir bool
+	lst, err := t.stats.lstat(cmp.Or(rel, "."))
+	d.link = err == nil && lst.mode&fs.ModeSymlink != 0
+	if err == nil {
+		key, isDir = lst.key, lst.mode.IsDir()
+	}
 	if d.link {
 		if _, _, err := t.links.resolve(rel); err != nil {
 			return err
 		}
-		st, err = os.Stat(abs)
+		var st fs.FileInfo
+		if st, err = os.Stat(abs); err == nil {
+			key, isDir = keyOf(st), st.IsDir()
+		}
 	}
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && !st.IsDir()) {
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !isDir) {
 		d.missing, d.readAt, d.entries, d.rules = true, time.Time{}, nil, nil
 		return nil
 	}
@@ -123,17 +134,17 @@ func (d *dirState) check(t *Tree, rel string) error {
 		return err
 	}
 	d.missing = false
-	if d.fresh(keyOf(st), abs) {
+	if d.fresh(key, abs) {
 		return nil
 	}
 	// The time is taken before reading, so a change made while reading
 	// has timestamps too recent to be trusted next time.
 	at := t.now()
-	if err := d.read(abs, rel); err != nil {
+	if err := d.read(t.stats, abs, rel); err != nil {
 		d.readAt = time.Time{} // read it again next time
 		return err
 	}
-	d.stat, d.readAt = keyOf(st), at
+	d.stat, d.readAt = key, at
 	return nil
 }
 
@@ -160,8 +171,8 @@ func settled(k statKey, readAt time.Time) bool {
 // maxGitignore bounds a .gitignore file.
 const maxGitignore = 16 << 20
 
-func (d *dirState) read(abs, rel string) error {
-	list, err := os.ReadDir(abs)
+func (d *dirState) read(stats *rootStat, abs, rel string) error {
+	list, err := stats.readDir(rel)
 	if err != nil {
 		return err
 	}
