@@ -129,8 +129,8 @@ func (r *Results) headline(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-// MakeLines are the quick run's comparisons with make -r and the floor,
-// one line a scenario and workload: reported, not gated.
+// MakeLines are a run's comparisons with make -r and the floor, one line
+// a scenario and workload, then memory and start-up: reported, not gated.
 func (r *Results) MakeLines() []string {
 	var out []string
 	for _, g := range r.groups() {
@@ -143,6 +143,9 @@ func (r *Results) MakeLines() []string {
 			line += fmt.Sprintf(", %.2f× the floor's", sw.Median()/fl.Median())
 		}
 		out = append(out, line)
+	}
+	if m := r.Memory; m != nil {
+		out = append(out, fmt.Sprintf("memory: sparkwing's no-op on %s peaks at %.0f MiB resident (VmHWM)", m.Workload, m.MiB))
 	}
 	if s := r.Start; s != nil {
 		out = append(out, fmt.Sprintf("start-up: sparkwing --version takes %.2f× a stdlib-only Go program's start (init %.1f ms against %.1f ms)",
