@@ -18,7 +18,8 @@ import (
 
 // Tree lists the files of a project and matches globs against the
 // listing. Directories and files ignored by .gitignore files (and .git
-// itself) are left out.
+// itself) are left out, and so is .sparkwing unless a glob's base is in
+// it (Private).
 //
 // Each directory is read when a glob first needs it and kept. Invalidate,
 // which the engine calls whenever a job may have changed the tree, starts
@@ -224,6 +225,12 @@ func (t *Tree) start(rel string) (rules []ignoreRule, ok, linked bool, err error
 	}
 }
 
+// Private is sparkwing's own directory: its pipelines, state and run
+// records. A glob reaches into it only from a base inside it
+// (".sparkwing/**/*.go"), never from above (a YAML job's "**/*.go" must
+// not re-run when a Go pipeline is edited).
+const Private = ".sparkwing"
+
 // files lists the files below directory rel that are not ignored.
 func (t *Tree) files(rel string) ([]string, error) {
 	rules, ok, linked, err := t.start(rel)
@@ -253,7 +260,7 @@ func (t *Tree) walk(rel, real string, rules []ignoreRule, out *[]string) error {
 	}
 	for _, e := range d.entries {
 		p := path.Join(rel, e.name)
-		if (e.isDir && e.name == ".git") || ignored(rules, p, e.isDir) {
+		if (e.isDir && e.name == ".git") || p == Private || ignored(rules, p, e.isDir) {
 			continue
 		}
 		switch {
