@@ -47,9 +47,10 @@ type toolResult struct {
 
 // Computed is a job's key with what went into it.
 type Computed struct {
-	Key      Key
-	Manifest string
-	Inputs   []fileset.File
+	Key       Key
+	Manifest  string
+	Inputs    []fileset.File
+	Unmatched []string // input globs that matched no file
 }
 
 // Cacheable says whether j's result may be cached, and if not, why.
@@ -79,7 +80,7 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	// Files below an output directory are never inputs; every other overlap
 	// of inputs and outputs is a plan error (plan.checkPaths).
 	include, exclude := plan.SplitInputs(j.Inputs)
-	paths, err := c.Tree.Match(include, append(exclude, j.Outputs...))
+	paths, empty, err := c.Tree.MatchEach(include, append(exclude, j.Outputs...))
 	if err != nil {
 		return nil, fmt.Errorf("resolving inputs: %w", err)
 	}
@@ -95,7 +96,7 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	}
 	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
 		Env: c.Env, Tools: tools, Needs: needs})
-	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files}, nil
+	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files, Unmatched: empty}, nil
 }
 
 // tool runs a tool command once per run and environment, and hashes what

@@ -70,6 +70,9 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		if err != nil {
 			return e.fail(j, rj, err)
 		}
+		for _, g := range comp.Unmatched {
+			e.opts.Observer.Warn(j.ID, fmt.Sprintf("input %q matches no file; if that is a typo, the job is keyed without what it reads", g))
+		}
 		rj.Key = comp.Key.String()
 		if e.opts.NoCache {
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}

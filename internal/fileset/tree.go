@@ -310,14 +310,25 @@ func within(dir, target string) bool {
 // file or a directory (all files below it) and is taken even if ignored;
 // a glob with them matches only files that are not ignored.
 func (t *Tree) Match(globs, exclude []string) ([]string, error) {
+	files, _, err := t.MatchEach(globs, exclude)
+	return files, err
+}
+
+// MatchEach is Match that also returns the globs that matched no file at
+// all (before exclusions): most often a typo, which would leave a job
+// keyed on nothing.
+func (t *Tree) MatchEach(globs, exclude []string) (files, empty []string, err error) {
 	var all []string
 	for _, g := range globs {
 		if !doublestar.ValidatePattern(g) {
-			return nil, fmt.Errorf("%q is not a valid glob", g)
+			return nil, nil, fmt.Errorf("%q is not a valid glob", g)
 		}
 		matches, err := t.matchOne(g)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if len(matches) == 0 {
+			empty = append(empty, g)
 		}
 		all = append(all, matches...)
 	}
@@ -328,7 +339,7 @@ func (t *Tree) Match(globs, exclude []string) ([]string, error) {
 			out = append(out, f)
 		}
 	}
-	return out, nil
+	return out, empty, nil
 }
 
 func (t *Tree) matchOne(g string) ([]string, error) {
