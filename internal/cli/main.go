@@ -36,6 +36,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			defer stop()
 		}
 	}
+	if path := e.getenv("SPARKWING_MEMPROFILE"); path != "" {
+		defer writeHeapProfile(path)
+	}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -83,4 +86,16 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeHeapProfile writes a pprof heap profile of this process to path as
+// the command ends (SPARKWING_MEMPROFILE): what a run kept, for finding
+// what makes a big pipeline's memory grow.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("heap").WriteTo(f, 0)
 }
