@@ -55,6 +55,7 @@ func exitCode(err error, stderr io.Writer) int {
 		ce  *plan.CycleError
 		cpe *pipeline.CompileError
 		ae  *pipeline.ArgError
+		me  *pipeline.NoModuleError
 	)
 	switch {
 	case errors.As(err, &ee):
@@ -64,7 +65,7 @@ func exitCode(err error, stderr io.Writer) int {
 		}
 	case errors.As(err, &pl), errors.As(err, &pe), errors.As(err, &nf),
 		errors.As(err, &je), errors.As(err, &ne), errors.As(err, &ce),
-		errors.As(err, &cpe), errors.As(err, &ae):
+		errors.As(err, &cpe), errors.As(err, &ae), errors.As(err, &me):
 		code = exitUsage
 	}
 	if errors.As(err, &pl) || errors.As(err, &pe) {

@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
 
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 )
@@ -71,7 +74,40 @@ Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g))
 	root.CompletionOptions.HiddenDefaultCmd = true
+	root.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		if args[0] == "version" {
+			return usageError("unknown command \"version\" (did you mean --version?)")
+		}
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return usageError("unknown command %q%s (see sparkwing --help)", args[0], plan.SuggestOrList(args[0], names, "commands"))
+	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes a wrong number of arguments, on any command, a usage
+// error (exit 2) that says where the usage is.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if check := sub.Args; check != nil {
+			sub.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return usageError("%s: %v (see %s --help)", strings.TrimPrefix(cmd.CommandPath(), "sparkwing "), err, cmd.CommandPath())
+				}
+				return nil
+			}
+		}
+		usageArgs(sub)
+	}
 }
 
 // startCPUProfile writes a pprof CPU profile of this process to path, for

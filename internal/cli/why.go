@@ -44,7 +44,7 @@ each key.`,
 func (e *env) why(root string, pl *plan.Plan, id string) error {
 	i := pl.Index(id)
 	if i < 0 {
-		return usageError("pipeline %s has no job %q%s", pl.Name, id, suggest(id, jobIDs(pl)))
+		return usageError("pipeline %s has no job %q%s", pl.Name, id, plan.SuggestOrList(id, jobIDs(pl), "jobs"))
 	}
 	preds, err := e.predict(root, pl, false)
 	if err != nil {

@@ -73,6 +73,14 @@ func (b *Builder) getenv(name string) string {
 	return ""
 }
 
+// NoModuleError says a Go pipeline was asked for where there is no Go
+// module: a configuration error.
+type NoModuleError struct{ Dir string }
+
+func (e *NoModuleError) Error() string {
+	return fmt.Sprintf("%s has no go.mod: Go pipelines (entrypoint:) need a Go module there; `sparkwing init` writes one", e.Dir)
+}
+
 // HasModule reports whether the project has a Go pipeline module.
 func HasModule(moduleDir string) bool {
 	_, err := os.Stat(filepath.Join(moduleDir, "go.mod"))
@@ -83,7 +91,7 @@ func HasModule(moduleDir string) bool {
 // when no program with the same key exists.
 func (b *Builder) Build(ctx context.Context, moduleDir string) (*Program, error) {
 	if !HasModule(moduleDir) {
-		return nil, fmt.Errorf("%s has no go.mod: Go pipelines (entrypoint:) need a Go module there; `sparkwing init` writes one", moduleDir)
+		return nil, &NoModuleError{Dir: moduleDir}
 	}
 	src, err := b.sourceDigest(moduleDir)
 	if err != nil {

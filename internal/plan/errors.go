@@ -47,15 +47,30 @@ func didYouMean(s string) string {
 }
 
 // closest returns the candidate nearest to s by edit distance, if it is
-// near enough to be a plausible typo.
+// near enough to be a plausible typo: about one edit in three, and never
+// a rewrite of the whole candidate ("zz" is not a typo of "a").
 func closest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
+	best, bestD := "", (len(s)+2)/3+1
 	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD {
+		if d := editDistance(s, c); d < bestD && d < max(len(s), len(c)) {
 			best, bestD = c, d
 		}
 	}
 	return best
+}
+
+// SuggestOrList is " (did you mean X?)" for the name closest to name, or
+// when none is close, "; WHAT: a, b, c" (the first ten).
+func SuggestOrList(name string, names []string, what string) string {
+	if s := closest(name, names); s != "" {
+		return didYouMean(s)
+	}
+	list := names
+	more := ""
+	if len(list) > 10 {
+		list, more = list[:10], fmt.Sprintf(", … (%d in all)", len(names))
+	}
+	return fmt.Sprintf("; %s: %s%s", what, strings.Join(list, ", "), more)
 }
 
 // Closest is closest, for other packages that suggest names.

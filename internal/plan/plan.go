@@ -195,7 +195,7 @@ func (p *Plan) Only(ids []string) (*Plan, error) {
 	for _, id := range ids {
 		i, ok := p.index[id]
 		if !ok {
-			return nil, fmt.Errorf("--only %s: pipeline %s has no such job%s", id, p.Name, didYouMean(closest(id, p.ids())))
+			return nil, fmt.Errorf("--only %s: pipeline %s has no such job%s", id, p.Name, SuggestOrList(id, p.ids(), "jobs"))
 		}
 		visit(i)
 	}
