@@ -56,6 +56,23 @@ type globals struct {
 	dir string // -C
 }
 
+// command is how the user started sparkwing, for the commands output
+// suggests: with -C DIR when given, so they work from where the user is.
+func (g *globals) command() string {
+	if g.dir == "" {
+		return "sparkwing"
+	}
+	return "sparkwing -C " + shellQuote(g.dir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+=:,@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func newRoot(e *env) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{

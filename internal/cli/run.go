@@ -116,7 +116,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
-		LookupEnv: e.lookupEnv, Observer: e.observer(f.output), Cache: c, NoCache: f.noCache,
+		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
 		Images:   engine.ImageOptions{Buildkit: addr, Helper: e.getenv("SPARKWING_IMAGE_HELPER"), Profile: profile, Load: f.load},
 		Watchdog: exe,
 	})
@@ -193,7 +193,7 @@ func interrupted(ctx context.Context, err error) error {
 }
 
 // observer picks the output mode; the live view needs a terminal width.
-func (e *env) observer(mode string) ui.Observer {
+func (e *env) observer(mode string, g *globals) ui.Observer {
 	out, isFile := e.stdout.(*os.File)
 	tty := isFile && term.IsTerminal(int(out.Fd()))
 	width := func() int {
@@ -204,5 +204,5 @@ func (e *env) observer(mode string) ui.Observer {
 		}
 		return 100
 	}
-	return ui.New(mode, e.stdout, tty, width)
+	return ui.New(mode, e.stdout, tty, width, g.command())
 }

@@ -36,12 +36,12 @@ each key.`,
 			if err != nil {
 				return err
 			}
-			return e.why(inv.root, pl, inv.rest[0])
+			return e.why(inv.root, pl, inv.rest[0], g.command())
 		},
 	}
 }
 
-func (e *env) why(root string, pl *plan.Plan, id string) error {
+func (e *env) why(root string, pl *plan.Plan, id, command string) error {
 	i := pl.Index(id)
 	if i < 0 {
 		return usageError("pipeline %s has no job %q%s", pl.Name, id, plan.SuggestOrList(id, jobIDs(pl), "jobs"))
@@ -61,8 +61,8 @@ func (e *env) why(root string, pl *plan.Plan, id string) error {
 	case "unknown":
 		// A job it needs runs first; compare the rest with that job's
 		// outputs as they are on disk now.
-		fmt.Fprintf(e.stdout, "%s needs %s, which would run first (see `sparkwing why %s %s`); %s runs again if that changes %s's output\n",
-			id, pr.After, pl.Name, pr.After, id, pr.After)
+		fmt.Fprintf(e.stdout, "%s needs %s, which would run first (see `%s why %s %s`); %s runs again if that changes %s's output\n",
+			id, pr.After, command, pl.Name, pr.After, id, pr.After)
 		if preds, err = e.predict(root, pl, true); err != nil {
 			return err
 		}

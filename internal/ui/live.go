@@ -36,6 +36,7 @@ type live struct {
 	drawn   int      // lines of the region now on screen
 	stop    chan struct{}
 	stopped sync.WaitGroup
+	command string // how sparkwing was started, for suggested commands
 }
 
 type liveJob struct {
@@ -43,8 +44,8 @@ type liveJob struct {
 	last    string
 }
 
-func newLive(w io.Writer, width func() int, color bool) *live {
-	return &live{w: w, width: width, color: color, running: map[string]*liveJob{}, stop: make(chan struct{})}
+func newLive(w io.Writer, width func() int, color bool, command string) *live {
+	return &live{w: w, width: width, color: color, command: command, running: map[string]*liveJob{}, stop: make(chan struct{})}
 }
 
 func (l *live) RunStarted(r RunInfo) {
@@ -111,7 +112,7 @@ func (l *live) RunFinished(rec *runrec.Record, runDir string) {
 	l.running = map[string]*liveJob{}
 	l.redraw()
 	l.clearRegion()
-	writeSummary(l.w, rec, runDir, l.color)
+	writeSummary(l.w, rec, runDir, l.color, l.command)
 }
 
 // redraw replaces the region with the lines waiting above it and the

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -16,7 +17,7 @@ const tailLines = 15
 // writeSummary prints the end of a run: each job's status and duration, the
 // failed jobs' last log lines, then wall time, critical path and parallel
 // efficiency.
-func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool) {
+func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, command string) {
 	width := 0
 	for _, j := range rec.Jobs {
 		width = max(width, len(j.ID))
@@ -49,7 +50,7 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool) {
 			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
 			rec.ParallelEfficiency*100, fmtDuration(ms(rec.JobMSTotal)))
 	}
-	fmt.Fprintf(w, "recorded in %s (sparkwing runs show %s)\n", relPath(runDir), rec.ID)
+	fmt.Fprintf(w, "recorded in %s (%s runs show %s)\n", relPath(runDir), cmp.Or(command, "sparkwing"), rec.ID)
 }
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }

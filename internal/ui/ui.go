@@ -50,7 +50,9 @@ var Modes = []string{Auto, TTY, Plain, JSON}
 
 // New returns the observer for mode, writing to w. isTerminal and width
 // describe w; auto picks the live view on a terminal, plain elsewhere.
-func New(mode string, w io.Writer, isTerminal bool, width func() int) Observer {
+// command is how the user started sparkwing ("sparkwing -C DIR"): the
+// commands a summary suggests start with it, so they work as printed.
+func New(mode string, w io.Writer, isTerminal bool, width func() int, command string) Observer {
 	if mode == Auto {
 		mode = Plain
 		if isTerminal {
@@ -61,9 +63,9 @@ func New(mode string, w io.Writer, isTerminal bool, width func() int) Observer {
 	case JSON:
 		return &jsonUI{w: w}
 	case TTY:
-		return newLive(w, width, os.Getenv("NO_COLOR") == "")
+		return newLive(w, width, os.Getenv("NO_COLOR") == "", command)
 	}
-	return &plainUI{w: &batchWriter{w: w}}
+	return &plainUI{w: &batchWriter{w: w}, command: command}
 }
 
 // LineWriter splits a job's output into lines for an Observer. Close
@@ -110,9 +112,10 @@ func (l *LineWriter) Close() error {
 // keeps each job's lines as they come, up to keepMax bytes; a longer log is
 // read back from its file.
 type plainUI struct {
-	mu   sync.Mutex
-	w    *batchWriter
-	kept map[string]*bytes.Buffer
+	mu      sync.Mutex
+	w       *batchWriter
+	kept    map[string]*bytes.Buffer
+	command string
 }
 
 const keepMax = 1 << 20
@@ -171,7 +174,7 @@ func (p *plainUI) Warn(job, msg string) {
 func (p *plainUI) RunFinished(rec *runrec.Record, runDir string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	writeSummary(p.w, rec, runDir, false)
+	writeSummary(p.w, rec, runDir, false, p.command)
 	p.w.Flush()
 }
 
