@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
@@ -31,15 +33,21 @@ func newRunsCmd(e *env, g *globals) *cobra.Command {
 		RunE:  list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(&cobra.Command{
+	listCmd := &cobra.Command{
 		Use:   "list",
 		Short: "List recent runs",
 		Args:  cobra.NoArgs,
 		RunE:  list,
-	}, &cobra.Command{
+	}
+	var logJob string
+	show := &cobra.Command{
 		Use:   "show ID|last",
 		Short: "Show one run's record: jobs, timings, critical path, logs",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show one run's record: each job's status and timings, the critical path and
+where each log is. --log JOB prints that job's whole log, whether it ran in
+that run or was restored from the cache (its log then comes from the cache,
+while the cache still has it).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := g.runStore()
 			if err != nil {
@@ -49,14 +57,54 @@ func newRunsCmd(e *env, g *globals) *cobra.Command {
 			if err != nil {
 				return usageError("%v", err)
 			}
+			if logJob != "" {
+				return e.printLog(store, rec, logJob)
+			}
 			if asJSON {
 				return writeJSON(e.stdout, rec)
 			}
 			showRun(e.stdout, store, rec)
 			return nil
 		},
-	})
+	}
+	show.Flags().StringVar(&logJob, "log", "", "print the whole log of `JOB`")
+	cmd.AddCommand(listCmd, show)
 	return cmd
+}
+
+// printLog prints one job's log from a run: the run's own log file, or for
+// a job restored from the cache, the log blob its entry named.
+func (e *env) printLog(store *runrec.Store, rec *runrec.Record, id string) error {
+	var job *runrec.Job
+	ids := make([]string, len(rec.Jobs))
+	for i := range rec.Jobs {
+		ids[i] = rec.Jobs[i].ID
+		if rec.Jobs[i].ID == id {
+			job = &rec.Jobs[i]
+		}
+	}
+	if job == nil {
+		return usageError("run %s has no job %q%s", rec.ID, id, plan.SuggestOrList(id, ids, "jobs"))
+	}
+	if job.Log != "" {
+		f, _, err := fileset.OpenRegular(filepath.Join(store.Dir, rec.ID, job.Log))
+		if err == nil {
+			defer f.Close()
+			_, err = io.Copy(e.stdout, f)
+			return err
+		}
+	}
+	if job.LogDigest == "" {
+		return fmt.Errorf("run %s kept no log of %s (%s)", rec.ID, id, job.Status)
+	}
+	cs, err := e.openStore()
+	if err != nil {
+		return fmt.Errorf("the cache holding %s's log: %w", id, err)
+	}
+	if _, err := cs.CopyBlob(e.stdout, job.LogDigest, -1); err != nil {
+		return fmt.Errorf("%s's log from the cache: %w (pruned or cleaned since?)", id, err)
+	}
+	return nil
 }
 
 func (g *globals) runStore() (*runrec.Store, error) {

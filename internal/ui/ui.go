@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -109,18 +108,63 @@ func (l *LineWriter) Close() error {
 
 // plainUI prints, for each job, one header line when it starts and, when it
 // ends, its whole log as one block, so parallel jobs never interleave. It
-// keeps each job's lines as they come, up to keepMax bytes; a longer log is
-// read back from its file.
+// keeps each job's lines as they come in memory, up to keepMax bytes, and
+// a longer log in an unlinked temporary file: all of it is printed, a
+// cached job's replay as much as a job that ran.
 type plainUI struct {
 	mu      sync.Mutex
 	w       *batchWriter
-	kept    map[string]*bytes.Buffer
+	kept    map[string]*keptLog
 	command string
+	runID   string
 }
 
 const keepMax = 1 << 20
 
+// keptLog is one job's lines so far.
+type keptLog struct {
+	mem     bytes.Buffer
+	spill   *os.File // past keepMax; nil before, or if no file could be made
+	dropped int64    // bytes lost because no file could be made
+}
+
+func (k *keptLog) write(line []byte) {
+	switch {
+	case k.spill != nil:
+		if _, err := k.spill.Write(append(line, '\n')); err != nil {
+			k.dropped += int64(len(line) + 1)
+		}
+		return
+	case k.mem.Len()+len(line) < keepMax:
+		k.mem.Write(line)
+		k.mem.WriteByte('\n')
+		return
+	}
+	f, err := os.CreateTemp("", "sparkwing-log-*")
+	if err != nil {
+		k.dropped += int64(len(line) + 1)
+		return
+	}
+	os.Remove(f.Name()) // the open file is all that is needed
+	k.spill = f
+	k.spill.Write(k.mem.Bytes())
+	k.mem.Reset()
+	k.write(line)
+}
+
+// copyTo writes the whole log to w and releases it.
+func (k *keptLog) copyTo(w io.Writer) {
+	if k.spill != nil {
+		if _, err := k.spill.Seek(0, io.SeekStart); err == nil {
+			io.Copy(w, k.spill)
+		}
+		k.spill.Close()
+	}
+	w.Write(k.mem.Bytes())
+}
+
 func (p *plainUI) RunStarted(r RunInfo) {
+	p.runID = r.ID
 	fmt.Fprintf(p.w, "sparkwing: %s, %d jobs, %d at a time (run %s)\n", r.Pipeline, r.Jobs, r.Workers, r.ID)
 }
 
@@ -134,34 +178,29 @@ func (p *plainUI) JobLine(id string, line []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.kept == nil {
-		p.kept = map[string]*bytes.Buffer{}
+		p.kept = map[string]*keptLog{}
 	}
-	b := p.kept[id]
-	if b == nil {
-		b = &bytes.Buffer{}
-		p.kept[id] = b
+	k := p.kept[id]
+	if k == nil {
+		k = &keptLog{}
+		p.kept[id] = k
 	}
-	if b.Len() <= keepMax {
-		b.Write(line)
-		b.WriteByte('\n')
-	}
+	k.write(line)
 }
 
 func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%s %s %s\n", glyph(j.Status, false), j.ID, outcome(j))
-	b := p.kept[j.ID]
+	k := p.kept[j.ID]
 	delete(p.kept, j.ID)
-	if b != nil && b.Len() > keepMax {
-		if f, _, err := fileset.OpenRegular(logPath); err == nil { // the whole log, when there is a file
-			copyEnsuringNewline(p.w, f)
-			f.Close()
-			return
-		}
+	if k == nil {
+		return
 	}
-	if b != nil {
-		p.w.Write(b.Bytes())
+	k.copyTo(p.w)
+	if k.dropped > 0 {
+		fmt.Fprintf(p.w, "sparkwing: %d more bytes of %s's log could not be kept for this view; `%s runs show %s --log %s` prints all of it\n",
+			k.dropped, j.ID, p.command, p.runID, j.ID)
 	}
 }
 
@@ -176,26 +215,6 @@ func (p *plainUI) RunFinished(rec *runrec.Record, runDir string) {
 	defer p.mu.Unlock()
 	writeSummary(p.w, rec, runDir, false, p.command)
 	p.w.Flush()
-}
-
-func copyEnsuringNewline(w io.Writer, r io.Reader) {
-	var last [1]byte
-	tw := &tailByte{w: w, last: last[:]}
-	if n, _ := io.Copy(tw, r); n > 0 && tw.last[0] != '\n' {
-		io.WriteString(w, "\n")
-	}
-}
-
-type tailByte struct {
-	w    io.Writer
-	last []byte
-}
-
-func (t *tailByte) Write(p []byte) (int, error) {
-	if len(p) > 0 {
-		t.last[0] = p[len(p)-1]
-	}
-	return t.w.Write(p)
 }
 
 // outcome is the short description after a job's name.
