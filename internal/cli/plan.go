@@ -11,6 +11,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 func newPlanCmd(e *env, g *globals) *cobra.Command {
@@ -106,7 +107,7 @@ func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Pr
 		return nil, err
 	}
 	defer ws.Close()
-	return engine.Predict(e.ctx, pl, c, ws, diskOutputs)
+	return engine.Predict(e.ctx, pl, c, ws, diskOutputs, runrec.Open(root).LastKeys(pl.Name))
 }
 
 func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {

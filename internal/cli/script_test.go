@@ -51,13 +51,15 @@ func TestScripts(t *testing.T) {
 				"GOPROXY=off", // the SDK ships inside sparkwing: no network
 				"GOFLAGS=-buildvcs=false",
 				"NO_COLOR=1",
+				"FLAVOUR=a",
 			)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitcode,
-			"overlap":  cmdOverlap,
-			"dead":     cmdDead,
+			"exitcode":       cmdExitcode,
+			"overlap":        cmdOverlap,
+			"dead":           cmdDead,
+			"planmatchesrun": cmdPlanMatchesRun,
 		},
 	})
 }
@@ -112,7 +114,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 		}
 	}
 	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
-		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER"} {
+		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER", "FLAVOUR"} {
 		env = append(env, name+"="+ts.Getenv(name))
 	}
 	return env
@@ -196,4 +198,51 @@ func zombie(pid int) bool {
 	}
 	f := strings.Fields(string(data))
 	return len(f) > 2 && f[2] == "Z"
+}
+
+// planmatchesrun PIPELINE: run `plan PIPELINE --json`, then the pipeline,
+// and require that every job the plan could predict did what it said: a
+// hit was restored, a miss ran for the reason given, an off job ran
+// uncached. (A job after one that must run first cannot be predicted.)
+// The run's output becomes stdout for the next checks.
+func cmdPlanMatchesRun(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: planmatchesrun PIPELINE")
+	}
+	sw := func(args ...string) []byte {
+		prog, err := lookPath(ts, "sparkwing")
+		ts.Check(err)
+		cmd := exec.Command(prog, args...)
+		cmd.Dir, cmd.Env = ts.MkAbs("."), scriptEnv(ts)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			ts.Fatalf("sparkwing %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+		}
+		return out
+	}
+	var predicted struct {
+		Jobs []struct {
+			ID    string
+			Cache runrec.Cache
+		}
+	}
+	ts.Check(json.Unmarshal(sw("plan", args[0], "--json"), &predicted))
+	out := sw("run", args[0], "--output", "plain")
+	var rec runrec.Record
+	ts.Check(json.Unmarshal(sw("runs", "show", "last", "--json"), &rec))
+	did := map[string]runrec.Cache{}
+	for _, j := range rec.Jobs {
+		did[j.ID] = j.Cache
+	}
+	for _, p := range predicted.Jobs {
+		if p.Cache.Result == "unknown" {
+			continue
+		}
+		if got := did[p.ID]; got != p.Cache {
+			ts.Fatalf("job %s: plan said %s (%s), the run did %s (%s)", p.ID, p.Cache.Result, p.Cache.Reason, got.Result, got.Reason)
+		}
+	}
+	ts.Stdout().Write(out)
 }

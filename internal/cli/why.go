@@ -72,14 +72,18 @@ func (e *env) why(root string, pl *plan.Plan, id, command string) error {
 		}
 	}
 	store, _ := e.openStore()
-	prevRun, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
+	prevRun, restored, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
 	if prev == nil {
 		fmt.Fprintf(e.stdout, "%s would run: there is no earlier entry for it in the cache (never stored, or pruned)\n", id)
 		return nil
 	}
 	changes := cache.Diff(prev.Manifest, pr.Manifest)
-	fmt.Fprintf(e.stdout, "%s would run: %d %s since the entry stored by run %s (%s):\n",
-		id, len(changes), plural(len(changes), "difference", "differences"), prevRun, short(prev.Key))
+	how := "stored by"
+	if restored {
+		how = "restored from the cache by"
+	}
+	fmt.Fprintf(e.stdout, "%s would run: %d %s since the entry %s run %s (%s):\n",
+		id, len(changes), plural(len(changes), "difference", "differences"), how, prevRun, short(prev.Key))
 	writeChanges(e.stdout, changes, pl, preds)
 	return nil
 }
@@ -97,8 +101,9 @@ func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []en
 }
 
 // lastEntry finds the newest recorded key of job whose entry is still in
-// the store, other than key.
-func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string) (runID string, entry *cache.Entry) {
+// the store, other than key, and whether that run restored it rather than
+// stored it.
+func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string) (runID string, restored bool, entry *cache.Entry) {
 	runs.Newest(pipeline, func(rec *runrec.Record) bool {
 		for _, j := range rec.Jobs {
 			if j.ID != job || j.Key == "" || j.Key == key {
@@ -106,14 +111,14 @@ func lastEntry(runs *runrec.Store, store *cache.Store, pipeline, job, key string
 			}
 			if k, err := cache.ParseKey(j.Key); err == nil {
 				if e, err := store.Get(k); err == nil {
-					runID, entry = rec.ID, e
+					runID, restored, entry = rec.ID, j.Status == runrec.Cached, e
 					return false
 				}
 			}
 		}
 		return true
 	})
-	return runID, entry
+	return runID, restored, entry
 }
 
 func offReason(r string) string {

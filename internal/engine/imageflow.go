@@ -138,10 +138,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 			e.replayImageLog(j, comp)
 			return rj, sched.Succeeded
 		}
-		rj.Cache.Reason = "no entry"
-		if prev := e.lastKeys[j.ID]; prev != "" && prev != rj.Key {
-			rj.Cache.Reason = "inputs changed"
-		}
+		rj.Cache.Reason = missReason(e.lastKeys, j.ID, rj.Key)
 	}
 
 	t0 := time.Now()

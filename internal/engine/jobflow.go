@@ -125,10 +125,7 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
-		rc.Reason = "no entry"
-		if prev := e.lastKeys[j.ID]; prev != "" && prev != comp.Key.String() {
-			rc.Reason = "inputs changed"
-		}
+		rc.Reason = missReason(e.lastKeys, j.ID, comp.Key.String())
 		return nil
 	case errors.As(err, &corrupt):
 		e.opts.Observer.Warn(j.ID, err.Error()+"; removed it, running the job")

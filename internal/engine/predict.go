@@ -25,7 +25,10 @@ type Prediction struct {
 // store has it. A job needing one that would run cannot know its key
 // before that one ran; with diskOutputs the needed job's outputs are taken
 // as they are on disk now instead (what `sparkwing why` wants to compare).
-func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Workspace, diskOutputs bool) ([]Prediction, error) {
+//
+// lastKeys are the keys of the pipeline's last run (runrec's LastKeys): a
+// miss whose key differs from its last one is "inputs changed", as in a run.
+func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Workspace, diskOutputs bool, lastKeys map[string]string) ([]Prediction, error) {
 	deps := p.Deps()
 	preds := make([]Prediction, len(p.Jobs))
 	outputs := map[string]fileset.Digest{}
@@ -71,7 +74,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			pr.Result, pr.Entry = "hit", entry
 			outputs[j.ID], known[j.ID] = digestOf(entry.OutputDigest), true
 		case errors.Is(err, cache.ErrNotFound):
-			pr.Result, pr.Reason = "miss", "no entry"
+			pr.Result, pr.Reason = "miss", missReason(lastKeys, j.ID, pr.Key)
 		case errors.As(err, &corrupt):
 			pr.Result, pr.Reason = "miss", "corrupt entry"
 		default:
@@ -79,4 +82,13 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 		}
 	}
 	return preds, nil
+}
+
+// missReason is why a job whose key the store lacks is a miss: "inputs
+// changed" when its last run had another key, else "no entry".
+func missReason(lastKeys map[string]string, id, key string) string {
+	if prev := lastKeys[id]; prev != "" && prev != key {
+		return "inputs changed"
+	}
+	return "no entry"
 }
