@@ -110,10 +110,22 @@ func (d *decoder) syntaxError(err error) {
 	}
 	if errors.As(err, &ye) && ye.GetToken() != nil && ye.GetToken().Position != nil {
 		p := ye.GetToken().Position
-		d.errorAt(Pos{p.Line, p.Column}, "%s", ye.GetMessage())
+		msg := ye.GetMessage()
+		d.errorAt(Pos{p.Line, p.Column}, "%s%s", strings.ReplaceAll(msg, "\t", `\t`), syntaxFix(msg))
 		return
 	}
 	d.errorAt(Pos{}, "%s", strings.TrimSpace(err.Error()))
+}
+
+// syntaxFix is what to do about the YAML parser's commonest complaints.
+func syntaxFix(msg string) string {
+	switch {
+	case strings.Contains(msg, "mapping value is not allowed in this context"):
+		return `: a value containing ": " must be quoted, e.g. run: 'echo "status: ok"', or written as a block (run: |, then the command indented on the next line)`
+	case strings.Contains(msg, "found character '\t'"):
+		return ": YAML indents with spaces only; replace the tab with spaces"
+	}
+	return ""
 }
 
 // keyValue is one entry of a mapping, with merge keys expanded.
@@ -198,6 +210,9 @@ func (d *decoder) unknownKey(kv keyValue, where string, known []string) {
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
 	} else {
 		hint = fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
+	}
+	if kv.key == "needs" {
+		hint = " (`needs` belongs inside a job: indent it under the job that needs the others)"
 	}
 	d.errorf(kv.node, "unknown key %q %s%s", kv.key, where, hint)
 }

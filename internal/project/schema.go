@@ -88,6 +88,10 @@ func (d *decoder) jobs(p *Pipeline, n ast.Node) []plan.Job {
 			d.errorf(kv.node, "job %q is defined twice in pipeline %q", kv.key, p.Name)
 			continue
 		}
+		if _, isList := d.resolve(kv.value).(*ast.SequenceNode); isList && kv.key == "needs" {
+			d.errorf(kv.node, "`needs` is at the level of the job names, where it would be a job: indent it under the job that needs the others")
+			continue
+		}
 		jp := &jobPos{key: pos(kv.node)}
 		p.pos[kv.key] = jp
 		jobs = append(jobs, d.job(kv, jp))
