@@ -117,7 +117,7 @@ func (g *globals) findDockerfiles(start string) ([]string, error) {
 	}
 	var out []string
 	for _, f := range files {
-		if strings.HasSuffix(f, ".dockerignore") {
+		if strings.HasSuffix(f, ".dockerignore") || backupFile(f) {
 			continue
 		}
 		rel, err := filepath.Rel(start, filepath.Join(root, f))
@@ -127,4 +127,15 @@ func (g *globals) findDockerfiles(start string) ([]string, error) {
 		out = append(out, rel)
 	}
 	return out, nil
+}
+
+// backupFile reports whether name is an editor's or a merge tool's copy
+// (Dockerfile.orig, Dockerfile~, ...), which the doctor must never rewrite.
+func backupFile(name string) bool {
+	for _, suffix := range []string{".orig", ".bak", "~", ".rej", ".swp", ".tmp", ".sparkwing-fix"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return false
 }

@@ -51,19 +51,23 @@ func doctor(stdout, stderr io.Writer, paths []string, asJSON, fix bool) int {
 			continue
 		}
 		findings := Check(f, &Context{Dir: filepath.Dir(p)})
-		if fix {
+		// One fix can make another possible (a cache mount needs the
+		// # syntax= line): fix until nothing more can be, in one command.
+		for pass := 0; fix && pass < 3; pass++ {
 			text, diff, n := Fix(f, findings)
-			if n > 0 {
-				if err := writeAtomic(p, []byte(text)); err != nil {
-					fmt.Fprintf(stderr, "sparkwing: %v\n", err)
-					return 1
-				}
-				fmt.Fprint(stdout, diff)
-				// What is left is what the fixes did not cover.
-				if f, err = Parse(p, []byte(text)); err == nil {
-					findings = Check(f, &Context{Dir: filepath.Dir(p)})
-				}
+			if n == 0 {
+				break
 			}
+			if err := writeAtomic(p, []byte(text)); err != nil {
+				fmt.Fprintf(stderr, "sparkwing: %v\n", err)
+				return 1
+			}
+			fmt.Fprint(stdout, diff)
+			// What is left is what the fixes did not cover.
+			if f, err = Parse(p, []byte(text)); err != nil {
+				break
+			}
+			findings = Check(f, &Context{Dir: filepath.Dir(p)})
 		}
 		all = append(all, findings...)
 	}
