@@ -40,16 +40,7 @@ With no PIPELINE, lists the pipelines.`,
 			if err != nil {
 				return err
 			}
-			preds, err := e.predict(inv.root, pl, false)
-			if err != nil {
-				return err
-			}
-			jobs := planJobs(pl, preds)
-			if asJSON {
-				return writeJSON(e.stdout, map[string]any{"pipeline": pl.Name, "jobs": jobs})
-			}
-			writePlan(e.stdout, pl.Name, jobs)
-			return nil
+			return e.printPlan(inv.root, pl, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -93,6 +84,20 @@ func (c predCache) String() string {
 }
 
 // predict works out hit or miss per job without running anything.
+// printPlan prints what running pl would do (`plan`, `run --dry-run`).
+func (e *env) printPlan(root string, pl *plan.Plan, asJSON bool) error {
+	preds, err := e.predict(root, pl, false)
+	if err != nil {
+		return err
+	}
+	jobs := planJobs(pl, preds)
+	if asJSON {
+		return writeJSON(e.stdout, map[string]any{"pipeline": pl.Name, "jobs": jobs})
+	}
+	writePlan(e.stdout, pl.Name, jobs)
+	return nil
+}
+
 func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Prediction, error) {
 	c, err := e.newCache(root)
 	if err != nil {

@@ -29,6 +29,8 @@ type runFlags struct {
 	output    string
 	profile   string
 	load      bool
+	dryRun    bool
+	list      bool
 }
 
 func newRunCmd(e *env, g *globals) *cobra.Command {
@@ -76,6 +78,8 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
 	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` whose registries image jobs push to (default $SPARKWING_PROFILE, else local)")
 	fl.BoolVar(&f.load, "load", false, "also write each image job's image to .sparkwing/images/JOB.tar (OCI layout) for a local runtime")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run and what is cached (as 'sparkwing plan'), and run nothing")
+	fl.BoolVar(&f.list, "list", false, "list the pipelines with their descriptions")
 	return cmd
 }
 
@@ -84,7 +88,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if inv == nil || err != nil {
 		return err
 	}
-	if inv.name == "" {
+	if inv.name == "" || f.list {
 		listPipelines(e.stdout, inv.file)
 		return nil
 	}
@@ -100,6 +104,9 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	}
 	if err != nil {
 		return interrupted(ctx, err)
+	}
+	if f.dryRun {
+		return e.printPlan(root, pl, f.output == ui.JSON)
 	}
 	c, err := e.newCache(root)
 	if err != nil {
