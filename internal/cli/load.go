@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -131,8 +133,49 @@ func (e *env) program(ctx context.Context, root string, fresh bool) (*pipeline.P
 	if err != nil {
 		return nil, err
 	}
-	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ, Fresh: fresh}
+	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ, Fresh: fresh, Compiling: e.compiling}
 	return b.Build(ctx, filepath.Join(root, project.Dir))
+}
+
+// compiling tells the user, on stderr in every output mode, that the Go
+// pipeline is being compiled and how long that takes: a first compile
+// with a cold Go build cache is silent for tens of seconds otherwise. On
+// a terminal the elapsed time counts up.
+func (e *env) compiling() func(error) {
+	start := time.Now()
+	const msg = "sparkwing: compiling .sparkwing (the first time: about 10–40 s)"
+	f, isFile := e.stderr.(*os.File)
+	if !isFile || !term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintln(e.stderr, msg)
+		return func(err error) {
+			if err == nil {
+				fmt.Fprintf(e.stderr, "sparkwing: compiled .sparkwing in %s\n", time.Since(start).Round(100*time.Millisecond))
+			}
+		}
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			fmt.Fprintf(e.stderr, "\r%s… %s", msg, time.Since(start).Round(time.Second))
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func(err error) {
+		close(stop)
+		<-finished
+		fmt.Fprint(e.stderr, "\r\033[K")
+		if err == nil {
+			fmt.Fprintf(e.stderr, "sparkwing: compiled .sparkwing in %s\n", time.Since(start).Round(100*time.Millisecond))
+		}
+	}
 }
 
 func suggest(name string, names []string) string {

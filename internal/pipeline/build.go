@@ -61,6 +61,9 @@ type Builder struct {
 	CacheDir string   // programs go under CacheDir/pipelines
 	Environ  []string // environment of the go command
 	Fresh    bool     // compile even when a program is cached (--no-cache)
+	// Compiling, if set, is called when a compile starts (a cached program
+	// needs none); the function it returns, when the compile ends.
+	Compiling func() (done func(err error))
 }
 
 func (b *Builder) getenv(name string) string {
@@ -107,7 +110,13 @@ func (b *Builder) Build(ctx context.Context, moduleDir string) (*Program, error)
 		return prog, nil
 	}
 	prog.Compiled = true
-	if err := b.compile(ctx, goPath, moduleDir, prog.Path); err != nil {
+	done := func(error) {}
+	if b.Compiling != nil {
+		done = b.Compiling()
+	}
+	err = b.compile(ctx, goPath, moduleDir, prog.Path)
+	done(err)
+	if err != nil {
 		return nil, err
 	}
 	return prog, record(prog.Path)
