@@ -175,6 +175,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("list", `{"V":1,"Dir":"/p","Excludes":["*.log","!a.log"]}`)
 	f.Add("build", `{"V":1,"Root":"rel","Image":{}}`)
 	f.Add("list", `{"V":1,"Dir":"/p"} {"V":1}`)
+	f.Add("exists", `{"V":1,"Check":[{"Host":"127.0.0.1:5000","Repo":"a","Tag":"t"}],"PerRegistry":1,"Files":"files-abc"}`)
 	f.Fuzz(func(t *testing.T, op, body string) {
 		req, err := image.DecodeRequest(op, strings.NewReader(body))
 		if err != nil {
@@ -183,9 +184,15 @@ func FuzzDecodeRequest(f *testing.F) {
 		if req.V != image.WireVersion {
 			t.Fatalf("accepted version %d", req.V)
 		}
-		if op == "list" {
+		switch op {
+		case "list":
 			if !filepath.IsAbs(req.Dir) {
 				t.Fatalf("accepted a relative directory %q", req.Dir)
+			}
+			return
+		case "exists":
+			if req.PerRegistry < 1 || len(req.Check)%req.PerRegistry != 0 || len(req.Check) == 0 {
+				t.Fatalf("accepted %d references, %d a registry", len(req.Check), req.PerRegistry)
 			}
 			return
 		}
