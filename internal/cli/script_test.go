@@ -204,23 +204,16 @@ func zombie(pid int) bool {
 // and require that every job the plan could predict did what it said: a
 // hit was restored, a miss ran for the reason given, an off job ran
 // uncached. (A job after one that must run first cannot be predicted.)
-// The run's output becomes stdout for the next checks.
+// The run's output is stdout for the next checks.
 func cmdPlanMatchesRun(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: planmatchesrun PIPELINE")
 	}
 	sw := func(args ...string) []byte {
-		prog, err := lookPath(ts, "sparkwing")
-		ts.Check(err)
-		cmd := exec.Command(prog, args...)
-		cmd.Dir, cmd.Env = ts.MkAbs("."), scriptEnv(ts)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			ts.Fatalf("sparkwing %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+		if err := ts.Exec("sparkwing", args...); err != nil {
+			ts.Fatalf("sparkwing %s: %v\n%s%s", strings.Join(args, " "), err, ts.ReadFile("stdout"), ts.ReadFile("stderr"))
 		}
-		return out
+		return []byte(ts.ReadFile("stdout"))
 	}
 	var predicted struct {
 		Jobs []struct {
@@ -229,9 +222,9 @@ func cmdPlanMatchesRun(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Check(json.Unmarshal(sw("plan", args[0], "--json"), &predicted))
-	out := sw("run", args[0], "--output", "plain")
-	var rec runrec.Record
-	ts.Check(json.Unmarshal(sw("runs", "show", "last", "--json"), &rec))
+	sw("run", args[0], "--output", "plain") // its output stays stdout
+	rec, err := runrec.Open(ts.MkAbs(".")).Load("last")
+	ts.Check(err)
 	did := map[string]runrec.Cache{}
 	for _, j := range rec.Jobs {
 		did[j.ID] = j.Cache
@@ -244,5 +237,4 @@ func cmdPlanMatchesRun(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("job %s: plan said %s (%s), the run did %s (%s)", p.ID, p.Cache.Result, p.Cache.Reason, got.Result, got.Reason)
 		}
 	}
-	ts.Stdout().Write(out)
 }
