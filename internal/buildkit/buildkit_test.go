@@ -317,20 +317,3 @@ func tarNames(t *testing.T, path string) map[string]bool {
 	}
 	return names
 }
-
-func TestUnreachableBuildkitdSaysHowToStartOne(t *testing.T) {
-	addr := "unix://" + filepath.Join(t.TempDir(), "no.sock")
-	_, err := buildkit.Connect(context.Background(), addr)
-	var ue *image.UnreachableError
-	if !errors.As(err, &ue) {
-		t.Fatalf("err = %v, want UnreachableError", err)
-	}
-	if want := "cannot reach buildkitd at " + addr + ": dial unix "; !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("error = %q, want it to start %q", err, want)
-	}
-	for _, want := range []string{"buildkitd --addr " + addr, "BUILDKIT_HOST"} {
-		if !strings.Contains(ue.Hint(), want) {
-			t.Errorf("hint lacks %q:\n%s", want, ue.Hint())
-		}
-	}
-}
