@@ -421,11 +421,12 @@ func TestJobLockWaitsForOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Unlock()
-	select {
-	case <-reaped:
-	default:
+	// The group is gone once its last process is reaped; reaped closes a
+	// moment after that, so the group itself is what is checked.
+	if syscall.Kill(-orphan.Process.Pid, 0) == nil {
 		t.Fatal("the lock was granted while the earlier run's processes were alive")
 	}
+	<-reaped
 	if len(said) != 1 || !strings.Contains(said[0], "earlier run of job j") {
 		t.Fatalf("said %q", said)
 	}
