@@ -5,6 +5,7 @@
 package ui
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -124,16 +125,16 @@ const keepMax = 1 << 20
 // keptLog is one job's lines so far.
 type keptLog struct {
 	mem     bytes.Buffer
-	spill   *os.File // past keepMax; nil before, or if no file could be made
-	dropped int64    // bytes lost because no file could be made
+	spill   *os.File      // past keepMax; nil before, or if no file could be made
+	buf     *bufio.Writer // in front of spill
+	dropped int64         // bytes lost because no file could be made
 }
 
 func (k *keptLog) write(line []byte) {
 	switch {
 	case k.spill != nil:
-		if _, err := k.spill.Write(append(line, '\n')); err != nil {
-			k.dropped += int64(len(line) + 1)
-		}
+		k.buf.Write(line)
+		k.buf.WriteByte('\n')
 		return
 	case k.mem.Len()+len(line) < keepMax:
 		k.mem.Write(line)
@@ -146,21 +147,27 @@ func (k *keptLog) write(line []byte) {
 		return
 	}
 	os.Remove(f.Name()) // the open file is all that is needed
-	k.spill = f
-	k.spill.Write(k.mem.Bytes())
+	k.spill, k.buf = f, bufio.NewWriterSize(f, 64<<10)
+	k.buf.Write(k.mem.Bytes())
 	k.mem.Reset()
 	k.write(line)
 }
 
-// copyTo writes the whole log to w and releases it.
-func (k *keptLog) copyTo(w io.Writer) {
+// copyTo writes the log to w and releases it. It reports whether all of
+// it was kept.
+func (k *keptLog) copyTo(w io.Writer) (whole bool) {
+	whole = k.dropped == 0
 	if k.spill != nil {
+		if k.buf.Flush() != nil {
+			whole = false // a full temporary disk: what was written is shown
+		}
 		if _, err := k.spill.Seek(0, io.SeekStart); err == nil {
 			io.Copy(w, k.spill)
 		}
 		k.spill.Close()
 	}
 	w.Write(k.mem.Bytes())
+	return whole
 }
 
 func (p *plainUI) RunStarted(r RunInfo) {
@@ -197,10 +204,9 @@ func (p *plainUI) JobFinished(j runrec.Job, logPath string) {
 	if k == nil {
 		return
 	}
-	k.copyTo(p.w)
-	if k.dropped > 0 {
-		fmt.Fprintf(p.w, "sparkwing: %d more bytes of %s's log could not be kept for this view; `%s runs show %s --log %s` prints all of it\n",
-			k.dropped, j.ID, p.command, p.runID, j.ID)
+	if !k.copyTo(p.w) {
+		fmt.Fprintf(p.w, "sparkwing: part of %s's log could not be kept for this view; `%s runs show %s --log %s` prints all of it\n",
+			j.ID, p.command, p.runID, j.ID)
 	}
 }
 
