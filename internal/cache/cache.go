@@ -30,10 +30,10 @@ type Cache struct {
 	JobEnv   func(plan.Job) []string     // the environment a job (and its tools) runs with
 	Debug    io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
 	StatDir  string                      // where stat caches of build contexts outside Root live; "" none
-	// Private are globs (relative to Root) that are never inputs: the
+	// NeverInputs are globs (relative to Root) that are never inputs: the
 	// cache directory itself, when it lies inside the project (a CI cache
 	// kept in the workspace), which changes while every job runs.
-	Private []string
+	NeverInputs []string
 	// ListContext lists an image job's build context as BuildKit receives
 	// it (through sparkwing-image: image.HelperLister); nil: image jobs
 	// cannot be keyed.
@@ -84,7 +84,7 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	// Files below an output directory are never inputs; every other overlap
 	// of inputs and outputs is a plan error (plan.checkPaths).
 	include, exclude := plan.SplitInputs(j.Inputs)
-	paths, empty, err := c.Tree.MatchEach(include, append(append(exclude, j.Outputs...), c.Private...))
+	paths, empty, err := c.Tree.MatchEach(include, append(append(exclude, j.Outputs...), c.NeverInputs...))
 	if err != nil {
 		return nil, fmt.Errorf("resolving inputs: %w", err)
 	}

@@ -11,9 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sparkwing-dev/sparkwing/internal/plan"
-
 	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
 // Version is the sparkwing version, set at link time for releases.

@@ -48,7 +48,7 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 		ListContext: image.HelperLister(e.getenv("SPARKWING_IMAGE_HELPER")),
 	}
 	if rel, err := filepath.Rel(root, dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
-		c.Private = []string{filepath.ToSlash(rel) + "/**"}
+		c.NeverInputs = []string{filepath.ToSlash(rel) + "/**"}
 	}
 	if e.getenv("SPARKWING_DEBUG_KEYS") == "1" {
 		c.Debug = e.stderr
