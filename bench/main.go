@@ -73,7 +73,7 @@ func main() {
 	}
 	res, err := bench.Run(o, "bench/run "+strings.Join(os.Args[1:], " "))
 	if res != nil {
-		for _, line := range res.MakeLines() {
+		for _, line := range res.SummaryLines() {
 			fmt.Println(line)
 		}
 	}

@@ -129,9 +129,9 @@ func (r *Results) headline(b *strings.Builder) {
 	b.WriteString("\n")
 }
 
-// MakeLines are a run's comparisons with make -r and the floor, one line
+// SummaryLines are a run's comparisons with make -r and the floor, one line
 // a scenario and workload, then memory and start-up: reported, not gated.
-func (r *Results) MakeLines() []string {
+func (r *Results) SummaryLines() []string {
 	var out []string
 	for _, g := range r.groups() {
 		sw, mk := g.find("sparkwing"), g.find("make")

@@ -4,8 +4,8 @@
 // The listing is not a reimplementation: a Lister walks the directory with
 // the same filter BuildKit's client uses to send it (fsutil's FilterFS, in
 // sparkwing-image: see internal/buildkit), fed with the exclude patterns
-// BuildKit's Dockerfile frontend reads (the
-// Dockerfile's own `<Dockerfile>.dockerignore`, else the context's
+// BuildKit's Dockerfile frontend reads (the Dockerfile's own
+// `<Dockerfile>.dockerignore`, else the context's
 // `.dockerignore`, parsed by moby/patternmatcher). So `!` exceptions, `**`,
 // leading slashes and comments mean exactly what they mean to BuildKit.
 //

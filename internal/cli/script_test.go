@@ -51,7 +51,6 @@ func TestScripts(t *testing.T) {
 				"GOPROXY=off", // the SDK ships inside sparkwing: no network
 				"GOFLAGS=-buildvcs=false",
 				"NO_COLOR=1",
-				"FLAVOUR=a",
 			)
 			return nil
 		},
@@ -114,7 +113,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 		}
 	}
 	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
-		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER", "FLAVOUR"} {
+		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER"} {
 		env = append(env, name+"="+ts.Getenv(name))
 	}
 	return env

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // Severity orders findings; warnings and errors make the doctor exit 1.
@@ -134,12 +133,7 @@ var Rules = []Rule{
 
 // --- cache-mount ---
 
-// lazyRegexp compiles expr on first use, not at every start of sparkwing.
-func lazyRegexp(expr string) func() *regexp.Regexp {
-	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
-}
-
-var volatileArg = lazyRegexp(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|GIT_SHA|GIT_COMMIT|SHA|REVISION|BUILD_DATE|BUILD_TIME|DATE|TAG|IMAGE_TAG|BUILD_ID|BUILD_NUMBER)$`)
+var volatileArg = regexp.MustCompile(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|GIT_SHA|GIT_COMMIT|SHA|REVISION|BUILD_DATE|BUILD_TIME|DATE|TAG|IMAGE_TAG|BUILD_ID|BUILD_NUMBER)$`)
 
 // stageEnv is the environment a stage's RUNs see, as far as ENV and FROM
 // another stage tell; user is the last USER ("" for root).
@@ -169,11 +163,11 @@ func stageEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 	return env, user
 }
 
-var varRef = lazyRegexp(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+var varRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
 
 func expand(s string, env map[string]string) string {
-	return varRef().ReplaceAllStringFunc(s, func(m string) string {
-		name := varRef().FindStringSubmatch(m)[1]
+	return varRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := varRef.FindStringSubmatch(m)[1]
 		if v, ok := env[name]; ok {
 			return v
 		}
@@ -496,7 +490,7 @@ func earlyArg(rest []*Instr, decl *Instr, name string) (Finding, bool) {
 		return Finding{}, false
 	}
 	sev := Info
-	if volatileArg().MatchString(name) {
+	if volatileArg.MatchString(name) {
 		sev = Warning
 	}
 	lines := fmt.Sprint(skipped[0])
@@ -692,7 +686,7 @@ func rerunsRoutinely(s *Stage, in *Instr) (line int, reason string) {
 		}
 		if prev.Cmd == "ARG" {
 			for _, a := range prev.Args {
-				if n, _, _ := strings.Cut(a, "="); volatileArg().MatchString(n) {
+				if n, _, _ := strings.Cut(a, "="); volatileArg.MatchString(n) {
 					return prev.Line, "ARG " + n + " at line"
 				}
 			}
