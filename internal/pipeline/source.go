@@ -21,7 +21,8 @@ import (
 // whenever anything the go command reads to build the program changes:
 //
 //   - every file of the pipeline module (except sparkwing's own runs/,
-//     images/ and state/, and .git), following symlinks wherever they
+//     images/ and state/, .git, and go.work, which the compile does not
+//     read), following symlinks wherever they
 //     lead, since the go command does;
 //   - every file of each directory a `replace` directive of its go.mod
 //     points to (a module outside .sparkwing/, such as `replace
@@ -42,7 +43,7 @@ func (b *Builder) sourceDigest(moduleDir string) (string, error) {
 	h := sha256.New()
 	hasher := fileset.NewHasher("/", filepath.Join(b.CacheDir, "pipelines", "stat"))
 	defer hasher.Save()
-	skip := func(rel string) bool { return ownDirs[rel] }
+	skip := func(rel string) bool { return ownDirs[rel] || notSources[rel] }
 	if err := hashTree(h, hasher, "module", moduleDir, skip); err != nil {
 		return "", err
 	}
