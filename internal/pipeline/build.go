@@ -274,7 +274,7 @@ func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) e
 		}
 		return &CompileError{Dir: moduleDir, Output: output.String()}
 	}
-	keepWorkspace(moduleDir, sdkDir) // for editors only: the build does not need it
+	keepWorkspace(moduleDir, sdkDir, false) // for editors only: the build does not need it
 	return os.Rename(out, dest)
 }
 

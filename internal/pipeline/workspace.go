@@ -18,7 +18,9 @@ import (
 // So that editors, gopls and `go vet` in .sparkwing/ resolve the SDK too,
 // sparkwing keeps a go.work beside the go.mod that replaces the SDK with
 // that same copy, extracted under the cache directory. The file is
-// machine-specific (an absolute path) and ignored for git. The compile
+// machine-specific (an absolute path) and ignored for git. `init` creates
+// it; a compile only brings up to date a go.work that sparkwing wrote, and
+// never adds one to a project that did not ask for it. The compile
 // itself runs with GOWORK=off and never reads it, so it is not part of
 // the program's key.
 
@@ -41,12 +43,17 @@ func (b *Builder) KeepWorkspace(moduleDir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return keepWorkspace(moduleDir, sdkDir)
+	return keepWorkspace(moduleDir, sdkDir, true)
 }
 
-func keepWorkspace(moduleDir, sdkDir string) (bool, error) {
+// keepWorkspace writes the go.work; one that is not there is created only
+// if create is set.
+func keepWorkspace(moduleDir, sdkDir string, create bool) (bool, error) {
 	path := filepath.Join(moduleDir, WorkFile)
 	old, err := fileset.ReadUserFile(path, 1<<20)
+	if err != nil && !create {
+		return false, nil
+	}
 	if err == nil && !bytes.HasPrefix(old, []byte(workMarker+"\n")) {
 		return false, nil // the user's own workspace
 	}
