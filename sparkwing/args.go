@@ -10,11 +10,6 @@ import (
 	"unicode"
 )
 
-// argFlags turns the exported fields of the pipeline struct into flags:
-// field VersionTag becomes --version-tag, or the name in a `flag:"..."` tag;
-// a `help:"..."` tag is its usage text. The field's value at registration is
-// the default. Supported types: string, bool, int, int64, float64,
-// time.Duration and []string (repeat the flag).
 // fresh returns a copy of a registered pipeline, so parsing arguments never
 // changes the registered defaults.
 func fresh(p Pipeline) Pipeline {
@@ -27,9 +22,15 @@ func fresh(p Pipeline) Pipeline {
 	return c.Interface().(Pipeline)
 }
 
-func argFlags(name string, pipeline Pipeline, out io.Writer) (*flag.FlagSet, []WireArg, error) {
+// argFlags turns the exported fields of the pipeline struct into flags:
+// field VersionTag becomes --version-tag, or the name in a `flag:"..."` tag;
+// a `help:"..."` tag is its usage text. The field's value at registration is
+// the default. Supported types: string, bool, int, int64, float64,
+// time.Duration and []string (repeat the flag).
+func argFlags(name string, pipeline Pipeline) (*flag.FlagSet, []WireArg, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs.SetOutput(io.Discard) // errors are returned, and help is the engine's
+	fs.Usage = func() {}
 	v := reflect.ValueOf(pipeline)
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
@@ -44,11 +45,11 @@ func argFlags(name string, pipeline Pipeline, out io.Writer) (*flag.FlagSet, []W
 			continue
 		}
 		if !v.Field(i).CanAddr() {
-			return nil, nil, fmt.Errorf("pipeline %s: register a pointer (&%s{}) so its fields can be set from arguments", name, name)
+			return nil, nil, fmt.Errorf("register a pointer (&%s{}) so its fields can be set from arguments", name)
 		}
 		arg := WireArg{Name: flagName(f), Usage: f.Tag.Get("help")}
 		if err := defineFlag(fs, v.Field(i).Addr().Interface(), &arg); err != nil {
-			return nil, nil, fmt.Errorf("pipeline %s, field %s: %w", name, f.Name, err)
+			return nil, nil, fmt.Errorf("field %s.%s: %w", name, f.Name, err)
 		}
 		args = append(args, arg)
 	}

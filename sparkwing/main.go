@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"reflect"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -38,10 +39,12 @@ func Register(p Pipeline) {
 // main function that calls it. It speaks the engine's protocol:
 //
 //	PROGRAM list                      registered pipeline names, as JSON
+//	PROGRAM args NAME                 its arguments and defaults, as JSON (WireArg)
 //	PROGRAM plan NAME [ARGS...]       the plan, as JSON (WirePlan)
 //	PROGRAM step NAME JOB [ARGS...]   run one Go step
 //
-// Exit codes: 0 ok, 1 a step failed, 2 usage or plan error.
+// Exit codes: 0 ok, 1 a step failed, 2 usage or plan error (its message,
+// which names no pipeline: the engine does, on stderr).
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -58,8 +61,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sort.Strings(names)
 		return writeJSON(stdout, stderr, names)
 	}
+	if len(args) == 2 && args[0] == "args" {
+		_, wargs, err := parseArgs(args[1], nil)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		return writeJSON(stdout, stderr, wargs)
+	}
 	if len(args) < 2 || (args[0] != "plan" && args[0] != "step") || (args[0] == "step" && len(args) < 3) {
-		fmt.Fprintln(stderr, "usage: PROGRAM list | plan NAME [ARGS...] | step NAME JOB [ARGS...]")
+		fmt.Fprintln(stderr, "usage: PROGRAM list | args NAME | plan NAME [ARGS...] | step NAME JOB [ARGS...]")
 		return 2
 	}
 	verb, name := args[0], args[1]
@@ -68,10 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if verb == "step" {
 		jobID, rest = rest[0], rest[1:]
 	}
-	p, wire, err := buildPlan(name, rest, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
+	p, wire, err := buildPlan(name, rest)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -82,44 +90,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return runStep(ctx, p, jobID, stdout, stderr)
 }
 
-// buildPlan parses the pipeline's arguments into its fields, then calls its
-// Plan method.
-func buildPlan(name string, args []string, stdout, stderr io.Writer) (*Plan, *WirePlan, error) {
+// parseArgs makes a fresh copy of the registered pipeline name and sets its
+// fields from args.
+func parseArgs(name string, args []string) (Pipeline, []WireArg, error) {
 	registered, ok := registry[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("no Go pipeline type %q is registered (call sparkwing.Register(&%s{}) in an init function)", name, name)
 	}
 	pipeline := fresh(registered)
-	fs, wargs, err := argFlags(name, pipeline, stderr)
+	fs, wargs, err := argFlags(name, pipeline)
 	if err != nil {
 		return nil, nil, err
 	}
-	fs.Usage = func() { usage(fs, name, stdout) }
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		return nil, nil, argError(err)
 	}
 	if fs.NArg() > 0 {
-		return nil, nil, fmt.Errorf("pipeline %s: unexpected argument %q (arguments are flags: --name value)", name, fs.Arg(0))
+		if len(wargs) == 0 {
+			return nil, nil, fmt.Errorf("unexpected argument %q: this pipeline takes no arguments", fs.Arg(0))
+		}
+		return nil, nil, fmt.Errorf("unexpected argument %q: arguments are flags, such as --%s %s", fs.Arg(0), wargs[0].Name, fs.Arg(0))
 	}
 	for i := range wargs {
 		wargs[i].Value = fs.Lookup(wargs[i].Name).Value.String()
 	}
+	return pipeline, wargs, nil
+}
+
+// argError words the flag package's errors as the engine's flags are
+// worded: --name, and "unknown argument" for one never defined.
+func argError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown argument --%s", strings.TrimPrefix(name, "-"))
+	}
+	if err == flag.ErrHelp {
+		return errors.New("arguments: ask the engine (sparkwing run PIPELINE --help)")
+	}
+	return errors.New(strings.Replace(msg, " for flag -", " for --", 1))
+}
+
+// buildPlan parses the pipeline's arguments into its fields, then calls its
+// Plan method.
+func buildPlan(name string, args []string) (*Plan, *WirePlan, error) {
+	pipeline, wargs, err := parseArgs(name, args)
+	if err != nil {
+		return nil, nil, err
+	}
 	p := &Plan{}
 	pipeline.Plan(p)
 	if len(p.errs) > 0 {
-		return nil, nil, fmt.Errorf("pipeline %s: %w", name, errors.Join(p.errs...))
+		return nil, nil, errors.Join(p.errs...)
 	}
 	wire := &WirePlan{Protocol: ProtocolVersion, Pipeline: name, Args: wargs, Jobs: []WireJob{}}
 	for _, j := range p.jobs {
 		wire.Jobs = append(wire.Jobs, j.spec)
 	}
 	return p, wire, nil
-}
-
-func usage(fs *flag.FlagSet, name string, w io.Writer) {
-	fmt.Fprintf(w, "Arguments of pipeline %s:\n", name)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
 }
 
 func runStep(ctx context.Context, p *Plan, id string, stdout, stderr io.Writer) int {

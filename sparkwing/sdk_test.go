@@ -92,3 +92,33 @@ func TestRepeatedFlagReplacesItsDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestArgumentErrorsNameNoPipeline: the program's messages are the
+// engine's to prefix, so they name no pipeline, and are worded as the
+// engine's flags are (--name), once.
+func TestArgumentErrorsNameNoPipeline(t *testing.T) {
+	registry = map[string]Pipeline{}
+	Register(&testPipeline{})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--verison", "1"}, "unknown argument --verison\n"},
+		{[]string{"1.2"}, `unexpected argument "1.2": arguments are flags, such as --version 1.2` + "\n"},
+		{[]string{"--count", "x"}, `invalid value "x" for --count: parse error` + "\n"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"plan", "testPipeline"}, tc.args...), &out, &errOut)
+		if code != 2 || errOut.String() != tc.want {
+			t.Errorf("%v: exit %d, %q, want %q", tc.args, code, errOut.String(), tc.want)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"args", "testPipeline"}, &out, &errOut); code != 0 {
+		t.Fatalf("args: exit %d: %s", code, errOut.String())
+	}
+	var args []WireArg
+	if err := json.Unmarshal(out.Bytes(), &args); err != nil || len(args) != 6 || args[0].Name != "version" {
+		t.Fatalf("args: %v %+v", err, args)
+	}
+}

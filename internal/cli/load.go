@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -117,6 +119,9 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 		return nil, err
 	}
 	jobs, err := prog.Plan(ctx, root, p.Entrypoint, args, e.environ)
+	if ae := (*pipeline.ArgError)(nil); errors.As(err, &ae) {
+		return nil, e.explainArgError(ctx, root, f, p, prog, ae)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +132,46 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 	return pl, nil
 }
 
+// explainArgError adds to what a Go pipeline program rejected what only
+// the project knows: where the entrypoint is named, when the program has
+// no such type, and the argument meant, when one is unknown.
+func (e *env) explainArgError(ctx context.Context, root string, f *project.File, p *project.Pipeline, prog *pipeline.Program, ae *pipeline.ArgError) error {
+	ae.Pipeline = p.Name
+	types, err := prog.List(ctx, root, e.environ)
+	if err == nil && !slices.Contains(types, p.Entrypoint) {
+		registered := "none"
+		if len(types) > 0 {
+			registered = strings.Join(types, ", ")
+		}
+		return &project.Error{Path: f.Path, Pos: p.EntryPos, Msg: fmt.Sprintf(
+			"pipeline %s: entrypoint %s is not a Go pipeline type the module in %s registers%s; registered: %s (add sw.Register(&%s{}) to an init function, or fix the name)",
+			p.Name, p.Entrypoint, project.Dir, suggest(p.Entrypoint, types), registered, p.Entrypoint)}
+	}
+	unknown, ok := strings.CutPrefix(strings.TrimSpace(ae.Msg), "unknown argument --")
+	if !ok {
+		return ae
+	}
+	args, err := prog.Args(ctx, root, p.Entrypoint, e.environ)
+	if err != nil {
+		return ae
+	}
+	names := make([]string, len(args))
+	for i, a := range args {
+		names[i] = a.Name
+	}
+	msg := "unknown argument --" + unknown
+	if s := plan.Closest(unknown, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean --%s?)", s)
+	}
+	if len(names) == 0 {
+		msg += "; it takes no arguments"
+	} else {
+		msg += "; its arguments: --" + strings.Join(names, ", --")
+	}
+	ae.Msg = msg + fmt.Sprintf(" (sparkwing run %s --help)", p.Name)
+	return ae
+}
+
 // program compiles (or finds) the project's Go pipeline program.
 func (e *env) program(ctx context.Context, root string, fresh bool) (*pipeline.Program, error) {
 	cache, err := e.cacheDir()
@@ -134,7 +179,11 @@ func (e *env) program(ctx context.Context, root string, fresh bool) (*pipeline.P
 		return nil, err
 	}
 	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ, Fresh: fresh, Compiling: e.compiling}
-	return b.Build(ctx, filepath.Join(root, project.Dir))
+	prog, err := b.Build(ctx, filepath.Join(root, project.Dir))
+	if cpe := (*pipeline.CompileError)(nil); errors.As(err, &cpe) {
+		cpe.Dir = displayPath(cpe.Dir)
+	}
+	return prog, err
 }
 
 // compiling tells the user, on stderr in every output mode, that the Go
@@ -190,11 +239,14 @@ func listPipelines(w io.Writer, f *project.File) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Pipelines (sparkwing run PIPELINE):")
 	for _, p := range f.Pipelines {
-		kind := fmt.Sprintf("%d jobs", len(p.Jobs))
+		kind, about := fmt.Sprintf("%d jobs", len(p.Jobs)), p.Description
 		if p.Entrypoint != "" {
 			kind = "Go: " + p.Entrypoint
+			if about == "" {
+				about = fmt.Sprintf("(its arguments and jobs: sparkwing run %s --help)", p.Name)
+			}
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, kind, p.Description)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, kind, about)
 	}
 	tw.Flush()
 }

@@ -168,29 +168,6 @@ func parseOwnFlags(cmd *cobra.Command, args []string) (string, []string, error) 
 	return name, rest, nil
 }
 
-// pipelineHelp prints the verb's help and, for a Go pipeline, its arguments.
-func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
-	cmd.Help()
-	if name == "" {
-		return nil
-	}
-	root, file, err := e.loadProject(g)
-	if err != nil {
-		return err
-	}
-	p := file.Pipeline(name)
-	if p == nil || p.Entrypoint == "" {
-		return nil
-	}
-	prog, err := e.program(e.ctx, root, false)
-	if err != nil {
-		return err
-	}
-	help, err := prog.Help(e.ctx, root, p.Entrypoint, e.environ)
-	fmt.Fprintf(e.stdout, "\n%s", help)
-	return err
-}
-
 // interrupted turns an error caused by Ctrl-C into exit 130.
 func interrupted(ctx context.Context, err error) error {
 	if ctx.Err() != nil {

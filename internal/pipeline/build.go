@@ -46,14 +46,23 @@ type Program struct {
 	Compiled bool   // this call compiled it (a cache miss)
 }
 
-// CompileError is a failed compilation; Output is what the compiler said.
+// CompileError is a failed compilation; Output is what the compiler said,
+// with paths relative to Dir (the module, as the caller shows it).
 type CompileError struct {
 	Dir    string
 	Output string
 }
 
+// Error is the compiler's output with each "./file.go:line:col" made
+// relative to where Dir is shown from, so it can be pasted into an editor.
 func (e *CompileError) Error() string {
-	return fmt.Sprintf("compiling the Go pipelines in %s failed:\n%s", e.Dir, strings.TrimRight(e.Output, "\n"))
+	lines := strings.Split(strings.TrimRight(e.Output, "\n"), "\n")
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "./"); ok {
+			lines[i] = filepath.Join(e.Dir, rest)
+		}
+	}
+	return fmt.Sprintf("compiling the Go pipelines in %s failed:\n%s", e.Dir, strings.Join(lines, "\n"))
 }
 
 // Builder compiles pipeline programs into a cache directory.

@@ -13,42 +13,60 @@ import (
 	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
 )
 
-// ArgError is a pipeline argument the program rejected; Msg is its
-// explanation (with usage).
+// ArgError is a pipeline argument (or plan) the program rejected: Msg is
+// its explanation. Pipeline is the project's name for it, set by the
+// caller; Type the Go type.
 type ArgError struct {
-	Pipeline string
-	Msg      string
+	Pipeline, Type string
+	Msg            string
 }
 
 func (e *ArgError) Error() string {
-	return fmt.Sprintf("pipeline %s: %s", e.Pipeline, strings.TrimRight(e.Msg, "\n"))
+	name := e.Pipeline
+	if name == "" {
+		name = e.Type
+	}
+	return fmt.Sprintf("pipeline %s: %s", name, strings.TrimRight(e.Msg, "\n"))
 }
 
-// Help runs the program's argument help for pipeline name and returns it.
-func (p *Program) Help(ctx context.Context, root, name string, environ []string) (string, error) {
-	cmd := exec.CommandContext(ctx, p.Path, "plan", name, "-help")
+// List returns the Go pipeline types the program registers.
+func (p *Program) List(ctx context.Context, root string, environ []string) ([]string, error) {
+	var names []string
+	return names, p.call(ctx, root, environ, &names, "list")
+}
+
+// Args returns the arguments of Go pipeline type name, with their defaults
+// as values.
+func (p *Program) Args(ctx context.Context, root, name string, environ []string) ([]sw.WireArg, error) {
+	var args []sw.WireArg
+	return args, p.call(ctx, root, environ, &args, "args", name)
+}
+
+// call runs the program with args and decodes what it prints into v.
+func (p *Program) call(ctx context.Context, root string, environ []string, v any, args ...string) error {
+	cmd := exec.CommandContext(ctx, p.Path, args...)
 	cmd.Dir, cmd.Env = root, environ
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 2 && len(args) > 1 {
+			return &ArgError{Type: args[1], Msg: stderr.String()}
+		}
+		return fmt.Errorf("the pipeline program failed (%s): %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+		return fmt.Errorf("the pipeline program printed no valid answer to %s: %v", strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 // Plan asks the program for the jobs of the Go pipeline type name, given
 // its arguments, and resolves them into plan jobs whose Go steps run this
 // program.
 func (p *Program) Plan(ctx context.Context, root, name string, args, environ []string) ([]plan.Job, error) {
-	cmd := exec.CommandContext(ctx, p.Path, append([]string{"plan", name}, args...)...)
-	cmd.Dir, cmd.Env = root, environ
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 2 {
-			return nil, &ArgError{Pipeline: name, Msg: stderr.String()}
-		}
-		return nil, fmt.Errorf("pipeline %s: planning failed: %v\n%s", name, err, stderr.String())
-	}
 	var wire sw.WirePlan
-	if err := json.Unmarshal(stdout.Bytes(), &wire); err != nil {
-		return nil, fmt.Errorf("pipeline %s: the program printed no valid plan: %v", name, err)
+	if err := p.call(ctx, root, environ, &wire, append([]string{"plan", name}, args...)...); err != nil {
+		return nil, err
 	}
 	if wire.Protocol != sw.ProtocolVersion {
 		return nil, fmt.Errorf("pipeline %s: plan protocol %d, want %d", name, wire.Protocol, sw.ProtocolVersion)

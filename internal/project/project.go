@@ -35,7 +35,8 @@ type Pipeline struct {
 	Description string
 	Entrypoint  string
 	Jobs        []plan.Job
-	Pos         Pos
+	Pos         Pos // of its name
+	EntryPos    Pos // of its entrypoint's value
 
 	path string
 	pos  map[string]*jobPos // by job id

@@ -52,6 +52,7 @@ func (d *decoder) pipeline(n ast.Node) *Pipeline {
 			p.Description = d.str(kv.value, "`description`")
 		case "entrypoint":
 			p.Entrypoint = d.str(kv.value, "`entrypoint`")
+			p.EntryPos = pos(kv.value)
 			if !plan.Identifier(p.Entrypoint) {
 				d.errorf(kv.value, "`entrypoint` must name a Go type, such as BuildDeploy")
 			}
