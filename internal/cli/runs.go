@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -152,11 +154,19 @@ func listRuns(w io.Writer, store *runrec.Store, asJSON bool) error {
 
 func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 	dir := filepath.Join(store.Dir, rec.ID)
-	fmt.Fprintf(w, "run %s: pipeline %s %s\nstarted %s, wall %v, %d workers\n",
-		rec.ID, rec.Pipeline, rec.Status, rec.Started.Local().Format(time.RFC3339),
+	fmt.Fprintf(w, "run %s: pipeline %s %s\n", rec.ID, rec.Pipeline, rec.Status)
+	if len(rec.Args) > 0 {
+		quoted := make([]string, len(rec.Args))
+		for i, a := range rec.Args {
+			quoted[i] = shellQuote(a)
+		}
+		fmt.Fprintf(w, "arguments: %s\n", strings.Join(quoted, " "))
+	}
+	fmt.Fprintf(w, "started %s, wall %v, %d workers\n", rec.Started.Local().Format(time.RFC3339),
 		time.Duration(rec.WallMS)*time.Millisecond, rec.Workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nJOB\tSTATUS\tSTART\tDURATION\tQUEUED\tLOG")
+	fmt.Fprintln(tw, "\nJOB\tSTATUS\tCACHE\tSTART\tDURATION\tQUEUED\tLOG")
+	logs := map[string]string{}
 	for _, j := range rec.Jobs {
 		logPath := ""
 		if j.LogDigest != "" {
@@ -164,12 +174,28 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 		}
 		if j.Log != "" {
 			if _, err := os.Stat(filepath.Join(dir, j.Log)); err == nil {
-				logPath = displayPath(filepath.Join(dir, j.Log))
+				logs[j.ID] = filepath.Join(dir, j.Log)
+				logPath = displayPath(logs[j.ID])
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%dms\t%dms\t%dms\t%s\n", j.ID, j.Status, j.StartMS, j.DurationMS, j.QueuedMS, logPath)
+		cache := j.Cache.Result
+		if j.Cache.Reason != "" {
+			cache += " (" + j.Cache.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%dms\t%dms\t%s\n", j.ID, j.Status, cache, j.StartMS, j.DurationMS, j.QueuedMS, logPath)
 	}
 	tw.Flush()
+	for _, j := range rec.Jobs {
+		if j.Status != runrec.Failed && j.Status != runrec.Cancelled {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s: %s\n", j.ID, j.Status, cmp.Or(j.Error, "no reason recorded"))
+		if logs[j.ID] != "" {
+			for _, l := range runrec.Tail(logs[j.ID], 10) {
+				fmt.Fprintf(w, "  │ %s\n", l)
+			}
+		}
+	}
 	fmt.Fprintf(w, "\ncritical path: %v (%dms)\nparallel efficiency: %.0f%%\ntrace: %s\n",
 		rec.CriticalPath, rec.CriticalPathMS, rec.ParallelEfficiency*100, displayPath(filepath.Join(dir, "trace.json")))
 }
