@@ -37,6 +37,7 @@ type PruneReport struct {
 // EntryInfo describes one stored entry.
 type EntryInfo struct {
 	Key      string    `json:"key"`
+	Project  string    `json:"project,omitempty"` // where it was stored first ("" before sparkwing said)
 	Pipeline string    `json:"pipeline"`
 	Job      string    `json:"job"`
 	LastUsed time.Time `json:"last_used"`
@@ -69,7 +70,7 @@ func (s *Store) scan(dry bool) ([]EntryInfo, map[string]int64, error) {
 			}
 			return
 		}
-		ei := EntryInfo{Key: e.Key, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size()}
+		ei := EntryInfo{Key: e.Key, Project: e.Project, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size()}
 		for _, o := range e.Outputs {
 			if isFile(o) {
 				ei.blobs = append(ei.blobs, o.Digest)

@@ -65,8 +65,9 @@ type Entry struct {
 	LogSize      int64     `json:"log_size"`
 	DurationMS   int64     `json:"duration_ms"`
 	Created      time.Time `json:"created"`
-	Pipeline     string    `json:"pipeline"` // where it was first stored; informative only
-	Job          string    `json:"job"`
+	Project      string    `json:"project,omitempty"` // the project root, pipeline and job where it was
+	Pipeline     string    `json:"pipeline"`          // first stored: informative only, not part of
+	Job          string    `json:"job"`               // the key (any project can hit it)
 }
 
 // Output is one file, directory or symlink of an entry's output tree.

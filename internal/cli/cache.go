@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +32,7 @@ unused for 14 days are removed, automatically (least recently used first).`,
 	var asJSON bool
 	status := &cobra.Command{
 		Use:   "status",
-		Short: "Entries, size, hit rate over this project's recent runs, biggest jobs",
+		Short: "Entries and size; this project's share, hit rate and biggest entries; other projects' shares",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.cacheStatus(g, asJSON)
@@ -37,28 +41,73 @@ unused for 14 days are removed, automatically (least recently used first).`,
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	clean := &cobra.Command{
 		Use:   "clean",
-		Short: "Remove every entry (waits for running sparkwing processes)",
-		Args:  cobra.NoArgs,
+		Short: "Remove every entry and compiled Go pipeline (waits for running sparkwing processes)",
+		Long: `Remove every entry of the job cache, for every project, and the compiled Go
+pipeline programs (the next run of a Go pipeline compiles it again). It
+waits for running sparkwing processes to finish with the cache first.
+
+What stays, and says so: the parsed project files and the SDK copy that
+.sparkwing/go.work points editors at (both a few KiB, rewritten as needed).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := e.openStore()
-			if err != nil {
-				return err
-			}
-			_, before, _ := store.Entries()
-			lock, err := store.LockExclusive()
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			if err := store.Clean(); err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "removed everything from %s (%s)\n", store.Dir, human(before))
-			return nil
+			return e.cleanCache()
 		},
 	}
 	cmd.AddCommand(status, clean, newPruneCmd(e))
 	return cmd
+}
+
+func (e *env) cleanCache() error {
+	store, err := e.openStore()
+	if err != nil {
+		return err
+	}
+	dir, err := e.cacheDir()
+	if err != nil {
+		return err
+	}
+	lock, err := store.LockExclusive()
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	entries, before, _ := store.Entries()
+	if err := store.Clean(); err != nil {
+		return err
+	}
+	programs := filepath.Join(dir, "pipelines")
+	progBytes, progs := treeSize(programs, "pipeline")
+	if err := os.RemoveAll(programs); err != nil {
+		return err
+	}
+	var kept int64
+	for _, d := range []string{"plans", "sdk"} {
+		n, _ := treeSize(filepath.Join(dir, d), "")
+		kept += n
+	}
+	fmt.Fprintf(e.stdout, "removed %d entries (%s) and %d compiled Go pipelines (%s) from %s\nkept: parsed project files and the SDK copy for editors (%s)\n",
+		len(entries), human(before), progs, human(progBytes), dir, human(kept))
+	return nil
+}
+
+// treeSize is the bytes of the regular files under dir, and how many of
+// them are named name.
+func treeSize(dir, name string) (int64, int) {
+	var bytes int64
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			bytes += info.Size()
+		}
+		if d.Name() == name {
+			n++
+		}
+		return nil
+	})
+	return bytes, n
 }
 
 func newPruneCmd(e *env) *cobra.Command {
@@ -124,12 +173,21 @@ func (e *env) prune(opts cache.PruneOptions) error {
 }
 
 type cacheStatus struct {
-	Dir     string            `json:"dir"`
-	Entries int               `json:"entries"`
-	Bytes   int64             `json:"bytes"`
-	HitRate *float64          `json:"hit_rate"` // over this project's recent runs; null if none
-	Runs    int               `json:"runs"`
-	Biggest []cache.EntryInfo `json:"biggest"`
+	Dir      string            `json:"dir"`
+	Entries  int               `json:"entries"`
+	Bytes    int64             `json:"bytes"`
+	Project  *projectShare     `json:"project"`  // this project's part; null outside a project
+	HitRate  *float64          `json:"hit_rate"` // over this project's recent runs; null if none
+	Runs     int               `json:"runs"`
+	Biggest  []cache.EntryInfo `json:"biggest"` // this project's, biggest first
+	Elsewise []projectShare    `json:"others"`  // the other projects' parts, biggest first
+}
+
+// projectShare is what one project stored.
+type projectShare struct {
+	Root    string `json:"root"` // "" for entries stored before sparkwing recorded it
+	Entries int    `json:"entries"`
+	Bytes   int64  `json:"bytes"`
 }
 
 func (e *env) cacheStatus(g *globals, asJSON bool) error {
@@ -141,14 +199,36 @@ func (e *env) cacheStatus(g *globals, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	st := cacheStatus{Dir: store.Dir, Entries: len(entries), Bytes: total, Biggest: []cache.EntryInfo{}}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Bytes > entries[j].Bytes })
-	st.Biggest = append(st.Biggest, entries[:min(5, len(entries))]...)
+	st := cacheStatus{Dir: store.Dir, Entries: len(entries), Bytes: total, Biggest: []cache.EntryInfo{}, Elsewise: []projectShare{}}
+	root := ""
 	if dir, err := g.startDir(); err == nil {
-		if root, err := project.FindRoot(dir); err == nil {
+		if r, err := project.FindRoot(dir); err == nil {
+			root = r
 			st.HitRate, st.Runs = hitRate(runrec.Open(root))
+			st.Project = &projectShare{Root: root}
 		}
 	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Bytes > entries[j].Bytes })
+	others := map[string]*projectShare{}
+	for _, en := range entries {
+		if st.Project != nil && en.Project == root {
+			st.Project.Entries++
+			st.Project.Bytes += en.Bytes
+			if len(st.Biggest) < 5 {
+				st.Biggest = append(st.Biggest, en)
+			}
+			continue
+		}
+		if others[en.Project] == nil {
+			others[en.Project] = &projectShare{Root: en.Project}
+		}
+		others[en.Project].Entries++
+		others[en.Project].Bytes += en.Bytes
+	}
+	for _, o := range others {
+		st.Elsewise = append(st.Elsewise, *o)
+	}
+	sort.Slice(st.Elsewise, func(i, j int) bool { return st.Elsewise[i].Bytes > st.Elsewise[j].Bytes })
 	if asJSON {
 		return writeJSON(e.stdout, st)
 	}
@@ -184,16 +264,27 @@ func hitRate(runs *runrec.Store) (*float64, int) {
 }
 
 func writeCacheStatus(w io.Writer, st cacheStatus) {
-	fmt.Fprintf(w, "cache %s\n%d entries, %s (budget %s, entries unused for %s are removed)\n",
+	fmt.Fprintf(w, "cache %s (shared by every project on this machine)\n%d entries, %s (budget %s, entries unused for %s are removed)\n",
 		st.Dir, st.Entries, human(st.Bytes), human(cache.DefaultMaxSize), "14 days")
-	if st.HitRate != nil {
-		fmt.Fprintf(w, "hit rate %.0f%% over this project's last %d runs\n", *st.HitRate*100, st.Runs)
+	if st.Project != nil {
+		fmt.Fprintf(w, "\nthis project (%s): %d entries, %s\n", st.Project.Root, st.Project.Entries, human(st.Project.Bytes))
+		if st.HitRate != nil {
+			fmt.Fprintf(w, "hit rate %.0f%% over its last %d runs\n", *st.HitRate*100, st.Runs)
+		}
+		if len(st.Biggest) > 0 {
+			fmt.Fprintln(w, "biggest entries (pipeline/job):")
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, b := range st.Biggest {
+				fmt.Fprintf(tw, "  %s/%s\t%s\tlast used %s\n", b.Pipeline, b.Job, human(b.Bytes), b.LastUsed.Local().Format("2006-01-02 15:04"))
+			}
+			tw.Flush()
+		}
 	}
-	if len(st.Biggest) > 0 {
-		fmt.Fprintln(w, "\nbiggest entries:")
+	if len(st.Elsewise) > 0 {
+		fmt.Fprintln(w, "\nother projects:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, b := range st.Biggest {
-			fmt.Fprintf(tw, "  %s/%s\t%s\tlast used %s\n", b.Pipeline, b.Job, human(b.Bytes), b.LastUsed.Local().Format("2006-01-02 15:04"))
+		for _, o := range st.Elsewise {
+			fmt.Fprintf(tw, "  %s\t%d entries\t%s\n", cmp.Or(o.Root, "(stored before sparkwing named projects)"), o.Entries, human(o.Bytes))
 		}
 		tw.Flush()
 	}

@@ -221,7 +221,8 @@ func (e *execution) store(ctx context.Context, j plan.Job, comp *cache.Computed,
 		e.opts.Observer.Warn(j.ID, "inputs changed while the job ran; not caching this result")
 		return nil
 	}
-	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(), Pipeline: e.plan.Name, Job: j.ID}
+	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(),
+		Project: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID}
 	entry, err := e.cache.Save(comp, outputs, e.run.LogPath(j.ID), meta)
 	if err != nil {
 		e.opts.Observer.Warn(j.ID, "could not store the result in the cache: "+err.Error())
