@@ -15,15 +15,19 @@ import (
 )
 
 func newPlanCmd(e *env, g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, verbose bool
 	cmd := &cobra.Command{
-		Use:   "plan PIPELINE [--json] [PIPELINE ARGUMENTS]",
+		Use:   "plan PIPELINE [--json] [--verbose] [PIPELINE ARGUMENTS]",
 		Short: "Print a pipeline's job graph without running it",
 		Long: `Print the jobs of a pipeline in the order they can run, each with the jobs
 it needs, whether its result is in the cache (hit), must be made (miss), is
 never cached (off), or depends on a job that must run first, and what it
 runs. Go pipelines are compiled (or found in the cache) and asked for their
 plan with the given arguments. Nothing is run.
+
+--verbose also prints what each job's cache key is made of: its command,
+outputs, env digests, tools, the outputs of the jobs it needs, and every
+input file with its mode and digest (with --json: each job's "hashed").
 
 With no PIPELINE, lists the pipelines.`,
 		DisableFlagParsing: true,
@@ -40,10 +44,11 @@ With no PIPELINE, lists the pipelines.`,
 			if err != nil {
 				return err
 			}
-			return e.printPlan(inv.root, pl, asJSON)
+			return e.printPlan(inv.root, pl, asJSON, verbose)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print every line each job's cache key is made of")
 	return cmd
 }
 
@@ -65,6 +70,7 @@ type planJob struct {
 	Retries      int       `json:"retries,omitempty"`
 	Key          string    `json:"key,omitempty"`
 	Cache        predCache `json:"cache"`
+	Hashed       []string  `json:"hashed,omitempty"` // --verbose: the key's manifest, a line each
 }
 
 type predCache struct {
@@ -85,16 +91,35 @@ func (c predCache) String() string {
 
 // predict works out hit or miss per job without running anything.
 // printPlan prints what running pl would do (`plan`, `run --dry-run`).
-func (e *env) printPlan(root string, pl *plan.Plan, asJSON bool) error {
+func (e *env) printPlan(root string, pl *plan.Plan, asJSON, verbose bool) error {
 	preds, err := e.predict(root, pl, false)
 	if err != nil {
 		return err
 	}
 	jobs := planJobs(pl, preds)
 	if asJSON {
+		if verbose {
+			for i := range jobs {
+				for _, p := range preds {
+					if p.ID == jobs[i].ID && p.Manifest != "" {
+						jobs[i].Hashed = strings.Split(strings.TrimSuffix(p.Manifest, "\n"), "\n")
+					}
+				}
+			}
+		}
 		return writeJSON(e.stdout, map[string]any{"pipeline": pl.Name, "jobs": jobs})
 	}
 	writePlan(e.stdout, pl.Name, jobs)
+	if verbose {
+		keys, manifests, noKey := map[string]string{}, map[string]string{}, map[string]string{}
+		for _, p := range preds {
+			keys[p.ID], manifests[p.ID], noKey[p.ID] = p.Key, p.Manifest, p.Reason
+			if p.Result == "unknown" {
+				noKey[p.ID] = "known once " + p.After + " has run"
+			}
+		}
+		writeHashed(e.stdout, pl, keys, manifests, noKey)
+	}
 	return nil
 }
 

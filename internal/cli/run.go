@@ -31,6 +31,7 @@ type runFlags struct {
 	load      bool
 	dryRun    bool
 	list      bool
+	verbose   bool
 }
 
 func newRunCmd(e *env, g *globals) *cobra.Command {
@@ -80,6 +81,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl.BoolVar(&f.load, "load", false, "also write each image job's image to .sparkwing/images/JOB.tar (OCI layout) for a local runtime")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run and what is cached (as 'sparkwing plan'), and run nothing")
 	fl.BoolVar(&f.list, "list", false, "list the pipelines with their descriptions")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "at the end, print what each job's cache key was made of: every input file hashed, with its digest")
 	return cmd
 }
 
@@ -106,11 +108,16 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return interrupted(ctx, err)
 	}
 	if f.dryRun {
-		return e.printPlan(root, pl, f.output == ui.JSON)
+		return e.printPlan(root, pl, f.output == ui.JSON, f.verbose)
 	}
 	c, err := e.newCache(root)
 	if err != nil {
 		return fmt.Errorf("opening the cache: %w", err)
+	}
+	var keys *keyLog
+	if f.verbose {
+		keys = &keyLog{}
+		c.Debug = keys
 	}
 	profile := f.profile
 	if profile == "" {
@@ -133,6 +140,18 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	}
 	if err != nil {
 		return fmt.Errorf("writing the run record: %w", err)
+	}
+	if keys != nil {
+		w := e.stdout
+		if f.output == ui.JSON {
+			w = e.stderr // stdout is one JSON event per line
+		}
+		recorded, noKey := map[string]string{}, map[string]string{}
+		for _, j := range rec.Jobs {
+			recorded[j.ID] = j.Key
+			noKey[j.ID] = cmp.Or(j.Cache.Reason, j.Status)
+		}
+		writeHashed(w, pl, recorded, keys.manifests(), noKey)
 	}
 	switch rec.Status {
 	case runrec.Interrupted:
