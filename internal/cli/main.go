@@ -81,7 +81,10 @@ func newRoot(e *env) *cobra.Command {
 or in Go, as a graph of jobs: independent jobs run in parallel, the longest
 path first, with a live view, a timing report and a record of every run.
 
-Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
+Start with 'sparkwing init', then 'sparkwing run PIPELINE'.
+
+Shell completion of commands, pipelines and jobs: sparkwing completion --help
+(for bash: source <(sparkwing completion bash)).`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -89,7 +92,6 @@ Start with 'sparkwing init', then 'sparkwing run PIPELINE'.`,
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", "", "run as if started in `DIR` (the project root or below it)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
 	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g))
-	root.CompletionOptions.HiddenDefaultCmd = true
 	root.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 	root.Args = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {

@@ -31,6 +31,7 @@ input file with its mode and digest (with --json: each job's "hashed").
 
 With no PIPELINE, lists the pipelines.`,
 		DisableFlagParsing: true,
+		ValidArgsFunction:  e.completePipelineArgs(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			inv, err := e.invoke(cmd, g, args, nil)
 			if inv == nil || err != nil {

@@ -67,6 +67,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 130 interrupted.`,
 		Example:            "  sparkwing run build\n  sparkwing run build -j 4 --only server\n  sparkwing run release --version 1.2.0 --output plain",
 		DisableFlagParsing: true, // pipeline arguments pass through; see splitArgs
+		ValidArgsFunction:  e.completePipelineArgs(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.run(cmd, g, f, args)
 		},

@@ -24,6 +24,7 @@ needs. Jobs it needs are taken as they are on disk now. Nothing is run.
 Set SPARKWING_DEBUG_KEYS=1 on any command to print every line hashed into
 each key.`,
 		DisableFlagParsing: true,
+		ValidArgsFunction:  e.completePipelineArgs(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			inv, err := e.invoke(cmd, g, args, nil)
 			if inv == nil || err != nil {
