@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -32,8 +33,11 @@ written.
 In a project that has some of these already, init adds only what is
 missing (a Go module beside an existing sparkwing.yaml, say) and never
 changes a file that exists, except to add lines to .sparkwing/.gitignore.
-It also writes .sparkwing/go.work, so that editors and go vet resolve the
-SDK that sparkwing builds Go pipelines with.`,
+
+It also keeps two files for editors: .sparkwing/sparkwing.schema.json (the
+project file's JSON Schema, as 'sparkwing schema' prints it; the starter
+names it in its first line) and .sparkwing/go.work, so that editors and go
+vet resolve the SDK that sparkwing builds Go pipelines with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := g.startDir()
@@ -85,6 +89,11 @@ func (e *env) writeStarter(dir string) error {
 		}
 		wrote = append(wrote, f[1])
 	}
+	if changed, err := writeIfChanged(filepath.Join(dir, project.SchemaFile), project.Schema); err != nil {
+		return err
+	} else if changed {
+		wrote = append(wrote, project.SchemaFile)
+	}
 	if added, err := ensureLines(filepath.Join(dir, ".gitignore"), gitignored); err != nil {
 		return err
 	} else if added {
@@ -107,6 +116,10 @@ func (e *env) writeStarter(dir string) error {
 	default:
 		fmt.Fprintf(e.stdout, "added %s to %s/; left as they were: %s\n", strings.Join(wrote, ", "), shown,
 			strings.Join(kept(hasYAML, hasMod, goFiles), ", "))
+		if hasYAML && !referencesSchema(filepath.Join(dir, project.FileName)) {
+			fmt.Fprintf(e.stdout, "so that editors check %s as you type, make its first line:\n  # yaml-language-server: $schema=%s\n",
+				project.FileName, project.SchemaFile)
+		}
 		if hasYAML && !hasMod && len(goFiles) == 0 {
 			fmt.Fprintf(e.stdout, "next: add the Go pipeline to %s under pipelines:\n  - name: hello\n    entrypoint: Hello\nthen: sparkwing run hello --name you\n",
 				filepath.Join(shown, project.FileName))
@@ -134,6 +147,26 @@ func listed(before string, items []string, after string) string {
 		return ""
 	}
 	return before + strings.Join(items, ", ") + after
+}
+
+// referencesSchema reports whether the project file names a schema for
+// editors.
+func referencesSchema(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(data), "$schema=")
+}
+
+// writeIfChanged writes sparkwing's own file at path unless it already
+// holds data, and reports whether it wrote.
+func writeIfChanged(path string, data []byte) (bool, error) {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return false, nil
+	}
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return false, err
+	}
+	return true, os.Rename(tmp, path)
 }
 
 // writeNew writes a file that must not exist yet.
@@ -183,4 +216,26 @@ func ensureLines(path string, lines []string) (bool, error) {
 		return false, err
 	}
 	return true, f.Close()
+}
+
+func newSchemaCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the JSON Schema of sparkwing.yaml, for editors",
+		Long: `Print the JSON Schema (draft 2020-12) of .sparkwing/sparkwing.yaml, so that
+an editor flags a mistyped key, a misplaced needs or a bad timeout as you
+type. 'sparkwing init' writes it to .sparkwing/sparkwing.schema.json, and
+the starter project file names it in its first line, which editors using
+the YAML language server (VS Code, Neovim, JetBrains) read:
+
+  # yaml-language-server: $schema=sparkwing.schema.json
+
+sparkwing's own checks remain the authority, with file:line errors.`,
+		Example: "  sparkwing schema > .sparkwing/sparkwing.schema.json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := e.stdout.Write(project.Schema)
+			return err
+		},
+	}
 }

@@ -93,7 +93,7 @@ func (d *decoder) file(data []byte) *File {
 		case "buildkit":
 			f.Buildkit = d.str(kv.value, "`buildkit`")
 		default:
-			d.unknownKey(kv, "at the top level", []string{"pipelines", "buildkit"})
+			d.unknownKey(kv, "at the top level", topKeys)
 		}
 	}
 	if len(d.errs) == 0 && len(f.Pipelines) == 0 {

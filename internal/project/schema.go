@@ -10,6 +10,7 @@ import (
 )
 
 var (
+	topKeys      = []string{"pipelines", "buildkit"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
 		"tools", "cache", "timeout", "retries", "description", "image"}
