@@ -100,7 +100,14 @@ const maxEntry = 1 << 30
 
 // Get reads and verifies the entry for k. A missing entry is ErrNotFound;
 // a damaged one is removed and reported as *CorruptError.
-func (s *Store) Get(k Key) (*Entry, error) {
+func (s *Store) Get(k Key) (*Entry, error) { return s.get(k, true) }
+
+// Peek is Get for a caller that only predicts (plan, why): a damaged
+// entry is reported, and left for the run that meets it to remove, so
+// that the run finds what the prediction found.
+func (s *Store) Peek(k Key) (*Entry, error) { return s.get(k, false) }
+
+func (s *Store) get(k Key, removeDamaged bool) (*Entry, error) {
 	p := s.entryPath(k)
 	data, err := fileset.ReadRegular(p, maxEntry)
 	if errors.Is(err, os.ErrNotExist) {
@@ -118,7 +125,9 @@ func (s *Store) Get(k Key) (*Entry, error) {
 		err = fmt.Errorf("holds key %s", e.Key)
 	}
 	if err != nil {
-		os.Remove(p)
+		if removeDamaged {
+			os.Remove(p)
+		}
 		return nil, &CorruptError{What: "entry " + k.Hex()[:12], Err: err}
 	}
 	return e, nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -16,8 +17,9 @@ import (
 
 func newPlanCmd(e *env, g *globals) *cobra.Command {
 	var asJSON, verbose bool
+	var only []string
 	cmd := &cobra.Command{
-		Use:   "plan PIPELINE [--json] [--verbose] [PIPELINE ARGUMENTS]",
+		Use:   "plan PIPELINE [--json] [--verbose] [--only JOB,...] [PIPELINE ARGUMENTS]",
 		Short: "Print a pipeline's job graph without running it",
 		Long: `Print the jobs of a pipeline in the order they can run, each with the jobs
 it needs, whether its result is in the cache (hit), must be made (miss), is
@@ -42,6 +44,11 @@ With no PIPELINE, lists the pipelines.`,
 				return nil
 			}
 			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest, false)
+			if err == nil && len(only) > 0 {
+				if pl, err = pl.Only(only); err != nil {
+					err = usageError("%v", err)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -49,6 +56,7 @@ With no PIPELINE, lists the pipelines.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().StringSliceVar(&only, "only", nil, "plan only these `JOB`s (comma-separated or repeated) and the jobs they need, as run --only does")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print every line each job's cache key is made of")
 	return cmd
 }
@@ -129,8 +137,19 @@ func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Pr
 	if err != nil {
 		return nil, err
 	}
+	if c.Store != nil { // as a run does: a store it cannot lock is one it cannot use
+		lock, err := c.Store.LockShared()
+		if err != nil {
+			c.Store, c.Unusable = nil, cache.UnusableError(filepath.Dir(c.Store.Dir), err)
+		} else {
+			defer lock.Unlock()
+		}
+	}
 	if c.Unusable != nil {
-		return nil, c.Unusable // plan and why are about what the store holds
+		if diskOutputs {
+			return nil, c.Unusable // why is about what the store holds
+		}
+		fmt.Fprintf(e.stderr, "warning: %v\n", c.Unusable) // plan says what a run would do: run uncached
 	}
 	defer c.Hasher.Save()
 	ws, err := cache.OpenWorkspace(root)

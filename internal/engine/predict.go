@@ -51,6 +51,9 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 		}
 		ok, why := cache.Cacheable(j)
 		switch {
+		case c.Store == nil && j.Image == nil:
+			pr.Result, pr.Reason = "off", ReasonUnavailable // as the run records it
+			continue
 		case !ok:
 			pr.Result, pr.Reason = "off", why
 			continue
@@ -67,7 +70,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			return nil, err
 		}
 		pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
-		entry, err := c.Store.Get(comp.Key)
+		entry, err := c.Store.Peek(comp.Key)
 		var corrupt *cache.CorruptError
 		switch {
 		case err == nil:
