@@ -39,8 +39,9 @@ func TestImageScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitcode,
-			"tags":     cmdTags,
+			"exitcode":       cmdExitcode,
+			"tags":           cmdTags,
+			"planmatchesrun": cmdPlanMatchesRun,
 		},
 	})
 }

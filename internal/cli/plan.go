@@ -18,6 +18,7 @@ import (
 func newPlanCmd(e *env, g *globals) *cobra.Command {
 	var asJSON, verbose bool
 	var only []string
+	var profile string
 	cmd := &cobra.Command{
 		Use:   "plan PIPELINE [--json] [--verbose] [--only JOB,...] [PIPELINE ARGUMENTS]",
 		Short: "Print a pipeline's job graph without running it",
@@ -52,10 +53,11 @@ With no PIPELINE, lists the pipelines.`,
 			if err != nil {
 				return err
 			}
-			return e.printPlan(inv.root, pl, asJSON, verbose)
+			return e.printPlan(inv.root, pl, e.imageOptions(inv.file, profile, false), asJSON, verbose)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().StringVar(&profile, "profile", "", "the `PROFILE` whose registries image jobs are looked up in, as run --profile (default $SPARKWING_PROFILE, else local)")
 	cmd.Flags().StringSliceVar(&only, "only", nil, "plan only these `JOB`s (comma-separated or repeated) and the jobs they need, as run --only does")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also print every line each job's cache key is made of")
 	return cmd
@@ -100,8 +102,8 @@ func (c predCache) String() string {
 
 // predict works out hit or miss per job without running anything.
 // printPlan prints what running pl would do (`plan`, `run --dry-run`).
-func (e *env) printPlan(root string, pl *plan.Plan, asJSON, verbose bool) error {
-	preds, err := e.predict(root, pl, false)
+func (e *env) printPlan(root string, pl *plan.Plan, images engine.ImageOptions, asJSON, verbose bool) error {
+	preds, err := e.predict(root, pl, images, false)
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func (e *env) printPlan(root string, pl *plan.Plan, asJSON, verbose bool) error 
 	return nil
 }
 
-func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Prediction, error) {
+func (e *env) predict(root string, pl *plan.Plan, images engine.ImageOptions, diskOutputs bool) ([]engine.Prediction, error) {
 	c, err := e.newCache(root)
 	if err != nil {
 		return nil, err
@@ -157,7 +159,10 @@ func (e *env) predict(root string, pl *plan.Plan, diskOutputs bool) ([]engine.Pr
 		return nil, err
 	}
 	defer ws.Close()
-	return engine.Predict(e.ctx, pl, c, ws, diskOutputs, runrec.Open(root).LastKeys(pl.Name))
+	return engine.Predict(e.ctx, pl, c, ws, engine.PredictOptions{
+		DiskOutputs: diskOutputs, LastKeys: runrec.Open(root).LastKeys(pl.Name), Root: root, Images: images,
+		Warn: func(job, msg string) { fmt.Fprintf(e.stderr, "warning: %s: %s\n", job, msg) },
+	})
 }
 
 func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {

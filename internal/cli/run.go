@@ -17,6 +17,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
+	"github.com/sparkwing-dev/sparkwing/internal/project"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
@@ -109,7 +110,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return interrupted(ctx, err)
 	}
 	if f.dryRun {
-		return e.printPlan(root, pl, f.output == ui.JSON, f.verbose)
+		return e.printPlan(root, pl, e.imageOptions(inv.file, f.profile, f.load), f.output == ui.JSON, f.verbose)
 	}
 	c, err := e.newCache(root)
 	if err != nil {
@@ -120,20 +121,15 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		keys = &keyLog{}
 		c.Debug = keys
 	}
-	profile := f.profile
-	if profile == "" {
-		profile = cmp.Or(e.getenv("SPARKWING_PROFILE"), "local")
-	}
-	addr := image.Address(e.getenv("BUILDKIT_HOST"), inv.file.Buildkit)
-	if err := image.CheckAddress(addr); err != nil {
+	images := e.imageOptions(inv.file, f.profile, f.load)
+	if err := image.CheckAddress(images.Buildkit); err != nil {
 		return usageError("%v", err)
 	}
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
-		Images:   engine.ImageOptions{Buildkit: addr, Helper: e.getenv("SPARKWING_IMAGE_HELPER"), Profile: profile, Load: f.load},
-		Watchdog: exe,
+		Images: images, Watchdog: exe,
 	})
 	var setup interface{ Hint() string }
 	if errors.As(err, &setup) {
@@ -161,6 +157,18 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return &exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// imageOptions are how image jobs reach BuildKit and registries: the
+// profile given (else $SPARKWING_PROFILE, else local) selects each image's
+// registries.
+func (e *env) imageOptions(file *project.File, profile string, load bool) engine.ImageOptions {
+	return engine.ImageOptions{
+		Buildkit: image.Address(e.getenv("BUILDKIT_HOST"), file.Buildkit),
+		Helper:   e.getenv("SPARKWING_IMAGE_HELPER"),
+		Profile:  cmp.Or(profile, e.getenv("SPARKWING_PROFILE"), "local"),
+		Load:     load,
+	}
 }
 
 func (f *runFlags) check() error {

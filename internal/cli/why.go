@@ -37,17 +37,17 @@ each key.`,
 			if err != nil {
 				return err
 			}
-			return e.why(inv.root, pl, inv.rest[0], g.command())
+			return e.why(inv.root, pl, e.imageOptions(inv.file, "", false), inv.rest[0], g.command())
 		},
 	}
 }
 
-func (e *env) why(root string, pl *plan.Plan, id, command string) error {
+func (e *env) why(root string, pl *plan.Plan, images engine.ImageOptions, id, command string) error {
 	i := pl.Index(id)
 	if i < 0 {
 		return usageError("pipeline %s has no job %q%s", pl.Name, id, plan.SuggestOrList(id, jobIDs(pl), "jobs"))
 	}
-	preds, err := e.predict(root, pl, false)
+	preds, err := e.predict(root, pl, images, false)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (e *env) why(root string, pl *plan.Plan, id, command string) error {
 		// outputs as they are on disk now.
 		fmt.Fprintf(e.stdout, "%s needs %s, which would run first (see `%s why %s %s`); %s runs again if that changes %s's output\n",
 			id, pr.After, command, pl.Name, pr.After, id, pr.After)
-		if preds, err = e.predict(root, pl, true); err != nil {
+		if preds, err = e.predict(root, pl, images, true); err != nil {
 			return err
 		}
 		if pr = preds[i]; pr.Result != "miss" {

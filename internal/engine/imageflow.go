@@ -98,48 +98,18 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 		return e.fail(j, rj, err)
 	}
 	rj.Key = comp.Key.String()
-	tag := e.contentTag(ctx, j, comp)
-	repo := im.Repository
-	if repo == "" {
-		repo = strings.ToLower(j.ID)
+	if len(im.Push[e.opts.Images.Profile]) > 0 {
+		e.warnUnusedTags(j, e.opts.Images.Profile)
 	}
-	profile := e.opts.Images.Profile
-	registries := im.Push[profile]
-	tags := append([]string{tag}, im.TagNames(profile)...)
-	var refs []image.Ref
-	for _, reg := range registries {
-		for _, t := range tags {
-			refs = append(refs, image.RefIn(reg, repo, t))
-		}
+	d := e.images.decide(ctx, e.opts.Root, j, comp, e.opts.NoCache, e.lastKeys, func(msg string) { e.opts.Observer.Warn(j.ID, msg) })
+	rj.Cache = d.cache
+	if d.cache.Result == "hit" {
+		rj.Status = runrec.Cached
+		e.opts.Observer.JobLine(j.ID, []byte(fmt.Sprintf("sparkwing: %s exists in every registry of profile %s: nothing to build or push", d.refs[0].Repo+":"+d.tag, d.profile)))
+		e.replayImageLog(j, comp)
+		return rj, sched.Succeeded
 	}
-	if len(registries) > 0 {
-		e.warnUnusedTags(j, profile)
-	}
-
-	switch {
-	case j.Cache != nil && !*j.Cache:
-		rj.Cache = runrec.Cache{Result: "off", Reason: "disabled"}
-	case e.opts.NoCache:
-		rj.Cache.Reason = "disabled"
-	case e.opts.Images.Load:
-		rj.Cache.Reason = "--load writes the image"
-	case len(registries) == 0:
-		rj.Cache.Reason = fmt.Sprintf("profile %s pushes nowhere", profile)
-	default:
-		found, err := e.imageExists(ctx, refs, image.FilesPart(rj.Key), len(tags))
-		if err != nil {
-			e.opts.Observer.Warn(j.ID, "registry: "+err.Error()+"; building")
-			rj.Cache.Reason = "registry error"
-			break
-		}
-		if found {
-			rj.Status, rj.Cache = runrec.Cached, runrec.Cache{Result: "hit", Reason: "image exists"}
-			e.opts.Observer.JobLine(j.ID, []byte(fmt.Sprintf("sparkwing: %s exists in every registry of profile %s: nothing to build or push", refs[0].Repo+":"+tag, profile)))
-			e.replayImageLog(j, comp)
-			return rj, sched.Succeeded
-		}
-		rj.Cache.Reason = missReason(e.lastKeys, j.ID, rj.Key)
-	}
+	refs := d.refs
 
 	t0 := time.Now()
 	for rj.Attempts = 1; ; rj.Attempts++ {
@@ -164,10 +134,61 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	return rj, sched.Succeeded
 }
 
+// imageDecision is what a run does with an image job before building:
+// the refs it pushes, and whether every one of them is there already.
+type imageDecision struct {
+	tag, profile string
+	refs         []image.Ref
+	cache        runrec.Cache // a hit (image exists), or why it must build
+}
+
+// decide works out an image job's content tag and asks each registry of
+// the profile for it. A run and a prediction (plan) both call it, so they
+// agree; warn is told of a registry that cannot be asked.
+func (s *images) decide(ctx context.Context, root string, j plan.Job, comp *cache.Computed, noCache bool,
+	lastKeys map[string]string, warn func(string)) imageDecision {
+	im := j.Image
+	d := imageDecision{tag: s.contentTag(ctx, root, j, comp), profile: s.opts.Profile, cache: runrec.Cache{Result: "miss"}}
+	repo := im.Repository
+	if repo == "" {
+		repo = strings.ToLower(j.ID)
+	}
+	registries := im.Push[d.profile]
+	tags := append([]string{d.tag}, im.TagNames(d.profile)...)
+	for _, reg := range registries {
+		for _, t := range tags {
+			d.refs = append(d.refs, image.RefIn(reg, repo, t))
+		}
+	}
+	key := comp.Key.String()
+	switch {
+	case j.Cache != nil && !*j.Cache:
+		d.cache = runrec.Cache{Result: "off", Reason: "disabled"}
+	case noCache:
+		d.cache.Reason = "disabled"
+	case s.opts.Load:
+		d.cache.Reason = "--load writes the image"
+	case len(registries) == 0:
+		d.cache.Reason = fmt.Sprintf("profile %s pushes nowhere", d.profile)
+	default:
+		found, err := s.exists(ctx, d.refs, image.FilesPart(key), len(tags))
+		switch {
+		case err != nil:
+			warn("registry: " + err.Error() + "; building")
+			d.cache.Reason = "registry error"
+		case found:
+			d.cache = runrec.Cache{Result: "hit", Reason: "image exists"}
+		default:
+			d.cache.Reason = missReason(lastKeys, j.ID, key)
+		}
+	}
+	return d
+}
+
 // contentTag is the image's tag; -dirty only when a file BuildKit receives
 // differs from the commit.
-func (e *execution) contentTag(ctx context.Context, j plan.Job, comp *cache.Computed) string {
-	commit := e.images.readCommit(ctx, e.opts.Root)
+func (s *images) contentTag(ctx context.Context, root string, j plan.Job, comp *cache.Computed) string {
+	commit := s.readCommit(ctx, root)
 	im := j.Image
 	paths := []string{im.ResolvedDockerfile()}
 	for _, f := range comp.Inputs {
@@ -179,7 +200,7 @@ func (e *execution) contentTag(ctx context.Context, j plan.Job, comp *cache.Comp
 			dirs = append(dirs, path.Clean(d))
 		}
 	}
-	return image.ContentTag(commit.SHA, commit.SHA != "" && commit.Dirty(e.opts.Root, paths, dirs), comp.Key.String())
+	return image.ContentTag(commit.SHA, commit.SHA != "" && commit.Dirty(root, paths, dirs), comp.Key.String())
 }
 
 // buildImage runs BuildKit, its progress in the job's log, within the
@@ -236,10 +257,10 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	return nil
 }
 
-// imageExists asks sparkwing-image whether every registry has the
+// exists asks sparkwing-image whether every registry has the
 // content tag (see registry.Client.Ensure).
-func (e *execution) imageExists(ctx context.Context, refs []image.Ref, files string, perRegistry int) (bool, error) {
-	b, err := e.images.builder()
+func (s *images) exists(ctx context.Context, refs []image.Ref, files string, perRegistry int) (bool, error) {
+	b, err := s.builder()
 	if err != nil {
 		return false, err
 	}

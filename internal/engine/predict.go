@@ -21,18 +21,31 @@ type Prediction struct {
 	Entry    *cache.Entry // on a hit
 }
 
+// PredictOptions are what Predict needs beside the plan and the cache.
+type PredictOptions struct {
+	// DiskOutputs takes a needed job's outputs as they are on disk now
+	// when that job would run (what `sparkwing why` compares with).
+	DiskOutputs bool
+	// LastKeys are the keys of the pipeline's last run (runrec's
+	// LastKeys): a miss whose key differs from its last one is "inputs
+	// changed", as in a run.
+	LastKeys map[string]string
+	Root     string
+	Images   ImageOptions // image jobs ask the profile's registries, as a run does
+	Warn     func(job, msg string)
+}
+
 // Predict computes, in dependency order, each job's key and whether the
-// store has it. A job needing one that would run cannot know its key
-// before that one ran; with diskOutputs the needed job's outputs are taken
-// as they are on disk now instead (what `sparkwing why` wants to compare).
-//
-// lastKeys are the keys of the pipeline's last run (runrec's LastKeys): a
-// miss whose key differs from its last one is "inputs changed", as in a run.
-func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Workspace, diskOutputs bool, lastKeys map[string]string) ([]Prediction, error) {
+// store has it (for an image job: whether its registries have the image).
+// A job needing one that would run cannot know its key before that one
+// ran, unless DiskOutputs.
+func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Workspace, opts PredictOptions) ([]Prediction, error) {
 	deps := p.Deps()
 	preds := make([]Prediction, len(p.Jobs))
 	outputs := map[string]fileset.Digest{}
 	known := map[string]bool{}
+	imgs := &images{opts: opts.Images}
+	diskOutputs, lastKeys := opts.DiskOutputs, opts.LastKeys
 	for _, i := range plan.Topo(deps) {
 		j := p.Jobs[i]
 		pr := &preds[i]
@@ -49,9 +62,27 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			}
 			needs[n] = outputs[n]
 		}
+		if j.Image != nil {
+			known[j.ID] = true // an image job gives the jobs that need it no output digest
+			if pr.Result == "unknown" {
+				continue
+			}
+			comp, err := c.Compute(ctx, j, nil)
+			if err != nil {
+				return nil, err
+			}
+			pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
+			d := imgs.decide(ctx, opts.Root, j, comp, false, lastKeys, func(msg string) {
+				if opts.Warn != nil {
+					opts.Warn(j.ID, msg)
+				}
+			})
+			pr.Result, pr.Reason = d.cache.Result, d.cache.Reason
+			continue
+		}
 		ok, why := cache.Cacheable(j)
 		switch {
-		case c.Store == nil && j.Image == nil:
+		case c.Store == nil:
 			pr.Result, pr.Reason = "off", ReasonUnavailable // as the run records it
 			continue
 		case !ok:
