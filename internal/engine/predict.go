@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
@@ -69,7 +70,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			}
 			comp, err := c.Compute(ctx, j, nil)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("job %s: %w", j.ID, err)
 			}
 			pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
 			d := imgs.decide(ctx, opts.Root, j, comp, false, lastKeys, func(msg string) {
@@ -98,7 +99,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 		pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
 		entry, err := c.Store.Peek(comp.Key)
