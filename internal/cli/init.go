@@ -63,6 +63,10 @@ func (e *env) writeStarter(dir string) error {
 	if err != nil {
 		return err
 	}
+	blankYAML := hasYAML && blank(filepath.Join(dir, project.FileName))
+	if blankYAML {
+		hasYAML = false // nothing in it to keep: the starter replaces it
+	}
 	hasMod, err := has("go.mod")
 	if err != nil {
 		return err
@@ -84,7 +88,11 @@ func (e *env) writeStarter(dir string) error {
 	var wrote []string
 	for _, f := range write {
 		data, _ := starter.ReadFile(f[0])
-		if err := writeNew(filepath.Join(dir, f[1]), data); err != nil {
+		if f[1] == project.FileName && blankYAML {
+			if _, err := writeIfChanged(filepath.Join(dir, f[1]), data); err != nil {
+				return err
+			}
+		} else if err := writeNew(filepath.Join(dir, f[1]), data); err != nil {
 			return err
 		}
 		wrote = append(wrote, f[1])
@@ -147,6 +155,13 @@ func listed(before string, items []string, after string) string {
 		return ""
 	}
 	return before + strings.Join(items, ", ") + after
+}
+
+// blank reports whether the file at path holds only blanks: an empty
+// project file, which the starter may replace.
+func blank(path string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && len(bytes.TrimSpace(data)) == 0
 }
 
 // referencesSchema reports whether the project file names a schema for
