@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,8 +37,12 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 		if err != nil {
 			return err
 		}
-		if args, err = prog.Args(e.ctx, root, p.Entrypoint, e.environ); err != nil {
-			return e.explainArgError(e.ctx, root, file, p, prog, asArgError(err))
+		args, err = prog.Args(e.ctx, root, p.Entrypoint, e.environ)
+		if ae := (*pipeline.ArgError)(nil); errors.As(err, &ae) {
+			return e.explainArgError(e.ctx, root, file, p, prog, ae)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	usage := verb + " " + name
@@ -83,7 +88,7 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 		}
 		table(w, rows)
 	}
-	fmt.Fprintf(w, "\nFlags of %s (-j, --only, --output, ...): %s --help\n", cmd.Name(), verb)
+	fmt.Fprintf(w, "\nsparkwing's own flags for %s: %s --help\n", cmd.Name(), verb)
 	return nil
 }
 
@@ -96,15 +101,6 @@ func table(w io.Writer, rows [][2]string) {
 	for _, r := range rows {
 		fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("  %-*s   %s", width, r[0], r[1]), " "))
 	}
-}
-
-// asArgError makes err a *pipeline.ArgError if it is one (or nil).
-func asArgError(err error) *pipeline.ArgError {
-	ae, ok := err.(*pipeline.ArgError)
-	if !ok {
-		return &pipeline.ArgError{Msg: err.Error()}
-	}
-	return ae
 }
 
 // argPlaceholder is what follows --name in the usage: nothing for a switch.

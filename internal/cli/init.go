@@ -124,14 +124,14 @@ func (e *env) writeStarter(dir string) error {
 	default:
 		fmt.Fprintf(e.stdout, "added %s to %s/; left as they were: %s\n", strings.Join(wrote, ", "), shown,
 			strings.Join(kept(hasYAML, hasMod, goFiles), ", "))
-		if hasYAML && !referencesSchema(filepath.Join(dir, project.FileName)) {
-			fmt.Fprintf(e.stdout, "so that editors check %s as you type, make its first line:\n  # yaml-language-server: $schema=%s\n",
-				project.FileName, project.SchemaFile)
-		}
 		if hasYAML && !hasMod && len(goFiles) == 0 {
 			fmt.Fprintf(e.stdout, "next: add the Go pipeline to %s under pipelines:\n  - name: hello\n    entrypoint: Hello\nthen: sparkwing run hello --name you\n",
 				filepath.Join(shown, project.FileName))
 		}
+	}
+	if hasYAML && !referencesSchema(filepath.Join(dir, project.FileName)) {
+		fmt.Fprintf(e.stdout, "so that editors check %s as you type, make its first line:\n  # yaml-language-server: $schema=%s\n",
+			project.FileName, project.SchemaFile)
 	}
 	return nil
 }

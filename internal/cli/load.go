@@ -168,7 +168,7 @@ func (e *env) explainArgError(ctx context.Context, root string, f *project.File,
 	} else {
 		msg += "; its arguments: --" + strings.Join(names, ", --")
 	}
-	ae.Msg = msg + fmt.Sprintf(" (sparkwing run %s --help)", p.Name)
+	ae.Msg = msg + fmt.Sprintf(" (%s run %s --help)", e.command(), p.Name)
 	return ae
 }
 
@@ -235,7 +235,7 @@ func suggest(name string, names []string) string {
 }
 
 // listPipelines prints each pipeline with its description.
-func listPipelines(w io.Writer, f *project.File) {
+func listPipelines(w io.Writer, f *project.File, command string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "Pipelines (sparkwing run PIPELINE):")
 	for _, p := range f.Pipelines {
@@ -243,7 +243,7 @@ func listPipelines(w io.Writer, f *project.File) {
 		if p.Entrypoint != "" {
 			kind = "Go: " + p.Entrypoint
 			if about == "" {
-				about = fmt.Sprintf("(its arguments and jobs: sparkwing run %s --help)", p.Name)
+				about = fmt.Sprintf("(its arguments and jobs: %s run %s --help)", command, p.Name)
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Name, kind, about)

@@ -24,6 +24,7 @@ type env struct {
 	stdout, stderr io.Writer
 	environ        []string
 	ctx            context.Context
+	command        func() string // how to run sparkwing again from here: "sparkwing" and its -C
 }
 
 // Main runs sparkwing with args (without the program name) and returns the
@@ -74,6 +75,7 @@ func shellQuote(s string) string {
 
 func newRoot(e *env) *cobra.Command {
 	g := &globals{}
+	e.command = g.command
 	root := &cobra.Command{
 		Use:   "sparkwing",
 		Short: "Build pipelines as a DAG of cached, parallel jobs",

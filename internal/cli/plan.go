@@ -41,7 +41,7 @@ With no PIPELINE, lists the pipelines.`,
 				return err
 			}
 			if inv.name == "" {
-				listPipelines(e.stdout, inv.file)
+				listPipelines(e.stdout, inv.file, g.command())
 				return nil
 			}
 			pl, err := e.resolvePlan(e.ctx, inv.root, inv.file, inv.name, inv.rest, false)

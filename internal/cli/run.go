@@ -93,7 +93,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return err
 	}
 	if inv.name == "" || f.list {
-		listPipelines(e.stdout, inv.file)
+		listPipelines(e.stdout, inv.file, g.command())
 		return nil
 	}
 	root, name, rest := inv.root, inv.name, inv.rest
