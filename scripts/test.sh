@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser,
-# the glob overlap check, the stat cache, the Dockerfile doctor and the
+# the glob overlap check, the stat and listing caches, the Dockerfile doctor and the
 # image helper's request decoder, then
 # the quick benchmark with its no-op gate (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), and
@@ -29,10 +29,11 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat cache, the Dockerfile doctor and the image helper's request decoder (20s each)"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the Dockerfile doctor and the image helper's request decoder (20s each)"
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 20s ./internal/project
 go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 20s ./internal/plan
 go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 20s ./internal/fileset
+go test -run '^$' -fuzz '^FuzzParseListing$' -fuzztime 10s ./internal/fileset
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 20s ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 20s ./internal/image
 

@@ -154,6 +154,7 @@ func (e *env) predict(root string, pl *plan.Plan, images engine.ImageOptions, di
 		fmt.Fprintf(e.stderr, "warning: %v\n", c.Unusable) // plan says what a run would do: run uncached
 	}
 	defer c.Hasher.Save()
+	defer c.Tree.Save()
 	ws, err := cache.OpenWorkspace(root)
 	if err != nil {
 		return nil, err

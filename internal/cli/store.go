@@ -39,7 +39,7 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 		Store:    store,
 		Unusable: unusable,
 		Root:     root,
-		Tree:     fileset.NewTree(root),
+		Tree:     fileset.NewCachedTree(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8])+".dirs")),
 		Hasher:   fileset.NewHasher(root, filepath.Join(dir, "stat", hex.EncodeToString(sum[:8]))),
 		StatDir:  filepath.Join(dir, "stat"),
 		Env:      e.lookupEnv,

@@ -90,6 +90,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		}
 		defer func() {
 			e.cache.Hasher.Save()
+			e.cache.Tree.Save()
 			e.cache.SaveStats()
 		}()
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -37,6 +38,12 @@ type Tree struct {
 	mu    sync.Mutex
 	gen   uint64
 	dirs  map[string]*dirState // by path relative to the root ("" for the root)
+
+	// Listings kept between runs (dircache.go); loaded is nil without.
+	cachePath string
+	loaded    chan struct{}        // closed once kept is read
+	kept      map[string]*dirState // as read from cachePath
+	reads     atomic.Int64         // directories read this run: Save writes if any
 }
 
 // dirState is one directory as last read.
@@ -94,6 +101,9 @@ func (t *Tree) dir(rel string) (*listing, error) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.gen == 0 && d.readAt.IsZero() {
+		t.seed(rel, d) // a listing from an earlier run, checked like any other
+	}
 	if d.gen != gen {
 		if err := d.check(t, rel); err != nil {
 			return nil, err
@@ -141,6 +151,7 @@ func (d *dirState) check(t *Tree, rel string) error {
 	// The time is taken before reading, so a change made while reading
 	// has timestamps too recent to be trusted next time.
 	at := t.now()
+	t.reads.Add(1)
 	if err := d.read(t.stats, abs, rel); err != nil {
 		d.readAt = time.Time{} // read it again next time
 		return err
