@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 // keptTree is a cached tree whose clock runs ahead, so that directories
@@ -92,4 +94,28 @@ func FuzzParseListing(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEverythingBelowMatchesAsDoublestar: the "dir/**" shortcut gives what
+// matching each file with doublestar gives, dotfiles and depth included.
+func TestEverythingBelowMatchesAsDoublestar(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"d/a.txt", "d/.hidden", "d/sub/deep/x.go", "d/sub/.git-keep", "dx/no.txt", "top.txt"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(root, p), nil, 0o644)
+	}
+	tr := NewTree(root)
+	for _, g := range []string{"d/**", "**", "d/sub/**"} {
+		got := matched(t, tr, g)
+		all := matched(t, tr, ".")
+		var want []string
+		for _, f := range all {
+			if ok, _ := doublestar.Match(g, f); ok {
+				want = append(want, f)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %v, doublestar says %v", g, got, want)
+		}
+	}
 }

@@ -363,8 +363,8 @@ func (t *Tree) matchOne(g string) ([]string, error) {
 		base = ""
 	}
 	candidates, err := t.files(base)
-	if err != nil {
-		return nil, err
+	if err != nil || g == path.Join(base, "**") {
+		return candidates, err // "dir/**" matches every file below dir: no need to ask each
 	}
 	var out []string
 	for _, f := range candidates {
