@@ -121,27 +121,38 @@ func (t *Tree) seed(rel string, d *dirState) {
 	}
 }
 
-// Save writes the listings read in this run (with those kept and still
-// used) if any directory was read; concurrent processes each write a
-// whole file and the last rename wins.
+// Save writes the listings of this run (those read, and those kept and
+// still used) if it read one that can be kept; concurrent processes each
+// write a whole file and the last rename wins.
 func (t *Tree) Save() error {
 	if t.loaded == nil {
 		return nil
 	}
 	<-t.loaded
 	t.mu.Lock()
-	if t.reads.Load() == 0 {
+	if !t.changed.Load() {
 		t.mu.Unlock()
 		return nil
 	}
-	rels := make([]string, 0, len(t.dirs))
+	// Listings kept from earlier runs that this run did not use stay (a
+	// project's other pipelines read other directories).
+	rels := make([]string, 0, len(t.dirs)+len(t.kept))
 	for rel := range t.dirs {
 		rels = append(rels, rel)
+	}
+	for rel := range t.kept {
+		if t.dirs[rel] == nil {
+			rels = append(rels, rel)
+		}
 	}
 	sort.Strings(rels)
 	var b strings.Builder
 	for _, rel := range rels {
 		d := t.dirs[rel]
+		if d == nil {
+			writeListing(&b, rel, t.kept[rel])
+			continue
+		}
 		d.mu.Lock()
 		if keepable(rel, d) {
 			writeListing(&b, rel, d)

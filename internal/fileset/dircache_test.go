@@ -66,6 +66,17 @@ func TestKeptListingsSeeWhatChanged(t *testing.T) {
 	check(keptTree(root, cache), 3) // b changed, and its new directory is read
 	check(keptTree(root, cache), 1)
 
+	// A run that reads other directories keeps the listings it did not use.
+	other := keptTree(root, cache)
+	if got := matched(t, other, "b/**"); len(got) != 1 {
+		t.Fatalf("b/** matched %v", got)
+	}
+	os.WriteFile(filepath.Join(root, "b/sub/deeper.txt"), nil, 0o644)
+	other = keptTree(root, cache)
+	matched(t, other, "b/**") // reads b/sub again, and keeps a's listing
+	other.Save()
+	check(keptTree(root, cache), 1)
+
 	data, _ := os.ReadFile(cache)
 	data[len(data)-2] ^= 1 // a torn or edited cache: nothing of it is used
 	os.WriteFile(cache, data, 0o644)

@@ -43,7 +43,8 @@ type Tree struct {
 	cachePath string
 	loaded    chan struct{}        // closed once kept is read
 	kept      map[string]*dirState // as read from cachePath
-	reads     atomic.Int64         // directories read this run: Save writes if any
+	reads     atomic.Int64         // directories read this run
+	changed   atomic.Bool          // one of them can be kept: Save writes
 }
 
 // dirState is one directory as last read.
@@ -157,6 +158,9 @@ func (d *dirState) check(t *Tree, rel string) error {
 		return err
 	}
 	d.stat, d.readAt = key, at
+	if keepable(rel, d) {
+		t.changed.Store(true) // a listing a later run can use: Save writes
+	}
 	return nil
 }
 
