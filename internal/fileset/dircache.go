@@ -165,21 +165,7 @@ func (t *Tree) Save() error {
 	if err := os.MkdirAll(filepath.Dir(t.cachePath), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.cachePath), ".dirs-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.WriteString(dirCacheMagic + hex.EncodeToString(sum[:]) + "\n" + body)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), t.cachePath)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return WriteAtomic(t.cachePath, []byte(dirCacheMagic+hex.EncodeToString(sum[:])+"\n"+body), 0o600)
 }
 
 // keepable reports whether d's listing may be trusted by a later run.

@@ -289,19 +289,7 @@ func (h *Hasher) Save() error {
 	if err := os.MkdirAll(filepath.Dir(h.cachePath), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(h.cachePath), ".stat-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.WriteString(b.String())
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), h.cachePath)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := WriteAtomic(h.cachePath, []byte(b.String()), 0o600); err != nil {
 		return err
 	}
 	h.dirty = false

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -82,4 +83,31 @@ func readBounded(open func(string) (*os.File, fs.FileInfo, error), path string, 
 		err = nil // it shrank while read: what was there
 	}
 	return data[:n], err
+}
+
+// WriteAtomic writes data to a new file beside path, with permissions
+// perm, and renames it into place: a reader, or a process killed midway,
+// never leaves half a file, and of concurrent writers the last rename
+// wins. The temporary file is removed on any error.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if perm != 0o600 { // CreateTemp's
+		err = tmp.Chmod(perm)
+	}
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }

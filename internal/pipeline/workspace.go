@@ -3,9 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
@@ -62,12 +60,7 @@ func keepWorkspace(moduleDir, sdkDir string, create bool) (bool, error) {
 	if bytes.Equal(old, want) {
 		return false, nil
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, want, 0o644); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := fileset.WriteAtomic(path, want, 0o644); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -86,9 +79,8 @@ func moduleGoVersion(moduleDir string) string {
 	if err != nil || mf.Go == nil {
 		return sdkGo
 	}
-	v := mf.Go.Version
-	if semver.Compare("v"+v, "v"+sdkGo) < 0 || strings.ContainsAny(v, " \t") {
-		return sdkGo
+	if v := mf.Go.Version; semver.Compare("v"+v, "v"+sdkGo) >= 0 {
+		return v
 	}
-	return v
+	return sdkGo
 }

@@ -87,15 +87,5 @@ func writeCached(cachePath, key string, f *File) {
 	if os.MkdirAll(filepath.Dir(cachePath), 0o755) != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(cachePath), ".plan-*")
-	if err != nil {
-		return
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil && cerr == nil {
-		err = os.Rename(tmp.Name(), cachePath)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	fileset.WriteAtomic(cachePath, data, 0o600)
 }

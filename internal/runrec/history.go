@@ -47,5 +47,5 @@ func (s *Store) Learn(rec *Record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.durationsPath(), data)
+	return fileset.WriteAtomic(s.durationsPath(), data, 0o600)
 }

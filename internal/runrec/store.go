@@ -74,28 +74,8 @@ func (r *Run) Write(rec *Record) error {
 		return err
 	}
 	return errors.Join(
-		writeAtomic(filepath.Join(r.Dir, "trace.json"), trace),
-		writeAtomic(filepath.Join(r.Dir, "summary.json"), append(summary, '\n')))
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it
-// into place, so a reader never sees half a file.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+		fileset.WriteAtomic(filepath.Join(r.Dir, "trace.json"), trace, 0o600),
+		fileset.WriteAtomic(filepath.Join(r.Dir, "summary.json"), append(summary, '\n'), 0o600))
 }
 
 // IDs returns the ids of the stored runs that have a summary, oldest first.
