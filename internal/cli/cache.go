@@ -57,16 +57,23 @@ What stays, and says so: the parsed project files and the SDK copy that
 	return cmd
 }
 
-func (e *env) cleanCache() error {
+// lockedStore opens the store and waits until no other process uses it:
+// for the verbs that remove entries.
+func (e *env) lockedStore() (*cache.Store, *cache.Lock, error) {
 	store, err := e.openStore()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
+	lock, err := store.LockExclusive()
+	return store, lock, err
+}
+
+func (e *env) cleanCache() error {
 	dir, err := e.cacheDir()
 	if err != nil {
 		return err
 	}
-	lock, err := store.LockExclusive()
+	store, lock, err := e.lockedStore()
 	if err != nil {
 		return err
 	}
@@ -147,11 +154,7 @@ limits, the default budget applies (10GiB, 14d).`,
 }
 
 func (e *env) prune(opts cache.PruneOptions) error {
-	store, err := e.openStore()
-	if err != nil {
-		return err
-	}
-	lock, err := store.LockExclusive()
+	store, lock, err := e.lockedStore()
 	if err != nil {
 		return err
 	}
@@ -173,14 +176,14 @@ func (e *env) prune(opts cache.PruneOptions) error {
 }
 
 type cacheStatus struct {
-	Dir      string            `json:"dir"`
-	Entries  int               `json:"entries"`
-	Bytes    int64             `json:"bytes"`
-	Project  *projectShare     `json:"project"`  // this project's part; null outside a project
-	HitRate  *float64          `json:"hit_rate"` // over this project's recent runs; null if none
-	Runs     int               `json:"runs"`
-	Biggest  []cache.EntryInfo `json:"biggest"` // this project's, biggest first
-	Elsewise []projectShare    `json:"others"`  // the other projects' parts, biggest first
+	Dir     string            `json:"dir"`
+	Entries int               `json:"entries"`
+	Bytes   int64             `json:"bytes"`
+	Project *projectShare     `json:"project"`  // this project's part; null outside a project
+	HitRate *float64          `json:"hit_rate"` // over this project's recent runs; null if none
+	Runs    int               `json:"runs"`
+	Biggest []cache.EntryInfo `json:"biggest"` // this project's, biggest first
+	Others  []projectShare    `json:"others"`  // the other projects' parts, biggest first
 }
 
 // projectShare is what one project stored.
@@ -199,7 +202,7 @@ func (e *env) cacheStatus(g *globals, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	st := cacheStatus{Dir: store.Dir, Entries: len(entries), Bytes: total, Biggest: []cache.EntryInfo{}, Elsewise: []projectShare{}}
+	st := cacheStatus{Dir: store.Dir, Entries: len(entries), Bytes: total, Biggest: []cache.EntryInfo{}, Others: []projectShare{}}
 	root := ""
 	if dir, err := g.startDir(); err == nil {
 		if r, err := project.FindRoot(dir); err == nil {
@@ -226,9 +229,9 @@ func (e *env) cacheStatus(g *globals, asJSON bool) error {
 		others[en.Project].Bytes += en.Bytes
 	}
 	for _, o := range others {
-		st.Elsewise = append(st.Elsewise, *o)
+		st.Others = append(st.Others, *o)
 	}
-	sort.Slice(st.Elsewise, func(i, j int) bool { return st.Elsewise[i].Bytes > st.Elsewise[j].Bytes })
+	sort.Slice(st.Others, func(i, j int) bool { return st.Others[i].Bytes > st.Others[j].Bytes })
 	if asJSON {
 		return writeJSON(e.stdout, st)
 	}
@@ -280,10 +283,10 @@ func writeCacheStatus(w io.Writer, st cacheStatus) {
 			tw.Flush()
 		}
 	}
-	if len(st.Elsewise) > 0 {
+	if len(st.Others) > 0 {
 		fmt.Fprintln(w, "\nother projects:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, o := range st.Elsewise {
+		for _, o := range st.Others {
 			fmt.Fprintf(tw, "  %s\t%d entries\t%s\n", cmp.Or(o.Root, "(stored before sparkwing named projects)"), o.Entries, human(o.Bytes))
 		}
 		tw.Flush()
