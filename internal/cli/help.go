@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
 	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
 )
@@ -32,9 +33,9 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 	verb := g.command() + " " + cmd.Name()
 	w := e.stdout
 	var args []sw.WireArg
+	var prog *pipeline.Program
 	if p.Entrypoint != "" {
-		prog, err := e.program(e.ctx, root, false)
-		if err != nil {
+		if prog, err = e.program(e.ctx, root, false); err != nil {
 			return err
 		}
 		args, err = prog.Args(e.ctx, root, p.Entrypoint, e.environ)
@@ -66,7 +67,12 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 		}
 		table(w, rows)
 	}
-	pl, err := e.resolvePlan(e.ctx, root, file, name, nil, false)
+	var pl *plan.Plan
+	if prog != nil {
+		pl, err = e.goPlan(e.ctx, root, file, p, prog, nil) // the program found above, not looked up again
+	} else {
+		pl, err = p.Plan()
+	}
 	if err != nil {
 		fmt.Fprintf(w, "\nJobs: with the default arguments its plan fails:\n  %v\n", err)
 	} else {

@@ -118,6 +118,11 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 	if err != nil {
 		return nil, err
 	}
+	return e.goPlan(ctx, root, f, p, prog, args)
+}
+
+// goPlan asks the compiled program for the jobs of Go pipeline p.
+func (e *env) goPlan(ctx context.Context, root string, f *project.File, p *project.Pipeline, prog *pipeline.Program, args []string) (*plan.Plan, error) {
 	jobs, err := prog.Plan(ctx, root, p.Entrypoint, args, e.environ)
 	if ae := (*pipeline.ArgError)(nil); errors.As(err, &ae) {
 		return nil, e.explainArgError(ctx, root, f, p, prog, ae)
@@ -125,9 +130,9 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 	if err != nil {
 		return nil, err
 	}
-	pl, err := plan.New(name, jobs)
+	pl, err := plan.New(p.Name, jobs)
 	if err != nil {
-		return nil, fmt.Errorf("%s: pipeline %s (Go type %s): %w", f.Path, name, p.Entrypoint, err)
+		return nil, fmt.Errorf("%s: pipeline %s (Go type %s): %w", f.Path, p.Name, p.Entrypoint, err)
 	}
 	return pl, nil
 }
