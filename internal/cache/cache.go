@@ -29,6 +29,7 @@ type Cache struct {
 	Env      func(string) (string, bool) // the caller's environment
 	JobEnv   func(plan.Job) []string     // the environment a job (and its tools) runs with
 	Debug    io.Writer                   // SPARKWING_DEBUG_KEYS: every manifest line hashed
+	Keyed    func(job, manifest string)  // if set, told each job's manifest as its key is made (--verbose)
 	StatDir  string                      // where stat caches of build contexts outside Root live; "" none
 	// NeverInputs are globs (relative to Root) that are never inputs: the
 	// cache directory itself, when it lies inside the project (a CI cache
@@ -100,7 +101,15 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	}
 	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
 		Env: c.Env, Tools: tools, Needs: needs})
-	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files, Unmatched: empty}, nil
+	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files, Unmatched: empty}, nil
+}
+
+// key hashes job's manifest, telling Debug and Keyed.
+func (c *Cache) key(manifest, job string) Key {
+	if c.Keyed != nil {
+		c.Keyed(job, manifest)
+	}
+	return KeyOf(manifest, c.Debug, job)
 }
 
 // tool runs a tool command once per run and environment, and hashes what

@@ -46,7 +46,7 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 		files = append(files, more...)
 	}
 	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, dockerfile[0], files)
-	return &Computed{Key: KeyOf(m, c.Debug, j.ID), Manifest: m, Inputs: files}, nil
+	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files}, nil
 }
 
 // contextFiles lists one build context as BuildKit receives it. rel is the

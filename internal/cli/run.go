@@ -119,7 +119,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	var keys *keyLog
 	if f.verbose {
 		keys = &keyLog{}
-		c.Debug = keys
+		c.Keyed = keys.keyed
 	}
 	images := e.imageOptions(inv.file, f.profile, f.load)
 	if err := image.CheckAddress(images.Buildkit); err != nil {

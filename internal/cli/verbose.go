@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
 	"sync"
 
@@ -15,47 +16,28 @@ import (
 // jobs it needs, and each input file with its mode and digest), so a user
 // can see exactly what was hashed, as Turborepo's --summarize does.
 
-// keyLog collects, per job, the manifest lines the cache hashes (it is the
-// cache's Debug writer, which several goroutines write to at once).
+// keyLog collects each job's manifest as the cache computes its key
+// (Cache.Keyed, called from several goroutines at once); a job keyed again
+// keeps the last one, the one the run used.
 type keyLog struct {
-	mu    sync.Mutex
-	lines map[string][]string
-	rest  string
+	mu   sync.Mutex
+	jobs map[string]string
 }
 
-const keyLinePrefix = "sparkwing key "
-
-func (k *keyLog) Write(p []byte) (int, error) {
+func (k *keyLog) keyed(job, manifest string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.lines == nil {
-		k.lines = map[string][]string{}
+	if k.jobs == nil {
+		k.jobs = map[string]string{}
 	}
-	text := k.rest + string(p)
-	lines := strings.Split(text, "\n")
-	k.rest = lines[len(lines)-1]
-	for _, l := range lines[:len(lines)-1] {
-		job, line, ok := strings.Cut(strings.TrimPrefix(l, keyLinePrefix), ": ")
-		if !ok {
-			continue
-		}
-		if strings.HasPrefix(line, "sparkwing manifest ") {
-			k.lines[job] = nil // computed again: the last computation is the one used
-		}
-		k.lines[job] = append(k.lines[job], line)
-	}
-	return len(p), nil
+	k.jobs[job] = manifest
 }
 
 // manifests returns what was collected, by job.
 func (k *keyLog) manifests() map[string]string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := map[string]string{}
-	for job, lines := range k.lines {
-		out[job] = strings.Join(lines, "\n") + "\n"
-	}
-	return out
+	return maps.Clone(k.jobs)
 }
 
 // writeHashed prints each job's key and manifest, in plan order; a job
