@@ -110,11 +110,13 @@ func (e *env) printPlan(root string, pl *plan.Plan, images engine.ImageOptions, 
 	jobs := planJobs(pl, preds)
 	if asJSON {
 		if verbose {
+			manifests := map[string]string{}
+			for _, p := range preds {
+				manifests[p.ID] = p.Manifest
+			}
 			for i := range jobs {
-				for _, p := range preds {
-					if p.ID == jobs[i].ID && p.Manifest != "" {
-						jobs[i].Hashed = strings.Split(strings.TrimSuffix(p.Manifest, "\n"), "\n")
-					}
+				if m := manifests[jobs[i].ID]; m != "" {
+					jobs[i].Hashed = strings.Split(strings.TrimSuffix(m, "\n"), "\n")
 				}
 			}
 		}
