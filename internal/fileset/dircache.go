@@ -34,16 +34,27 @@ const dirCacheMagic = "sparkwing dirs v1 "
 const maxDirCache = 1 << 30
 
 // NewCachedTree is NewTree whose listings are kept in cachePath between
-// runs (read in the background from now on, written by Save).
+// runs (read when first needed, or in the background from Preload on;
+// written by Save).
 func NewCachedTree(root, cachePath string) *Tree {
 	t := NewTree(root)
 	t.cachePath = cachePath
 	t.loaded = make(chan struct{})
-	go func() {
-		defer close(t.loaded)
-		t.loadListings()
-	}()
 	return t
+}
+
+// Preload starts reading the kept listings in the background. A run that
+// lists nothing (the last run's record held) never reads them.
+func (t *Tree) Preload() {
+	if t.loaded == nil {
+		return
+	}
+	t.loadOnce.Do(func() {
+		go func() {
+			defer close(t.loaded)
+			t.loadListings()
+		}()
+	})
 }
 
 func (t *Tree) loadListings() {
@@ -115,6 +126,7 @@ func (t *Tree) seed(rel string, d *dirState) {
 	if t.loaded == nil {
 		return
 	}
+	t.Preload()
 	<-t.loaded
 	if k := t.kept[rel]; k != nil {
 		d.stat, d.readAt, d.entries = k.stat, k.readAt, k.entries
@@ -125,8 +137,8 @@ func (t *Tree) seed(rel string, d *dirState) {
 // still used) if it read one that can be kept; concurrent processes each
 // write a whole file and the last rename wins.
 func (t *Tree) Save() error {
-	if t.loaded == nil {
-		return nil
+	if t.loaded == nil || !t.changed.Load() {
+		return nil // nothing was read that can be kept
 	}
 	<-t.loaded
 	t.mu.Lock()

@@ -234,14 +234,14 @@ func FuzzStatCache(f *testing.F) {
 		path := filepath.Join(dir, "stat")
 		os.WriteFile(path, data, 0o644)
 		h := NewHasher(dir, path)
-		<-h.loaded
+		h.wait()
 		kept := maps.Clone(h.cache)
 		h.dirty = true
 		if err := h.Save(); err != nil {
 			t.Fatal(err)
 		}
 		again := NewHasher(dir, path)
-		<-again.loaded
+		again.wait()
 		for p, e := range kept {
 			if strings.ContainsAny(p, "\t\n") {
 				continue // not written

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -77,19 +78,38 @@ type Hasher struct {
 	cache     map[string]statEntry
 	dirty     bool
 	now       func() time.Time
+	loadOnce  sync.Once
+	started   atomic.Bool
 	loaded    chan struct{} // closed once the stat cache is read
+
+	// Seen, if set, is told every file hashed, with its stat.
+	Seen *Seen
 }
 
 // NewHasher returns a hasher for root whose stat cache lives in cachePath
-// (read in the background from now on, written by Save).
+// (read when first needed, or in the background from Preload on; written
+// by Save).
 func NewHasher(root, cachePath string) *Hasher {
-	h := &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now,
+	return &Hasher{root: root, cachePath: cachePath, cache: map[string]statEntry{}, now: time.Now,
 		loaded: make(chan struct{}), links: lazyRoot{dir: root}, stats: &rootStat{dir: root}}
-	go func() {
-		defer close(h.loaded)
-		h.load()
-	}()
-	return h
+}
+
+// Preload starts reading the stat cache in the background. A run that
+// hashes nothing (the last run's record held) never reads it.
+func (h *Hasher) Preload() {
+	h.loadOnce.Do(func() {
+		h.started.Store(true)
+		go func() {
+			defer close(h.loaded)
+			h.load()
+		}()
+	})
+}
+
+// wait returns once the stat cache is read.
+func (h *Hasher) wait() {
+	h.Preload()
+	<-h.loaded
 }
 
 // Hash returns the files at paths (relative to the root), hashed in
@@ -136,29 +156,34 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 	f := File{Path: rel, Mode: st.mode & (fs.ModePerm | fs.ModeSymlink | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), Size: st.size}
 	abs := func() string { return filepath.Join(h.root, filepath.FromSlash(rel)) }
 	if st.mode&fs.ModeSymlink != 0 {
+		h.Seen.Spoil(rel + " is a symlink")
 		return h.hashLink(f, abs())
 	}
 	if !st.mode.IsRegular() {
 		return File{}, fmt.Errorf("%s is not a regular file", rel)
 	}
 	key := st.key
-	<-h.loaded
+	h.wait()
 	h.mu.Lock()
 	e, ok := h.cache[rel]
 	h.mu.Unlock()
 	if ok && e.key == key {
 		f.Digest = e.digest
+		h.Seen.add(rel, seenStat{key: key}) // it was trusted when cached
 		return f, nil
 	}
 	if f.Digest, err = HashFile(abs()); err != nil {
 		return File{}, err
 	}
-	if h.trusted(key) {
-		h.mu.Lock()
-		h.cache[rel] = statEntry{key: key, digest: f.Digest}
-		h.dirty = true
-		h.mu.Unlock()
+	if !h.trusted(key) {
+		h.Seen.Spoil(rel + " changed too recently to trust its timestamps")
+		return f, nil
 	}
+	h.mu.Lock()
+	h.cache[rel] = statEntry{key: key, digest: f.Digest}
+	h.dirty = true
+	h.mu.Unlock()
+	h.Seen.add(rel, seenStat{key: key})
 	return f, nil
 }
 
@@ -266,6 +291,9 @@ func decodeHex(dst []byte, s string) bool {
 // Save writes the stat cache if it changed, atomically: concurrent
 // processes each write a whole file and the last rename wins.
 func (h *Hasher) Save() error {
+	if !h.started.Load() {
+		return nil // nothing was hashed
+	}
 	<-h.loaded
 	h.mu.Lock()
 	defer h.mu.Unlock()

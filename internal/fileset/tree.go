@@ -41,10 +41,14 @@ type Tree struct {
 
 	// Listings kept between runs (dircache.go); loaded is nil without.
 	cachePath string
+	loadOnce  sync.Once
 	loaded    chan struct{}        // closed once kept is read
 	kept      map[string]*dirState // as read from cachePath
 	reads     atomic.Int64         // directories read this run
 	changed   atomic.Bool          // one of them can be kept: Save writes
+
+	// Seen, if set, is told every directory a glob used, with its stat.
+	Seen *Seen
 }
 
 // dirState is one directory as last read.
@@ -111,10 +115,30 @@ func (t *Tree) dir(rel string) (*listing, error) {
 		}
 		d.gen = gen
 	}
+	d.seen(t.Seen, rel)
 	if d.missing {
 		return nil, nil
 	}
 	return &listing{d.entries, d.rules, d.link}, nil
+}
+
+// seen tells s what the listing relied on: the directory's stat and its
+// .gitignore's, or that it is missing.
+func (d *dirState) seen(s *Seen, rel string) {
+	switch {
+	case s == nil:
+	case d.link:
+		s.Spoil(rel + " is a symlink to a directory")
+	case d.missing:
+		s.add(cmp.Or(rel, "."), seenStat{missing: true})
+	case !settled(d.stat, d.readAt) || (d.ignore != statKey{} && !settled(d.ignore, d.readAt)):
+		s.Spoil(cmp.Or(rel, ".") + " changed too recently to trust its timestamps")
+	default:
+		s.add(cmp.Or(rel, "."), seenStat{key: d.stat})
+		if d.ignore != (statKey{}) {
+			s.add(path.Join(rel, ".gitignore"), seenStat{key: d.ignore})
+		}
+	}
 }
 
 // check brings d up to date with the disk: one lstat when nothing changed.
