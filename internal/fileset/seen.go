@@ -1,0 +1,212 @@
+package fileset
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Seen collects what a run relied on of the tree: every input it hashed,
+// every directory its globs listed (and the .gitignore read there), every
+// output it found in place, each with the stat it had when it was read.
+// A later run that finds every one of those paths with the same stat
+// (Snapshot.Changed) knows, one lstat each, that it would read exactly
+// what this run read.
+//
+// That holds only for stats that can be trusted, so Seen is spoiled (it
+// yields no snapshot) when a path was seen with two different stats in
+// one run, when a timestamp was too recent to trust (see settled), or
+// when a symlink was followed on the way (what it leads to is not one
+// path). Safe for concurrent use.
+type Seen struct {
+	mu      sync.Mutex
+	paths   map[string]seenStat
+	spoiled string
+}
+
+// seenStat is a path's stat, or that it did not exist.
+type seenStat struct {
+	key     statKey
+	missing bool
+}
+
+func (s *Seen) add(rel string, st seenStat) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paths == nil {
+		s.paths = map[string]seenStat{}
+	}
+	if was, ok := s.paths[rel]; ok && was != st {
+		s.spoil(rel + " changed during the run")
+		return
+	}
+	s.paths[rel] = st
+}
+
+// Spoil says the run relied on something a snapshot cannot check.
+func (s *Seen) Spoil(why string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.spoil(why)
+	s.mu.Unlock()
+}
+
+func (s *Seen) spoil(why string) {
+	if s.spoiled == "" {
+		s.spoiled = why
+	}
+}
+
+// Lstat lstat-s rel below root and adds what it found, which it returns.
+// For outputs that are not hashed: directories and symlinks.
+func (s *Seen) Lstat(root, rel string) (fs.FileInfo, error) {
+	st, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		s.Spoil(rel + ": " + err.Error())
+		return nil, err
+	}
+	k := keyOf(st)
+	if !settled(k, timeNow()) {
+		s.Spoil(rel + " changed too recently to trust its timestamps")
+	}
+	s.add(rel, seenStat{key: k})
+	return st, nil
+}
+
+// timeNow is time.Now, for tests.
+var timeNow = time.Now
+
+// Snapshot returns what was seen, or an error saying why it cannot be
+// relied on.
+func (s *Seen) Snapshot() (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spoiled != "" {
+		return nil, errors.New(s.spoiled)
+	}
+	snap := &Snapshot{paths: make([]string, 0, len(s.paths))}
+	for p := range s.paths {
+		snap.paths = append(snap.paths, p)
+	}
+	slices.Sort(snap.paths)
+	snap.stats = make([]seenStat, len(snap.paths))
+	for i, p := range snap.paths {
+		snap.stats[i] = s.paths[p]
+	}
+	return snap, nil
+}
+
+// Snapshot is the paths a run relied on, with their stats.
+type Snapshot struct {
+	paths []string // relative to the root, sorted; "." is the root
+	stats []seenStat
+}
+
+// Len is the number of paths.
+func (s *Snapshot) Len() int { return len(s.paths) }
+
+// Changed lstat-s every path below root, in parallel, and returns one
+// whose stat differs from the snapshot's (a path that appeared or went
+// away counts), or "" when none does.
+func (s *Snapshot) Changed(root string) string {
+	rs := &rootStat{dir: root}
+	workers := min(runtime.GOMAXPROCS(0), max(len(s.paths)/256, 1))
+	changed := make([]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(s.paths); i += workers {
+				st, err := rs.lstat(s.paths[i])
+				now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
+				if (err != nil && !now.missing) || now != s.stats[i] {
+					changed[w] = s.paths[i]
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range changed {
+		if c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// AppendBinary appends the snapshot's encoding to b.
+func (s *Snapshot) AppendBinary(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s.paths)))
+	for i, p := range s.paths {
+		st := s.stats[i]
+		b = binary.AppendUvarint(b, uint64(len(p)))
+		b = append(b, p...)
+		if st.missing {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		for _, v := range []int64{st.key.dev, st.key.ino, st.key.size, st.key.mtime, st.key.ctime, int64(st.key.mode)} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	return b
+}
+
+// ParseSnapshot reads a snapshot written by AppendBinary from the start of
+// b, and returns what follows it.
+func ParseSnapshot(b []byte) (*Snapshot, []byte, error) {
+	bad := errors.New("damaged snapshot")
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, nil, bad
+	}
+	b = b[k:]
+	s := &Snapshot{paths: make([]string, 0, n), stats: make([]seenStat, 0, n)}
+	for range n {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l >= uint64(len(b)-k) {
+			return nil, nil, bad
+		}
+		p := unsafe.String(&b[k], int(l)) // b is the record, kept for the run
+		b = b[k+int(l):]
+		flag := b[0]
+		b = b[1:]
+		var st seenStat
+		switch flag {
+		case 0:
+			st.missing = true
+		case 1:
+			var v [6]int64
+			for i := range v {
+				if v[i], k = binary.Varint(b); k <= 0 {
+					return nil, nil, bad
+				}
+				b = b[k:]
+			}
+			st.key = statKey{v[0], v[1], v[2], v[3], v[4], uint32(v[5])}
+		default:
+			return nil, nil, bad
+		}
+		if len(s.paths) > 0 && p <= s.paths[len(s.paths)-1] {
+			return nil, nil, fmt.Errorf("damaged snapshot: %q out of order", p)
+		}
+		s.paths, s.stats = append(s.paths, p), append(s.stats, st)
+	}
+	return s, b, nil
+}
