@@ -31,7 +31,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the Dockerfile doctor and the image helper's request decoder"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor and the image helper's request decoder"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -40,6 +40,8 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 200000x ./internal/project
 go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 400000x ./internal/plan
 go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 10000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseListing$' -fuzztime 300000x ./internal/fileset
+go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/fileset
+go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
 

@@ -55,7 +55,8 @@ type Computed struct {
 	Key       Key
 	Manifest  string
 	Inputs    []fileset.File
-	Unmatched []string // input globs that matched no file
+	Tools     map[string]fileset.Digest // tool command → digest of its output
+	Unmatched []string                  // input globs that matched no file
 }
 
 // Cacheable says whether j's result may be cached, and if not, why.
@@ -95,13 +96,13 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	}
 	tools := map[string]fileset.Digest{}
 	for _, t := range j.Tools {
-		if tools[t], err = c.tool(ctx, j, t); err != nil {
+		if tools[t], err = c.Tool(ctx, j, t); err != nil {
 			return nil, err
 		}
 	}
 	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
 		Env: c.Env, Tools: tools, Needs: needs})
-	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files, Unmatched: empty}, nil
+	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files, Tools: tools, Unmatched: empty}, nil
 }
 
 // key hashes job's manifest, telling Debug and Keyed.
@@ -112,9 +113,9 @@ func (c *Cache) key(manifest, job string) Key {
 	return KeyOf(manifest, c.Debug, job)
 }
 
-// tool runs a tool command once per run and environment, and hashes what
-// it prints. A tool that fails is an error: its version cannot be known.
-func (c *Cache) tool(ctx context.Context, j plan.Job, command string) (fileset.Digest, error) {
+// Tool runs a tool command of j once per run and environment, and hashes
+// what it prints. A tool that fails is an error: its version cannot be known.
+func (c *Cache) Tool(ctx context.Context, j plan.Job, command string) (fileset.Digest, error) {
 	env := c.JobEnv(j)
 	memo := command + "\x00" + strings.Join(env, "\x00")
 	c.mu.Lock()

@@ -117,9 +117,10 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		return fmt.Errorf("opening the cache: %w", err)
 	}
 	var keys *keyLog
+	var explain func(string)
 	if f.verbose {
 		keys = &keyLog{}
-		c.Keyed = keys.keyed
+		c.Keyed, explain = keys.keyed, keys.explain
 	}
 	images := e.imageOptions(inv.file, f.profile, f.load)
 	if err := image.CheckAddress(images.Buildkit); err != nil {
@@ -129,7 +130,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
-		Images: images, Watchdog: exe,
+		Images: images, Watchdog: exe, Explain: explain,
 	})
 	var setup interface{ Hint() string }
 	if errors.As(err, &setup) {
@@ -149,6 +150,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 			noKey[j.ID] = cmp.Or(j.Cache.Reason, j.Status)
 		}
 		writeHashed(w, pl, recorded, keys.manifests(), noKey)
+		writeExplained(w, keys.explained())
 	}
 	switch rec.Status {
 	case runrec.Interrupted:

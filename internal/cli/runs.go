@@ -164,6 +164,9 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 	}
 	fmt.Fprintf(w, "started %s, wall %v, %d workers\n", rec.Started.Local().Format(time.RFC3339),
 		time.Duration(rec.WallMS)*time.Millisecond, rec.Workers)
+	if rec.UpToDate {
+		fmt.Fprintf(w, "up to date: nothing the last run read had changed (no key computed)\n")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nJOB\tSTATUS\tCACHE\tSTART\tDURATION\tQUEUED\tLOG")
 	logs := map[string]string{}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -20,8 +21,29 @@ import (
 // (Cache.Keyed, called from several goroutines at once); a job keyed again
 // keeps the last one, the one the run used.
 type keyLog struct {
-	mu   sync.Mutex
-	jobs map[string]string
+	mu    sync.Mutex
+	jobs  map[string]string
+	notes []string // what the engine said of the last run's record
+}
+
+func (k *keyLog) explain(msg string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.notes = append(k.notes, msg)
+}
+
+func (k *keyLog) explained() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.notes)
+}
+
+// writeExplained prints what the engine said of the last run's record,
+// the no-op's shortcut that --verbose does not take.
+func writeExplained(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(w, "no-op shortcut: %s\n", n)
+	}
 }
 
 func (k *keyLog) keyed(job, manifest string) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
@@ -38,6 +39,9 @@ type Options struct {
 	KillGrace time.Duration
 	Images    ImageOptions
 	Watchdog  string // the sparkwing executable, run as the job watchdog; "" for none (tests)
+	// Explain, if set, is told whether the last run's record (uptodate.go)
+	// holds and why not (--verbose); the run then computes every key.
+	Explain func(string)
 }
 
 // Run runs every job of p it can and returns the run's record, which is
@@ -46,6 +50,8 @@ type Options struct {
 // or *image.MissingHelperError when image jobs could not start (a setup
 // problem).
 func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error) {
+	warnings := &warnCounter{Observer: opts.Observer}
+	opts.Observer = warnings
 	ws, err := cache.OpenWorkspace(opts.Root)
 	if err != nil {
 		return nil, err
@@ -68,10 +74,11 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			Watchdog: watchdog},
 		jobs:     make([]runrec.Job, len(p.Jobs)),
 		outputs:  map[string]fileset.Digest{},
-		lastKeys: store.LastKeys(p.Name),
 		cache:    opts.Cache,
 		ws:       ws,
 		images:   &images{opts: opts.Images},
+		warnings: &warnings.n,
+		last:     map[string]lastJob{},
 	}
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
@@ -99,13 +106,31 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	if e.cache != nil && e.cache.Unusable != nil {
 		opts.Observer.Warn("sparkwing", e.cache.Unusable.Error())
 	}
-	results := sched.Run(ctx, deps, sched.Options{
-		Workers:   opts.Workers,
-		KeepGoing: opts.KeepGoing,
-		Priority:  priorities(deps, p, store.Durations()),
-	}, e.runJob)
+	results := e.upToDate(ctx)
+	upToDate := results != nil
+	if !upToDate {
+		e.forgetLastRun()
+		e.lastKeys = store.LastKeys(p.Name)
+		if e.cache != nil {
+			e.cache.Hasher.Preload()
+			e.cache.Tree.Preload()
+		}
+		if e.eligible() == "" {
+			e.seen = &fileset.Seen{}
+			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
+		}
+		results = sched.Run(ctx, deps, sched.Options{
+			Workers:   opts.Workers,
+			KeepGoing: opts.KeepGoing,
+			Priority:  priorities(deps, p, store.Durations()),
+		}, e.runJob)
+	}
 
 	rec := e.record(started, results, ctx.Err() != nil)
+	rec.UpToDate = upToDate
+	if !upToDate {
+		e.saveLastRun(rec)
+	}
 	err = run.Write(rec)
 	if rec.Status != runrec.Interrupted {
 		store.Learn(rec)
@@ -141,10 +166,25 @@ type execution struct {
 	ws       *cache.Workspace
 	lastKeys map[string]string // each job's key in the previous run of this pipeline
 	images   *images
+	warnings *atomic.Int64 // warnings given so far
+	seen     *fileset.Seen // what this run relied on of the tree, for the last-run record; nil: no record
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job
 	outputs map[string]fileset.Digest // output digest of each finished job
+	last    map[string]lastJob        // by job: what the last-run record needs of it (remember)
+}
+
+// warnCounter counts the warnings a run gives: a run that warned writes
+// no last-run record, so the next run warns again.
+type warnCounter struct {
+	ui.Observer
+	n atomic.Int64
+}
+
+func (w *warnCounter) Warn(job, msg string) {
+	w.n.Add(1)
+	w.Observer.Warn(job, msg)
 }
 
 // runJob runs job i on a worker, or restores it from the cache.

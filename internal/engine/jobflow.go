@@ -76,7 +76,8 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		rj.Key = comp.Key.String()
 		if e.opts.NoCache {
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
-		} else if entry := e.lookup(j, comp, lock, &rj.Cache); entry != nil {
+		} else if entry, log := e.lookup(j, comp, lock, &rj.Cache); entry != nil {
+			e.remember(j, comp, entry, log)
 			rj.Status, rj.LogDigest = runrec.Cached, entry.Log
 			return rj, sched.Succeeded
 		}
@@ -107,18 +108,22 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	if comp != nil {
 		stored = e.store(ctx, j, comp, needs, outputs, time.Since(t0))
 	}
-	lock.SetLedger(stored, outputs, e.smallLog(j, stored))
+	log := e.smallLog(j, stored)
+	lock.SetLedger(stored, outputs, log)
+	if stored != nil {
+		e.remember(j, comp, stored, log)
+	}
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
 }
 
-// lookup restores j's result if the store has it, and returns its entry.
-// On a hit the outputs are in place, the log is replayed and the job's
-// output digest is known; on a miss, rc says why.
-func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) *cache.Entry {
-	if held := e.held(j, comp, lock); held != nil {
+// lookup restores j's result if the store has it, and returns its entry
+// and its log when small. On a hit the outputs are in place, the log is
+// replayed and the job's output digest is known; on a miss, rc says why.
+func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) (*cache.Entry, []byte) {
+	if held, log := e.held(j, comp, lock); held != nil {
 		*rc = runrec.Cache{Result: "hit"}
-		return held
+		return held, log
 	}
 	entry, err := e.cache.Store.Get(comp.Key)
 	var corrupt *cache.CorruptError
@@ -126,23 +131,24 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
 		rc.Reason = missReason(e.lastKeys, j.ID, comp.Key.String())
-		return nil
+		return nil, nil
 	case errors.As(err, &corrupt):
 		e.opts.Observer.Warn(j.ID, err.Error()+"; removed it, running the job")
 		rc.Reason = "corrupt entry"
-		return nil
+		return nil, nil
 	case err != nil:
 		e.opts.Observer.Warn(j.ID, "cache: "+err.Error()+"; running the job")
-		return nil
+		return nil, nil
 	}
-	if err := e.restore(j, entry, lock); err != nil {
+	log, err := e.restore(j, entry, lock)
+	if err != nil {
 		e.opts.Observer.Warn(j.ID, "cache restore failed: "+err.Error()+"; running the job")
-		return nil
+		return nil, nil
 	}
 	e.cache.Store.Touch(comp.Key)
 	e.setOutput(j.ID, digestOf(entry.OutputDigest))
 	*rc = runrec.Cache{Result: "hit"}
-	return entry
+	return entry, log
 }
 
 // held is the no-op's shortcut: when the job's state says the tree holds
@@ -152,42 +158,44 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 // existence the touch for least-recently-used pruning checks). Anything
 // out of place (an output edited or deleted) is restored as usual; any
 // error falls back to the full lookup.
-func (e *execution) held(j plan.Job, comp *cache.Computed, lock *cache.JobLock) *cache.Entry {
+func (e *execution) held(j plan.Job, comp *cache.Computed, lock *cache.JobLock) (*cache.Entry, []byte) {
 	entry, log := lock.Held(comp.Key.String())
 	if entry == nil || e.cache.Store.Touch(comp.Key) != nil {
-		return nil // a result no longer in the store (cleaned, pruned) is not a hit
+		return nil, nil // a result no longer in the store (cleaned, pruned) is not a hit
 	}
 	changed, err := e.ws.Restore(e.cache.Store, entry, j.Outputs, e.cache.Hasher, lock)
 	if changed {
 		e.cache.Tree.Invalidate()
 	}
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	if log != nil {
 		lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
 		lines.Write(log)
 		lines.Close()
-	} else if _, err := e.replayLog(j, entry); err != nil {
-		return nil
+	} else if log, err = e.replayLog(j, entry); err != nil {
+		return nil, nil
 	}
 	e.setOutput(j.ID, digestOf(entry.OutputDigest))
-	return entry
+	return entry, log
 }
 
-func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock) error {
+// restore puts entry's outputs in place and replays its log, which it
+// returns when small.
+func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock) ([]byte, error) {
 	changed, err := e.ws.Restore(e.cache.Store, entry, j.Outputs, e.cache.Hasher, lock)
 	if changed {
 		e.cache.Tree.Invalidate()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log, err := e.replayLog(j, entry)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return lock.SetLedger(entry, entry.Outputs, log)
+	return log, lock.SetLedger(entry, entry.Outputs, log)
 }
 
 // replayLog shows a stored job log as if the job were printing it, and

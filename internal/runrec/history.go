@@ -3,6 +3,7 @@ package runrec
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
@@ -34,6 +35,9 @@ func (d Durations) Estimate(pipeline, job string, def time.Duration) time.Durati
 // Learn records the durations of the jobs that ran in rec and saves them.
 // Cached jobs teach nothing about how long the work takes.
 func (s *Store) Learn(rec *Record) error {
+	if !slices.ContainsFunc(rec.Jobs, func(j Job) bool { return j.Status == Ran }) {
+		return nil
+	}
 	d := s.Durations()
 	if d[rec.Pipeline] == nil {
 		d[rec.Pipeline] = map[string]int64{}

@@ -19,7 +19,10 @@ type Record struct {
 	CriticalPathMS     int64     `json:"critical_path_ms"`
 	CriticalPath       []string  `json:"critical_path"`
 	Workers            int       `json:"workers"`
-	Jobs               []Job     `json:"jobs"`
+	// UpToDate: every job was a hit known from the last run's record,
+	// with one lstat per path that run read (no keys computed).
+	UpToDate bool  `json:"up_to_date,omitempty"`
+	Jobs     []Job `json:"jobs"`
 }
 
 // Job is one job's line in the record.

@@ -45,6 +45,9 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 		}
 	}
 	fmt.Fprintf(w, "\n%s %s in %s · %s\n", rec.Pipeline, verdict(rec.Status), fmtDuration(ms(rec.WallMS)), counts(rec))
+	if rec.UpToDate {
+		fmt.Fprintf(w, "up to date: nothing the last run read has changed\n")
+	}
 	if len(rec.CriticalPath) > 0 {
 		fmt.Fprintf(w, "critical path %s (%s) · parallel efficiency %.0f%% (job time %s / wall time)\n",
 			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),

@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/sched"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+// The last-run record is the no-op's shortcut. After a run in which every
+// job was a hit, or ran and was stored, and nothing was warned about, the
+// engine writes what that run relied on: the plan, the environment its
+// keys read, the program, the store, each job's key and log, and the stat
+// of every input it hashed, every directory its globs listed and every
+// output it left in place (fileset.Seen). The next run of the pipeline
+// checks the record first. If none of it changed, the full path would
+// list the same files, hash the same content, compute the same keys and
+// find every job's outputs in place, so the run reports every job as a
+// hit without taking a lock, computing a key or reading an entry: one
+// lstat per path, one per entry (still in the store?), and each tool
+// command run again.
+//
+// Any doubt is a full run: a record that is missing, damaged, written by
+// another program, project or store, older than recordTTL (so the full
+// path's touches keep used entries from being pruned first), or naming a
+// path whose stat differs. A run that takes the full path removes the
+// record before it starts, so a record only ever describes the tree as
+// the run that wrote it left it.
+
+// recordTTL is how long a record is used: an hour of no-ops leave the
+// store's least-recently-used order unrefreshed.
+const recordTTL = time.Hour
+
+const recordMagic = "sparkwing-lastrun v1 "
+
+// maxLastRun bounds a record file.
+const maxLastRun = 1 << 30
+
+// lastRun is a decoded record.
+type lastRun struct {
+	written  time.Time
+	identity fileset.Digest
+	jobs     []lastJob // in plan order
+	snap     *fileset.Snapshot
+}
+
+// lastJob is what a hit on one job needs.
+type lastJob struct {
+	key   cache.Key
+	log   string // blob digest
+	text  []byte // the log itself (only small logs are recorded)
+	tools []fileset.Digest
+}
+
+func (e *execution) lastRunPath() string {
+	return filepath.Join(e.opts.Root, cache.StateDir, "last-run", e.plan.Name)
+}
+
+// identity digests what a record is valid for besides the tree: the
+// project, the store, the program (the key's definition), the plan and
+// the environment the keys read.
+func (e *execution) identity() (fileset.Digest, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return fileset.Digest{}, err
+	}
+	st, err := os.Stat(exe)
+	if err != nil {
+		return fileset.Digest{}, err
+	}
+	sys, _ := st.Sys().(*syscall.Stat_t)
+	if sys == nil {
+		return fileset.Digest{}, errors.New("no inode for the program")
+	}
+	jobs, err := json.Marshal(e.plan.Jobs)
+	if err != nil {
+		return fileset.Digest{}, err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d %d %d %d %d\x00%q\x00%s\x00%s\x00", recordMagic, e.opts.Root,
+		e.cache.Store.Dir, exe, sys.Dev, sys.Ino, st.Size(), st.ModTime().UnixNano(), sys.Ctim.Nano(),
+		e.cache.NeverInputs, e.plan.Name, cache.EnvDigest(e.plan.Jobs, e.cache.Env))
+	h.Write(jobs)
+	var d fileset.Digest
+	h.Sum(d[:0])
+	return d, nil
+}
+
+// eligible says why the record cannot be used or written by this run, or
+// "" when it can.
+func (e *execution) eligible() string {
+	switch {
+	case e.cache == nil:
+		return "the cache is off"
+	case e.cache.Store == nil:
+		return "the cache is unavailable"
+	case e.opts.NoCache:
+		return "--no-cache"
+	}
+	return ""
+}
+
+// upToDate reports every job as a hit and returns the scheduler's results
+// when the last-run record holds; otherwise it says why not (to
+// Options.Explain) and returns nil.
+func (e *execution) upToDate(ctx context.Context) []sched.Result {
+	rec, why := e.checkLastRun(ctx)
+	if rec == nil {
+		e.explain("the last run's record is not used: " + why)
+		return nil
+	}
+	if e.opts.Explain != nil {
+		e.explain(fmt.Sprintf("the last run's record holds (%d paths checked); --verbose computes every key anyway", rec.snap.Len()))
+		return nil
+	}
+	obs := e.opts.Observer
+	results := make([]sched.Result, len(e.plan.Jobs))
+	for _, i := range plan.Topo(e.plan.Deps()) {
+		j, lj := e.plan.Jobs[i], rec.jobs[i]
+		t := time.Now()
+		obs.JobStarted(j.ID)
+		lines := &ui.LineWriter{Obs: obs, Job: j.ID}
+		lines.Write(lj.text)
+		lines.Close()
+		e.jobs[i] = runrec.Job{ID: j.ID, Status: runrec.Cached, Key: lj.key.String(),
+			Cache: runrec.Cache{Result: "hit"}, LogDigest: lj.log}
+		results[i] = sched.Result{Status: sched.Succeeded, Ready: t, Start: t, End: t} // no job time
+		obs.JobFinished(e.jobs[i], e.run.LogPath(j.ID))
+	}
+	return results
+}
+
+// checkLastRun reads the record and checks it against this run.
+func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
+	if why := e.eligible(); why != "" {
+		return nil, why
+	}
+	data, err := fileset.ReadRegular(e.lastRunPath(), maxLastRun)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "there is none (the last run ran or changed something, or warned)"
+	}
+	if err != nil {
+		return nil, err.Error()
+	}
+	rec, err := parseLastRun(data, len(e.plan.Jobs))
+	if err != nil {
+		return nil, err.Error()
+	}
+	id, err := e.identity()
+	switch age := time.Since(rec.written); {
+	case err != nil:
+		return nil, err.Error()
+	case rec.identity != id:
+		return nil, "the plan, the environment the keys read, the program or the store changed"
+	case age < 0 || age > recordTTL:
+		return nil, "it is more than an hour old"
+	}
+	for i, j := range e.plan.Jobs {
+		lj := rec.jobs[i]
+		if len(lj.tools) != len(j.Tools) {
+			return nil, "damaged record"
+		}
+		for t, command := range j.Tools {
+			if d, err := e.cache.Tool(ctx, j, command); err != nil || d != lj.tools[t] {
+				return nil, fmt.Sprintf("tool command %q of job %s prints something else", command, j.ID)
+			}
+		}
+		if !e.cache.Store.Has(lj.key) {
+			return nil, "the store no longer has the result of job " + j.ID
+		}
+	}
+	if p := rec.snap.Changed(e.opts.Root); p != "" {
+		return nil, p + " changed"
+	}
+	return rec, ""
+}
+
+// remember notes, for the record, that job j's result is entry with the
+// given log (nil: too large to record), and checks its outputs in place.
+func (e *execution) remember(j plan.Job, comp *cache.Computed, entry *cache.Entry, log []byte) {
+	if e.seen == nil {
+		return
+	}
+	if entry.LogSize == 0 {
+		log = []byte{}
+	}
+	if log == nil || int64(len(log)) != entry.LogSize {
+		e.seen.Spoil("the log of job " + j.ID + " is too large to record")
+		return
+	}
+	lj := lastJob{key: comp.Key, log: entry.Log, text: log}
+	for _, t := range j.Tools {
+		lj.tools = append(lj.tools, comp.Tools[t])
+	}
+	e.ws.NoteOutputs(entry.Outputs, e.cache.Hasher, e.seen)
+	e.mu.Lock()
+	e.last[j.ID] = lj
+	e.mu.Unlock()
+}
+
+// forgetLastRun removes the record before a run that may change the tree.
+func (e *execution) forgetLastRun() {
+	if e.eligible() == "" {
+		os.Remove(e.lastRunPath())
+	}
+}
+
+// saveLastRun writes the record after a run every job of which is known
+// to be its entry, with nothing warned.
+func (e *execution) saveLastRun(rec *runrec.Record) {
+	if e.seen == nil || rec.Status != runrec.Success {
+		return
+	}
+	if n := e.warnings.Load(); n > 0 {
+		e.explain(fmt.Sprintf("no record of this run for the next: %d warnings", n))
+		return
+	}
+	lr := lastRun{written: time.Now()}
+	for _, j := range e.plan.Jobs {
+		lj, ok := e.last[j.ID]
+		if !ok {
+			e.explain("no record of this run for the next: job " + j.ID + " has no cached result")
+			return
+		}
+		lr.jobs = append(lr.jobs, lj)
+	}
+	snap, err := e.seen.Snapshot()
+	if err == nil {
+		lr.identity, err = e.identity()
+	}
+	if err != nil {
+		e.explain("no record of this run for the next: " + err.Error())
+		return
+	}
+	lr.snap = snap
+	path := e.lastRunPath()
+	body := lr.appendBinary(nil)
+	sum := sha256.Sum256(body)
+	data := append([]byte(recordMagic+hex.EncodeToString(sum[:])+"\n"), body...)
+	err = os.MkdirAll(filepath.Dir(path), 0o755)
+	if err == nil {
+		err = fileset.WriteAtomic(path, data, 0o600)
+	}
+	if err != nil {
+		e.explain("no record of this run for the next: " + err.Error())
+	}
+}
+
+func (e *execution) explain(msg string) {
+	if e.opts.Explain != nil {
+		e.opts.Explain(msg)
+	}
+}
+
+func (r *lastRun) appendBinary(b []byte) []byte {
+	b = binary.AppendVarint(b, r.written.UnixNano())
+	b = append(b, r.identity[:]...)
+	b = binary.AppendUvarint(b, uint64(len(r.jobs)))
+	for _, j := range r.jobs {
+		b = append(b, j.key[:]...)
+		b = appendString(b, []byte(j.log))
+		b = appendString(b, j.text)
+		b = binary.AppendUvarint(b, uint64(len(j.tools)))
+		for _, t := range j.tools {
+			b = append(b, t[:]...)
+		}
+	}
+	return r.snap.AppendBinary(b)
+}
+
+func appendString(b, s []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// parseLastRun decodes a record file of a plan of n jobs.
+func parseLastRun(data []byte, n int) (*lastRun, error) {
+	damaged := errors.New("damaged record")
+	header, body, ok := bytes.Cut(data, []byte("\n"))
+	sum := sha256.Sum256(body)
+	if !ok || string(header) != recordMagic+hex.EncodeToString(sum[:]) {
+		return nil, damaged
+	}
+	r := &reader{b: body}
+	rec := &lastRun{written: time.Unix(0, r.varint())}
+	copy(rec.identity[:], r.bytes(len(rec.identity)))
+	if r.uvarint() != uint64(n) {
+		return nil, damaged // the identity would differ too
+	}
+	for range n {
+		var j lastJob
+		copy(j.key[:], r.bytes(len(j.key)))
+		j.log = string(r.string())
+		j.text = r.string()
+		for range min(r.uvarint(), uint64(len(r.b))) {
+			var t fileset.Digest
+			copy(t[:], r.bytes(len(t)))
+			j.tools = append(j.tools, t)
+		}
+		rec.jobs = append(rec.jobs, j)
+	}
+	if r.bad {
+		return nil, damaged
+	}
+	snap, rest, err := fileset.ParseSnapshot(r.b)
+	if err != nil || len(rest) != 0 {
+		return nil, damaged
+	}
+	rec.snap = snap
+	return rec, nil
+}
+
+// reader decodes a record; any read past the end sets bad.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n > len(r.b) {
+		r.bad, r.b = true, nil
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) uvarint() uint64 {
+	v, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, k := binary.Varint(r.b)
+	if k <= 0 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+func (r *reader) string() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.bad, r.b = true, nil
+		return nil
+	}
+	return r.bytes(int(n))
+}
