@@ -17,7 +17,7 @@ func main() {
 	var tools, only string
 	var report, images, storage bool
 	var storageMB int
-	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 3× floor gate")
+	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 2× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
 	flag.StringVar(&tools, "tools", "", "comma-separated peers to compare (default: every installed one)")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run, such as random-100x20,longpole-chain-last (default: all)")
@@ -79,6 +79,10 @@ func main() {
 	}
 	if res != nil && res.Gate != nil {
 		fmt.Printf("gate: sparkwing no-op on %s is %.2f× the lstat floor (limit %.1f×)\n", res.Gate.Workload, res.Gate.Ratio, res.Gate.Limit)
+		if res.Gate.MakeRatio > 0 {
+			fmt.Printf("make -r: sparkwing no-op on %s takes %.2f× make -j2 -r's time, by medians (reported, not gated)\n",
+				res.Gate.Workload, res.Gate.MakeRatio)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

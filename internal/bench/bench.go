@@ -15,7 +15,7 @@ import (
 
 // GateRatio is the most sparkwing's no-op on 1,000 jobs may cost, as a
 // multiple of the lstat floor measured in the same run.
-const GateRatio = 3.0
+const GateRatio = 2.0
 
 // Options configure a benchmark run.
 type Options struct {
@@ -105,9 +105,10 @@ type Memory struct {
 
 // Gate is the quick run's pass/fail figure.
 type Gate struct {
-	Workload string
-	Ratio    float64
-	Limit    float64
+	Workload  string
+	Ratio     float64
+	Limit     float64
+	MakeRatio float64 `json:",omitempty"` // sparkwing's median ÷ make -j2 -r's: reported, not gated
 }
 
 // Run executes the plan and writes the results. It returns an error when a
@@ -377,9 +378,9 @@ func shutdown(entries []*Entry) {
 
 // gate compares sparkwing's no-op on the 1,000-job workload with the floor.
 func gate(res *Results) *Gate {
-	var sw, fl *Series
+	var sw, fl, mk *Series
 	for _, s := range res.Series {
-		if s.Scenario != NoOp || s.Workload != "random-1000x20" || s.Err != "" {
+		if s.Scenario != NoOp || s.Workload != "random-1000x20" || s.Err != "" || len(s.Samples) == 0 {
 			continue
 		}
 		switch s.Tool {
@@ -387,6 +388,8 @@ func gate(res *Results) *Gate {
 			sw = s
 		case "floor":
 			fl = s
+		case "make":
+			mk = s
 		}
 	}
 	if sw == nil || fl == nil || len(sw.Samples) == 0 || len(fl.Samples) == 0 {
@@ -400,7 +403,11 @@ func gate(res *Results) *Gate {
 	if flMin == 0 {
 		return nil
 	}
-	return &Gate{Workload: sw.Workload, Ratio: swMin / flMin, Limit: GateRatio}
+	g := &Gate{Workload: sw.Workload, Ratio: swMin / flMin, Limit: GateRatio}
+	if mk != nil && mk.Median() > 0 {
+		g.MakeRatio = sw.Median() / mk.Median()
+	}
+	return g
 }
 
 // Write saves results.json, RESULTS.md and ratios.svg in dir; a quick run

@@ -101,6 +101,9 @@ func (r *Results) headline(b *strings.Builder) {
 	if r.Gate != nil {
 		fmt.Fprintf(b, "- No-op on %s: sparkwing's fastest run is **%.2f×** the floor's fastest (CI gate: at most %.1f×).\n",
 			r.Gate.Workload, r.Gate.Ratio, r.Gate.Limit)
+		if r.Gate.MakeRatio > 0 {
+			fmt.Fprintf(b, "- No-op on %s: sparkwing's median is **%.2f×** `make -j2 -r`'s.\n", r.Gate.Workload, r.Gate.MakeRatio)
+		}
 	}
 	for _, g := range r.groups() {
 		if g.workload != "random-1000x20" && g.scenario != Makespan {
