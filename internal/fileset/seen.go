@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -198,6 +199,9 @@ func ParseSnapshot(b []byte) (*Snapshot, []byte, error) {
 					return nil, nil, bad
 				}
 				b = b[k:]
+			}
+			if v[5] < 0 || v[5] > math.MaxUint32 {
+				return nil, nil, bad
 			}
 			st.key = statKey{v[0], v[1], v[2], v[3], v[4], uint32(v[5])}
 		default:
