@@ -250,12 +250,9 @@ func (e *execution) saveLastRun(rec *runrec.Record) {
 	}
 	lr.snap = snap
 	path := e.lastRunPath()
-	body := lr.appendBinary(nil)
-	sum := sha256.Sum256(body)
-	data := append([]byte(recordMagic+hex.EncodeToString(sum[:])+"\n"), body...)
 	err = os.MkdirAll(filepath.Dir(path), 0o755)
 	if err == nil {
-		err = fileset.WriteAtomic(path, data, 0o600)
+		err = fileset.WriteAtomic(path, lr.file(), 0o600)
 	}
 	if err != nil {
 		e.explain("no record of this run for the next: " + err.Error())
@@ -266,6 +263,14 @@ func (e *execution) explain(msg string) {
 	if e.opts.Explain != nil {
 		e.opts.Explain(msg)
 	}
+}
+
+// file is the record file: a header line with the SHA-256 of the rest,
+// then the binary body (a torn or damaged file fails the checksum).
+func (r *lastRun) file() []byte {
+	body := r.appendBinary(nil)
+	sum := sha256.Sum256(body)
+	return append([]byte(recordMagic+hex.EncodeToString(sum[:])+"\n"), body...)
 }
 
 func (r *lastRun) appendBinary(b []byte) []byte {

@@ -10,13 +10,6 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
-// encodeLastRun is the file saveLastRun writes.
-func encodeLastRun(r *lastRun) []byte {
-	body := r.appendBinary(nil)
-	sum := sha256.Sum256(body)
-	return append([]byte(recordMagic+hex.EncodeToString(sum[:])+"\n"), body...)
-}
-
 func sampleLastRun(t testing.TB) *lastRun {
 	snap, err := (&fileset.Seen{}).Snapshot()
 	if err != nil {
@@ -34,12 +27,12 @@ func sampleLastRun(t testing.TB) *lastRun {
 
 func TestLastRunRoundTrip(t *testing.T) {
 	want := sampleLastRun(t)
-	data := encodeLastRun(want)
+	data := want.file()
 	got, err := parseLastRun(data, len(want.jobs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(encodeLastRun(got), data) || !got.written.Equal(want.written) {
+	if !bytes.Equal(got.file(), data) || !got.written.Equal(want.written) {
 		t.Fatalf("read back differs: %+v", got)
 	}
 	if _, err := parseLastRun(data, 3); err == nil {
