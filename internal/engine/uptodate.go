@@ -214,11 +214,10 @@ func (e *execution) remember(j plan.Job, comp *cache.Computed, entry *cache.Entr
 	e.mu.Unlock()
 }
 
-// forgetLastRun removes the record before a run that may change the tree.
+// forgetLastRun removes the record before a run that may change the tree
+// (with the cache off or --no-cache too: its jobs rewrite their outputs).
 func (e *execution) forgetLastRun() {
-	if e.eligible() == "" {
-		os.Remove(e.lastRunPath())
-	}
+	os.Remove(e.lastRunPath())
 }
 
 // saveLastRun writes the record after a run every job of which is known
