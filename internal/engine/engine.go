@@ -77,7 +77,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		cache:    opts.Cache,
 		ws:       ws,
 		images:   &images{opts: opts.Images},
-		warnings: &warnings.n,
+		warnings: warnings,
 		last:     map[string]lastJob{},
 	}
 	if e.cache != nil {
@@ -166,7 +166,7 @@ type execution struct {
 	ws       *cache.Workspace
 	lastKeys map[string]string // each job's key in the previous run of this pipeline
 	images   *images
-	warnings *atomic.Int64 // warnings given so far
+	warnings *warnCounter  // the observer, counting the warnings given
 	seen     *fileset.Seen // what this run relied on of the tree, for the last-run record; nil: no record
 
 	mu      sync.Mutex

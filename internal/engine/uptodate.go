@@ -226,7 +226,7 @@ func (e *execution) saveLastRun(rec *runrec.Record) {
 	if e.seen == nil || rec.Status != runrec.Success {
 		return
 	}
-	if n := e.warnings.Load(); n > 0 {
+	if n := e.warnings.n.Load(); n > 0 {
 		e.explain(fmt.Sprintf("no record of this run for the next: %d warnings", n))
 		return
 	}
@@ -347,22 +347,23 @@ func (r *reader) bytes(n int) []byte {
 
 func (r *reader) uvarint() uint64 {
 	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.bad, r.b = true, nil
-		return 0
-	}
-	r.b = r.b[k:]
+	r.skip(k)
 	return v
 }
 
 func (r *reader) varint() int64 {
 	v, k := binary.Varint(r.b)
+	r.skip(k)
+	return v
+}
+
+// skip moves past a varint of k bytes; k <= 0 means there was none.
+func (r *reader) skip(k int) {
 	if k <= 0 {
 		r.bad, r.b = true, nil
-		return 0
+		return
 	}
 	r.b = r.b[k:]
-	return v
 }
 
 func (r *reader) string() []byte {

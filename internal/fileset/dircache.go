@@ -142,10 +142,6 @@ func (t *Tree) Save() error {
 	}
 	<-t.loaded
 	t.mu.Lock()
-	if !t.changed.Load() {
-		t.mu.Unlock()
-		return nil
-	}
 	// Listings kept from earlier runs that this run did not use stay (a
 	// project's other pipelines read other directories).
 	rels := make([]string, 0, len(t.dirs)+len(t.kept))
