@@ -5,7 +5,7 @@
 # image helper's request decoder, then
 # the quick benchmark with its no-op gate (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), and
-# buildkitd and a registry, built once per machine by scripts/image-tools.sh
+# buildkitd and a registry, built once per machine by scripts/test-tools.sh
 # into the tools directory outside the clone (scripts/tools-dir.sh); the
 # tests start and stop the servers themselves.
 set -euo pipefail
@@ -19,8 +19,8 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
-echo "== image test components (scripts/image-tools.sh)"
-eval "$(scripts/image-tools.sh)"
+echo "== test servers (scripts/test-tools.sh)"
+eval "$(scripts/test-tools.sh)"
 export SPARKWING_REQUIRE_IMAGE_TESTS=1 # a missing component fails the image tests instead of skipping them
 
 echo "== go vet"

@@ -64,7 +64,7 @@ var imageVariants = map[string]string{
 func RunImages(ctx context.Context, o ImageOptions) (*ImageResult, error) {
 	srv, err := imagetest.Start()
 	if err != nil {
-		return nil, fmt.Errorf("image benchmark needs buildkitd (scripts/image-tools.sh): %w", err)
+		return nil, fmt.Errorf("image benchmark needs buildkitd (scripts/test-tools.sh): %w", err)
 	}
 	defer srv.Stop()
 	c, err := buildkit.Connect(ctx, srv.Buildkit)

@@ -236,3 +236,68 @@ func (s *Store) ReplayLog(e *Entry, w io.Writer) ([]byte, error) {
 	_, err := w.Write(b.Bytes())
 	return b.Bytes(), err
 }
+
+// OpenBlob opens a stored blob as it is kept, for sending elsewhere:
+// compressed says it is a zstd stream of the content, size is the file's
+// size (the compressed one when compressed). The reader is not verified.
+func (s *Store) OpenBlob(digest string) (f *os.File, compressed bool, size int64, err error) {
+	if _, err := fileset.ParseDigest(digest); err != nil {
+		return nil, false, 0, &CorruptError{What: "blob name", Err: err}
+	}
+	for _, compressed := range []bool{false, true} {
+		f, st, err := fileset.OpenRegular(s.blobPath(digest, compressed))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, false, 0, err
+		}
+		return f, compressed, st.Size(), nil
+	}
+	return nil, false, 0, fmt.Errorf("blob %s is missing", digest[:12])
+}
+
+// PutReader stores the content r yields as the blob digest, which must be
+// size bytes long, streaming (a blob of any size takes a few buffers);
+// nothing is read when the store already has it.
+// Content that is longer or shorter, or hashes to something else, is not
+// stored and is reported as *CorruptError. Compression is decided as
+// PutFile decides it.
+func (s *Store) PutReader(r io.Reader, digest string, size int64) error {
+	if _, err := fileset.ParseDigest(digest); err != nil {
+		return &CorruptError{What: "blob name", Err: err}
+	}
+	if s.HasBlob(digest) {
+		return nil
+	}
+	head := make([]byte, min(sampleSize, size+1))
+	n, err := io.ReadFull(r, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return err
+	}
+	head = head[:n]
+	compressed := n >= compressMin && len(sampler().EncodeAll(head, nil)) < n*9/10
+	tmp, err := os.CreateTemp(filepath.Join(s.Dir, "tmp"), "w-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	h := sha256.New()
+	got, err := s.writeBlob(tmp, io.LimitReader(io.MultiReader(bytes.NewReader(head), r), size+1), h, compressed)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return err
+	case got != size:
+		return &CorruptError{What: "blob " + digest[:12], Err: fmt.Errorf("holds %d bytes, want %d", got, size)}
+	case sumHex(h) != digest:
+		return &CorruptError{What: "blob " + digest[:12], Err: fmt.Errorf("content hashes to %s", sumHex(h)[:12])}
+	}
+	dest := s.blobPath(digest, compressed)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dest)
+}

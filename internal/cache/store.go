@@ -136,6 +136,10 @@ func (s *Store) get(k Key, removeDamaged bool) (*Entry, error) {
 // An entry file is a header line (magic and the SHA-256 of the rest), one
 // line of JSON, then the manifest as plain text.
 
+// DecodeEntry reads an entry file's bytes (EncodeEntry's), checking the
+// header's checksum.
+func DecodeEntry(data []byte) (*Entry, error) { return decodeEntry(data) }
+
 // decodeEntry checks the header's checksum, then decodes the rest.
 func decodeEntry(data []byte) (*Entry, error) {
 	header, body, ok := bytes.Cut(data, []byte("\n"))
@@ -161,14 +165,49 @@ func (s *Store) Put(e *Entry) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(e)
+	data, err := EncodeEntry(e)
 	if err != nil {
 		return err
 	}
+	return s.publish(bytes.NewReader(data), s.entryPath(k))
+}
+
+// EncodeEntry is the bytes of e's entry file.
+func EncodeEntry(e *Entry) ([]byte, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
 	body = append(append(body, '\n'), e.Manifest...)
 	sum := sha256.Sum256(body)
-	data := append([]byte(entryMagic+hex.EncodeToString(sum[:])+"\n"), body...)
-	return s.publish(bytes.NewReader(data), s.entryPath(k))
+	return append([]byte(entryMagic+hex.EncodeToString(sum[:])+"\n"), body...), nil
+}
+
+// Blob is one blob an entry names.
+type Blob struct {
+	Digest string
+	Size   int64
+}
+
+// Blobs are the blobs e names: its files' contents and its log, each once.
+func (e *Entry) Blobs() []Blob {
+	seen := map[string]bool{}
+	var bs []Blob
+	add := func(d string, size int64) {
+		if !seen[d] {
+			seen[d] = true
+			bs = append(bs, Blob{d, size})
+		}
+	}
+	for _, o := range e.Outputs {
+		if isFile(o) {
+			add(o.Digest, o.Size)
+		}
+	}
+	if e.Log != "" {
+		add(e.Log, e.LogSize)
+	}
+	return bs
 }
 
 // Touch records a use of k's entry, for least-recently-used pruning.

@@ -33,6 +33,7 @@ type runFlags struct {
 	dryRun    bool
 	list      bool
 	verbose   bool
+	remote    string
 }
 
 func newRunCmd(e *env, g *globals) *cobra.Command {
@@ -83,6 +84,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl.BoolVar(&f.load, "load", false, "also write each image job's image to .sparkwing/images/JOB.tar (OCI layout) for a local runtime")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run and what is cached (as 'sparkwing plan'), and run nothing")
 	fl.BoolVar(&f.list, "list", false, "list the pipelines with their descriptions")
+	fl.StringVar(&f.remote, "remote-cache", "", "use the shared cache at `URL` behind the local one: http(s)://HOST/PREFIX (bazel-remote) or s3://BUCKET/PREFIX; off for none (overrides SPARKWING_REMOTE_CACHE and the project file's cache.remote)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "at the end, print what each job's cache key was made of: every input file hashed, with its digest")
 	return cmd
 }
@@ -126,11 +128,15 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if err := image.CheckAddress(images.Buildkit); err != nil {
 		return usageError("%v", err)
 	}
+	opener, remoteID, err := e.remoteCache(root, inv.file, f.remote)
+	if err != nil {
+		return err
+	}
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
-		Images: images, Watchdog: exe, Explain: explain,
+		Images: images, Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID,
 	})
 	var setup interface{ Hint() string }
 	if errors.As(err, &setup) {

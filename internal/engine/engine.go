@@ -18,6 +18,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/sched"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
@@ -42,7 +43,20 @@ type Options struct {
 	// Explain, if set, is told whether the last run's record (uptodate.go)
 	// holds and why not (--verbose); the run then computes every key.
 	Explain func(string)
+	// Remote opens the run's remote cache (nil: none). It is called only
+	// when the run takes the full path, before any job starts, with the
+	// run's warning function; an error with a Hint is a setup error.
+	Remote func(ctx context.Context, warn func(string)) (*remote.Client, error)
+	// RemoteID names the remote settings, for the last-run record: a run
+	// with other settings takes the full path.
+	RemoteID string
+	// UploadWait bounds how long the run waits at its end for uploads to
+	// the remote cache (DefaultUploadWait when 0).
+	UploadWait time.Duration
 }
+
+// DefaultUploadWait is how long a run waits at its end for its uploads.
+const DefaultUploadWait = time.Minute
 
 // Run runs every job of p it can and returns the run's record, which is
 // also written to disk. The record's Status says how the run ended; the
@@ -110,6 +124,13 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	upToDate := results != nil
 	if !upToDate {
 		e.forgetLastRun()
+		if err := e.openRemote(ctx); err != nil {
+			os.RemoveAll(run.Dir)
+			return nil, err
+		}
+		if e.remote != nil {
+			defer e.remote.Close()
+		}
 		e.lastKeys = store.LastKeys(p.Name)
 		if e.cache != nil {
 			e.cache.Hasher.Preload()
@@ -128,6 +149,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 
 	rec := e.record(started, results, ctx.Err() != nil)
 	rec.UpToDate = upToDate
+	rec.Remote = e.finishUploads()
 	if !upToDate {
 		e.saveLastRun(rec)
 	}
@@ -166,8 +188,9 @@ type execution struct {
 	ws       *cache.Workspace
 	lastKeys map[string]string // each job's key in the previous run of this pipeline
 	images   *images
-	warnings *warnCounter  // the observer, counting the warnings given
-	seen     *fileset.Seen // what this run relied on of the tree, for the last-run record; nil: no record
+	warnings *warnCounter   // the observer, counting the warnings given
+	seen     *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
+	remote   *remote.Client // nil: no remote cache
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

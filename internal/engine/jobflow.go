@@ -76,7 +76,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		rj.Key = comp.Key.String()
 		if e.opts.NoCache {
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
-		} else if entry, log := e.lookup(j, comp, lock, &rj.Cache); entry != nil {
+		} else if entry, log := e.lookup(ctx, j, comp, lock, &rj.Cache); entry != nil {
 			e.remember(j, comp, entry, log)
 			rj.Status, rj.LogDigest = runrec.Cached, entry.Log
 			return rj, sched.Succeeded
@@ -112,6 +112,9 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	lock.SetLedger(stored, outputs, log)
 	if stored != nil {
 		e.remember(j, comp, stored, log)
+		if e.remote != nil {
+			e.remote.Upload(e.cache.Store, stored)
+		}
 	}
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
@@ -120,7 +123,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 // lookup restores j's result if the store has it, and returns its entry
 // and its log when small. On a hit the outputs are in place, the log is
 // replayed and the job's output digest is known; on a miss, rc says why.
-func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) (*cache.Entry, []byte) {
+func (e *execution) lookup(ctx context.Context, j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) (*cache.Entry, []byte) {
 	if held, log := e.held(j, comp, lock); held != nil {
 		*rc = runrec.Cache{Result: "hit"}
 		return held, log
@@ -128,10 +131,14 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 	entry, err := e.cache.Store.Get(comp.Key)
 	var corrupt *cache.CorruptError
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
-	switch {
-	case errors.Is(err, cache.ErrNotFound):
+	if errors.Is(err, cache.ErrNotFound) {
 		rc.Reason = missReason(e.lastKeys, j.ID, comp.Key.String())
-		return nil, nil
+		if entry = e.fetchRemote(ctx, comp.Key, rc); entry == nil {
+			return nil, nil
+		}
+		err = nil
+	}
+	switch {
 	case errors.As(err, &corrupt):
 		e.opts.Observer.Warn(j.ID, err.Error()+"; removed it, running the job")
 		rc.Reason = "corrupt entry"
@@ -143,11 +150,12 @@ func (e *execution) lookup(j plan.Job, comp *cache.Computed, lock *cache.JobLock
 	log, err := e.restore(j, entry, lock)
 	if err != nil {
 		e.opts.Observer.Warn(j.ID, "cache restore failed: "+err.Error()+"; running the job")
+		rc.Reason = "restore error"
 		return nil, nil
 	}
 	e.cache.Store.Touch(comp.Key)
 	e.setOutput(j.ID, digestOf(entry.OutputDigest))
-	*rc = runrec.Cache{Result: "hit"}
+	rc.Result, rc.Reason = "hit", ""
 	return entry, log
 }
 

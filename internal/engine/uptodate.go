@@ -73,8 +73,8 @@ func (e *execution) lastRunPath() string {
 }
 
 // identity digests what a record is valid for besides the tree: the
-// project, the store, the program (the key's definition), the plan and
-// the environment the keys read.
+// project, the store, the program (the key's definition), the plan, the
+// environment the keys read and the remote cache's settings.
 func (e *execution) identity() (fileset.Digest, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -93,9 +93,9 @@ func (e *execution) identity() (fileset.Digest, error) {
 		return fileset.Digest{}, err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d %d %d %d %d\x00%q\x00%s\x00%s\x00", recordMagic, e.opts.Root,
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d %d %d %d %d\x00%q\x00%s\x00%s\x00%q\x00", recordMagic, e.opts.Root,
 		e.cache.Store.Dir, exe, sys.Dev, sys.Ino, st.Size(), st.ModTime().UnixNano(), sys.Ctim.Nano(),
-		e.cache.NeverInputs, e.plan.Name, cache.EnvDigest(e.plan.Jobs, e.cache.Env))
+		e.cache.NeverInputs, e.plan.Name, cache.EnvDigest(e.plan.Jobs, e.cache.Env), e.opts.RemoteID)
 	h.Write(jobs)
 	var d fileset.Digest
 	h.Sum(d[:0])

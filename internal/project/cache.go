@@ -22,9 +22,10 @@ import (
 
 // cachedFile is what the cache file holds.
 type cachedFile struct {
-	Key      string      `json:"key"`
-	Buildkit string      `json:"buildkit,omitempty"`
-	Pipes    []*Pipeline `json:"pipelines"`
+	Key      string        `json:"key"`
+	Buildkit string        `json:"buildkit,omitempty"`
+	Cache    CacheSettings `json:"cache"`
+	Pipes    []*Pipeline   `json:"pipelines"`
 }
 
 const planCacheMagic = "sparkwing-plan v1 "
@@ -69,7 +70,7 @@ func readCached(cachePath, key, display string) *File {
 	if json.Unmarshal(body, &c) != nil || c.Key != key {
 		return nil
 	}
-	f := &File{Path: display, Buildkit: c.Buildkit, Pipelines: c.Pipes}
+	f := &File{Path: display, Buildkit: c.Buildkit, Cache: c.Cache, Pipelines: c.Pipes}
 	for _, p := range f.Pipelines {
 		p.path = display // positions are only for errors, and this file has none
 	}
@@ -78,7 +79,7 @@ func readCached(cachePath, key, display string) *File {
 
 // writeCached replaces the cache file atomically; failing to is harmless.
 func writeCached(cachePath, key string, f *File) {
-	body, err := json.Marshal(cachedFile{Key: key, Buildkit: f.Buildkit, Pipes: f.Pipelines})
+	body, err := json.Marshal(cachedFile{Key: key, Buildkit: f.Buildkit, Cache: f.Cache, Pipes: f.Pipelines})
 	if err != nil {
 		return
 	}

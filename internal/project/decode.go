@@ -92,6 +92,8 @@ func (d *decoder) file(data []byte) *File {
 			f.Pipelines = d.pipelines(kv.value)
 		case "buildkit":
 			f.Buildkit = d.str(kv.value, "`buildkit`")
+		case "cache":
+			f.Cache = d.cacheSettings(kv.value)
 		default:
 			d.unknownKey(kv, "at the top level", topKeys)
 		}
@@ -100,6 +102,27 @@ func (d *decoder) file(data []byte) *File {
 		d.errorf(body, "no pipelines: add at least one under `pipelines:`")
 	}
 	return f
+}
+
+// cacheSettings reads the top-level `cache:`.
+func (d *decoder) cacheSettings(n ast.Node) CacheSettings {
+	var c CacheSettings
+	for _, kv := range d.mapping(n, "`cache`") {
+		switch kv.key {
+		case "remote":
+			c.Remote, c.RemoteLine = d.str(kv.value, "`cache.remote`"), pos(kv.value).Line
+		case "trusted":
+			c.Trusted, _ = d.strings(kv.value, "`cache.trusted`")
+			if c.Trusted == nil {
+				c.Trusted = []string{} // an explicit empty list: trust no other namespace
+			}
+		case "remote_write":
+			c.RemoteWrite = d.boolean(kv.value, "`cache.remote_write`")
+		default:
+			d.unknownKey(kv, "in `cache`", cacheKeys)
+		}
+	}
+	return c
 }
 
 // syntaxError reports a YAML parse error at its position.

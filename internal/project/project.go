@@ -26,6 +26,15 @@ type File struct {
 	Path      string
 	Pipelines []*Pipeline
 	Buildkit  string // `buildkit:` the buildkitd address for image jobs
+	Cache     CacheSettings
+}
+
+// CacheSettings are the file's `cache:`: the shared remote cache.
+type CacheSettings struct {
+	Remote      string   `json:"remote,omitempty"`       // URL
+	Trusted     []string `json:"trusted,omitempty"`      // namespaces read after the run's own
+	RemoteWrite *bool    `json:"remote_write,omitempty"` // nil: write when there is a signing key
+	RemoteLine  int      `json:"remote_line,omitempty"`  // of `remote:`, for messages
 }
 
 // Pipeline is one entry of `pipelines:`. Either Jobs (a YAML pipeline) or

@@ -10,7 +10,8 @@ import (
 )
 
 var (
-	topKeys      = []string{"pipelines", "buildkit"}
+	topKeys      = []string{"pipelines", "buildkit", "cache"}
+	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
 		"tools", "cache", "timeout", "retries", "description", "image"}

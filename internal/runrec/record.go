@@ -21,8 +21,19 @@ type Record struct {
 	Workers            int       `json:"workers"`
 	// UpToDate: every job was a hit known from the last run's record,
 	// with one lstat per path that run read (no keys computed).
-	UpToDate bool  `json:"up_to_date,omitempty"`
-	Jobs     []Job `json:"jobs"`
+	UpToDate bool         `json:"up_to_date,omitempty"`
+	Remote   *RemoteStats `json:"remote,omitempty"`
+	Jobs     []Job        `json:"jobs"`
+}
+
+// RemoteStats are what a run did with the remote cache.
+type RemoteStats struct {
+	URL         string `json:"url"` // without credentials
+	Namespace   string `json:"namespace"`
+	Write       bool   `json:"write"`
+	BytesDown   int64  `json:"bytes_down"`
+	BytesUp     int64  `json:"bytes_up"`
+	NotUploaded int    `json:"not_uploaded,omitempty"` // uploads stopped at the run's end
 }
 
 // Job is one job's line in the record.
@@ -46,6 +57,10 @@ type Job struct {
 type Cache struct {
 	Result string `json:"result"` // hit | miss | off
 	Reason string `json:"reason,omitempty"`
+	// Remote is what the remote cache did, when the run had one and the
+	// local store missed: hit | miss | skipped | error, and why.
+	Remote       string `json:"remote,omitempty"`
+	RemoteReason string `json:"remote_reason,omitempty"`
 }
 
 // Job statuses.

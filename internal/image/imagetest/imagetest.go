@@ -1,6 +1,6 @@
 // Package imagetest starts the real components image tests run against: a
 // buildkitd (OCI worker, runc) and a distribution registry, both on this
-// machine, both built by scripts/image-tools.sh.
+// machine, both built by scripts/test-tools.sh.
 //
 // Where the binaries or root are missing, tests skip with the command that
 // fixes it, unless SPARKWING_REQUIRE_IMAGE_TESTS=1 (set by scripts/test.sh),
@@ -70,7 +70,7 @@ func Start() (*Servers, error) {
 		return nil, errors.New("buildkitd with the OCI worker needs root")
 	}
 	if _, err := exec.LookPath("runc"); err != nil {
-		return nil, errors.New("runc is not installed (apt-get install runc, or run scripts/image-tools.sh)")
+		return nil, errors.New("runc is not installed (apt-get install runc, or run scripts/test-tools.sh)")
 	}
 	dir, err := os.MkdirTemp("", "sw-image-test-")
 	if err != nil {
@@ -102,7 +102,7 @@ func binaries() (bk, reg string, err error) {
 	}
 	for _, p := range []string{bk, reg} {
 		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("%s is missing: run scripts/image-tools.sh", p)
+			return "", "", fmt.Errorf("%s is missing: run scripts/test-tools.sh", p)
 		}
 	}
 	return bk, reg, nil

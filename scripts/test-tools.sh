@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the image-job tests need, once per machine, into the tools
-# directory (scripts/tools-dir.sh: under the user cache dir, outside the
-# clone, so every clone reuses it): runc from Debian, buildkitd and buildctl
-# built from github.com/moby/buildkit v0.33.0, and the registry built from
-# github.com/distribution/distribution/v3 v3.1.2. Prints the shell
-# assignments the tests read, e.g.
+# Installs the servers the tests run against, once per machine, into the
+# tools directory (scripts/tools-dir.sh: under the user cache dir, outside the
+# clone, so every clone reuses it), each pinned:
+#   - image jobs: runc from Debian, buildkitd and buildctl built from
+#     github.com/moby/buildkit v0.33.0, the registry built from
+#     github.com/distribution/distribution/v3 v3.1.2;
+#   - the remote cache: bazel-remote v2.6.2 and the MinIO server (S3) at a
+#     pinned pseudo-version (MinIO tags no semver releases).
+# Prints the shell assignments the tests read, e.g.
 #
-#   eval "$(scripts/image-tools.sh)"
+#   eval "$(scripts/test-tools.sh)"
 #
-# sets SPARKWING_TEST_BUILDKITD, SPARKWING_TEST_BUILDCTL and
-# SPARKWING_TEST_REGISTRY. The tests start and stop the servers themselves.
+# sets SPARKWING_TEST_BUILDKITD, SPARKWING_TEST_BUILDCTL,
+# SPARKWING_TEST_REGISTRY, SPARKWING_TEST_BAZEL_REMOTE and
+# SPARKWING_TEST_MINIO. The tests start and stop the servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=$(scripts/tools-dir.sh)
@@ -42,7 +46,11 @@ build() {
 
 bk=$(build buildkit github.com/moby/buildkit v0.33.0 ./cmd/buildkitd ./cmd/buildctl)
 reg=$(build registry github.com/distribution/distribution/v3 v3.1.2 ./cmd/registry)
+br=$(build bazel-remote github.com/buchgr/bazel-remote/v2 v2.6.2 .)
+minio=$(build minio github.com/minio/minio v0.0.0-20260212201848-7aac2a2c5b7c .)
 
 echo "export SPARKWING_TEST_BUILDKITD=$bk/buildkitd"
 echo "export SPARKWING_TEST_BUILDCTL=$bk/buildctl"
 echo "export SPARKWING_TEST_REGISTRY=$reg/registry"
+echo "export SPARKWING_TEST_BAZEL_REMOTE=$br/bazel-remote"
+echo "export SPARKWING_TEST_MINIO=$minio/minio"

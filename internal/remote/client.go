@@ -1,0 +1,397 @@
+// Package remote is the shared cache behind the local store: bazel-remote's
+// HTTP protocol, and S3 through sparkwing-s3 (a loopback gateway that
+// speaks the same protocol, so the S3 client stays out of sparkwing's
+// start-up). The local store stays the first level: a remote hit is
+// written into it. Reads and writes are best effort: a remote that fails
+// is warned about once per class and the run carries on locally.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+)
+
+// Settings are a run's remote cache, resolved from the project file, the
+// environment and flags (see Resolve).
+type Settings struct {
+	URL       string   // http(s)://HOST/PREFIX or s3://BUCKET/PREFIX, credentials removed
+	Namespace string   // where this run writes, and the first place it reads
+	Trusted   []string // namespaces read after Namespace
+	Key       []byte   // signs what is written and checks what is read; nil: read-only, unchecked
+	Write     bool
+	Auth      string        // Authorization header for HTTP; never printed
+	Timeout   time.Duration // a request's, or a stalled transfer's
+}
+
+// Outcome is what the remote did for one job.
+type Outcome struct {
+	Result string // hit, miss, skipped or error
+	Reason string
+}
+
+// Failure classes, as warnings and outcomes name them.
+const (
+	ClassAuth        = "auth"
+	ClassTimeout     = "timeout"
+	ClassUnavailable = "unavailable"
+	ClassCorrupt     = "corrupt"
+	ClassFull        = "full"
+)
+
+// giveUpAfter is how many failures of the remote (timeouts, refusals,
+// server errors) make a run stop asking it.
+const giveUpAfter = 3
+
+// Client is one run's use of the remote cache. Safe for concurrent use.
+type Client struct {
+	s    Settings
+	b    *httpBackend
+	gw   *gateway // sparkwing-s3, for s3://; nil otherwise
+	warn func(string)
+
+	failures atomic.Int32
+	off      atomic.Bool // stopped asking after failures
+	noWrite  atomic.Bool // the remote is full, or refused our writes
+	mu       sync.Mutex
+	warned   map[string]bool
+
+	uploads  sync.WaitGroup
+	slots    chan struct{} // bounds uploads at once
+	pending  atomic.Int32
+	stopping chan struct{}
+	stopOnce sync.Once
+
+	BytesDown, BytesUp atomic.Int64
+}
+
+// New makes the client for s over an HTTP server at base (the remote's
+// own, or sparkwing-s3's); warn is told each failure class once.
+func New(s Settings, base string, warn func(string)) *Client {
+	return &Client{s: s, b: newHTTPBackend(base, s.Auth, s.Timeout), warn: warn,
+		warned: map[string]bool{}, slots: make(chan struct{}, 4), stopping: make(chan struct{})}
+}
+
+// Settings returns what the client was made with.
+func (c *Client) Settings() Settings { return c.s }
+
+// Fetch looks k up in the run's namespace, then in the trusted ones. An
+// entry is used only when it is trusted (see open), every blob it names
+// is on the remote or already local, and every blob downloaded hashes to
+// its digest; then the blobs and the entry are in store and the entry is
+// returned. Otherwise the outcome says why not.
+func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key) (*cache.Entry, Outcome) {
+	if c.off.Load() {
+		return nil, Outcome{"skipped", "remote off after errors"}
+	}
+	rejected := ""
+	for _, ns := range c.readOrder() {
+		data, err := c.b.getAC(ctx, address(ns, k))
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, c.failed(ctx, err)
+		}
+		e, err := open(data, ns, k, c.s.Key)
+		var rej *RejectedError
+		if errors.As(err, &rej) {
+			c.warnOnce("rejected "+ns, fmt.Sprintf("remote cache: ignored an entry in namespace %q: %s", ns, rej.Why))
+			rejected = "remote untrusted"
+			continue
+		}
+		if err != nil {
+			c.warnOnce(ClassCorrupt, "remote cache: "+err.Error()+"; running locally")
+			return nil, Outcome{"miss", "remote corrupt"}
+		}
+		return c.complete(ctx, store, e)
+	}
+	if rejected != "" {
+		return nil, Outcome{"miss", rejected}
+	}
+	return nil, Outcome{"miss", "remote had no entry"}
+}
+
+// complete downloads e's blobs the local store lacks, then stores e.
+func (c *Client) complete(ctx context.Context, store *cache.Store, e *cache.Entry) (*cache.Entry, Outcome) {
+	var need []cache.Blob
+	for _, b := range e.Blobs() {
+		if !store.HasBlob(b.Digest) {
+			need = append(need, b)
+		}
+	}
+	// One check of them all first: an incomplete entry downloads nothing.
+	missing, err := parallel(ctx, need, 16, func(ctx context.Context, b cache.Blob) (bool, error) {
+		ok, err := c.b.hasBlob(ctx, b.Digest)
+		return !ok, err
+	})
+	if err != nil {
+		return nil, c.failed(ctx, err)
+	}
+	if missing {
+		return nil, Outcome{"miss", "remote incomplete"}
+	}
+	_, err = parallel(ctx, need, 8, func(ctx context.Context, b cache.Blob) (bool, error) {
+		return false, c.download(ctx, store, b)
+	})
+	var corrupt *cache.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		c.warnOnce(ClassCorrupt, "remote cache: "+err.Error()+" on the remote; running locally")
+		return nil, Outcome{"miss", "remote corrupt"}
+	case errors.Is(err, errNotFound):
+		return nil, Outcome{"miss", "remote incomplete"} // gone since the check
+	case err != nil:
+		return nil, c.failed(ctx, err)
+	}
+	if err := store.Put(e); err != nil {
+		return nil, Outcome{"error", "local store: " + err.Error()}
+	}
+	return e, Outcome{"hit", ""}
+}
+
+func (c *Client) download(ctx context.Context, store *cache.Store, b cache.Blob) error {
+	body, err := c.b.getBlob(ctx, b.Digest)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	err = store.PutReader(&counted{r: body, n: &c.BytesDown}, b.Digest, b.Size)
+	var corrupt *cache.CorruptError
+	if err != nil && !errors.As(err, &corrupt) && ctx.Err() == nil && isLocal(err) {
+		return fmt.Errorf("local store: %w", err)
+	}
+	return err
+}
+
+// Upload sends e (blobs first, then the entry, so no reader sees an entry
+// whose blobs are still coming) in the background. Wait waits for every
+// upload.
+func (c *Client) Upload(store *cache.Store, e *cache.Entry) {
+	if !c.s.Write || c.off.Load() || c.noWrite.Load() {
+		return
+	}
+	k, err := cache.ParseKey(e.Key)
+	if err != nil {
+		return
+	}
+	c.uploads.Add(1)
+	c.pending.Add(1)
+	go func() {
+		defer c.uploads.Done()
+		defer c.pending.Add(-1)
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-c.stopping:
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-c.stopping:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := c.upload(ctx, store, k, e); err != nil && ctx.Err() == nil {
+			c.failed(ctx, err)
+		}
+	}()
+}
+
+func (c *Client) upload(ctx context.Context, store *cache.Store, k cache.Key, e *cache.Entry) error {
+	_, err := parallel(ctx, e.Blobs(), 4, func(ctx context.Context, b cache.Blob) (bool, error) {
+		if ok, err := c.b.hasBlob(ctx, b.Digest); ok || err != nil {
+			return false, err
+		}
+		f, compressed, wire, err := store.OpenBlob(b.Digest)
+		if err != nil {
+			return false, fmt.Errorf("local store: %w", err)
+		}
+		defer f.Close()
+		err = c.b.putBlob(ctx, b.Digest, b.Size, &counted{r: f, n: &c.BytesUp}, compressed, wire)
+		return false, err
+	})
+	if err != nil {
+		return err
+	}
+	data, err := seal(e, c.s.Namespace, c.s.Key)
+	if err != nil {
+		return err
+	}
+	if err := c.b.putAC(ctx, address(c.s.Namespace, k), data); err != nil {
+		return err
+	}
+	c.BytesUp.Add(int64(len(data)))
+	return nil
+}
+
+// Wait waits up to limit for the uploads still running, then stops them,
+// and returns how many were stopped.
+func (c *Client) Wait(limit time.Duration) int {
+	done := make(chan struct{})
+	go func() {
+		c.uploads.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return 0
+	case <-time.After(limit):
+	}
+	n := int(c.pending.Load())
+	c.stopOnce.Do(func() { close(c.stopping) })
+	<-done
+	return n
+}
+
+func (c *Client) readOrder() []string {
+	order := []string{c.s.Namespace}
+	for _, t := range c.s.Trusted {
+		if t != c.s.Namespace {
+			order = append(order, t)
+		}
+	}
+	return order
+}
+
+// failed classifies err, warns once for its class and, when the remote
+// keeps failing, stops asking it.
+func (c *Client) failed(ctx context.Context, err error) Outcome {
+	if ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return Outcome{"skipped", "run cancelled"}
+	}
+	class := Classify(err)
+	switch class {
+	case ClassAuth:
+		c.off.Store(true) // it will not change during the run
+	case ClassFull:
+		c.noWrite.Store(true)
+	default:
+		if c.failures.Add(1) >= giveUpAfter {
+			c.off.Store(true)
+		}
+	}
+	c.warnOnce(class, fmt.Sprintf("remote cache: %s: %v; running locally (after %d failures the run stops asking it)", class, err, giveUpAfter))
+	return Outcome{"error", class}
+}
+
+func (c *Client) warnOnce(what, msg string) {
+	c.mu.Lock()
+	seen := c.warned[what]
+	c.warned[what] = true
+	c.mu.Unlock()
+	if !seen && c.warn != nil {
+		c.warn(msg)
+	}
+}
+
+// Classify names the class of a remote failure.
+func Classify(err error) string {
+	var se *StatusError
+	var ne net.Error
+	var corrupt *cache.CorruptError
+	switch {
+	case errors.As(err, &se):
+		switch {
+		case se.Code == 401 || se.Code == 403:
+			return ClassAuth
+		case se.Code == 507 || se.Code == 413:
+			return ClassFull
+		}
+		return ClassUnavailable
+	case errors.As(err, &corrupt):
+		return ClassCorrupt
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &ne) && ne.Timeout():
+		return ClassTimeout
+	}
+	return ClassUnavailable
+}
+
+// isLocal reports whether err is the local disk's (out of space, a
+// permission), not the remote's.
+func isLocal(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) || errors.Is(err, syscall.ENOSPC)
+}
+
+// parallel runs fn over items, n at a time, and reports whether any
+// returned true. The first error cancels the rest and is returned; so is
+// ctx's, when it ends first (not every item was seen).
+func parallel[T any](ctx context.Context, items []T, n int, fn func(context.Context, T) (bool, error)) (bool, error) {
+	if len(items) == 0 {
+		return false, ctx.Err()
+	}
+	inner, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		found bool
+		first error
+		next  = make(chan T)
+	)
+	for range min(n, len(items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range next {
+				yes, err := fn(inner, it)
+				mu.Lock()
+				found = found || yes
+				if err != nil && first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, it := range items {
+		select {
+		case next <- it:
+		case <-inner.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return found, first
+}
+
+type counted struct {
+	r interface{ Read([]byte) (int, error) }
+	n *atomic.Int64
+}
+
+func (c *counted) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Display is u for messages: never its credentials.
+func Display(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a malformed URL)"
+	}
+	p.User = nil
+	return p.String()
+}
