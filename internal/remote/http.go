@@ -64,6 +64,9 @@ func (e *StatusError) Error() string {
 }
 
 func (b *httpBackend) request(ctx context.Context, method, path string, body io.Reader, size int64, header http.Header) (*http.Response, error) {
+	if body != nil && size == 0 {
+		body = http.NoBody // else Go sends an empty body chunked, without a length
+	}
 	req, err := http.NewRequestWithContext(ctx, method, b.base+path, body)
 	if err != nil {
 		return nil, err
