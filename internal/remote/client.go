@@ -64,6 +64,7 @@ type Client struct {
 	noWrite  atomic.Bool // the remote is full, or refused our writes
 	mu       sync.Mutex
 	warned   map[string]bool
+	bad      sync.Map // digests of blobs found damaged on the remote
 
 	uploads  sync.WaitGroup
 	slots    chan struct{} // bounds uploads at once
@@ -95,7 +96,7 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key) (*c
 	}
 	rejected := ""
 	for _, ns := range c.readOrder() {
-		data, err := c.b.getAC(ctx, address(ns, k))
+		data, err := c.b.getAC(ctx, Address(ns, k))
 		if errors.Is(err, errNotFound) {
 			continue
 		}
@@ -167,7 +168,9 @@ func (c *Client) download(ctx context.Context, store *cache.Store, b cache.Blob)
 	defer body.Close()
 	err = store.PutReader(&counted{r: body, n: &c.BytesDown}, b.Digest, b.Size)
 	var corrupt *cache.CorruptError
-	if err != nil && !errors.As(err, &corrupt) && ctx.Err() == nil && isLocal(err) {
+	if errors.As(err, &corrupt) {
+		c.bad.Store(b.Digest, true) // a later upload of this run replaces it
+	} else if err != nil && ctx.Err() == nil && isLocal(err) {
 		return fmt.Errorf("local store: %w", err)
 	}
 	return err
@@ -212,8 +215,10 @@ func (c *Client) Upload(store *cache.Store, e *cache.Entry) {
 
 func (c *Client) upload(ctx context.Context, store *cache.Store, k cache.Key, e *cache.Entry) error {
 	_, err := parallel(ctx, e.Blobs(), 4, func(ctx context.Context, b cache.Blob) (bool, error) {
-		if ok, err := c.b.hasBlob(ctx, b.Digest); ok || err != nil {
-			return false, err
+		if _, bad := c.bad.Load(b.Digest); !bad {
+			if ok, err := c.b.hasBlob(ctx, b.Digest); ok || err != nil {
+				return false, err
+			}
 		}
 		f, compressed, wire, err := store.OpenBlob(b.Digest)
 		if err != nil {
@@ -230,7 +235,7 @@ func (c *Client) upload(ctx context.Context, store *cache.Store, k cache.Key, e 
 	if err != nil {
 		return err
 	}
-	if err := c.b.putAC(ctx, address(c.s.Namespace, k), data); err != nil {
+	if err := c.b.putAC(ctx, Address(c.s.Namespace, k), data); err != nil {
 		return err
 	}
 	c.BytesUp.Add(int64(len(data)))

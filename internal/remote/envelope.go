@@ -36,9 +36,9 @@ type envelopeHeader struct {
 	Key       string `json:"key"`
 }
 
-// address is where namespace ns keeps the entry for k: a SHA-256, as
+// Address is where namespace ns keeps the entry for k: a SHA-256, as
 // bazel-remote's /ac/ wants.
-func address(ns string, k cache.Key) string {
+func Address(ns string, k cache.Key) string {
 	sum := sha256.Sum256([]byte("sparkwing-ac v1\x00" + ns + "\x00" + k.Hex()))
 	return hex.EncodeToString(sum[:])
 }

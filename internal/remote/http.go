@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
 )
 
 // httpBackend speaks bazel-remote's HTTP protocol: GET, PUT and HEAD of
@@ -216,12 +218,16 @@ type watchedBody struct {
 	stall   *time.Timer
 	timeout time.Duration
 	cancel  context.CancelFunc
+	err     error // the last read error of the connection, not of the content
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
 	n, err := w.body.Read(p)
 	if n > 0 {
 		w.stall.Reset(w.timeout)
+	}
+	if err != nil && err != io.EOF {
+		w.err = err
 	}
 	return n, err
 }
@@ -234,10 +240,18 @@ func (w *watchedBody) Close() error {
 
 type decodedBody struct {
 	dec  *zstd.Decoder
-	body io.ReadCloser
+	body *watchedBody
 }
 
-func (d *decodedBody) Read(p []byte) (int, error) { return d.dec.Read(p) }
+// Read fails with *cache.CorruptError when the stream is not zstd that
+// decodes, and with the connection's error when that failed.
+func (d *decodedBody) Read(p []byte) (int, error) {
+	n, err := d.dec.Read(p)
+	if err != nil && err != io.EOF && d.body.err == nil {
+		err = &cache.CorruptError{What: "blob stream", Err: err}
+	}
+	return n, err
+}
 
 func (d *decodedBody) Close() error {
 	d.dec.Reset(nil)

@@ -85,6 +85,15 @@ type Gateway struct {
 	token  string // "" accepts any client (tests)
 }
 
+// New serves bucket (under prefix) through c, to any client: for tests,
+// which reach the bucket as sparkwing does.
+func New(c *minio.Client, bucket, prefix string) *Gateway {
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		prefix += "/"
+	}
+	return &Gateway{s3: c, bucket: bucket, prefix: prefix}
+}
+
 // open connects to S3 as the AWS tools would configure it and checks the
 // credentials and the bucket. On failure it returns the line to print.
 //
@@ -135,10 +144,7 @@ func open(bucket, prefix string, getenv func(string) string, timeout time.Durati
 	case err != nil:
 		return nil, "unavailable " + oneLine(err)
 	}
-	if prefix = strings.Trim(prefix, "/"); prefix != "" {
-		prefix += "/"
-	}
-	return &Gateway{s3: c, bucket: bucket, prefix: prefix}, ""
+	return New(c, bucket, prefix), ""
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
