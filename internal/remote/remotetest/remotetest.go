@@ -57,12 +57,12 @@ type Server struct {
 	// process).
 	Protocol string
 
-	dir      string
-	bin      string
-	addr     string // host:port the server listens on
-	cmd      *exec.Cmd
-	s3       *minio.Client
-	gateway  *httptest.Server
+	dir     string
+	bin     string
+	addr    string // host:port the server listens on
+	cmd     *exec.Cmd
+	s3      *minio.Client
+	gateway *httptest.Server
 }
 
 // Require starts a server of kind for t (stopped when t ends), or skips
