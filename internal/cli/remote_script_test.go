@@ -43,6 +43,12 @@ func TestRemoteScripts(t *testing.T) {
 					)
 					return nil
 				},
+				Condition: func(cond string) (bool, error) {
+					if cond == remotetest.S3 || cond == remotetest.BazelRemote {
+						return cond == kind, nil
+					}
+					return false, fmt.Errorf("unknown condition %q", cond)
+				},
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 					"exitcode": cmdExitcode,
 					"remote":   cmdRemote,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -105,7 +106,12 @@ func parseURL(raw, setting string, inFile bool) (*url.URL, error) {
 	form := "write http(s)://HOST[:PORT]/PREFIX (bazel-remote's HTTP protocol) or s3://BUCKET/PREFIX, or off"
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, &SetupError{setting, fmt.Sprintf("%q is not a URL", Display(raw)), form}
+		why := err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			why = ue.Err // without the value, which may hold a password
+		}
+		return nil, &SetupError{setting, fmt.Sprintf("the value is not a URL (%v)", why), form}
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "s3":
