@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser,
-# the glob overlap check, the stat and listing caches, the Dockerfile doctor and the
-# image helper's request decoder, then
-# the quick benchmark with its no-op gate (bench/README.md).
-# Needs Go, make and git. The image-job tests need runc (from apt), and
-# buildkitd and a registry, built once per machine by scripts/test-tools.sh
-# into the tools directory outside the clone (scripts/tools-dir.sh); the
-# tests start and stop the servers themselves.
+# the glob overlap check, the stat and listing caches, the Dockerfile doctor,
+# the image helper's request decoder, the remote cache's envelopes and the S3
+# gateway's request paths, then the quick benchmark with its no-op gate
+# (bench/README.md).
+# Needs Go, make and git. The image-job tests need runc (from apt), buildkitd
+# and a registry; the remote cache's tests need bazel-remote and MinIO. All
+# are built once per machine by scripts/test-tools.sh into the tools
+# directory outside the clone (scripts/tools-dir.sh); the tests start and
+# stop the servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,8 @@ fi
 
 echo "== test servers (scripts/test-tools.sh)"
 eval "$(scripts/test-tools.sh)"
-export SPARKWING_REQUIRE_IMAGE_TESTS=1 # a missing component fails the image tests instead of skipping them
+export SPARKWING_REQUIRE_IMAGE_TESTS=1  # a missing component fails the image tests instead of skipping them
+export SPARKWING_REQUIRE_REMOTE_TESTS=1 # and the remote cache's
 
 echo "== go vet"
 go vet ./...
@@ -31,7 +34,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor and the image helper's request decoder"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and the S3 gateway's paths"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -44,6 +47,8 @@ go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/files
 go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
+go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
+go test -run '^$' -fuzz '^FuzzParsePath$' -fuzztime 200000x ./internal/remote/s3gw
 
 
 echo "== benchmark gate (bench/run --quick)"
