@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -24,6 +27,7 @@ func TestRemoteScripts(t *testing.T) {
 	for _, kind := range []string{remotetest.BazelRemote, remotetest.S3} {
 		t.Run(kind, func(t *testing.T) {
 			remotetest.Require(t, kind) // skips (or fails under CI) once, not per script
+			bin := buildReleaseBinaries(t)
 			testscript.Run(t, testscript.Params{
 				Dir: "testdata/remote",
 				Setup: func(env *testscript.Env) error {
@@ -35,6 +39,7 @@ func TestRemoteScripts(t *testing.T) {
 					env.Values["server"] = srv
 					env.Vars = append(env.Vars, srv.Env...)
 					env.Vars = append(env.Vars,
+						"SPARKWING_BIN="+filepath.Join(bin, "sparkwing"),
 						"SPARKWING_REMOTE_CACHE="+srv.URL,
 						"REMOTE_KIND="+kind,
 						"REMOTE_PID="+strconv.Itoa(srv.PID()),
@@ -52,9 +57,65 @@ func TestRemoteScripts(t *testing.T) {
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 					"exitcode": cmdExitcode,
 					"remote":   cmdRemote,
+					"maxrss":   cmdMaxRSS,
 				},
 			})
 		})
+	}
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildReleaseBinaries builds sparkwing and sparkwing-s3 as users get them
+// (not the test binary, which the race detector makes larger), once per
+// test process, for scripts that measure them.
+func buildReleaseBinaries(t *testing.T) string {
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "sw-bin-")
+		if built.err != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", built.dir+"/", "../../cmd/sparkwing", "../../cmd/sparkwing-s3").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.dir
+}
+
+// maxrss MB PROG ARGS...: run PROG and require that its peak resident set
+// (that of its largest process, sparkwing-s3 included, as /usr/bin/time -v
+// reports it) stayed under MB megabytes; prints it.
+func cmdMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: maxrss MB PROG ARGS...")
+	}
+	limit, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	cmd := exec.Command(args[1], args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	cmd.Env = scriptEnv(ts)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	ts.Stdout().Write(stdout.Bytes())
+	ts.Stderr().Write(stderr.Bytes())
+	if err != nil {
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	// wait4's usage is the child's and that of the children it waited
+	// for (sparkwing waits for sparkwing-s3): Maxrss is the largest.
+	mb := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	ts.Logf("peak RSS %.1f MB (limit %d MB)", mb, limit)
+	if mb >= float64(limit) {
+		ts.Fatalf("peak RSS %.1f MB, over the limit of %d MB", mb, limit)
 	}
 }
 
