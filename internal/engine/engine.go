@@ -132,6 +132,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			defer e.remote.Close()
 		}
 		e.lastKeys = store.LastKeys(p.Name)
+		e.durations = store.Durations()
 		if e.cache != nil {
 			e.cache.Hasher.Preload()
 			e.cache.Tree.Preload()
@@ -143,7 +144,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		results = sched.Run(ctx, deps, sched.Options{
 			Workers:   opts.Workers,
 			KeepGoing: opts.KeepGoing,
-			Priority:  priorities(deps, p, store.Durations()),
+			Priority:  priorities(deps, p, e.durations),
 		}, e.runJob)
 	}
 
@@ -180,17 +181,18 @@ func priorities(deps [][]int, p *plan.Plan, learned runrec.Durations) []float64 
 }
 
 type execution struct {
-	plan     *plan.Plan
-	opts     Options
-	run      *runrec.Run
-	runner   *job.Runner
-	cache    *cache.Cache
-	ws       *cache.Workspace
-	lastKeys map[string]string // each job's key in the previous run of this pipeline
-	images   *images
-	warnings *warnCounter   // the observer, counting the warnings given
-	seen     *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
-	remote   *remote.Client // nil: no remote cache
+	plan      *plan.Plan
+	opts      Options
+	run       *runrec.Run
+	runner    *job.Runner
+	cache     *cache.Cache
+	ws        *cache.Workspace
+	lastKeys  map[string]string // each job's key in the previous run of this pipeline
+	durations runrec.Durations  // learned from earlier runs
+	images    *images
+	warnings  *warnCounter   // the observer, counting the warnings given
+	seen      *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
+	remote    *remote.Client // nil: no remote cache
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

@@ -133,7 +133,7 @@ func (e *execution) lookup(ctx context.Context, j plan.Job, comp *cache.Computed
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
 	if errors.Is(err, cache.ErrNotFound) {
 		rc.Reason = missReason(e.lastKeys, j.ID, comp.Key.String())
-		if entry = e.fetchRemote(ctx, comp.Key, rc); entry == nil {
+		if entry = e.fetchRemote(ctx, j, comp.Key, rc); entry == nil {
 			return nil, nil
 		}
 		err = nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -31,8 +32,14 @@ func (e *execution) openRemote(ctx context.Context) error {
 // returns its entry, now in the local store, or nil. rc gets the remote's
 // outcome; a remote entry that was there but could not be used is the
 // job's miss reason.
-func (e *execution) fetchRemote(ctx context.Context, k cache.Key, rc *runrec.Cache) *cache.Entry {
+func (e *execution) fetchRemote(ctx context.Context, j plan.Job, k cache.Key, rc *runrec.Cache) *cache.Entry {
 	if e.remote == nil || e.opts.NoCache {
+		return nil
+	}
+	// Two round trips at least (the entry, then its blobs): a job that
+	// has always taken less is not worth asking for.
+	if took := e.durations.Estimate(e.plan.Name, j.ID, 0); took > 0 && took < 2*e.remote.RoundTrip() {
+		rc.Remote, rc.RemoteReason = "skipped", "cheaper to run"
 		return nil
 	}
 	entry, out := e.remote.Fetch(ctx, e.cache.Store, k)

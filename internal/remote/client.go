@@ -72,7 +72,20 @@ type Client struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
+	rtt atomic.Int64 // nanoseconds: a moving average of entry reads
+
 	BytesDown, BytesUp atomic.Int64
+}
+
+// RoundTrip is the time an entry read takes, on average (0: none yet).
+func (c *Client) RoundTrip() time.Duration { return time.Duration(c.rtt.Load()) }
+
+func (c *Client) timed(t0 time.Time) {
+	d := int64(time.Since(t0))
+	if old := c.rtt.Load(); old != 0 {
+		d = (old*7 + d) / 8
+	}
+	c.rtt.Store(d)
 }
 
 // New makes the client for s over an HTTP server at base (the remote's
@@ -96,7 +109,11 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key) (*c
 	}
 	rejected := ""
 	for _, ns := range c.readOrder() {
+		t0 := time.Now()
 		data, err := c.b.getAC(ctx, Address(ns, k))
+		if err == nil || errors.Is(err, errNotFound) {
+			c.timed(t0)
+		}
 		if errors.Is(err, errNotFound) {
 			continue
 		}

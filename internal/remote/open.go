@@ -51,9 +51,11 @@ func Open(ctx context.Context, s *Settings, helper string, warn func(string)) (*
 	c.gw = gw
 	pctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
+	t0 := time.Now()
 	_, err := c.b.hasBlob(pctx, emptyBlob)
 	switch class := Classify(err); {
 	case err == nil:
+		c.timed(t0)
 	case gw == nil && class == ClassAuth:
 		c.Close()
 		return nil, &SetupError{"remote cache " + Display(s.URL), err.Error(),
