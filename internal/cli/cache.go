@@ -93,7 +93,7 @@ func (e *env) cleanCache() error {
 		kept += n
 	}
 	fmt.Fprintf(e.stdout, "removed %d entries (%s) and %d compiled Go pipelines (%s) from %s\nkept: parsed project files and the SDK copy for editors (%s)\n",
-		len(entries), human(before), progs, human(progBytes), dir, human(kept))
+		len(entries), runrec.Bytes(before), progs, runrec.Bytes(progBytes), dir, runrec.Bytes(kept))
 	return nil
 }
 
@@ -169,9 +169,9 @@ func (e *env) prune(opts cache.PruneOptions) error {
 	}
 	for _, en := range r.Removed {
 		fmt.Fprintf(e.stdout, "%s %s/%s %s (last used %s, %s)\n", verb, en.Pipeline, en.Job, short(en.Key),
-			en.LastUsed.Local().Format("2006-01-02 15:04"), human(en.Bytes))
+			en.LastUsed.Local().Format("2006-01-02 15:04"), runrec.Bytes(en.Bytes))
 	}
-	fmt.Fprintf(e.stdout, "%s %d of %d entries, %s of %s\n", verb, r.RemovedEntries, r.Entries, human(r.FreedBytes), human(r.Bytes))
+	fmt.Fprintf(e.stdout, "%s %d of %d entries, %s of %s\n", verb, r.RemovedEntries, r.Entries, runrec.Bytes(r.FreedBytes), runrec.Bytes(r.Bytes))
 	return nil
 }
 
@@ -268,9 +268,9 @@ func hitRate(runs *runrec.Store) (*float64, int) {
 
 func writeCacheStatus(w io.Writer, st cacheStatus) {
 	fmt.Fprintf(w, "cache %s (shared by every project on this machine)\n%d entries, %s (budget %s, entries unused for %s are removed)\n",
-		st.Dir, st.Entries, human(st.Bytes), human(cache.DefaultMaxSize), "14 days")
+		st.Dir, st.Entries, runrec.Bytes(st.Bytes), runrec.Bytes(cache.DefaultMaxSize), "14 days")
 	if st.Project != nil {
-		fmt.Fprintf(w, "\nthis project (%s): %d entries, %s\n", st.Project.Root, st.Project.Entries, human(st.Project.Bytes))
+		fmt.Fprintf(w, "\nthis project (%s): %d entries, %s\n", st.Project.Root, st.Project.Entries, runrec.Bytes(st.Project.Bytes))
 		if st.HitRate != nil {
 			fmt.Fprintf(w, "hit rate %.0f%% over its last %d runs\n", *st.HitRate*100, st.Runs)
 		}
@@ -278,7 +278,7 @@ func writeCacheStatus(w io.Writer, st cacheStatus) {
 			fmt.Fprintln(w, "biggest entries (pipeline/job):")
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			for _, b := range st.Biggest {
-				fmt.Fprintf(tw, "  %s/%s\t%s\tlast used %s\n", b.Pipeline, b.Job, human(b.Bytes), b.LastUsed.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "  %s/%s\t%s\tlast used %s\n", b.Pipeline, b.Job, runrec.Bytes(b.Bytes), b.LastUsed.Local().Format("2006-01-02 15:04"))
 			}
 			tw.Flush()
 		}
@@ -287,23 +287,10 @@ func writeCacheStatus(w io.Writer, st cacheStatus) {
 		fmt.Fprintln(w, "\nother projects:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, o := range st.Others {
-			fmt.Fprintf(tw, "  %s\t%d entries\t%s\n", cmp.Or(o.Root, "(stored before sparkwing named projects)"), o.Entries, human(o.Bytes))
+			fmt.Fprintf(tw, "  %s\t%d entries\t%s\n", cmp.Or(o.Root, "(stored before sparkwing named projects)"), o.Entries, runrec.Bytes(o.Bytes))
 		}
 		tw.Flush()
 	}
-}
-
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // parseSize reads sizes like 512, 500MB, 2GiB, 1.5G (K, M, G, T are binary).

@@ -167,6 +167,9 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 	if rec.UpToDate {
 		fmt.Fprintf(w, "up to date: nothing the last run read had changed (no key computed)\n")
 	}
+	if line := rec.RemoteSummary(); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nJOB\tSTATUS\tCACHE\tSTART\tDURATION\tQUEUED\tLOG")
 	logs := map[string]string{}
@@ -184,6 +187,12 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 		cache := j.Cache.Result
 		if j.Cache.Reason != "" {
 			cache += " (" + j.Cache.Reason + ")"
+		}
+		if j.Cache.Remote != "" {
+			cache += "; remote " + j.Cache.Remote
+			if j.Cache.RemoteReason != "" {
+				cache += " (" + j.Cache.RemoteReason + ")"
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%dms\t%dms\t%dms\t%s\n", j.ID, j.Status, cache, j.StartMS, j.DurationMS, j.QueuedMS, logPath)
 	}

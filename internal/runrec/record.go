@@ -4,7 +4,11 @@
 // learned from past runs, which the scheduler uses as priorities.
 package runrec
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Record is summary.json. Field names are a public contract.
 type Record struct {
@@ -78,3 +82,53 @@ const (
 	RunFailed   = "failed"
 	Interrupted = "interrupted"
 )
+
+// RemoteSummary is one line on what the run did with the remote cache:
+// "remote cache URL (namespace main): 3 hits, 1 miss · 4.2 MiB down, 1.0 MiB up".
+// "" when the run had none.
+func (r *Record) RemoteSummary() string {
+	if r.Remote == nil {
+		return ""
+	}
+	n := map[string]int{}
+	for _, j := range r.Jobs {
+		if j.Cache.Remote != "" {
+			n[j.Cache.Remote]++
+		}
+	}
+	var parts []string
+	for _, w := range [][2]string{{"hit", "hits"}, {"miss", "misses"}, {"skipped", "skipped"}, {"error", "errors"}} {
+		switch c := n[w[0]]; {
+		case c == 1:
+			parts = append(parts, "1 "+w[0])
+		case c > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", c, w[1]))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"not needed"}
+	}
+	line := fmt.Sprintf("remote cache %s (namespace %s): %s · %s down, %s up", r.Remote.URL, r.Remote.Namespace,
+		strings.Join(parts, ", "), Bytes(r.Remote.BytesDown), Bytes(r.Remote.BytesUp))
+	if !r.Remote.Write {
+		line += " · read-only"
+	}
+	if r.Remote.NotUploaded > 0 {
+		line += fmt.Sprintf(" · %d not uploaded", r.Remote.NotUploaded)
+	}
+	return line
+}
+
+// Bytes is n for people, in binary units: 512 B, 4.2 MiB.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -48,6 +48,9 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 	if rec.UpToDate {
 		fmt.Fprintf(w, "up to date: nothing the last run read has changed\n")
 	}
+	if line := rec.RemoteSummary(); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	if len(rec.CriticalPath) > 0 {
 		fmt.Fprintf(w, "critical path %s (%s) · parallel efficiency %.0f%% (job time %s / wall time)\n",
 			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
