@@ -176,12 +176,12 @@ func (e *env) prune(opts cache.PruneOptions) error {
 }
 
 type cacheStatus struct {
-	Dir     string            `json:"dir"`
-	Entries int               `json:"entries"`
-	Bytes   int64             `json:"bytes"`
-	Project *projectShare     `json:"project"`  // this project's part; null outside a project
-	HitRate *float64          `json:"hit_rate"` // over this project's recent runs; null if none
-	Runs    int               `json:"runs"`
+	Dir     string        `json:"dir"`
+	Entries int           `json:"entries"`
+	Bytes   int64         `json:"bytes"`
+	Project *projectShare `json:"project"` // this project's part; null outside a project
+	cacheUsage
+
 	Biggest []cache.EntryInfo `json:"biggest"` // this project's, biggest first
 	Others  []projectShare    `json:"others"`  // the other projects' parts, biggest first
 }
@@ -207,7 +207,7 @@ func (e *env) cacheStatus(g *globals, asJSON bool) error {
 	if dir, err := g.startDir(); err == nil {
 		if r, err := project.FindRoot(dir); err == nil {
 			root = r
-			st.HitRate, st.Runs = hitRate(runrec.Open(root))
+			st.cacheUsage = usage(runrec.Open(root))
 			st.Project = &projectShare{Root: root}
 		}
 	}
@@ -239,31 +239,61 @@ func (e *env) cacheStatus(g *globals, asJSON bool) error {
 	return nil
 }
 
-// hitRate is the share of cacheable jobs restored rather than run, over the
-// project's recorded runs.
-func hitRate(runs *runrec.Store) (*float64, int) {
+// cacheUsage is what the cache did over a project's recorded runs.
+type cacheUsage struct {
+	Runs          int      `json:"runs"`
+	HitRate       *float64 `json:"hit_rate"`        // jobs restored (locally or from the remote) of those looked up; null if none
+	LocalHitRate  *float64 `json:"local_hit_rate"`  // restored from the local store
+	RemoteHitRate *float64 `json:"remote_hit_rate"` // of the jobs the remote was asked for; null if it never was
+	BytesDown     int64    `json:"bytes_down"`      // from the remote
+	BytesUp       int64    `json:"bytes_up"`
+	SavedMS       int64    `json:"saved_ms"` // each hit's stored duration less its restore
+}
+
+func usage(runs *runrec.Store) cacheUsage {
+	var u cacheUsage
+	var lookups, hits, local, asked, remoteHits int
 	ids, _ := runs.IDs()
-	var hits, total, n int
 	for _, id := range ids {
 		rec, err := runs.Load(id)
 		if err != nil {
 			continue
 		}
-		n++
+		u.Runs++
+		if rec.Remote != nil {
+			u.BytesDown += rec.Remote.BytesDown
+			u.BytesUp += rec.Remote.BytesUp
+		}
 		for _, j := range rec.Jobs {
-			if j.Cache.Result == "hit" || j.Cache.Result == "miss" {
-				total++
-				if j.Cache.Result == "hit" {
-					hits++
+			c := j.Cache
+			if c.Result != "hit" && c.Result != "miss" {
+				continue
+			}
+			lookups++
+			if c.Remote == "hit" || c.Remote == "miss" || c.Remote == "error" {
+				asked++
+			}
+			if c.Result == "hit" {
+				hits++
+				if c.Remote == "hit" {
+					remoteHits++
+				} else {
+					local++
 				}
+				u.SavedMS += max(c.StoredMS-j.DurationMS, 0)
 			}
 		}
 	}
-	if total == 0 {
-		return nil, n
+	u.HitRate, u.LocalHitRate, u.RemoteHitRate = ratio(hits, lookups), ratio(local, lookups), ratio(remoteHits, asked)
+	return u
+}
+
+func ratio(n, of int) *float64 {
+	if of == 0 {
+		return nil
 	}
-	r := float64(hits) / float64(total)
-	return &r, n
+	r := float64(n) / float64(of)
+	return &r
 }
 
 func writeCacheStatus(w io.Writer, st cacheStatus) {
@@ -272,7 +302,12 @@ func writeCacheStatus(w io.Writer, st cacheStatus) {
 	if st.Project != nil {
 		fmt.Fprintf(w, "\nthis project (%s): %d entries, %s\n", st.Project.Root, st.Project.Entries, runrec.Bytes(st.Project.Bytes))
 		if st.HitRate != nil {
-			fmt.Fprintf(w, "hit rate %.0f%% over its last %d runs\n", *st.HitRate*100, st.Runs)
+			fmt.Fprintf(w, "hit rate %.0f%% over its last %d runs (%.0f%% local", *st.HitRate*100, st.Runs, *st.LocalHitRate*100)
+			if st.RemoteHitRate != nil {
+				fmt.Fprintf(w, "; the remote hit %.0f%% of what it was asked, %s down, %s up", *st.RemoteHitRate*100,
+					runrec.Bytes(st.BytesDown), runrec.Bytes(st.BytesUp))
+			}
+			fmt.Fprintf(w, "); hits saved %s of job time\n", time.Duration(st.SavedMS)*time.Millisecond)
 		}
 		if len(st.Biggest) > 0 {
 			fmt.Fprintln(w, "biggest entries (pipeline/job):")

@@ -241,7 +241,7 @@ func cmdPlanMatchesRun(ts *testscript.TestScript, neg bool, args []string) {
 		if p.Cache.Result == "unknown" {
 			continue
 		}
-		if got := did[p.ID]; got != p.Cache {
+		if got := did[p.ID]; got.Result != p.Cache.Result || got.Reason != p.Cache.Reason {
 			ts.Fatalf("job %s: plan said %s (%s), the run did %s (%s)", p.ID, p.Cache.Result, p.Cache.Reason, got.Result, got.Reason)
 		}
 	}

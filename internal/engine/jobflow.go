@@ -125,7 +125,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 // replayed and the job's output digest is known; on a miss, rc says why.
 func (e *execution) lookup(ctx context.Context, j plan.Job, comp *cache.Computed, lock *cache.JobLock, rc *runrec.Cache) (*cache.Entry, []byte) {
 	if held, log := e.held(j, comp, lock); held != nil {
-		*rc = runrec.Cache{Result: "hit"}
+		*rc = runrec.Cache{Result: "hit", StoredMS: held.DurationMS}
 		return held, log
 	}
 	entry, err := e.cache.Store.Get(comp.Key)
@@ -155,7 +155,7 @@ func (e *execution) lookup(ctx context.Context, j plan.Job, comp *cache.Computed
 	}
 	e.cache.Store.Touch(comp.Key)
 	e.setOutput(j.ID, digestOf(entry.OutputDigest))
-	rc.Result, rc.Reason = "hit", ""
+	rc.Result, rc.Reason, rc.StoredMS = "hit", "", entry.DurationMS
 	return entry, log
 }
 

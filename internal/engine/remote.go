@@ -42,7 +42,7 @@ func (e *execution) fetchRemote(ctx context.Context, j plan.Job, k cache.Key, rc
 		rc.Remote, rc.RemoteReason = "skipped", "cheaper to run"
 		return nil
 	}
-	entry, out := e.remote.Fetch(ctx, e.cache.Store, k)
+	entry, out := e.remote.Fetch(ctx, e.cache.Store, k, cache.Entry{Project: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID})
 	rc.Remote, rc.RemoteReason = out.Result, out.Reason
 	switch out.Reason {
 	case "remote incomplete", "remote corrupt", "remote untrusted":

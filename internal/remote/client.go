@@ -102,8 +102,9 @@ func (c *Client) Settings() Settings { return c.s }
 // entry is used only when it is trusted (see open), every blob it names
 // is on the remote or already local, and every blob downloaded hashes to
 // its digest; then the blobs and the entry are in store and the entry is
-// returned. Otherwise the outcome says why not.
-func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key) (*cache.Entry, Outcome) {
+// returned. Otherwise the outcome says why not. The local copy names
+// owner's project, pipeline and job (informative only, as locally).
+func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key, owner cache.Entry) (*cache.Entry, Outcome) {
 	if c.off.Load() {
 		return nil, Outcome{"skipped", "remote off after errors"}
 	}
@@ -131,6 +132,7 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key) (*c
 			c.warnOnce(ClassCorrupt, "remote cache: "+err.Error()+"; running locally")
 			return nil, Outcome{"miss", "remote corrupt"}
 		}
+		e.Project, e.Pipeline, e.Job = owner.Project, owner.Pipeline, owner.Job
 		return c.complete(ctx, store, e)
 	}
 	if rejected != "" {

@@ -65,6 +65,9 @@ type Cache struct {
 	// local store missed: hit | miss | skipped | error, and why.
 	Remote       string `json:"remote,omitempty"`
 	RemoteReason string `json:"remote_reason,omitempty"`
+	// StoredMS is, on a hit, how long the job took when its result was
+	// stored: what the hit saved, less the job's own duration (the restore).
+	StoredMS int64 `json:"stored_ms,omitempty"`
 }
 
 // Job statuses.
