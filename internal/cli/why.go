@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/project"
+	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -37,12 +40,12 @@ each key.`,
 			if err != nil {
 				return err
 			}
-			return e.why(inv.root, pl, e.imageOptions(inv.file, "", false), inv.rest[0], g.command())
+			return e.why(inv.root, inv.file, pl, e.imageOptions(inv.file, "", false), inv.rest[0], g.command())
 		},
 	}
 }
 
-func (e *env) why(root string, pl *plan.Plan, images engine.ImageOptions, id, command string) error {
+func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.ImageOptions, id, command string) error {
 	i := pl.Index(id)
 	if i < 0 {
 		return usageError("pipeline %s has no job %q%s", pl.Name, id, plan.SuggestOrList(id, jobIDs(pl), "jobs"))
@@ -74,6 +77,17 @@ func (e *env) why(root string, pl *plan.Plan, images engine.ImageOptions, id, co
 	}
 	store, _ := e.openStore()
 	prevRun, restored, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
+	latest, err := e.whyRemote(root, file, pl.Name, id, pr.Key)
+	if latest == nil || err != nil {
+		return err
+	}
+	if prev == nil && latest.Entry != nil {
+		changes := cache.Diff(latest.Entry.Manifest, pr.Manifest)
+		fmt.Fprintf(e.stdout, "%s would run: %d %s since the newest entry the remote has for it (namespace %s, %s):\n",
+			id, len(changes), plural(len(changes), "difference", "differences"), latest.Namespace, short(latest.Entry.Key))
+		writeChanges(e.stdout, changes, pl, preds)
+		return nil
+	}
 	if prev == nil {
 		fmt.Fprintf(e.stdout, "%s would run: there is no earlier entry for it in the cache (never stored, or pruned)\n", id)
 		return nil
@@ -87,6 +101,43 @@ func (e *env) why(root string, pl *plan.Plan, images engine.ImageOptions, id, co
 		id, len(changes), plural(len(changes), "difference", "differences"), how, prevRun, short(prev.Key))
 	writeChanges(e.stdout, changes, pl, preds)
 	return nil
+}
+
+// whyRemote asks the remote cache, if the project has one, about a job
+// the local store misses. It returns nil when the remote would restore the
+// job (and says so); otherwise the newest entry the remote has for the job
+// (Entry nil when none), after saying that it has none for this key.
+func (e *env) whyRemote(root string, file *project.File, pipeline, id, key string) (*remote.Found, error) {
+	open, _, err := e.remoteCache(root, file, "")
+	if err != nil || open == nil {
+		return &remote.Found{}, err
+	}
+	c, err := open(e.ctx, func(msg string) { fmt.Fprintln(e.stderr, "warning: "+msg) })
+	if err != nil {
+		return nil, remoteSetupError(err)
+	}
+	defer c.Close()
+	k, err := cache.ParseKey(key)
+	if err != nil {
+		return &remote.Found{}, nil
+	}
+	exact, latest, err := c.Explain(e.ctx, k, pipeline, id)
+	switch {
+	case errors.Is(err, remote.ErrOff):
+		return &remote.Found{}, nil // Open warned
+	case err != nil:
+		fmt.Fprintf(e.stderr, "warning: the remote cache could not be asked: %v\n", err)
+		return &remote.Found{}, nil
+	case exact != nil:
+		fmt.Fprintf(e.stdout, "%s would be restored from the remote cache (namespace %s, %s): the local cache lacks it, the remote has it\n",
+			id, exact.Namespace, short(key))
+		return nil, nil
+	}
+	fmt.Fprintf(e.stdout, "the remote cache %s has no entry for this key\n", c.Settings().URL)
+	if latest == nil {
+		return &remote.Found{}, nil
+	}
+	return latest, nil
 }
 
 func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []engine.Prediction) {

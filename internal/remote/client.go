@@ -258,7 +258,56 @@ func (c *Client) upload(ctx context.Context, store *cache.Store, k cache.Key, e 
 		return err
 	}
 	c.BytesUp.Add(int64(len(data)))
+	if e.Pipeline != "" && e.Job != "" { // for why: the job's newest entry in the namespace
+		if err := c.b.putAC(ctx, LatestAddress(c.s.Namespace, e.Pipeline, e.Job), data); err != nil {
+			return err
+		}
+		c.BytesUp.Add(int64(len(data)))
+	}
 	return nil
+}
+
+// ErrOff is the answer of a client that stopped asking its remote (it
+// said why when it stopped).
+var ErrOff = errors.New("the remote cache is not being asked")
+
+// Found is an entry read from the remote, and the namespace it was in.
+type Found struct {
+	Entry     *cache.Entry
+	Namespace string
+}
+
+// Explain says what the remote holds for a job, downloading no blob: the
+// entry for k, else the newest entry the job stored, in the namespaces a
+// run reads (an untrusted entry counts as none). Both are nil when the
+// remote has neither.
+func (c *Client) Explain(ctx context.Context, k cache.Key, pipeline, job string) (exact, latest *Found, err error) {
+	if c.off.Load() {
+		return nil, nil, ErrOff
+	}
+	look := func(addr func(ns string) string, check func(data []byte, ns string) (*cache.Entry, error)) (*Found, error) {
+		for _, ns := range c.readOrder() {
+			data, err := c.b.getAC(ctx, addr(ns))
+			if errors.Is(err, errNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if e, err := check(data, ns); err == nil {
+				return &Found{e, ns}, nil
+			}
+		}
+		return nil, nil
+	}
+	exact, err = look(func(ns string) string { return Address(ns, k) },
+		func(data []byte, ns string) (*cache.Entry, error) { return open(data, ns, k, c.s.Key) })
+	if exact != nil || err != nil {
+		return exact, nil, err
+	}
+	latest, err = look(func(ns string) string { return LatestAddress(ns, pipeline, job) },
+		func(data []byte, ns string) (*cache.Entry, error) { return openAny(data, ns, c.s.Key) })
+	return nil, latest, err
 }
 
 // Wait waits up to limit for the uploads still running, then stops them,

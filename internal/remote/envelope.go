@@ -43,6 +43,13 @@ func Address(ns string, k cache.Key) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// LatestAddress is where namespace ns keeps the newest entry it stored for
+// a pipeline's job, for `sparkwing why` to compare with.
+func LatestAddress(ns, pipeline, job string) string {
+	sum := sha256.Sum256([]byte("sparkwing-latest v1\x00" + ns + "\x00" + pipeline + "\x00" + job))
+	return hex.EncodeToString(sum[:])
+}
+
 // seal makes e's envelope for namespace ns, signed with key (nil: unsigned).
 func seal(e *cache.Entry, ns string, key []byte) ([]byte, error) {
 	file, err := cache.EncodeEntry(e)
@@ -79,7 +86,16 @@ func (e *RejectedError) Error() string { return e.Why }
 // signatures cannot be checked and any whole envelope is. A damaged
 // envelope is *cache.CorruptError.
 func open(data []byte, ns string, k cache.Key, key []byte) (*cache.Entry, error) {
-	corrupt := func(err error) error { return &cache.CorruptError{What: "remote entry " + k.Hex()[:12], Err: err} }
+	e, err := openAny(data, ns, key)
+	if err == nil && e.Key != k.String() {
+		err = &cache.CorruptError{What: "remote entry " + k.Hex()[:12], Err: fmt.Errorf("holds key %s", e.Key)}
+	}
+	return e, err
+}
+
+// openAny is open for an envelope whose key is not known beforehand.
+func openAny(data []byte, ns string, key []byte) (*cache.Entry, error) {
+	corrupt := func(err error) error { return &cache.CorruptError{What: "remote entry", Err: err} }
 	first, body, ok := bytes.Cut(data, []byte("\n"))
 	if !ok || !bytes.HasPrefix(first, []byte(envelopeMagic)) {
 		return nil, corrupt(errors.New("bad header"))
@@ -105,8 +121,8 @@ func open(data []byte, ns string, k cache.Key, key []byte) (*cache.Entry, error)
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	if head.Key != k.String() || e.Key != k.String() {
-		return nil, corrupt(fmt.Errorf("holds key %s", e.Key))
+	if head.Key != e.Key {
+		return nil, corrupt(fmt.Errorf("holds key %s under %s", e.Key, head.Key))
 	}
 	return e, nil
 }
