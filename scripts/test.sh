@@ -2,8 +2,8 @@
 # Runs the whole test suite from a fresh clone: formatting, vet, every test
 # under the race detector, short fuzz passes over the project-file parser,
 # the glob overlap check, the stat and listing caches, the Dockerfile doctor,
-# the image helper's request decoder, the remote cache's envelopes and the S3
-# gateway's request paths, then the quick benchmark with its no-op gate
+# the image helper's request decoder, the remote cache's envelopes and its
+# helper's request decoder, then the quick benchmark with its no-op gate
 # (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), buildkitd
 # and a registry; the remote cache's tests need bazel-remote and MinIO. All
@@ -34,7 +34,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and the S3 gateway's paths"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -48,7 +48,7 @@ go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
 go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
-go test -run '^$' -fuzz '^FuzzParsePath$' -fuzztime 200000x ./internal/remote/s3gw
+go test -run '^$' -fuzz '^FuzzServe$' -fuzztime 100000x ./internal/remote
 
 
 echo "== benchmark gate (bench/run --quick)"

@@ -27,7 +27,7 @@ func (e *env) remoteCache(root string, file *project.File, flag string) (func(co
 	}
 	id := fmt.Sprintf("%s %s %v %q", s.URL, s.Namespace, s.Write, s.Trusted)
 	open := func(ctx context.Context, warn func(string)) (*remote.Client, error) {
-		return remote.Open(ctx, s, e.getenv("SPARKWING_S3_HELPER"), warn)
+		return remote.Open(ctx, s, e.getenv("SPARKWING_REMOTE_HELPER"), warn)
 	}
 	return open, id, nil
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // TestRemoteScripts runs the remote cache's scenarios in testdata/remote
-// against each real server: bazel-remote, and MinIO through sparkwing-s3.
+// against each real server: bazel-remote, and MinIO.
 // Every script gets a server of its own: $SPARKWING_REMOTE_CACHE points at
 // it and $REMOTE_PID is its process (a job may kill it mid-run).
 func TestRemoteScripts(t *testing.T) {
@@ -70,7 +70,7 @@ var built struct {
 	err  error
 }
 
-// buildReleaseBinaries builds sparkwing and sparkwing-s3 as users get them
+// buildReleaseBinaries builds sparkwing and sparkwing-remote as users get them
 // (not the test binary, which the race detector makes larger), once per
 // test process, for scripts that measure them.
 func buildReleaseBinaries(t *testing.T) string {
@@ -79,7 +79,7 @@ func buildReleaseBinaries(t *testing.T) string {
 		if built.err != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", built.dir+"/", "../../cmd/sparkwing", "../../cmd/sparkwing-s3").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", built.dir+"/", "../../cmd/sparkwing", "../../cmd/sparkwing-remote").CombinedOutput()
 		if err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -91,7 +91,7 @@ func buildReleaseBinaries(t *testing.T) string {
 }
 
 // maxrss MB PROG ARGS...: run PROG and require that its peak resident set
-// (that of its largest process, sparkwing-s3 included, as /usr/bin/time -v
+// (that of its largest process, sparkwing-remote included, as /usr/bin/time -v
 // reports it) stayed under MB megabytes; prints it.
 func cmdMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
@@ -111,7 +111,7 @@ func cmdMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s: %v", args[1], err)
 	}
 	// wait4's usage is the child's and that of the children it waited
-	// for (sparkwing waits for sparkwing-s3): Maxrss is the largest.
+	// for (sparkwing waits for sparkwing-remote): Maxrss is the largest.
 	mb := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
 	ts.Logf("peak RSS %.1f MB (limit %d MB)", mb, limit)
 	if mb >= float64(limit) {
@@ -175,7 +175,7 @@ func cmdRemote(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Defer(p.Close)
 		ts.Setenv("PROXY_MODE", mode)
 		if srv.Kind == remotetest.S3 {
-			ts.Setenv("AWS_ENDPOINT_URL", p.URL) // sparkwing-s3 reaches MinIO through it
+			ts.Setenv("AWS_ENDPOINT_URL", p.URL) // sparkwing-remote reaches MinIO through it
 		} else {
 			ts.Setenv("SPARKWING_REMOTE_CACHE", p.URL+"/")
 		}

@@ -17,15 +17,15 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
-	"github.com/sparkwing-dev/sparkwing/internal/remote/s3gw"
+	"github.com/sparkwing-dev/sparkwing/internal/remote/helper"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"sparkwing":       func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
-		"sparkwing-image": func() { os.Exit(buildkit.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
-		"sparkwing-s3":    func() { os.Exit(s3gw.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"sparkwing":        func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"sparkwing-image":  func() { os.Exit(buildkit.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"sparkwing-remote": func() { os.Exit(helper.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
 

@@ -1,7 +1,6 @@
 // Package remote is the shared cache behind the local store: bazel-remote's
-// HTTP protocol, and S3 through sparkwing-s3 (a loopback gateway that
-// speaks the same protocol, so the S3 client stays out of sparkwing's
-// start-up). The local store stays the first level: a remote hit is
+// HTTP protocol or S3, both reached through sparkwing-remote (wire.go), so
+// the HTTP, TLS and S3 clients stay out of sparkwing's start-up. The local store stays the first level: a remote hit is
 // written into it. Reads and writes are best effort: a remote that fails
 // is warned about once per class and the run carries on locally.
 package remote
@@ -10,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -55,8 +53,8 @@ const giveUpAfter = 3
 // Client is one run's use of the remote cache. Safe for concurrent use.
 type Client struct {
 	s    Settings
-	b    *httpBackend
-	gw   *gateway // sparkwing-s3, for s3://; nil otherwise
+	b    *sock
+	gw   *gateway // sparkwing-remote; nil before it started
 	warn func(string)
 
 	failures atomic.Int32
@@ -88,10 +86,10 @@ func (c *Client) timed(t0 time.Time) {
 	c.rtt.Store(d)
 }
 
-// New makes the client for s over an HTTP server at base (the remote's
-// own, or sparkwing-s3's); warn is told each failure class once.
-func New(s Settings, base string, warn func(string)) *Client {
-	return &Client{s: s, b: newHTTPBackend(base, s.Auth, s.Timeout), warn: warn,
+// newClient makes the client for s through sparkwing-remote's socket;
+// warn is told each failure class once.
+func newClient(s Settings, socket string, warn func(string)) *Client {
+	return &Client{s: s, b: &sock{path: socket, timeout: s.Timeout}, warn: warn,
 		warned: map[string]bool{}, slots: make(chan struct{}, 4), stopping: make(chan struct{})}
 }
 
@@ -372,22 +370,14 @@ func (c *Client) warnOnce(what, msg string) {
 
 // Classify names the class of a remote failure.
 func Classify(err error) string {
-	var se *StatusError
-	var ne net.Error
+	var ce *ClassError
 	var corrupt *cache.CorruptError
 	switch {
-	case errors.As(err, &se):
-		switch {
-		case se.Code == 401 || se.Code == 403:
-			return ClassAuth
-		case se.Code == 507 || se.Code == 413:
-			return ClassFull
-		}
-		return ClassUnavailable
+	case errors.As(err, &ce):
+		return ce.Class
 	case errors.As(err, &corrupt):
 		return ClassCorrupt
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.As(err, &ne) && ne.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return ClassTimeout
 	}
 	return ClassUnavailable

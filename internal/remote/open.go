@@ -3,12 +3,9 @@ package remote
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,50 +13,46 @@ import (
 	"time"
 )
 
-// GatewayName is the S3 gateway's program, found in $SPARKWING_S3_HELPER,
-// beside sparkwing, then on PATH.
-const GatewayName = "sparkwing-s3"
+// HelperName is the program that reaches the remote, found in
+// $SPARKWING_REMOTE_HELPER, beside sparkwing, then on PATH.
+const HelperName = "sparkwing-remote"
 
 // emptyBlob is the digest of no bytes: what Open asks the remote for.
 const emptyBlob = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// Open makes a run's client: for http(s) the server itself, for s3 a
-// sparkwing-s3 gateway on the loopback that it starts (Close stops it).
-// It asks the remote once before any job: credentials it refuses, missing
-// S3 credentials or a bucket that does not exist are a *SetupError; a
-// remote that does not answer is one warning, and the run does without it.
+// Open starts sparkwing-remote for s and makes the run's client (Close
+// stops it). It asks the remote once before any job: credentials it
+// refuses, missing S3 credentials or a bucket that does not exist are a
+// *SetupError; a remote that does not answer is one warning, and the run
+// does without it.
 func Open(ctx context.Context, s *Settings, helper string, warn func(string)) (*Client, error) {
-	base := s.URL
-	var gw *gateway
-	if strings.HasPrefix(s.URL, "s3://") {
-		var err error
-		gw, err = startGateway(ctx, s, helper)
-		var ue *unavailableError
-		if errors.As(err, &ue) {
-			c := New(*s, "http://127.0.0.1:0", warn)
-			c.off.Store(true)
-			c.warnOnce(ClassUnavailable, fmt.Sprintf("remote cache %s: %s: %v; running without it", Display(s.URL), ClassUnavailable, err))
-			return c, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		base = gw.base
-		s.Auth = "Bearer " + gw.token
+	gw, err := startHelper(ctx, s, helper)
+	var ue *unavailableError
+	if errors.As(err, &ue) {
+		c := newClient(*s, "", warn)
+		c.off.Store(true)
+		c.warnOnce(ClassUnavailable, fmt.Sprintf("remote cache %s: %s: %v; running without it", Display(s.URL), ClassUnavailable, err))
+		return c, nil
 	}
-	c := New(*s, base, warn)
+	if err != nil {
+		return nil, err
+	}
+	c := newClient(*s, gw.socket, warn)
 	c.gw = gw
 	pctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	t0 := time.Now()
-	_, err := c.b.hasBlob(pctx, emptyBlob)
+	_, err = c.b.hasBlob(pctx, emptyBlob)
 	switch class := Classify(err); {
 	case err == nil:
 		c.timed(t0)
-	case gw == nil && class == ClassAuth:
+	case class == ClassAuth:
 		c.Close()
-		return nil, &SetupError{"remote cache " + Display(s.URL), err.Error(),
-			"set SPARKWING_REMOTE_CACHE_TOKEN, or SPARKWING_REMOTE_CACHE_USER and SPARKWING_REMOTE_CACHE_PASSWORD, or a line for the host in ~/.netrc"}
+		fix := "set SPARKWING_REMOTE_CACHE_TOKEN, or SPARKWING_REMOTE_CACHE_USER and SPARKWING_REMOTE_CACHE_PASSWORD, or a line for the host in ~/.netrc"
+		if strings.HasPrefix(s.URL, "s3://") {
+			fix = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a key that may read and write the bucket"
+		}
+		return nil, &SetupError{"remote cache " + Display(s.URL), err.Error(), fix}
 	default:
 		c.off.Store(true)
 		c.warnOnce(class, fmt.Sprintf("remote cache %s: %s: %v; running without it", Display(s.URL), class, err))
@@ -67,42 +60,36 @@ func Open(ctx context.Context, s *Settings, helper string, warn func(string)) (*
 	return c, nil
 }
 
-// Close stops the gateway, if there is one.
+// Close stops sparkwing-remote.
 func (c *Client) Close() {
 	if c.gw != nil {
 		c.gw.stop()
 	}
 }
 
-// gateway is a running sparkwing-s3.
+// gateway is a running sparkwing-remote.
 type gateway struct {
-	cmd   *exec.Cmd
-	stdin io.Closer
-	base  string
-	token string
+	cmd    *exec.Cmd
+	stdin  io.Closer
+	socket string
 }
 
-// startGateway starts sparkwing-s3 for the bucket and prefix of s.URL. It
-// checks the credentials and the bucket before it answers; its first line
-// says how that went:
+// startHelper starts sparkwing-remote for s.URL. For S3 it checks the
+// credentials and the bucket before it answers; its first line says how
+// that went:
 //
-//	ready URL              serving on the loopback
+//	ready SOCKET             serving on the unix socket
 //	setup SETTING\tMSG\tFIX  a setting that cannot work
-//	unavailable MSG        S3 did not answer
-func startGateway(ctx context.Context, s *Settings, helper string) (*gateway, error) {
-	path, err := findGateway(helper)
+//	unavailable MSG          the remote did not answer
+func startHelper(ctx context.Context, s *Settings, helper string) (*gateway, error) {
+	path, err := findHelper(helper)
 	if err != nil {
 		return nil, err
 	}
-	u, _ := url.Parse(s.URL)
-	var b [16]byte
-	rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	cmd := exec.Command(path, "serve", "--bucket", u.Host, "--prefix", strings.TrimPrefix(u.Path, "/"),
-		"--timeout", s.Timeout.String())
-	cmd.Env = append(os.Environ(), "SPARKWING_S3_TOKEN="+token)
+	cmd := exec.Command(path, "serve", "--url", s.URL, "--timeout", s.Timeout.String())
+	cmd.Env = append(os.Environ(), "SPARKWING_REMOTE_AUTH="+s.Auth) // not an argument: ps shows those
 	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe() // the gateway ends when this closes: when sparkwing does
+	stdin, err := cmd.StdinPipe() // it ends when this closes: when sparkwing does
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +100,7 @@ func startGateway(ctx context.Context, s *Settings, helper string) (*gateway, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", path, err)
 	}
-	gw := &gateway{cmd: cmd, stdin: stdin, token: token}
+	gw := &gateway{cmd: cmd, stdin: stdin}
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(out).ReadString('\n')
@@ -129,7 +116,7 @@ func startGateway(ctx context.Context, s *Settings, helper string) (*gateway, er
 	word, rest, _ := strings.Cut(first, " ")
 	switch word {
 	case "ready":
-		gw.base = rest
+		gw.socket = rest
 		return gw, nil
 	case "setup":
 		gw.stop()
@@ -165,19 +152,19 @@ func (g *gateway) stop() {
 	}
 }
 
-func findGateway(explicit string) (string, error) {
+func findHelper(explicit string) (string, error) {
 	if explicit != "" {
 		return exec.LookPath(explicit)
 	}
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), GatewayName)
+		p := filepath.Join(filepath.Dir(exe), HelperName)
 		if _, err := exec.LookPath(p); err == nil {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath(GatewayName); err == nil {
+	if p, err := exec.LookPath(HelperName); err == nil {
 		return p, nil
 	}
-	return "", &SetupError{"remote cache s3://", GatewayName + " is not installed beside sparkwing or on PATH",
-		"`go install ./cmd/...` in the sparkwing checkout installs it; or point SPARKWING_S3_HELPER at it"}
+	return "", &SetupError{"remote cache", HelperName + " is not installed beside sparkwing or on PATH",
+		"`go install ./cmd/...` in the sparkwing checkout installs it; or point SPARKWING_REMOTE_HELPER at it"}
 }

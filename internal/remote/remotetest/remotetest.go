@@ -1,6 +1,5 @@
 // Package remotetest starts the real remote caches the remote cache's
-// tests run against, on 127.0.0.1: bazel-remote, and MinIO (S3) which
-// sparkwing reaches through sparkwing-s3. Both are built by
+// tests run against, on 127.0.0.1: bazel-remote, and MinIO (S3). Both are built by
 // scripts/test-tools.sh. Tests skip when a binary is missing, unless
 // SPARKWING_REQUIRE_REMOTE_TESTS=1 (set by scripts/test.sh): CI must never
 // pass by skipping.
@@ -19,7 +18,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +28,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
-
-	"github.com/sparkwing-dev/sparkwing/internal/remote/s3gw"
 )
 
 // Kinds of server.
@@ -52,17 +48,12 @@ type Server struct {
 	Kind string
 	URL  string   // what SPARKWING_REMOTE_CACHE takes
 	Env  []string // what a run needs besides (for S3: endpoint and credentials)
-	// Protocol serves the remote's HTTP protocol without auth, for tests
-	// that read or write entries directly (for S3, a gateway in this
-	// process).
-	Protocol string
 
-	dir     string
-	bin     string
-	addr    string // host:port the server listens on
-	cmd     *exec.Cmd
-	s3      *minio.Client
-	gateway *httptest.Server
+	dir  string
+	bin  string
+	addr string // host:port the server listens on
+	cmd  *exec.Cmd
+	s3   *minio.Client
 }
 
 // Require starts a server of kind for t (stopped when t ends), or skips
@@ -108,7 +99,6 @@ func Start(kind, dir string) (*Server, error) {
 	switch kind {
 	case BazelRemote:
 		s.URL = "http://" + s.addr + "/"
-		s.Protocol = "http://" + s.addr
 	case S3:
 		s.URL = "s3://" + bucket + "/" + prefix
 		s.Env = []string{"AWS_ENDPOINT_URL=http://" + s.addr, "AWS_ACCESS_KEY_ID=" + minioUser,
@@ -121,8 +111,6 @@ func Start(kind, dir string) (*Server, error) {
 			s.Stop()
 			return nil, err
 		}
-		s.gateway = httptest.NewServer(s3gw.New(s.s3, bucket, prefix))
-		s.Protocol = s.gateway.URL
 	}
 	return s, nil
 }
@@ -186,13 +174,8 @@ func (s *Server) Restart() error {
 	return s.start()
 }
 
-// Stop stops the server and the in-process gateway.
-func (s *Server) Stop() {
-	if s.gateway != nil {
-		s.gateway.Close()
-	}
-	s.Kill()
-}
+// Stop stops the server.
+func (s *Server) Stop() { s.Kill() }
 
 // Corrupt replaces the content of the blob digest on the server (keeping
 // its length), as a failing disk or a bad write would.
@@ -284,7 +267,15 @@ func (s *Server) Objects() (entries, blobs int, err error) {
 
 // GetAC and PutAC read and write an entry at an address directly.
 func (s *Server) GetAC(addr string) ([]byte, error) {
-	resp, err := http.Get(s.Protocol + "/ac/" + addr)
+	if s.Kind == S3 {
+		obj, err := s.s3.GetObject(context.Background(), bucket, prefix+"/ac/"+addr, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer obj.Close()
+		return io.ReadAll(obj)
+	}
+	resp, err := http.Get("http://" + s.addr + "/ac/" + addr)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +287,11 @@ func (s *Server) GetAC(addr string) ([]byte, error) {
 }
 
 func (s *Server) PutAC(addr string, data []byte) error {
-	req, _ := http.NewRequest(http.MethodPut, s.Protocol+"/ac/"+addr, bytes.NewReader(data))
+	if s.Kind == S3 {
+		_, err := s.s3.PutObject(context.Background(), bucket, prefix+"/ac/"+addr, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		return err
+	}
+	req, _ := http.NewRequest(http.MethodPut, "http://"+s.addr+"/ac/"+addr, bytes.NewReader(data))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
