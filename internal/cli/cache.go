@@ -17,6 +17,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
+	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -53,7 +54,7 @@ What stays, and says so: the parsed project files and the SDK copy that
 			return e.cleanCache()
 		},
 	}
-	cmd.AddCommand(status, clean, newPruneCmd(e))
+	cmd.AddCommand(status, clean, newPruneCmd(e, g))
 	return cmd
 }
 
@@ -117,18 +118,33 @@ func treeSize(dir, name string) (int64, int) {
 	return bytes, n
 }
 
-func newPruneCmd(e *env) *cobra.Command {
+func newPruneCmd(e *env, g *globals) *cobra.Command {
 	var maxSize, maxAge string
-	var dry bool
+	var dry, remoteToo bool
 	cmd := &cobra.Command{
-		Use:   "prune [--max-size SIZE] [--max-age AGE] [--dry-run]",
+		Use:   "prune [--max-size SIZE] [--max-age AGE] [--dry-run] [--remote]",
 		Short: "Remove least recently used entries beyond a size or age",
 		Long: `Remove entries unused for longer than --max-age, then the least recently used
 until the cache fits --max-size, then any blob no entry needs. Without
-limits, the default budget applies (10GiB, 14d).`,
-		Example: "  sparkwing cache prune --max-size 2GiB\n  sparkwing cache prune --max-age 7d --dry-run",
+limits, the default budget applies (10GiB, 14d).
+
+With --remote, prune the project's remote cache instead: for S3, which has
+no LRU of its own, remove entries not used for --max-age (a read renews an
+entry's last-use mark at most once a day), then blobs no remaining entry
+names; bazel-remote bounds itself (its --max_size).`,
+		Example: "  sparkwing cache prune --max-size 2GiB\n  sparkwing cache prune --max-age 7d --dry-run\n  sparkwing cache prune --remote --max-age 30d --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remoteToo {
+				if maxSize != "" {
+					return usageError("--max-size does not apply to --remote: S3 is pruned by age (--max-age), bazel-remote by its own --max_size")
+				}
+				age, err := parseAge(maxAge)
+				if maxAge == "" || err != nil {
+					return usageError("--remote needs --max-age AGE (e.g. 30d): S3 keeps no size order")
+				}
+				return e.pruneRemote(g, age, dry)
+			}
 			opts := cache.PruneOptions{MaxSize: cache.DefaultMaxSize, MaxAge: cache.DefaultMaxAge, DryRun: dry}
 			var err error
 			if maxSize != "" || maxAge != "" {
@@ -150,7 +166,27 @@ limits, the default budget applies (10GiB, 14d).`,
 	cmd.Flags().StringVar(&maxSize, "max-size", "", "keep the cache under `SIZE` (e.g. 500MB, 2GiB)")
 	cmd.Flags().StringVar(&maxAge, "max-age", "", "remove entries unused for longer than `AGE` (e.g. 36h, 7d)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "say what would be removed, remove nothing")
+	cmd.Flags().BoolVar(&remoteToo, "remote", false, "prune the project's remote cache (S3) by last use, not the local one")
 	return cmd
+}
+
+// pruneRemote has sparkwing-remote prune the project's remote cache.
+func (e *env) pruneRemote(g *globals, maxAge time.Duration, dry bool) error {
+	root, file, err := e.loadProject(g)
+	if err != nil {
+		return err
+	}
+	cfg := remote.Config{Remote: file.Cache.Remote}
+	s, err := remote.Resolve(cfg, "", e.getenv, root)
+	if err != nil {
+		return remoteSetupError(err)
+	}
+	if s == nil {
+		return usageError("this project has no remote cache: set cache.remote in the project file, or SPARKWING_REMOTE_CACHE")
+	}
+	out, err := remote.Prune(e.ctx, s, e.getenv("SPARKWING_REMOTE_HELPER"), maxAge, dry)
+	fmt.Fprint(e.stdout, out)
+	return remoteSetupError(err)
 }
 
 func (e *env) prune(opts cache.PruneOptions) error {

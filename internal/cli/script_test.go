@@ -120,7 +120,7 @@ func scriptEnv(ts *testscript.TestScript) []string {
 	}
 	for _, name := range []string{"SPARKWING_REMOTE_CACHE", "SPARKWING_CACHE_KEY", "SPARKWING_CACHE_NAMESPACE",
 		"SPARKWING_REMOTE_CACHE_TIMEOUT", "SPARKWING_REMOTE_CACHE_TOKEN", "AWS_ENDPOINT_URL",
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} {
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "SPARKWING_REMOTE_REFRESH"} {
 		if v := ts.Getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}

@@ -93,6 +93,17 @@ func open(data []byte, ns string, k cache.Key, key []byte) (*cache.Entry, error)
 	return e, err
 }
 
+// PeekEntry decodes an envelope's entry without checking its signature or
+// namespace: for pruning, which only learns from it which blobs are used.
+func PeekEntry(data []byte) (*cache.Entry, error) {
+	_, body, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
+		return nil, errors.New("bad header")
+	}
+	_, file, _ := bytes.Cut(body, []byte("\n"))
+	return cache.DecodeEntry(file)
+}
+
 // openAny is open for an envelope whose key is not known beforehand.
 func openAny(data []byte, ns string, key []byte) (*cache.Entry, error) {
 	corrupt := func(err error) error { return &cache.CorruptError{What: "remote entry", Err: err} }

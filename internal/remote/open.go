@@ -168,3 +168,32 @@ func findHelper(explicit string) (string, error) {
 	return "", &SetupError{"remote cache", HelperName + " is not installed beside sparkwing or on PATH",
 		"`go install ./cmd/...` in the sparkwing checkout installs it; or point SPARKWING_REMOTE_HELPER at it"}
 }
+
+// Prune has sparkwing-remote prune the remote (see `sparkwing cache prune
+// --remote`) and returns what it said.
+func Prune(ctx context.Context, s *Settings, helper string, maxAge time.Duration, dry bool) (string, error) {
+	path, err := findHelper(helper)
+	if err != nil {
+		return "", err
+	}
+	args := []string{"prune", "--url", s.URL, "--timeout", s.Timeout.String(), "--max-age", maxAge.String()}
+	if dry {
+		args = append(args, "--dry-run")
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	text := string(out)
+	word, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
+	switch word {
+	case "setup":
+		f := append(strings.SplitN(rest, "\t", 3), "", "")
+		return "", &SetupError{f[0], f[1], f[2]}
+	case "unavailable", "error":
+		return "", fmt.Errorf("remote cache %s: %s", Display(s.URL), rest)
+	}
+	if err != nil {
+		return text, fmt.Errorf("%s prune: %w", HelperName, err)
+	}
+	return text, nil
+}

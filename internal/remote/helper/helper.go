@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/remote"
 )
@@ -25,14 +26,16 @@ import (
 // settings as the AWS tools read them. It prints one line (see
 // remote.startHelper), serves until stdin closes, and exits.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "serve" {
-		fmt.Fprintln(stderr, "usage: sparkwing-remote serve --url URL [--timeout 10s]\n(sparkwing starts it for a remote cache)")
+	if len(args) == 0 || (args[0] != "serve" && args[0] != "prune") {
+		fmt.Fprintln(stderr, "usage: sparkwing-remote serve|prune --url URL [--timeout 10s] [--max-age D --dry-run]\n(sparkwing starts it for a remote cache)")
 		return 2
 	}
-	fs := flag.NewFlagSet("sparkwing-remote serve", flag.ContinueOnError)
+	fs := flag.NewFlagSet("sparkwing-remote "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	raw := fs.String("url", "", "the remote cache: http(s)://HOST/PREFIX or s3://BUCKET/PREFIX")
 	timeout := fs.Duration("timeout", remote.DefaultTimeout, "a request's timeout, and a stalled transfer's")
+	maxAge := fs.Duration("max-age", 0, "prune: remove what was not used for this long")
+	dry := fs.Bool("dry-run", false, "prune: say what would be removed")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -51,10 +54,26 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, line)
 			return 2
 		}
+		if v := os.Getenv("SPARKWING_REMOTE_REFRESH"); v != "" { // tests: how stale a last-use mark may grow
+			if d, err := time.ParseDuration(v); err == nil {
+				s3.refresh = d
+			}
+		}
+		if args[0] == "prune" {
+			if err := s3.prune(context.Background(), *maxAge, *dry, stdout); err != nil {
+				fmt.Fprintf(stdout, "error %s %v\n", Classify(err), err)
+				return 1
+			}
+			return 0
+		}
 		b = s3
 	default:
 		fmt.Fprintf(stdout, "setup --url\tunknown scheme %q\tlet sparkwing start it\n", u.Scheme)
 		return 2
+	}
+	if args[0] == "prune" {
+		fmt.Fprintln(stdout, "bazel-remote bounds its own size (its --max_size, least recently used first): nothing to prune")
+		return 0
 	}
 	dir, err := os.MkdirTemp("", "sparkwing-remote-") // 0700: only this user reaches the socket
 	if err != nil {
@@ -72,6 +91,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "ready %s\n", sock)
 	io.Copy(io.Discard, stdin) // until sparkwing closes it, or exits
 	ln.Close()
+	if s3, ok := b.(*s3Backend); ok {
+		s3.touches.Wait() // each bounded by its own timeout
+	}
 	return 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -28,7 +29,15 @@ type s3Backend struct {
 	s3     *minio.Client
 	bucket string
 	prefix string // "" or ending in "/"
+	// refresh is how old an entry's last-use mark (its object's time) may
+	// grow before a read renews it; S3 has no LRU, so prune goes by it.
+	refresh time.Duration
+	touches sync.WaitGroup // renewals still running: Main waits for them before it exits
 }
+
+// DefaultRefresh is how often a used entry's last-use mark is renewed:
+// at most once a day per entry.
+const DefaultRefresh = 24 * time.Hour
 
 // sizeMeta is the user metadata holding a zstd blob's plain size.
 const sizeMeta = "Sparkwing-Size"
@@ -38,7 +47,7 @@ func NewS3(c *minio.Client, bucket, prefix string) *s3Backend {
 	if prefix = strings.Trim(prefix, "/"); prefix != "" {
 		prefix += "/"
 	}
-	return &s3Backend{s3: c, bucket: bucket, prefix: prefix}
+	return &s3Backend{s3: c, bucket: bucket, prefix: prefix, refresh: DefaultRefresh}
 }
 
 // openS3 connects to S3 as the AWS tools would configure it and checks the
@@ -97,13 +106,35 @@ func openS3(bucket, prefix string, getenv func(string) string, timeout time.Dura
 func (g *s3Backend) name(kind, digest string) string { return g.prefix + kind + "/" + digest }
 
 func (g *s3Backend) GetAC(ctx context.Context, addr string) ([]byte, error) {
-	obj, err := g.s3.GetObject(ctx, g.bucket, g.name("ac", addr), minio.GetObjectOptions{})
+	name := g.name("ac", addr)
+	obj, err := g.s3.GetObject(ctx, g.bucket, name, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, s3Error(err)
 	}
 	defer obj.Close()
+	info, err := obj.Stat()
+	if err != nil {
+		return nil, s3Error(err)
+	}
 	data, err := io.ReadAll(obj)
+	if err == nil && time.Since(info.LastModified) > g.refresh {
+		g.touch(name)
+	}
 	return data, s3Error(err)
+}
+
+// touch renews an object's time (a copy onto itself), in the background:
+// a failure only makes the entry look older to prune.
+func (g *s3Backend) touch(name string) {
+	g.touches.Add(1)
+	go func() {
+		defer g.touches.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		g.s3.CopyObject(ctx, minio.CopyDestOptions{Bucket: g.bucket, Object: name, ReplaceMetadata: true,
+			UserMetadata: map[string]string{"Sparkwing-Used": time.Now().UTC().Format(time.RFC3339)}},
+			minio.CopySrcOptions{Bucket: g.bucket, Object: name})
+	}()
 }
 
 func (g *s3Backend) PutAC(ctx context.Context, addr string, data []byte) error {
