@@ -15,7 +15,9 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, storage bool
+	var report, images, storage, remoteCache bool
+	var turboCache string
+	var remoteJobs int
 	var storageMB int
 	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 2× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
@@ -34,6 +36,9 @@ func main() {
 	flag.StringVar(&o.Paths.Mage, "mage", "", "mage binary")
 	flag.StringVar(&o.Paths.Bazel, "bazel", "bazel", "bazel binary")
 	flag.StringVar(&o.Paths.NodeModules, "node-modules", "", "node_modules holding turbo and nx")
+	flag.BoolVar(&remoteCache, "remote", false, "only the remote cache benchmark: a fresh clone of the 1,000-job workload restored from bazel-remote, S3 and (Turborepo) turborepo-remote-cache, against local restores (writes REMOTE.md)")
+	flag.StringVar(&turboCache, "turbo-cache", "", "node_modules holding turborepo-remote-cache")
+	flag.IntVar(&remoteJobs, "remote-jobs", 1000, "jobs in the remote cache benchmark's workload")
 	flag.Parse()
 	if tools != "" {
 		o.Tools = strings.Split(tools, ",")
@@ -52,6 +57,19 @@ func main() {
 	if images {
 		_, err := bench.RunImages(context.Background(), bench.ImageOptions{Reps: o.Reps, Work: o.Work, Out: o.Out,
 			Source: "examples/hello-service", Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if remoteCache {
+		if err := o.Paths.Resolve(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		_, err := bench.RunRemote(context.Background(), bench.RemoteOptions{Paths: o.Paths, TurboCache: turboCache,
+			Reps: o.Reps, Jobs: remoteJobs, Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
