@@ -23,6 +23,10 @@ if ! command -v runc >/dev/null; then
   echo "== apt-get install runc" >&2
   apt-get install -y --no-install-recommends runc >/dev/null
 fi
+if [ ! -x /usr/bin/time ]; then # the remote cache's memory test measures with it
+  echo "== apt-get install time" >&2
+  apt-get install -y --no-install-recommends time >/dev/null
+fi
 
 # build NAME MODULE VERSION PKG...: build PKGs of a module once into
 # TOOLS/NAME-VERSION. `go install MODULE@VERSION` refuses these modules

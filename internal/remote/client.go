@@ -1,8 +1,9 @@
 // Package remote is the shared cache behind the local store: bazel-remote's
 // HTTP protocol or S3, both reached through sparkwing-remote (wire.go), so
-// the HTTP, TLS and S3 clients stay out of sparkwing's start-up. The local store stays the first level: a remote hit is
-// written into it. Reads and writes are best effort: a remote that fails
-// is warned about once per class and the run carries on locally.
+// the HTTP, TLS and S3 clients stay out of sparkwing's start-up. The local
+// store stays the first level: a remote hit is written into it. Reads and
+// writes are best effort: a remote that fails is warned about once per
+// class and the run carries on locally.
 package remote
 
 import (
@@ -59,7 +60,7 @@ type Client struct {
 
 	failures atomic.Int32
 	off      atomic.Bool // stopped asking after failures
-	noWrite  atomic.Bool // the remote is full, or refused our writes
+	noWrite  atomic.Bool // the remote is full
 	mu       sync.Mutex
 	warned   map[string]bool
 	bad      sync.Map // digests of blobs found damaged on the remote
