@@ -134,6 +134,7 @@ func cmdMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 //	remote proxy                   put a proxy in front of the server: runs reach it
 //	                               through the proxy, which does what $PROXY_MODE says
 //	                               (pass, delay DURATION, drop)
+//	remote login-server USER PASS  start a bazel-remote that wants that login; $LOGIN_URL
 func cmdRemote(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: remote VERB ARGS")
@@ -183,8 +184,13 @@ func cmdRemote(ts *testscript.TestScript, neg bool, args []string) {
 		} else {
 			ts.Setenv("SPARKWING_REMOTE_CACHE", p.URL+"/")
 		}
+	case verb == "login-server" && len(args) == 3:
+		s, err := remotetest.StartWithLogin(ts.MkAbs(".login-server"), args[1], args[2])
+		ts.Check(err)
+		ts.Defer(s.Stop)
+		ts.Setenv("LOGIN_URL", s.URL)
 	default:
-		ts.Fatalf("usage: remote corrupt|lose FILE, objects, copy FROM TO CACHEDIR, unsign NS CACHEDIR, proxy")
+		ts.Fatalf("usage: remote corrupt|lose FILE, objects, copy FROM TO CACHEDIR, unsign NS CACHEDIR, proxy, login-server USER PASSWORD")
 	}
 }
 

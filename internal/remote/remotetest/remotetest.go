@@ -12,7 +12,9 @@ package remotetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -54,6 +56,8 @@ type Server struct {
 	addr string // host:port the server listens on
 	cmd  *exec.Cmd
 	s3   *minio.Client
+	// users is bazel-remote's htpasswd file; "" for no login.
+	users string
 }
 
 // Require starts a server of kind for t (stopped when t ends), or skips
@@ -71,8 +75,25 @@ func Require(t testing.TB, kind string) *Server {
 	return s
 }
 
+// StartWithLogin starts a bazel-remote that lets in only user with
+// password (HTTP basic auth, an htpasswd file of {SHA} hashes).
+func StartWithLogin(dir, user, password string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum([]byte(password))
+	users := filepath.Join(dir, "htpasswd")
+	line := user + ":{SHA}" + base64.StdEncoding.EncodeToString(sum[:]) + "\n"
+	if err := os.WriteFile(users, []byte(line), 0o600); err != nil {
+		return nil, err
+	}
+	return start(BazelRemote, dir, users)
+}
+
 // Start starts a server of kind keeping its data under dir.
-func Start(kind, dir string) (*Server, error) {
+func Start(kind, dir string) (*Server, error) { return start(kind, dir, "") }
+
+func start(kind, dir, users string) (*Server, error) {
 	env := map[string]string{BazelRemote: "SPARKWING_TEST_BAZEL_REMOTE", S3: "SPARKWING_TEST_MINIO"}[kind]
 	if env == "" {
 		return nil, fmt.Errorf("unknown kind %q", kind)
@@ -91,7 +112,7 @@ func Start(kind, dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Kind: kind, dir: dir, bin: bin, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	s := &Server{Kind: kind, dir: dir, bin: bin, addr: fmt.Sprintf("127.0.0.1:%d", port), users: users}
 	if err := s.start(); err != nil {
 		s.Stop()
 		return nil, err
@@ -127,6 +148,9 @@ func (s *Server) start() error {
 	case BazelRemote:
 		s.cmd = exec.Command(s.bin, "--dir", filepath.Join(s.dir, "data"), "--max_size", "8",
 			"--http_address", s.addr, "--grpc_address", "none", "--disable_http_ac_validation")
+		if s.users != "" {
+			s.cmd.Args = append(s.cmd.Args, "--htpasswd_file", s.users)
+		}
 		ready = "http://" + s.addr + "/status"
 	case S3:
 		s.cmd = exec.Command(s.bin, "server", filepath.Join(s.dir, "data"), "--address", s.addr,
@@ -145,8 +169,8 @@ func (s *Server) start() error {
 		resp, err := http.Get(ready)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+			if resp.StatusCode == http.StatusOK || s.users != "" && resp.StatusCode == http.StatusUnauthorized {
+				return nil // answering (a server with logins refuses this test the status)
 			}
 		}
 		if time.Now().After(deadline) {
