@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -132,11 +133,17 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	if err != nil {
 		return err
 	}
+	var uploadWait time.Duration
+	if v := e.getenv("SPARKWING_REMOTE_UPLOAD_WAIT"); v != "" {
+		if uploadWait, err = time.ParseDuration(v); err != nil || uploadWait <= 0 {
+			return usageError("SPARKWING_REMOTE_UPLOAD_WAIT=%s: not a duration (write it as 30s or 2m)", v)
+		}
+	}
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
-		Images: images, Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID,
+		Images: images, Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
 	})
 	var setup interface{ Hint() string }
 	if errors.As(err, &setup) {

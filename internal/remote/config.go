@@ -51,6 +51,8 @@ func (e *SetupError) Hint() string { return e.Fix }
 //	SPARKWING_REMOTE_CACHE_TOKEN    bearer auth; or _USER and _PASSWORD (basic),
 //	                                or the host's line in $NETRC (~/.netrc)
 //	SPARKWING_REMOTE_CACHE_TIMEOUT  per request (default 10s)
+//	SPARKWING_REMOTE_UPLOAD_WAIT    how long a run waits for its uploads at its end
+//	                                (default 1m; read by the run command)
 func Resolve(cfg Config, flag string, getenv func(string) string, root string) (*Settings, error) {
 	raw, setting := cfg.Remote, cmp.Or(cfg.Where, "the project file's cache.remote")
 	if v := getenv("SPARKWING_REMOTE_CACHE"); v != "" {
