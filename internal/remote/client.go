@@ -55,7 +55,7 @@ const giveUpAfter = 3
 type Client struct {
 	s    Settings
 	b    *sock
-	gw   *gateway // sparkwing-remote; nil before it started
+	gw   *helperProc // sparkwing-remote; nil before it started
 	warn func(string)
 
 	failures atomic.Int32

@@ -67,8 +67,8 @@ func (c *Client) Close() {
 	}
 }
 
-// gateway is a running sparkwing-remote.
-type gateway struct {
+// helperProc is a running sparkwing-remote.
+type helperProc struct {
 	cmd    *exec.Cmd
 	stdin  io.Closer
 	socket string
@@ -81,7 +81,7 @@ type gateway struct {
 //	ready SOCKET             serving on the unix socket
 //	setup SETTING\tMSG\tFIX  a setting that cannot work
 //	unavailable MSG          the remote did not answer
-func startHelper(ctx context.Context, s *Settings, helper string) (*gateway, error) {
+func startHelper(ctx context.Context, s *Settings, helper string) (*helperProc, error) {
 	path, err := findHelper(helper)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func startHelper(ctx context.Context, s *Settings, helper string) (*gateway, err
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", path, err)
 	}
-	gw := &gateway{cmd: cmd, stdin: stdin}
+	gw := &helperProc{cmd: cmd, stdin: stdin}
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(out).ReadString('\n')
@@ -137,7 +137,7 @@ type unavailableError struct{ msg string }
 
 func (e *unavailableError) Error() string { return e.msg }
 
-func (g *gateway) stop() {
+func (g *helperProc) stop() {
 	g.stdin.Close()
 	done := make(chan struct{})
 	go func() {
