@@ -40,6 +40,7 @@ func TestRemoteScripts(t *testing.T) {
 					env.Vars = append(env.Vars,
 						"SPARKWING_BIN="+filepath.Join(bin, "sparkwing"),
 						"SPARKWING_REMOTE_CACHE="+srv.URL,
+						"REMOTE_URL="+srv.URL,
 						"REMOTE_KIND="+kind,
 						"REMOTE_PID="+strconv.Itoa(srv.PID()),
 						"NO_COLOR=1",
