@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/remote/remotetest"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 // The remote cache benchmark restores the 1,000-job workload into a fresh
@@ -301,7 +302,7 @@ func RemoteReport(r *RemoteResult) string {
 	b.WriteString("# Remote cache: a fresh clone restored from a remote\n\n")
 	b.WriteString("Written by `bench/run --remote`. Do not edit.\n\n")
 	fmt.Fprintf(&b, "- **Date:** %s\n- **Machine:** %s\n- **Reps:** %d, interleaved, after a warm-up round; medians with the min–max spread\n", r.Date, r.Machine, r.Reps)
-	fmt.Fprintf(&b, "- **Workload:** random-%dx20 (%d jobs, %d output files, %s); every server on 127.0.0.1\n", r.Jobs, r.Jobs, r.Files, humanBytes(r.Bytes))
+	fmt.Fprintf(&b, "- **Workload:** random-%dx20 (%d jobs, %d output files, %s); every server on 127.0.0.1\n", r.Jobs, r.Jobs, r.Files, runrec.Bytes(r.Bytes))
 	b.WriteString("- **Method:** each case starts from a fresh clone (`git clean -fdx`: no outputs, no run records, no local state). The local cases restore from the tool's full local cache; the remote ones start with an empty local cache and restore everything from the remote (sparkwing writes each hit into its local store too, as a real first run does). Every case must report every job restored and leave every output in place.\n\n")
 	b.WriteString("| case | median | min–max | files/s | MB/s | peak RSS | ÷ the tool's local restore |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	local := map[string]float64{}
@@ -336,5 +337,3 @@ func RemoteReport(r *RemoteResult) string {
 	}
 	return b.String()
 }
-
-func humanBytes(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -77,11 +77,11 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 	}
 	store, _ := e.openStore()
 	prevRun, restored, prev := lastEntry(runrec.Open(root), store, pl.Name, id, pr.Key)
-	latest, err := e.whyRemote(root, file, pl.Name, id, pr.Key)
-	if latest == nil || err != nil {
+	remoteHas, latest, err := e.whyRemote(root, file, pl.Name, id, pr.Key)
+	if remoteHas || err != nil {
 		return err
 	}
-	if prev == nil && latest.Entry != nil {
+	if prev == nil && latest != nil {
 		changes := cache.Diff(latest.Entry.Manifest, pr.Manifest)
 		fmt.Fprintf(e.stdout, "%s would run: %d %s since the newest entry the remote has for it (namespace %s, %s):\n",
 			id, len(changes), plural(len(changes), "difference", "differences"), latest.Namespace, short(latest.Entry.Key))
@@ -104,40 +104,38 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 }
 
 // whyRemote asks the remote cache, if the project has one, about a job
-// the local store misses. It returns nil when the remote would restore the
-// job (and says so); otherwise the newest entry the remote has for the job
-// (Entry nil when none), after saying that it has none for this key.
-func (e *env) whyRemote(root string, file *project.File, pipeline, id, key string) (*remote.Found, error) {
+// the local store misses. It says so and reports restored when the remote
+// would restore the job; otherwise it says the remote has no entry for
+// the key and returns the newest entry the remote has for the job (nil if
+// none, or when there is no remote to ask).
+func (e *env) whyRemote(root string, file *project.File, pipeline, id, key string) (restored bool, latest *remote.Found, err error) {
 	open, _, err := e.remoteCache(root, file, "")
 	if err != nil || open == nil {
-		return &remote.Found{}, err
+		return false, nil, err
 	}
 	c, err := open(e.ctx, func(msg string) { fmt.Fprintln(e.stderr, "warning: "+msg) })
 	if err != nil {
-		return nil, remoteSetupError(err)
+		return false, nil, remoteSetupError(err)
 	}
 	defer c.Close()
 	k, err := cache.ParseKey(key)
 	if err != nil {
-		return &remote.Found{}, nil
+		return false, nil, nil
 	}
 	exact, latest, err := c.Explain(e.ctx, k, pipeline, id)
 	switch {
 	case errors.Is(err, remote.ErrOff):
-		return &remote.Found{}, nil // Open warned
+		return false, nil, nil // Open warned
 	case err != nil:
 		fmt.Fprintf(e.stderr, "warning: the remote cache could not be asked: %v\n", err)
-		return &remote.Found{}, nil
+		return false, nil, nil
 	case exact != nil:
 		fmt.Fprintf(e.stdout, "%s would be restored from the remote cache (namespace %s, %s): the local cache lacks it, the remote has it\n",
 			id, exact.Namespace, short(key))
-		return nil, nil
+		return true, nil, nil
 	}
 	fmt.Fprintf(e.stdout, "the remote cache %s has no entry for this key\n", c.Settings().URL)
-	if latest == nil {
-		return &remote.Found{}, nil
-	}
-	return latest, nil
+	return false, latest, nil
 }
 
 func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []engine.Prediction) {

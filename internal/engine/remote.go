@@ -7,6 +7,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
@@ -45,7 +46,7 @@ func (e *execution) fetchRemote(ctx context.Context, j plan.Job, k cache.Key, rc
 	entry, out := e.remote.Fetch(ctx, e.cache.Store, k, cache.Entry{Project: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID})
 	rc.Remote, rc.RemoteReason = out.Result, out.Reason
 	switch out.Reason {
-	case "remote incomplete", "remote corrupt", "remote untrusted":
+	case remote.ReasonIncomplete, remote.ReasonCorrupt, remote.ReasonUntrusted:
 		rc.Reason = out.Reason
 	}
 	return entry

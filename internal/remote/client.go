@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sync"
@@ -45,6 +46,16 @@ const (
 	ClassUnavailable = "unavailable"
 	ClassCorrupt     = "corrupt"
 	ClassFull        = "full"
+)
+
+// Why a job the local store lacked was not restored from the remote.
+// The first three are the job's miss reason too: the remote had an entry
+// and it could not be used.
+const (
+	ReasonIncomplete = "remote incomplete" // a blob it names is not on the remote
+	ReasonCorrupt    = "remote corrupt"    // the entry or a blob is damaged
+	ReasonUntrusted  = "remote untrusted"  // unsigned, another key, another namespace
+	ReasonNoEntry    = "remote had no entry"
 )
 
 // giveUpAfter is how many failures of the remote (timeouts, refusals,
@@ -111,10 +122,10 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key, own
 	for _, ns := range c.readOrder() {
 		t0 := time.Now()
 		data, err := c.b.getAC(ctx, Address(ns, k))
-		if err == nil || errors.Is(err, errNotFound) {
+		if err == nil || errors.Is(err, ErrNotFound) {
 			c.timed(t0)
 		}
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -124,12 +135,12 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key, own
 		var rej *RejectedError
 		if errors.As(err, &rej) {
 			c.warnOnce("rejected "+ns, fmt.Sprintf("remote cache: ignored an entry in namespace %q: %s", ns, rej.Why))
-			rejected = "remote untrusted"
+			rejected = ReasonUntrusted
 			continue
 		}
 		if err != nil {
 			c.warnOnce(ClassCorrupt, "remote cache: "+err.Error()+"; running locally")
-			return nil, Outcome{"miss", "remote corrupt"}
+			return nil, Outcome{"miss", ReasonCorrupt}
 		}
 		e.Project, e.Pipeline, e.Job = owner.Project, owner.Pipeline, owner.Job
 		return c.complete(ctx, store, e)
@@ -137,7 +148,7 @@ func (c *Client) Fetch(ctx context.Context, store *cache.Store, k cache.Key, own
 	if rejected != "" {
 		return nil, Outcome{"miss", rejected}
 	}
-	return nil, Outcome{"miss", "remote had no entry"}
+	return nil, Outcome{"miss", ReasonNoEntry}
 }
 
 // complete downloads e's blobs the local store lacks, then stores e.
@@ -157,7 +168,7 @@ func (c *Client) complete(ctx context.Context, store *cache.Store, e *cache.Entr
 		return nil, c.failed(ctx, err)
 	}
 	if missing {
-		return nil, Outcome{"miss", "remote incomplete"}
+		return nil, Outcome{"miss", ReasonIncomplete}
 	}
 	_, err = parallel(ctx, need, 8, func(ctx context.Context, b cache.Blob) (bool, error) {
 		return false, c.download(ctx, store, b)
@@ -166,9 +177,9 @@ func (c *Client) complete(ctx context.Context, store *cache.Store, e *cache.Entr
 	switch {
 	case errors.As(err, &corrupt):
 		c.warnOnce(ClassCorrupt, "remote cache: "+err.Error()+" on the remote; running locally")
-		return nil, Outcome{"miss", "remote corrupt"}
-	case errors.Is(err, errNotFound):
-		return nil, Outcome{"miss", "remote incomplete"} // gone since the check
+		return nil, Outcome{"miss", ReasonCorrupt}
+	case errors.Is(err, ErrNotFound):
+		return nil, Outcome{"miss", ReasonIncomplete} // gone since the check
 	case err != nil:
 		return nil, c.failed(ctx, err)
 	}
@@ -287,7 +298,7 @@ func (c *Client) Explain(ctx context.Context, k cache.Key, pipeline, job string)
 	look := func(addr func(ns string) string, check func(data []byte, ns string) (*cache.Entry, error)) (*Found, error) {
 		for _, ns := range c.readOrder() {
 			data, err := c.b.getAC(ctx, addr(ns))
-			if errors.Is(err, errNotFound) {
+			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			if err != nil {
@@ -440,7 +451,7 @@ feed:
 }
 
 type counted struct {
-	r interface{ Read([]byte) (int, error) }
+	r io.Reader
 	n *atomic.Int64
 }
 

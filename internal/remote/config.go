@@ -15,10 +15,10 @@ import (
 
 // Config is the project file's `cache:` settings.
 type Config struct {
-	Remote      string   `json:"remote,omitempty"`
-	Trusted     []string `json:"trusted,omitempty"`
-	RemoteWrite *bool    `json:"remote_write,omitempty"`
-	Where       string   `json:"where,omitempty"` // "FILE:LINE" of `remote:`, for messages
+	Remote      string
+	Trusted     []string
+	RemoteWrite *bool
+	Where       string // "FILE:LINE" of `remote:`, for messages
 }
 
 // DefaultTrusted are the namespaces read after the run's own when the

@@ -50,9 +50,6 @@ type Backend interface {
 // ErrNotFound is what a Backend returns for a missing entry or blob.
 var ErrNotFound = errors.New("not found")
 
-// errNotFound is ErrNotFound, as the client code names it.
-var errNotFound = ErrNotFound
-
 // ClassError is a failure of the remote, with its class (ClassAuth, …).
 type ClassError struct {
 	Class string
