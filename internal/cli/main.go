@@ -25,15 +25,21 @@ type env struct {
 	environ        []string
 	ctx            context.Context
 	command        func() string // how to run sparkwing again from here: "sparkwing" and its -C
+	args           []string      // the command line, for handOff
+	remote         Remote        // nil in the lean sparkwing: see handOff
 }
 
 // Main runs sparkwing with args (without the program name) and returns the
 // process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return mainWith(args, stdin, stdout, stderr, nil)
+}
+
+func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer, r Remote) int {
 	if len(args) == 1 && args[0] == job.WatchdogArg {
 		return job.WatchdogMain(stdin)
 	}
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background()}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background(), args: args, remote: r}
 	if path := e.getenv("SPARKWING_CPUPROFILE"); path != "" {
 		if stop, err := startCPUProfile(path); err == nil {
 			defer stop()
@@ -93,7 +99,8 @@ Shell completion of commands, pipelines and jobs: sparkwing completion --help
 	}
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", "", "run as if started in `DIR` (the project root or below it)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
-	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g), newSchemaCmd(e))
+	root.AddCommand(newRunCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g), newSchemaCmd(e),
+		newPipelineCmd(e, g), newRunnerCmd(e, g), newProfileCmd(e))
 	root.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 	root.Args = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {

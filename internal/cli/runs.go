@@ -20,8 +20,24 @@ import (
 )
 
 func newRunsCmd(e *env, g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, remote bool
+	var cf controllerFlags
+	var logJob string
+	// onRemote runs the verb against the controller's records instead.
+	onRemote := func(id string) error {
+		if e.remote == nil {
+			return e.handOff()
+		}
+		ctl, err := e.controller(&cf)
+		if err != nil {
+			return err
+		}
+		return e.remote.Runs(e.ctx, e.streams(g), RemoteRunsOptions{Controller: ctl, ID: id, LogJob: logJob, Limit: 50, JSON: asJSON})
+	}
 	list := func(cmd *cobra.Command, args []string) error {
+		if remote {
+			return onRemote("")
+		}
 		store, err := g.runStore()
 		if err != nil {
 			return err
@@ -35,13 +51,14 @@ func newRunsCmd(e *env, g *globals) *cobra.Command {
 		RunE:  list,
 	}
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.PersistentFlags().BoolVar(&remote, "remote", false, "the runs of a controller (pipeline trigger's), not this project's local ones")
+	cf.add(cmd.PersistentFlags(), true)
 	listCmd := &cobra.Command{
 		Use:   "list",
 		Short: "List recent runs",
 		Args:  cobra.NoArgs,
 		RunE:  list,
 	}
-	var logJob string
 	show := &cobra.Command{
 		Use:   "show ID|last",
 		Short: "Show one run's record: jobs, timings, critical path, logs",
@@ -51,6 +68,9 @@ that run or was restored from the cache (its log then comes from the cache,
 while the cache still has it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remote {
+				return onRemote(args[0])
+			}
 			store, err := g.runStore()
 			if err != nil {
 				return err

@@ -17,6 +17,10 @@ import (
 // $SPARKWING_REMOTE_HELPER, beside sparkwing, then on PATH.
 const HelperName = "sparkwing-remote"
 
+// HelperCLIArg, first on sparkwing-remote's command line, makes it run
+// the rest as sparkwing would, with the verbs that reach a controller.
+const HelperCLIArg = "sparkwing"
+
 // emptyBlob is the digest of no bytes: what Open asks the remote for.
 const emptyBlob = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -82,7 +86,7 @@ type helperProc struct {
 //	setup SETTING\tMSG\tFIX  a setting that cannot work
 //	unavailable MSG          the remote did not answer
 func startHelper(ctx context.Context, s *Settings, helper string) (*helperProc, error) {
-	path, err := findHelper(helper)
+	path, err := FindHelper(helper)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +156,9 @@ func (g *helperProc) stop() {
 	}
 }
 
-func findHelper(explicit string) (string, error) {
+// FindHelper finds sparkwing-remote: explicit (SPARKWING_REMOTE_HELPER)
+// if set, else beside this program, else on PATH.
+func FindHelper(explicit string) (string, error) {
 	if explicit != "" {
 		return exec.LookPath(explicit)
 	}
@@ -165,14 +171,14 @@ func findHelper(explicit string) (string, error) {
 	if p, err := exec.LookPath(HelperName); err == nil {
 		return p, nil
 	}
-	return "", &SetupError{"remote cache", HelperName + " is not installed beside sparkwing or on PATH",
+	return "", &SetupError{HelperName, "not installed beside sparkwing or on PATH (sparkwing runs it to reach a remote cache or a controller)",
 		"`go install ./cmd/...` in the sparkwing checkout installs it; or point SPARKWING_REMOTE_HELPER at it"}
 }
 
 // Prune has sparkwing-remote prune the remote (see `sparkwing cache prune
 // --remote`) and returns what it said.
 func Prune(ctx context.Context, s *Settings, helper string, maxAge time.Duration, dry bool) (string, error) {
-	path, err := findHelper(helper)
+	path, err := FindHelper(helper)
 	if err != nil {
 		return "", err
 	}

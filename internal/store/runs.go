@@ -59,7 +59,7 @@ func nullIfEmpty(s string) any {
 // the run made the first time and created=false, and stores nothing.
 func (s *SQL) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 	if r.Key != "" {
-		if old, err := s.runByKey(ctx, r.Key); err == nil {
+		if old, err := s.RunByKey(ctx, r.Key); err == nil {
 			return old, false, nil
 		}
 	}
@@ -78,7 +78,7 @@ func (s *SQL) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 		r.ID, r.Repo, r.Branch, r.SHA, r.Pipeline, mustJSON(r.Args), mustJSON(r.RunsOn), nullIfEmpty(r.Key),
 		r.Bundle, r.Patch, boolInt(r.Dirty), r.Status, nanos(r.Created))
 	if isUnique(err) && r.Key != "" { // the same trigger, retried at the same moment
-		old, err := s.runByKey(ctx, r.Key)
+		old, err := s.RunByKey(ctx, r.Key)
 		return old, false, err
 	}
 	if err != nil {
@@ -87,7 +87,8 @@ func (s *SQL) CreateRun(ctx context.Context, r Run) (Run, bool, error) {
 	return r, true, nil
 }
 
-func (s *SQL) runByKey(ctx context.Context, key string) (Run, error) {
+// RunByKey returns the run created with idempotency key key.
+func (s *SQL) RunByKey(ctx context.Context, key string) (Run, error) {
 	return scanRun(s.db.QueryRowContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE idem_key = ?`), key))
 }
 

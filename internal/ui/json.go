@@ -22,6 +22,7 @@ type event struct {
 	Run      string         `json:"run,omitempty"`
 	Pipeline string         `json:"pipeline,omitempty"`
 	Jobs     int            `json:"jobs,omitempty"`
+	Workers  int            `json:"workers,omitempty"`
 	Job      string         `json:"job,omitempty"`
 	Line     string         `json:"line,omitempty"`
 	Result   *runrec.Job    `json:"result,omitempty"`
@@ -37,7 +38,7 @@ func (j *jsonUI) emit(e event) {
 }
 
 func (j *jsonUI) RunStarted(r RunInfo) {
-	j.emit(event{Event: "run_start", Run: r.ID, Pipeline: r.Pipeline, Jobs: r.Jobs})
+	j.emit(event{Event: "run_start", Run: r.ID, Pipeline: r.Pipeline, Jobs: r.Jobs, Workers: r.Workers})
 }
 func (j *jsonUI) JobStarted(id string) { j.emit(event{Event: "job_start", Job: id}) }
 func (j *jsonUI) JobLine(id string, line []byte) {

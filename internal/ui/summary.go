@@ -35,7 +35,7 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
 	for _, j := range rec.Jobs {
-		if j.Status != runrec.Failed {
+		if j.Status != runrec.Failed || runDir == "" { // "": a remote run, whose logs were shown as they came
 			continue
 		}
 		logPath := filepath.Join(runDir, j.Log)
@@ -56,7 +56,9 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
 			rec.ParallelEfficiency*100, fmtDuration(ms(rec.JobMSTotal)))
 	}
-	fmt.Fprintf(w, "recorded in %s (%s runs show %s)\n", relPath(runDir), cmp.Or(command, "sparkwing"), rec.ID)
+	if runDir != "" {
+		fmt.Fprintf(w, "recorded in %s (%s runs show %s)\n", relPath(runDir), cmp.Or(command, "sparkwing"), rec.ID)
+	}
 }
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }

@@ -1,0 +1,120 @@
+// Package api is the controller's HTTP API as both ends see it: the
+// request and response bodies (JSON), the paths, and a client for the
+// CLI and the runner. Everything is under /api/v1/, except git's smart
+// HTTP (/git/NAME/…), the seeds' /git/register, and /webhooks/.
+package api
+
+import "time"
+
+// Paths.
+const (
+	PathRuns     = "/api/v1/runs"  // POST trigger, GET list
+	PathClaim    = "/api/v1/claim" // POST: a runner waits for work
+	PathRepos    = "/api/v1/repos"
+	PathRegister = "/git/register" // POST ?name=&repo=
+	PathGit      = "/git/"         // smart HTTP: /git/NAME/info/refs, /git/NAME/git-upload-pack
+	PathGitHub   = "/webhooks/github"
+)
+
+// Limits the controller enforces.
+const (
+	MaxLogChunk      = 1 << 20   // one log write; more is 413
+	MaxTrigger       = 256 << 20 // a trigger with its bundle and patch
+	MaxClaimWait     = 30 * time.Second
+	MaxHeartbeatWait = 30 * time.Second
+)
+
+// Trigger asks for a run of Pipeline at SHA.
+type Trigger struct {
+	RepoURL  string            `json:"repo_url"`       // the upstream the controller mirrors
+	Repo     string            `json:"repo,omitempty"` // the registered name; default: from RepoURL
+	Branch   string            `json:"branch"`
+	SHA      string            `json:"sha"`
+	Pipeline string            `json:"pipeline"`
+	Args     []string          `json:"args,omitempty"`
+	RunsOn   map[string]string `json:"runs_on,omitempty"`
+	// Key makes retries safe: a second trigger with the same key returns
+	// the first one's run.
+	Key string `json:"key"`
+	// Bundle holds SHA and the commits the upstream lacks (git bundle).
+	Bundle []byte `json:"bundle,omitempty"`
+	// Patch is the work tree's diff against SHA, for a dirty run.
+	Patch []byte `json:"patch,omitempty"`
+	Dirty bool   `json:"dirty,omitempty"`
+	// NoAutoRegister: fail instead of registering an unknown repository.
+	NoAutoRegister bool `json:"no_auto_register,omitempty"`
+}
+
+// Run is a run as the API shows it.
+type Run struct {
+	ID       string    `json:"id"`
+	URL      string    `json:"url,omitempty"` // where to follow it
+	Repo     string    `json:"repo"`
+	Branch   string    `json:"branch"`
+	SHA      string    `json:"sha"`
+	Pipeline string    `json:"pipeline"`
+	Args     []string  `json:"args"`
+	Dirty    bool      `json:"dirty,omitempty"`
+	Status   string    `json:"status"`
+	ExitCode int       `json:"exit_code"`
+	Message  string    `json:"message,omitempty"`
+	Attempt  int       `json:"attempt"`
+	Runner   string    `json:"runner,omitempty"`
+	Cancel   bool      `json:"cancel_requested,omitempty"`
+	LogSize  int64     `json:"log_size"`
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+}
+
+// Claim is a runner asking for work.
+type Claim struct {
+	Runner string            `json:"runner"`
+	Labels map[string]string `json:"labels,omitempty"`
+	// WaitMS is how long the request may wait for work (at most 30 s).
+	WaitMS int `json:"wait_ms"`
+}
+
+// Assignment is a run given to a runner. Every later write about it
+// carries Fence; the log offsets count from the start of this attempt.
+type Assignment struct {
+	Run    Run    `json:"run"`
+	Fence  int64  `json:"fence"`
+	Bundle []byte `json:"bundle,omitempty"`
+	Patch  []byte `json:"patch,omitempty"`
+	// LeaseMS is how long the lease lasts without a heartbeat.
+	LeaseMS int64 `json:"lease_ms"`
+}
+
+// Heartbeat is the controller's answer to a runner's heartbeat.
+type Heartbeat struct {
+	Cancel bool `json:"cancel"`
+}
+
+// Finish ends a run.
+type Finish struct {
+	Status   string `json:"status"`
+	ExitCode int    `json:"exit_code"`
+	Message  string `json:"message,omitempty"`
+}
+
+// LogAck is the answer to a log write: the attempt's log size stored.
+type LogAck struct {
+	Size int64 `json:"size"`
+}
+
+// Repo is a registered repository.
+type Repo struct {
+	Name    string    `json:"name"`
+	URL     string    `json:"url"`
+	Created time.Time `json:"created"`
+}
+
+// Error is every error's body.
+type Error struct {
+	Error string `json:"error"`
+	// Code names errors a client acts on: "need_bundle", "fenced", "log_gap".
+	Code string `json:"code,omitempty"`
+	// Size is the stored log size, with log_gap.
+	Size int64 `json:"size,omitempty"`
+}

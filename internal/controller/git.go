@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
+	"github.com/sparkwing-dev/sparkwing/internal/store"
+)
+
+func repoView(r store.Repo) api.Repo { return api.Repo{Name: r.Name, URL: r.URL, Created: r.Created} }
+
+// register is the seeds' POST /git/register?name=NAME&repo=URL: mirror
+// the repository and remember it.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	name, url := r.URL.Query().Get("name"), r.URL.Query().Get("repo")
+	if url == "" {
+		return errorf(http.StatusBadRequest, "register needs ?repo=URL (and ?name=NAME, default the URL's last part)")
+	}
+	if name == "" {
+		name = gitcache.NameFor(url)
+	}
+	if err := gitcache.CheckName(name); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	if old, err := s.st.Repo(r.Context(), name); err == nil && old.URL != url && s.git.Has(name) {
+		return errorf(http.StatusConflict, "repository %q is registered from %s: delete it first (DELETE %s/%s) to register it from %s", name, old.URL, api.PathRepos, name, url)
+	}
+	repo, err := s.registerRepo(r.Context(), name, url)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, repoView(repo))
+	return nil
+}
+
+func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) error {
+	repos, err := s.st.Repos(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]api.Repo, 0, len(repos))
+	for _, repo := range repos {
+		out = append(out, repoView(repo))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) refreshRepo(w http.ResponseWriter, r *http.Request) error {
+	repo, err := s.ensureRepo(r.Context(), r.PathValue("name"), "", false)
+	if err != nil {
+		return err
+	}
+	if err := s.git.Refresh(r.Context(), repo.Name, ""); err != nil {
+		return errorf(http.StatusBadGateway, "refreshing repository %q: %v", repo.Name, err)
+	}
+	writeJSON(w, http.StatusOK, repoView(repo))
+	return nil
+}
+
+func (s *Server) deleteRepo(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if err := s.st.DeleteRepo(r.Context(), name); err != nil {
+		return err
+	}
+	if err := s.git.Remove(name); err != nil {
+		return fmt.Errorf("remove the mirror of %q: %w", name, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) gitInfoRefs(w http.ResponseWriter, r *http.Request) error {
+	if err := gitcache.CheckName(r.PathValue("name")); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	s.git.ServeInfoRefs(w, r, r.PathValue("name"))
+	return nil
+}
+
+func (s *Server) gitUploadPack(w http.ResponseWriter, r *http.Request) error {
+	if err := gitcache.CheckName(r.PathValue("name")); err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	s.git.ServeUploadPack(w, r, r.PathValue("name"))
+	return nil
+}

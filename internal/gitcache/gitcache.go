@@ -1,0 +1,215 @@
+// Package gitcache keeps the controller's bare mirrors of registered
+// repositories, one per name under its directory, by running git (which
+// has what go-git lacks: protocol v2, bundles, --reference). A refresh is
+// shared by everyone who asks while it runs, but never serves a request
+// made before it started: a trigger for a commit pushed a moment ago
+// waits for a fetch that began after the push, unless the mirror already
+// has the commit. The mirrors are served read-only to runners over git's
+// smart HTTP (http.go).
+package gitcache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cache is the directory of mirrors.
+type Cache struct {
+	dir string
+
+	mu    sync.Mutex
+	repos map[string]*mirror
+}
+
+// mirror coordinates the fetches of one repository.
+type mirror struct {
+	mu       sync.Mutex
+	running  *fetch // the fetch under way, if any
+	finished int64  // generation of the last finished fetch
+	started  int64  // generation of the last started fetch
+}
+
+type fetch struct {
+	gen  int64
+	done chan struct{}
+	err  error
+}
+
+// New returns the cache of mirrors in dir, creating it.
+func New(dir string) (*Cache, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Cache{dir: dir, repos: map[string]*mirror{}}, nil
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// CheckName returns an error unless name is fit to be a repository's name.
+func CheckName(name string) error {
+	if !validName.MatchString(name) || strings.Contains(name, "..") || strings.HasSuffix(name, ".lock") {
+		return fmt.Errorf("repository name %q: use letters, digits, '.', '_' and '-' (at most 100)", name)
+	}
+	return nil
+}
+
+// NameFor derives a repository name from its URL: the last path element
+// without ".git" ("https://host/team/app.git" → "app").
+func NameFor(url string) string {
+	u := strings.TrimRight(strings.TrimSuffix(strings.TrimRight(url, "/"), ".git"), "/")
+	if i := strings.LastIndexAny(u, "/:"); i >= 0 {
+		u = u[i+1:]
+	}
+	return u
+}
+
+// Path is the mirror's directory.
+func (c *Cache) Path(name string) string { return filepath.Join(c.dir, name+".git") }
+
+// Has reports whether a mirror of name exists.
+func (c *Cache) Has(name string) bool {
+	_, err := os.Stat(filepath.Join(c.Path(name), "HEAD"))
+	return err == nil
+}
+
+func (c *Cache) mirror(name string) *mirror {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.repos[name]
+	if m == nil {
+		m = &mirror{}
+		c.repos[name] = m
+	}
+	return m
+}
+
+// Clone makes the mirror of url as name, replacing nothing: it clones
+// into a temporary directory and renames it into place, so a half-made
+// mirror is never seen, and an existing one is kept.
+func (c *Cache) Clone(ctx context.Context, name, url string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if c.Has(name) {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(c.dir, ".clone-"+name+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := git(ctx, "", "clone", "--mirror", "--quiet", "--", url, tmp); err != nil {
+		return &UpstreamError{URL: url, Err: err}
+	}
+	// Runners fetch commits by id, including ones no branch names yet.
+	if _, err := git(ctx, tmp, "config", "uploadpack.allowAnySHA1InWant", "true"); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, c.Path(name)); err != nil && !c.Has(name) {
+		return err
+	}
+	return nil
+}
+
+// Remove deletes the mirror of name.
+func (c *Cache) Remove(name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	return os.RemoveAll(c.Path(name))
+}
+
+// HasCommit reports whether the mirror holds commit sha.
+func (c *Cache) HasCommit(ctx context.Context, name, sha string) bool {
+	_, err := git(ctx, c.Path(name), "cat-file", "-e", sha+"^{commit}")
+	return err == nil
+}
+
+// Refresh fetches the mirror from its upstream and returns once a fetch
+// that started after this call has finished, or, when sha is given, as
+// soon as the mirror holds that commit. Concurrent callers share one
+// fetch, so a burst of triggers for a just-pushed commit makes one.
+func (c *Cache) Refresh(ctx context.Context, name, sha string) error {
+	m := c.mirror(name)
+	m.mu.Lock()
+	need := m.started + 1 // a fetch that starts from now on
+	for {
+		if m.finished >= need || (sha != "" && c.HasCommit(ctx, name, sha)) {
+			m.mu.Unlock()
+			return nil
+		}
+		f := m.running
+		if f == nil {
+			m.started++
+			f = &fetch{gen: m.started, done: make(chan struct{})}
+			m.running = f
+			go c.runFetch(m, f, name)
+		}
+		m.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.gen >= need {
+			return f.err
+		}
+		m.mu.Lock()
+	}
+}
+
+func (c *Cache) runFetch(m *mirror, f *fetch, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	_, err := git(ctx, c.Path(name), "fetch", "--prune", "--quiet", "origin")
+	if err != nil {
+		url, _ := git(ctx, c.Path(name), "config", "remote.origin.url")
+		err = &UpstreamError{URL: strings.TrimSpace(url), Err: err}
+	}
+	m.mu.Lock()
+	f.err = err
+	m.running = nil
+	m.finished = f.gen
+	m.mu.Unlock()
+	close(f.done)
+}
+
+// UpstreamError is a clone or fetch that the upstream refused or could
+// not answer.
+type UpstreamError struct {
+	URL string
+	Err error
+}
+
+func (e *UpstreamError) Error() string {
+	return fmt.Sprintf("cannot fetch %s: %v", e.URL, e.Err)
+}
+
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// git runs git in dir and returns its output; a failure carries git's
+// own message.
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", errors.New(msg)
+	}
+	return out.String(), nil
+}

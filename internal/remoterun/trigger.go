@@ -1,0 +1,207 @@
+package remoterun
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cli"
+	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+)
+
+// Trigger runs `sparkwing pipeline trigger`.
+func (Verbs) Trigger(ctx context.Context, s cli.Streams, o cli.TriggerOptions) error {
+	t, err := describeCommit(ctx, o)
+	if err != nil {
+		return err
+	}
+	c := api.NewClient(o.URL, o.Token)
+	run, err := send(ctx, c, &t, o)
+	if err != nil {
+		return err
+	}
+	dirty := ""
+	if t.Dirty {
+		dirty = " with uncommitted changes"
+	}
+	fmt.Fprintf(s.Stderr, "sparkwing: run %s of %s at %s%s on %s\n", run.ID, run.Pipeline, short(run.SHA), dirty, run.URL)
+	return follow(ctx, c, run, s, o.Output, o.WaitTimeout)
+}
+
+func short(sha string) string { return sha[:min(len(sha), 12)] }
+
+// describeCommit says what to run: the checked-out commit, its branch, the
+// upstream, and the uncommitted changes if they may go.
+func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, error) {
+	t := api.Trigger{Pipeline: o.Pipeline, Args: o.Args, RepoURL: o.RepoURL, NoAutoRegister: o.NoAutoRegister, Key: newKey()}
+	sha, err := git(ctx, o.Dir, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+	if err != nil {
+		return t, cli.ExitError(2, fmt.Errorf("%s: no commit to run (is it a git repository with a commit?): %v", o.Dir, err))
+	}
+	t.SHA = sha
+	t.Branch, _ = git(ctx, o.Dir, "symbolic-ref", "--short", "-q", "HEAD")
+	if t.RepoURL == "" {
+		if t.RepoURL, err = git(ctx, o.Dir, "remote", "get-url", "origin"); err != nil {
+			return t, cli.ExitError(2, errors.New("the repository has no origin remote: pass --repo URL, the repository the controller fetches from"))
+		}
+	}
+	t.RepoURL = absoluteIfPath(o.Dir, t.RepoURL)
+	status, err := git(ctx, o.Dir, "status", "--porcelain")
+	if err != nil {
+		return t, cli.ExitError(2, err)
+	}
+	if status == "" {
+		return t, nil
+	}
+	if !o.AllowDirty {
+		lines := strings.Split(status, "\n")
+		more := ""
+		if len(lines) > 5 {
+			lines, more = lines[:5], fmt.Sprintf(" and %d more", len(lines)-5)
+		}
+		return t, cli.ExitError(2, fmt.Errorf("the work tree has uncommitted changes (%s%s): commit them, or pass --allow-dirty to send them as a patch (the run is marked dirty)",
+			strings.Join(trimAll(lines), ", "), more))
+	}
+	if t.Patch, err = workTreePatch(ctx, o.Dir); err != nil {
+		return t, err
+	}
+	t.Dirty = true
+	return t, nil
+}
+
+func trimAll(lines []string) []string {
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return lines
+}
+
+// absoluteIfPath makes a remote that is a relative path absolute: the
+// controller clones from somewhere else.
+func absoluteIfPath(dir, url string) string {
+	if strings.Contains(url, "://") || strings.Contains(url, "@") || filepath.IsAbs(url) {
+		return url
+	}
+	return filepath.Join(dir, url)
+}
+
+// workTreePatch is the diff from HEAD to the work tree, new files
+// included, made with a temporary index so the user's is not touched.
+func workTreePatch(ctx context.Context, dir string) ([]byte, error) {
+	idx, err := os.CreateTemp("", "sparkwing-index-*")
+	if err != nil {
+		return nil, err
+	}
+	idx.Close()
+	defer os.Remove(idx.Name())
+	env := []string{"GIT_INDEX_FILE=" + idx.Name()}
+	for _, args := range [][]string{{"read-tree", "HEAD"}, {"add", "-A"}} {
+		if _, err := gitEnv(ctx, dir, env, args...); err != nil {
+			return nil, err
+		}
+	}
+	out, err := gitEnv(ctx, dir, env, "diff", "--cached", "--binary", "HEAD")
+	return []byte(out + "\n"), err
+}
+
+// send triggers the run, adding a bundle when the controller cannot
+// fetch the commit, and retrying while it does not answer.
+func send(ctx context.Context, c *api.Client, t *api.Trigger, o cli.TriggerOptions) (api.Run, error) {
+	deadline := time.Now().Add(o.WaitTimeout)
+	backoff := 200 * time.Millisecond
+	full := false // a bundle of everything, for an upstream that lacks what we think it has
+	for {
+		run, err := c.Trigger(ctx, *t)
+		switch code := api.Code(err); {
+		case err == nil:
+			return run, nil
+		case (code == "need_bundle" && t.Bundle == nil) || (code == "bundle_prerequisites" && !full):
+			full = code == "bundle_prerequisites"
+			if t.Bundle, err = bundle(ctx, o.Dir, t.SHA, full); err != nil {
+				return run, err
+			}
+			continue
+		case transient(err):
+			if time.Now().After(deadline) {
+				return run, cli.ExitError(3, fmt.Errorf("the controller at %s did not answer for %s: %v; the run may or may not be queued: look with sparkwing runs --remote", o.URL, o.WaitTimeout, err))
+			}
+			time.Sleep(backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		var se *api.StatusError
+		if errors.As(err, &se) && se.Status < 500 || se != nil && se.Status == http.StatusBadGateway {
+			return run, cli.ExitError(2, fmt.Errorf("the controller refused the run: %v", err))
+		}
+		return run, err
+	}
+}
+
+// transient reports whether err is the controller not answering (try
+// again) rather than answering no.
+func transient(err error) bool {
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		return se.Status == http.StatusServiceUnavailable || se.Status == http.StatusGatewayTimeout
+	}
+	return err != nil && !errors.Is(err, context.Canceled)
+}
+
+// bundle packs sha for the controller: the commits its upstream lacks
+// (those no remote-tracking branch has), or with full everything.
+func bundle(ctx context.Context, dir, sha string, full bool) ([]byte, error) {
+	f, err := os.CreateTemp("", "sparkwing-bundle-*")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	// A bundle carries refs, not bare commits: HEAD is sha (describeCommit
+	// read it), and no ref of the user's is written.
+	args := []string{"bundle", "create", "--quiet", f.Name(), "HEAD"}
+	if !full {
+		args = append(args, "--not", "--remotes")
+	}
+	if _, err := git(ctx, dir, args...); err != nil {
+		if !full && strings.Contains(err.Error(), "empty bundle") {
+			return bundle(ctx, dir, sha, true) // the tracking branches have it all, the upstream does not
+		}
+		return nil, fmt.Errorf("bundle the unpushed commits: %w", err)
+	}
+	return os.ReadFile(f.Name())
+}
+
+func newKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	return gitEnv(ctx, dir, nil, args...)
+}
+
+func gitEnv(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return strings.TrimRight(out.String(), "\n"), nil
+}

@@ -1,0 +1,153 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+)
+
+// Checkouts: one bare mirror per repository under Dir/mirrors, fetched
+// from the controller (only what is new), and for each slot a worktree
+// of it at a fixed path, Dir/work/REPO/N, made fresh for every run: the
+// same path every time, so a project's local cache state stays its own.
+
+func (r *runner) mirrorLock(repo string) *sync.Mutex {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.mirrors[repo]
+	if m == nil {
+		m = &sync.Mutex{}
+		r.mirrors[repo] = m
+	}
+	return m
+}
+
+func (r *runner) mirrorPath(repo string) string {
+	return filepath.Join(r.cfg.Dir, "mirrors", repo+".git")
+}
+
+func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) error {
+	run := a.Run
+	mirror := r.mirrorPath(run.Repo)
+	lock := r.mirrorLock(run.Repo)
+	lock.Lock()
+	defer lock.Unlock()
+	if _, err := os.Stat(filepath.Join(mirror, "HEAD")); err != nil {
+		if _, err := r.git(ctx, "", "init", "--bare", "--quiet", mirror); err != nil {
+			return err
+		}
+	}
+	url := r.cfg.Client.Base() + api.PathGit + run.Repo
+	if len(a.Bundle) > 0 {
+		if err := r.unbundle(ctx, mirror, url, a.Bundle); err != nil {
+			return err
+		}
+	} else if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, run.SHA); err != nil {
+		return err
+	}
+	r.git(ctx, mirror, "worktree", "prune")
+	os.RemoveAll(dir)
+	if _, err := r.git(ctx, mirror, "worktree", "add", "--quiet", "--force", "--detach", dir, run.SHA); err != nil {
+		return err
+	}
+	if len(a.Patch) > 0 {
+		cmd := exec.CommandContext(ctx, "git", "-C", dir, "apply", "--whitespace=nowarn", "-")
+		cmd.Stdin = bytes.NewReader(a.Patch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apply the uncommitted changes: %s", strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// unbundle adds a bundle's commits to the mirror, after fetching the
+// branches it builds on from the controller.
+func (r *runner) unbundle(ctx context.Context, mirror, url string, bundle []byte) error {
+	r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/remotes/origin/*") // an empty upstream has none
+	f := filepath.Join(mirror, "incoming.bundle")
+	if err := os.WriteFile(f, bundle, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(f)
+	_, err := r.git(ctx, mirror, "bundle", "unbundle", f)
+	return err
+}
+
+func (r *runner) removeCheckout(repo, dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r.git(ctx, r.mirrorPath(repo), "worktree", "remove", "--force", dir)
+	os.RemoveAll(dir)
+}
+
+// git runs git with the controller's token (in the environment, not the
+// arguments, where ps would show it).
+func (r *runner) git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_PROTOCOL=version=2",
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Bearer "+r.cfg.Client.Token())
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return out.String(), nil
+}
+
+// pipeline runs `sparkwing -C dir run PIPELINE --output json ARGS…` with
+// its output (both streams) going to out, and returns its exit code. A
+// cancel interrupts it as Ctrl-C would, so its jobs are stopped and it
+// records the run, and kills it if it has not ended 10 s later.
+func (r *runner) pipeline(ctx context.Context, a *api.Assignment, dir string, out io.Writer) (int, error) {
+	args := append(append([]string{}, r.cfg.Sparkwing[1:]...), "-C", dir, "run", a.Run.Pipeline, "--output", "json")
+	args = append(args, a.Run.Args...) // as after `sparkwing run PIPELINE`: run's flags and the pipeline's arguments
+	cmd := exec.Command(r.cfg.Sparkwing[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(append([]string{}, r.cfg.Env...), "SPARKWING_REMOTE_RUN="+a.Run.ID)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start sparkwing: %w", err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		select {
+		case err = <-waited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			err = <-waited
+		}
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, nil
+}

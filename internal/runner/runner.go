@@ -1,0 +1,191 @@
+// Package runner is `sparkwing runner`: it claims runs from a controller
+// with a long-poll, holds each with heartbeats (which also carry a
+// cancel back at once), checks the commit out from the controller's git
+// cache into a worktree of a local mirror, runs the pipeline with the
+// same engine as `sparkwing run` (sparkwing itself, as a child, with
+// --output json), and sends its output to the controller as it comes.
+// Its writes carry the run's fence: a runner that lost its lease (it
+// stalled, or the network did) is refused and stops the run.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+	"github.com/sparkwing-dev/sparkwing/internal/store"
+)
+
+// Config configures a runner.
+type Config struct {
+	Client *api.Client
+	Name   string            // how the controller lists it
+	Labels map[string]string // what runs_on it satisfies
+	Slots  int               // runs at once
+	Dir    string            // mirrors and checkouts
+	// Sparkwing is the command that runs a pipeline: sparkwing, with any
+	// leading arguments (the helper binary passes its own "sparkwing").
+	Sparkwing []string
+	Env       []string // the pipelines' environment
+	Log       *slog.Logger
+}
+
+// Run claims and runs work until ctx ends. Runs in progress then stop
+// (their jobs are killed) without a result: the controller queues them
+// again when their lease ends, for another runner to run from the start.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Slots < 1 {
+		cfg.Slots = 1
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return err
+	}
+	r := &runner{cfg: cfg, mirrors: map[string]*sync.Mutex{}}
+	var wg sync.WaitGroup
+	for slot := range cfg.Slots {
+		wg.Go(func() { r.slot(ctx, slot) })
+	}
+	wg.Wait()
+	return nil
+}
+
+type runner struct {
+	cfg Config
+
+	mu      sync.Mutex
+	mirrors map[string]*sync.Mutex // one fetch at a time into a mirror
+}
+
+func (r *runner) slot(ctx context.Context, slot int) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		a, err := r.cfg.Client.Claim(ctx, r.cfg.Name, r.cfg.Labels, api.MaxClaimWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.cfg.Log.Warn("claim failed; retrying", "err", err, "in", backoff)
+			sleep(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if a != nil {
+			r.execute(ctx, a, slot)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// execute runs one assignment to its end and reports it.
+func (r *runner) execute(ctx context.Context, a *api.Assignment, slot int) {
+	run := a.Run
+	log := r.cfg.Log.With("run", run.ID, "attempt", run.Attempt)
+	log.Info("running", "pipeline", run.Pipeline, "sha", run.SHA)
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	lease := time.Duration(a.LeaseMS) * time.Millisecond
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); r.heartbeat(runCtx, a, lease, stop) }()
+
+	out := newShipper(r.cfg.Client, run.ID, a.Fence)
+	fin := r.attempt(runCtx, a, out, slot)
+	if errors.Is(context.Cause(runCtx), errCancelled) {
+		fin = api.Finish{Status: store.Cancelled, ExitCode: 130, Message: "cancelled"}
+	}
+	lost := errors.Is(context.Cause(runCtx), store.ErrFenced) || ctx.Err() != nil
+	closeCtx, done := context.WithTimeout(context.Background(), lease)
+	defer done()
+	if err := out.Close(closeCtx); err != nil {
+		lost = lost || errors.Is(err, store.ErrFenced)
+		log.Warn("the log did not all reach the controller", "err", err)
+	}
+	stop(nil)
+	<-hbDone
+	if lost {
+		log.Warn("this attempt's result is dropped: the run was given to another runner, or this runner is stopping (the run is queued again when its lease ends)")
+		return
+	}
+	if err := r.finish(closeCtx, a, fin); err != nil {
+		log.Error("could not report the result", "err", err)
+		return
+	}
+	log.Info("finished", "status", fin.Status)
+}
+
+var errCancelled = errors.New("cancelled from the controller")
+
+// heartbeat keeps the lease until ctx ends; a cancel from the controller,
+// or the run taken away, stops the run through stop.
+func (r *runner) heartbeat(ctx context.Context, a *api.Assignment, lease time.Duration, stop context.CancelCauseFunc) {
+	wait := lease / 3
+	for ctx.Err() == nil {
+		hb, err := r.cfg.Client.Heartbeat(ctx, a.Run.ID, a.Fence, wait)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case api.Code(err) == "fenced":
+			stop(store.ErrFenced)
+			return
+		case err != nil:
+			sleep(ctx, min(wait/4, time.Second)) // the controller is away: retry while the lease lasts
+		case hb.Cancel:
+			stop(errCancelled)
+			return
+		}
+	}
+}
+
+// finish reports the result, retrying while the controller is away.
+func (r *runner) finish(ctx context.Context, a *api.Assignment, fin api.Finish) error {
+	for {
+		err := r.cfg.Client.Finish(ctx, a.Run.ID, a.Fence, fin)
+		if err == nil || !api.Unreachable(err) || ctx.Err() != nil {
+			return err
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+// attempt checks the commit out and runs the pipeline, writing what it
+// prints to out, and returns the result to report.
+func (r *runner) attempt(ctx context.Context, a *api.Assignment, out io.Writer, slot int) api.Finish {
+	dir := filepath.Join(r.cfg.Dir, "work", a.Run.Repo, strconv.Itoa(slot))
+	defer r.removeCheckout(a.Run.Repo, dir)
+	if err := r.checkout(ctx, a, dir); err != nil {
+		fmt.Fprintf(out, "sparkwing runner: checkout of %s at %s failed: %v\n", a.Run.Repo, short(a.Run.SHA), err)
+		return api.Finish{Status: store.Error, ExitCode: 2, Message: "checkout failed: " + err.Error()}
+	}
+	code, err := r.pipeline(ctx, a, dir, out)
+	if err != nil {
+		fmt.Fprintf(out, "sparkwing runner: %v\n", err)
+		return api.Finish{Status: store.Error, ExitCode: 2, Message: err.Error()}
+	}
+	switch code {
+	case 0:
+		return api.Finish{Status: store.Succeeded}
+	case 2:
+		return api.Finish{Status: store.Error, ExitCode: 2, Message: "the pipeline could not start (usage, config or plan error)"}
+	case 130:
+		return api.Finish{Status: store.Cancelled, ExitCode: 130, Message: "interrupted"}
+	}
+	return api.Finish{Status: store.Failed, ExitCode: 1, Message: fmt.Sprintf("sparkwing run exited %d", code)}
+}
+
+func short(sha string) string { return sha[:min(len(sha), 12)] }
