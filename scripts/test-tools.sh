@@ -6,7 +6,9 @@
 #     github.com/moby/buildkit v0.33.0, the registry built from
 #     github.com/distribution/distribution/v3 v3.1.2;
 #   - the remote cache: bazel-remote v2.6.2 and the MinIO server (S3) at a
-#     pinned pseudo-version (MinIO tags no semver releases).
+#     pinned pseudo-version (MinIO tags no semver releases);
+#   - the controller's store: PostgreSQL from Debian (the tests initdb a
+#     throwaway cluster).
 # Prints the shell assignments the tests read, e.g.
 #
 #   eval "$(scripts/test-tools.sh)"
@@ -19,14 +21,18 @@ cd "$(dirname "$0")/.."
 tools=$(scripts/tools-dir.sh)
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
-if ! command -v runc >/dev/null; then
-  echo "== apt-get install runc" >&2
-  apt-get install -y --no-install-recommends runc >/dev/null
-fi
-if [ ! -x /usr/bin/time ]; then # the remote cache's memory test measures with it
-  echo "== apt-get install time" >&2
-  apt-get install -y --no-install-recommends time >/dev/null
-fi
+# apt_install PKG: install a Debian package, updating the package lists
+# first the first time (a fresh machine may have none).
+updated=
+apt_install() {
+  echo "== apt-get install $1" >&2
+  if [ -z "$updated" ]; then apt-get update -qq >&2 || true; updated=1; fi
+  apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+command -v runc >/dev/null || apt_install runc
+[ -x /usr/bin/time ] || apt_install time # the remote cache's memory test measures with it
+# The controller's store tests initdb a throwaway PostgreSQL cluster.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || apt_install postgresql
 
 # build NAME MODULE VERSION PKG...: build PKGs of a module once into
 # TOOLS/NAME-VERSION. `go install MODULE@VERSION` refuses these modules

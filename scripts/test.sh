@@ -25,6 +25,7 @@ echo "== test servers (scripts/test-tools.sh)"
 eval "$(scripts/test-tools.sh)"
 export SPARKWING_REQUIRE_IMAGE_TESTS=1  # a missing component fails the image tests instead of skipping them
 export SPARKWING_REQUIRE_REMOTE_TESTS=1 # and the remote cache's
+export SPARKWING_REQUIRE_CONTROLLER_TESTS=1 # and the controller's (PostgreSQL)
 
 echo "== go vet"
 go vet ./...
@@ -34,7 +35,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -49,6 +50,8 @@ go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
 go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzServe$' -fuzztime 100000x ./internal/remote
+go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 100000x ./internal/controller
+go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 100000x ./internal/logstream
 
 
 echo "== benchmark gate (bench/run --quick)"

@@ -48,7 +48,8 @@ type TriggerOptions struct {
 	Dir            string // the project root: its git work tree is what runs
 	Pipeline       string
 	Args           []string
-	RepoURL        string // default: the origin remote's URL
+	RunsOn         map[string]string // the pipeline's runs_on
+	RepoURL        string            // default: the origin remote's URL
 	NoAutoRegister bool
 	AllowDirty     bool
 	WaitTimeout    time.Duration

@@ -74,6 +74,14 @@ controller did not answer for --wait-timeout.`,
 				return err
 			}
 			o.Controller, o.Dir, o.Pipeline, o.Args = ctl, root, name, rest
+			// The labels a runner needs come from the work tree's file, which
+			// is the commit's (or, with --allow-dirty, what is sent). A
+			// pipeline the file lacks is the runner's plan error to report.
+			if f, err := project.Load(root, displayPath(filepath.Join(root, project.Dir, project.FileName))); err == nil {
+				if p := f.Pipeline(name); p != nil {
+					o.RunsOn = p.RunsOn
+				}
+			}
 			if ctl.Profile != "" {
 				o.Args = append([]string{"--profile", ctl.Profile}, o.Args...) // the project's settings of that profile
 			}

@@ -53,11 +53,17 @@ func CreateToken(ctx context.Context, st *store.SQL, name string, scopes []strin
 // with wraps a handler: the request must carry a valid token with scope,
 // and the handler's error becomes the response.
 func (s *Server) with(scope string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.authorize(r, scope); err != nil {
-			s.respondError(w, r, err)
-			return
+			return err
 		}
+		return h(w, r)
+	})
+}
+
+// handle turns a handler's error into its response.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.respondError(w, r, err)
 		}

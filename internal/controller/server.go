@@ -80,22 +80,31 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+api.PathRepos, s.with(store.ScopeTrigger, s.listRepos))
 	mux.Handle("POST "+api.PathRepos+"/{name}/refresh", s.with(store.ScopeTrigger, s.refreshRepo))
 	mux.Handle("DELETE "+api.PathRepos+"/{name}", s.with(store.ScopeAdmin, s.deleteRepo))
+	mux.Handle("POST "+api.PathGitHub, s.handle(s.githubWebhook)) // signed by GitHub, not a token
 	mux.Handle("GET "+api.PathGit+"{name}/info/refs", s.with(store.ScopeRunner, s.gitInfoRefs))
 	mux.Handle("POST "+api.PathGit+"{name}/git-upload-pack", s.with(store.ScopeRunner, s.gitUploadPack))
 	return mux
 }
 
 // Background does the server's timed work until ctx ends: it puts back
-// in the queue the runs whose runners stopped answering.
+// in the queue the runs whose runners stopped answering, and queues the
+// runs of schedules that are due (apart, so a slow fetch for a schedule
+// never holds up a lease).
 func (s *Server) Background(ctx context.Context) {
-	tick := time.NewTicker(max(s.cfg.Lease/4, 100*time.Millisecond))
+	go every(ctx, scheduleEvery, s.runSchedules)
+	every(ctx, max(s.cfg.Lease/4, 100*time.Millisecond), s.expireLeases)
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			s.expireLeases(ctx)
+			fn(ctx)
 		}
 	}
 }

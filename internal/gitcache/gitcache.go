@@ -213,3 +213,39 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// ReadFile returns the content of path at commit sha in the mirror of
+// name; os.ErrNotExist when the commit has no such file.
+func (c *Cache) ReadFile(ctx context.Context, name, sha, path string) ([]byte, error) {
+	if _, err := git(ctx, c.Path(name), "cat-file", "-e", sha+":"+path); err != nil {
+		return nil, fmt.Errorf("%s at %s: %w", path, sha, os.ErrNotExist)
+	}
+	out, err := git(ctx, c.Path(name), "cat-file", "blob", sha+":"+path)
+	return []byte(out), err
+}
+
+// Changed lists the files that differ between commits from and to.
+func (c *Cache) Changed(ctx context.Context, name, from, to string) ([]string, error) {
+	out, err := git(ctx, c.Path(name), "diff", "--no-renames", "--name-only", "-z", from, to, "--")
+	if err != nil {
+		return nil, err
+	}
+	files := []string{}
+	for f := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files, nil
+}
+
+// Head returns the mirror's default branch (the upstream's HEAD when it
+// was cloned) and the commit it points at.
+func (c *Cache) Head(ctx context.Context, name string) (branch, sha string, err error) {
+	branch, err = git(ctx, c.Path(name), "symbolic-ref", "--short", "HEAD")
+	if err != nil {
+		return "", "", err
+	}
+	sha, err = git(ctx, c.Path(name), "rev-parse", "--verify", "HEAD^{commit}")
+	return strings.TrimSpace(branch), strings.TrimSpace(sha), err
+}

@@ -44,8 +44,10 @@ type Pipeline struct {
 	Description string
 	Entrypoint  string
 	Jobs        []plan.Job
-	Pos         Pos // of its name
-	EntryPos    Pos // of its entrypoint's value
+	RunsOn      map[string]string `json:",omitempty"` // labels a runner needs to take its remote runs
+	On          *Triggers         `json:",omitempty"` // what starts it on the controller
+	Pos         Pos               // of its name
+	EntryPos    Pos               // of its entrypoint's value
 
 	path string
 	pos  map[string]*jobPos // by job id

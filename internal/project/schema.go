@@ -12,7 +12,7 @@ import (
 var (
 	topKeys      = []string{"pipelines", "buildkit", "cache"}
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
-	pipelineKeys = []string{"name", "description", "jobs", "entrypoint"}
+	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
 		"tools", "cache", "timeout", "retries", "description", "image"}
 )
@@ -61,6 +61,10 @@ func (d *decoder) pipeline(n ast.Node) *Pipeline {
 		case "jobs":
 			jobsNode = kv.node
 			p.Jobs = d.jobs(p, kv.value)
+		case "runs_on":
+			p.RunsOn = d.runsOn(kv.value)
+		case "on":
+			p.On = d.triggers(kv.value)
 		default:
 			d.unknownKey(kv, "in a pipeline", pipelineKeys)
 		}

@@ -42,7 +42,7 @@ func short(sha string) string { return sha[:min(len(sha), 12)] }
 // describeCommit says what to run: the checked-out commit, its branch, the
 // upstream, and the uncommitted changes if they may go.
 func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, error) {
-	t := api.Trigger{Pipeline: o.Pipeline, Args: o.Args, RepoURL: o.RepoURL, NoAutoRegister: o.NoAutoRegister, Key: newKey()}
+	t := api.Trigger{Pipeline: o.Pipeline, Args: o.Args, RunsOn: o.RunsOn, RepoURL: o.RepoURL, NoAutoRegister: o.NoAutoRegister, Key: newKey()}
 	sha, err := git(ctx, o.Dir, "rev-parse", "--verify", "-q", "HEAD^{commit}")
 	if err != nil {
 		return t, cli.ExitError(2, fmt.Errorf("%s: no commit to run (is it a git repository with a commit?): %v", o.Dir, err))

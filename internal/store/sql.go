@@ -297,6 +297,16 @@ func (s *SQL) FirstDelivery(ctx context.Context, id string, at time.Time) (bool,
 	return n == 1, err
 }
 
+// DeliverySeen reports whether FirstDelivery recorded id before.
+func (s *SQL) DeliverySeen(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM deliveries WHERE id = ?`), id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Tick returns when the schedule named name last fired (zero if never).
 func (s *SQL) Tick(ctx context.Context, name string) (time.Time, error) {
 	var at int64

@@ -118,3 +118,21 @@ type Error struct {
 	// Size is the stored log size, with log_gap.
 	Size int64 `json:"size,omitempty"`
 }
+
+// Limits on webhooks: GitHub caps a payload at 25 MB.
+const MaxWebhook = 25 << 20
+
+// WebhookResult is the answer to a webhook delivery: the runs it queued
+// and, for each pipeline with an `on: push` that it did not start, why.
+type WebhookResult struct {
+	Message   string        `json:"message,omitempty"`
+	Runs      []Run         `json:"runs,omitempty"`
+	Skipped   []SkippedPush `json:"skipped,omitempty"`
+	Duplicate bool          `json:"duplicate,omitempty"` // the delivery was seen before; nothing new was queued
+}
+
+// SkippedPush is a pipeline a push did not start.
+type SkippedPush struct {
+	Pipeline string `json:"pipeline"`
+	Reason   string `json:"reason"`
+}
