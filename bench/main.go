@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sparkwing-dev/sparkwing/internal/bench"
@@ -15,9 +16,9 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, storage, remoteCache bool
+	var report, images, storage, remoteCache, controller bool
 	var turboCache string
-	var remoteJobs int
+	var remoteJobs, triggers int
 	var storageMB int
 	flag.BoolVar(&o.Quick, "quick", false, "the CI subset: no-op and edit on sparkwing, make and go-task, and the 2× floor gate")
 	flag.IntVar(&o.Reps, "reps", 5, "measured runs per tool and scenario (after one warm-up)")
@@ -39,6 +40,8 @@ func main() {
 	flag.BoolVar(&remoteCache, "remote", false, "only the remote cache benchmark: a fresh clone of the 1,000-job workload restored from bazel-remote, S3 and (Turborepo) turborepo-remote-cache, against local restores (writes REMOTE.md)")
 	flag.StringVar(&turboCache, "turbo-cache", "", "node_modules holding turborepo-remote-cache")
 	flag.IntVar(&remoteJobs, "remote-jobs", 1000, "jobs in the remote cache benchmark's workload")
+	flag.BoolVar(&controller, "controller", false, "only the controller benchmark: trigger and log latency, log throughput and claims on SQLite and PostgreSQL, against local runs (writes CONTROLLER.md)")
+	flag.IntVar(&triggers, "triggers", 50, "triggers measured in the controller benchmark")
 	flag.Parse()
 	if tools != "" {
 		o.Tools = strings.Split(tools, ",")
@@ -57,6 +60,15 @@ func main() {
 	if images {
 		_, err := bench.RunImages(context.Background(), bench.ImageOptions{Reps: o.Reps, Work: o.Work, Out: o.Out,
 			Source: "examples/hello-service", Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if controller {
+		_, err := bench.RunController(context.Background(), bench.ControllerOptions{Bin: filepath.Dir(o.Paths.Sparkwing),
+			Triggers: triggers, FloodMB: 20, Runs: 500, Runners: 50, Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)

@@ -9,6 +9,7 @@ package pgtest
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -41,23 +42,34 @@ type server struct {
 // DSN returns the URL of a new, empty database on the shared cluster.
 func DSN(t testing.TB) string {
 	t.Helper()
+	dsn, err := NewDatabase()
+	if errors.Is(err, os.ErrNotExist) && os.Getenv("SPARKWING_REQUIRE_CONTROLLER_TESTS") != "1" {
+		t.Skipf("postgres: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	return dsn
+}
+
+// NewDatabase starts the shared cluster if it is not running and returns
+// the URL of a new, empty database on it. An error wrapping
+// os.ErrNotExist means PostgreSQL is not installed.
+func NewDatabase() (string, error) {
 	once.Do(func() { cluster, startErr = start() })
 	if startErr != nil {
-		if os.Getenv("SPARKWING_REQUIRE_CONTROLLER_TESTS") == "1" || !os.IsNotExist(startErr) {
-			t.Fatalf("postgres: %v", startErr)
-		}
-		t.Skipf("postgres: %v", startErr)
+		return "", startErr
 	}
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
 	admin, err := sql.Open("pgx", cluster.url("postgres"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer admin.Close()
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
+		return "", fmt.Errorf("create database: %w", err)
 	}
-	return cluster.url(name)
+	return cluster.url(name), nil
 }
 
 // Stop stops the cluster, if one was started, and removes its files.
