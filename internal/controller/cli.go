@@ -113,7 +113,12 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the API until interrupted",
 		Long: `Serve the controller's API on --addr. Without --tls-cert and --tls-key it
-serves plain HTTP, which it allows on a loopback address only.`,
+serves plain HTTP, which it allows on a loopback address only.
+
+With --webhook-secret-file, GitHub push webhooks sent to /webhooks/github
+with that secret queue the pipelines whose 'on: push' filter the push
+passes; 'on: schedule' entries on each repository's default branch are
+queued when due.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if (certFile == "") != (keyFile == "") {
