@@ -349,3 +349,25 @@ func TestInterruptCancels(t *testing.T) {
 		t.Errorf("the runner did not come back after the cancel")
 	}
 }
+
+// A pipeline's runs_on sends its runs only to runners with those labels;
+// the others take the rest.
+func TestRunsOnRoutes(t *testing.T) {
+	w := newWorld(t, "")
+	w.startRunner("plain", 2)
+	w.startRunner("lx", 1, "--labels", "os=linux,zone=a")
+	for _, p := range []string{"linux", "build", "linux"} {
+		if out, code := w.triggerOut(p); code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", p, code, out)
+		}
+	}
+	runs, err := w.client().Runs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		if r.Pipeline == "linux" && r.Runner != "lx" {
+			t.Errorf("run %s of linux went to %q, which lacks os=linux", r.ID, r.Runner)
+		}
+	}
+}

@@ -103,6 +103,11 @@ const pipelineYAML = `pipelines:
     jobs:
       wait:
         run: echo started; sleep 600
+  - name: linux
+    runs_on: {os: linux}
+    jobs:
+      where:
+        run: echo on linux
 `
 
 func newWorld(t *testing.T, dsn string) *world {
@@ -217,9 +222,10 @@ func (w *world) killController() {
 
 // startRunner starts a runner; its sparkwing children are in its
 // process group, so killing the group is a machine dying.
-func (w *world) startRunner(name string, slots int) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(w.bin, "sparkwing"), "runner", "--controller", w.url(), "--token-file", w.admin,
-		"--name", name, "--slots", fmt.Sprint(slots), "--dir", filepath.Join(w.dir, "runner-"+name))
+func (w *world) startRunner(name string, slots int, flags ...string) *exec.Cmd {
+	args := append([]string{"runner", "--controller", w.url(), "--token-file", w.admin,
+		"--name", name, "--slots", fmt.Sprint(slots), "--dir", filepath.Join(w.dir, "runner-"+name)}, flags...)
+	cmd := exec.Command(filepath.Join(w.bin, "sparkwing"), args...)
 	cmd.Env = w.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: w.ctlLog, mu: &w.mu}, &syncWriter{w: w.ctlLog, mu: &w.mu}

@@ -220,7 +220,7 @@ func (s *SQL) Finish(ctx context.Context, id string, fence int64, status string,
 	if !Final(status) {
 		return fmt.Errorf("finish run %s: %q is not a final status", id, status)
 	}
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, exit_code = ?, message = ?, finished = ?, runner = '', lease_until = 0
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, exit_code = ?, message = ?, finished = ?, lease_until = 0
 		WHERE id = ? AND fence = ? AND status = ?`), status, exitCode, message, nanos(now), id, fence, Running)
 	if err != nil {
 		return err

@@ -107,7 +107,7 @@ type Run struct {
 
 	Attempt    int    // 0 until claimed; raised by every claim
 	Fence      int64  // raised by every claim; a runner's writes carry it
-	Runner     string // the runner holding it, while running
+	Runner     string // the runner holding it, or that ran its last attempt
 	LeaseUntil time.Time
 	Cancel     bool // cancellation requested; the runner stops the run
 
