@@ -6,7 +6,8 @@ package bench
 // processes, against `sparkwing run` in the same work tree.
 //
 //   - trigger → first job start: from starting the command to the job's
-//     first printed line (the job prints the time, in nanoseconds);
+//     first printed line (the job prints the time, in nanoseconds), each
+//     trigger of a new commit pushed just before it;
 //   - line → terminal: from the job printing a line to the command's
 //     output carrying it (--output json, read by the harness);
 //   - log throughput: a job printing FloodMB, triggered and followed
@@ -298,6 +299,13 @@ func (c *controlled) latencies(ctx context.Context, r *ControllerResult) error {
 			args := []string{"run", "lat", "--output", "json"}
 			if remote {
 				args = []string{"pipeline", "trigger", "lat", "--output", "json", "--controller", c.url, "--token-file", c.token}
+				// Each trigger is of a commit pushed just before, as in a
+				// real edit loop: the controller and the runner fetch it.
+				for _, s := range [][]string{{"git", "commit", "-q", "--allow-empty", "-m", "edit"}, {"git", "push", "-q", "origin", "HEAD:main"}} {
+					if out, err := c.cmd(c.work, s...).CombinedOutput(); err != nil {
+						return fmt.Errorf("%v: %v\n%s", s, err, out)
+					}
+				}
 			}
 			start, lines, err := c.timed(ctx, args...)
 			if err != nil {

@@ -53,8 +53,10 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) er
 		if err := r.unbundle(ctx, mirror, url, a.Bundle); err != nil {
 			return err
 		}
-	} else if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, run.SHA); err != nil {
-		return err
+	} else if _, err := r.git(ctx, mirror, "cat-file", "-e", run.SHA+"^{commit}"); err != nil { // a re-run needs no fetch
+		if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, run.SHA); err != nil {
+			return err
+		}
 	}
 	r.git(ctx, mirror, "worktree", "prune")
 	os.RemoveAll(dir)
