@@ -140,6 +140,9 @@ progress are stopped and go back to the queue.`,
 				}
 				o.Dir = filepath.Join(cache, "runner")
 			}
+			if o.Dir, err = filepath.Abs(o.Dir); err != nil { // git runs in other directories
+				return err
+			}
 			o.Controller = ctl
 			ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()

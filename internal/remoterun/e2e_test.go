@@ -355,7 +355,7 @@ func TestInterruptCancels(t *testing.T) {
 func TestRunsOnRoutes(t *testing.T) {
 	w := newWorld(t, "")
 	w.startRunner("plain", 2)
-	w.startRunner("lx", 1, "--labels", "os=linux,zone=a")
+	w.startRunner("lx", 1, "--labels", "os=linux,zone=a", "--dir", "relative") // a --dir relative to where it starts
 	for _, p := range []string{"linux", "build", "linux"} {
 		if out, code := w.triggerOut(p); code != 0 {
 			t.Fatalf("%s: exit %d:\n%s", p, code, out)

@@ -226,7 +226,7 @@ func (w *world) startRunner(name string, slots int, flags ...string) *exec.Cmd {
 	args := append([]string{"runner", "--controller", w.url(), "--token-file", w.admin,
 		"--name", name, "--slots", fmt.Sprint(slots), "--dir", filepath.Join(w.dir, "runner-"+name)}, flags...)
 	cmd := exec.Command(filepath.Join(w.bin, "sparkwing"), args...)
-	cmd.Env = w.env
+	cmd.Dir, cmd.Env = w.dir, w.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: w.ctlLog, mu: &w.mu}, &syncWriter{w: w.ctlLog, mu: &w.mu}
 	if err := cmd.Start(); err != nil {
