@@ -95,15 +95,28 @@ func (e *env) handOff() error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	argv := append([]string{path, remote.HelperCLIArg}, e.args...)
-	err = syscall.Exec(path, argv, e.environ)
+	env := e.environ
+	if self, err := os.Executable(); err == nil {
+		env = append(env, leanEnv+"="+self)
+	}
+	err = syscall.Exec(path, argv, env)
 	return fmt.Errorf("start %s: %w", path, err)
 }
+
+// leanEnv names, for sparkwing-remote, the sparkwing that handed it the
+// command: the runner runs pipelines with it, which starts faster than
+// sparkwing-remote would as sparkwing.
+const leanEnv = "SPARKWING_CLI"
 
 // streams gives a remote verb its process side.
 func (e *env) streams(g *globals) Streams {
 	self, _ := os.Executable()
+	sw := []string{self, remote.HelperCLIArg}
+	if lean := e.getenv(leanEnv); lean != "" {
+		sw = []string{lean}
+	}
 	return Streams{Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Environ: e.environ, Command: g.command(),
-		Observer: func(mode string) ui.Observer { return e.observer(mode, g) }, Self: []string{self, remote.HelperCLIArg}}
+		Observer: func(mode string) ui.Observer { return e.observer(mode, g) }, Self: sw}
 }
 
 // parseLabels reads "k=v,k2=v2".

@@ -170,7 +170,9 @@ func (c *Cache) Refresh(ctx context.Context, name, sha string) error {
 func (c *Cache) runFetch(m *mirror, f *fetch, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	_, err := git(ctx, c.Path(name), "fetch", "--prune", "--quiet", "origin")
+	// The mirror's upkeep (git maintenance) runs after the waiters are
+	// answered, not inside the fetch they wait for.
+	_, err := git(ctx, c.Path(name), "-c", "maintenance.auto=false", "fetch", "--prune", "--quiet", "origin")
 	if err != nil {
 		url, _ := git(ctx, c.Path(name), "config", "remote.origin.url")
 		err = &UpstreamError{URL: strings.TrimSpace(url), Err: err}
@@ -181,6 +183,9 @@ func (c *Cache) runFetch(m *mirror, f *fetch, name string) {
 	m.finished = f.gen
 	m.mu.Unlock()
 	close(f.done)
+	if err == nil {
+		git(ctx, c.Path(name), "maintenance", "run", "--auto", "--quiet")
+	}
 }
 
 // UpstreamError is a clone or fetch that the upstream refused or could
