@@ -66,6 +66,11 @@ type ControllerResult struct {
 
 	StartRemote, StartLocal Latency // command start → the job's first line
 	LineRemote, LineLocal   Latency // a printed line → the command's output
+	// Where a remote start's time goes: command start → queued (the CLI,
+	// and the controller fetching the commit), queued → claimed (the
+	// queue), claimed → the job's first line (the runner's checkout and
+	// sparkwing run).
+	ToQueued, ToClaimed, ToFirstLine Latency
 
 	FloodMB                 int     `json:"flood_mb"`
 	FloodRemote, FloodLocal float64 // seconds, trigger (or run) start → exit
@@ -257,19 +262,20 @@ func (c *controlled) client() (*api.Client, error) {
 }
 
 // timed runs sparkwing with args in the work tree, reading its JSON
-// events as they come, and returns when it started, the arrival time of
-// each log line with the time the job printed it, and its run id.
-func (c *controlled) timed(ctx context.Context, args ...string) (start time.Time, lines [][2]time.Time, err error) {
+// events as they come, and returns when it started and the arrival time
+// of each log line with the time the job printed it; a trigger's run id
+// is in stderr's first line.
+func (c *controlled) timed(ctx context.Context, args ...string) (start time.Time, lines [][2]time.Time, stderr string, err error) {
 	cmd := c.cmd(c.work, append([]string{filepath.Join(c.o.Bin, "sparkwing")}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return start, nil, err
+		return start, nil, "", err
 	}
-	var stderr lastBytes
-	cmd.Stderr = &stderr
+	var errb lastBytes
+	cmd.Stderr = &errb
 	start = time.Now()
 	if err := cmd.Start(); err != nil {
-		return start, nil, err
+		return start, nil, "", err
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(nil, 1<<20)
@@ -284,16 +290,20 @@ func (c *controlled) timed(ctx context.Context, args ...string) (start time.Time
 		}
 	}
 	if err := cmd.Wait(); err != nil {
-		return start, nil, fmt.Errorf("sparkwing %s: %v\n%s", strings.Join(args, " "), err, stderr.b)
+		return start, nil, "", fmt.Errorf("sparkwing %s: %v\n%s", strings.Join(args, " "), err, errb.b)
 	}
-	return start, lines, nil
+	return start, lines, string(errb.b), nil
 }
 
 // latencies triggers the probe pipeline Triggers times, and runs it
 // locally as often, interleaved.
 func (c *controlled) latencies(ctx context.Context, r *ControllerResult) error {
-	var startR, startL, lineR, lineL []float64
+	var startR, startL, lineR, lineL, queued, claimed, started []float64
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
 	for i := -1; i < c.o.Triggers; i++ { // one warm-up of each
 		for _, remote := range []bool{true, false} {
 			args := []string{"run", "lat", "--output", "json"}
@@ -307,7 +317,7 @@ func (c *controlled) latencies(ctx context.Context, r *ControllerResult) error {
 					}
 				}
 			}
-			start, lines, err := c.timed(ctx, args...)
+			start, lines, stderr, err := c.timed(ctx, args...)
 			if err != nil {
 				return err
 			}
@@ -325,13 +335,30 @@ func (c *controlled) latencies(ctx context.Context, r *ControllerResult) error {
 			for _, l := range lines {
 				*line = append(*line, ms(l[1].Sub(l[0])))
 			}
+			if remote {
+				run, err := cl.Run(ctx, runID(stderr))
+				if err != nil {
+					return err
+				}
+				queued = append(queued, ms(run.Created.Sub(start)))
+				claimed = append(claimed, ms(run.Started.Sub(run.Created)))
+				started = append(started, ms(lines[0][0].Sub(run.Started)))
+			}
 		}
 		if i >= 0 && (i+1)%10 == 0 {
 			fmt.Fprintf(c.o.Log, "latency: %d of %d triggers\n", i+1, c.o.Triggers)
 		}
 	}
 	r.StartRemote, r.StartLocal, r.LineRemote, r.LineLocal = dist(startR), dist(startL), dist(lineR), dist(lineL)
+	r.ToQueued, r.ToClaimed, r.ToFirstLine = dist(queued), dist(claimed), dist(started)
 	return nil
+}
+
+// runID reads the run id from a trigger's "sparkwing: run ID of …" line.
+func runID(stderr string) string {
+	_, rest, _ := strings.Cut(stderr, "sparkwing: run ")
+	id, _, _ := strings.Cut(rest, " ")
+	return id
 }
 
 func dist(xs []float64) Latency {
@@ -352,7 +379,7 @@ func (c *controlled) flood(ctx context.Context, r *ControllerResult) error {
 			{"pipeline", "trigger", "flood", "--output", "json", "--controller", c.url, "--token-file", c.token},
 			{"run", "flood", "--output", "json"},
 		} {
-			start, _, err := c.timed(ctx, args...)
+			start, _, _, err := c.timed(ctx, args...)
 			if err != nil {
 				return err
 			}
@@ -526,6 +553,10 @@ func writeController(dir string, r *ControllerResult) error {
 	}
 	row("command start → the job's first line", r.StartRemote, r.StartLocal, "≤ 50 ms")
 	row("the job prints a line → the command shows it", r.LineRemote, r.LineLocal, "≤ 20 ms")
+	fmt.Fprintf(&b, "\nWhere a remote start's time goes (medians, p99 in brackets): command start → queued %.1f ms (%.1f): the CLI,\n"+
+		"then the controller fetching the just-pushed commit into its mirror; queued → claimed by the waiting runner %.1f ms (%.1f);\n"+
+		"claimed → the job's first line %.1f ms (%.1f): the runner fetching the commit from the controller, its worktree,\n"+
+		"and `sparkwing run`.\n", r.ToQueued.Median, r.ToQueued.P99, r.ToClaimed.Median, r.ToClaimed.P99, r.ToFirstLine.Median, r.ToFirstLine.P99)
 	fmt.Fprintf(&b, "\nLog throughput: a job printing %d MB of lines (%.0f MB of JSON events in the stored log), followed live:\n"+
 		"remote %.2f s, local %.2f s (**%.2f×**). The finished run's log read back at once by 1 subscriber: %.0f MB/s;\n"+
 		"by 20: %.0f MB/s in all.\n\n", r.FloodMB, r.LogMB, r.FloodRemote, r.FloodLocal, r.FloodRemote/r.FloodLocal, r.Fanout1, r.Fanout20)
