@@ -204,9 +204,16 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 // git runs git in dir and returns its output; a failure carries git's
 // own message.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
+	return Git(ctx, dir, nil, args...)
+}
+
+// Git runs git in dir, with env added to this process's environment and
+// never asking for credentials, and returns its output; a failure's
+// error is git's own message.
+func Git(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true")
+	cmd.Env = append(append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true"), env...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

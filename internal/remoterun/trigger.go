@@ -1,7 +1,6 @@
 package remoterun
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,13 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cli"
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
 )
 
 // Trigger runs `sparkwing pipeline trigger`.
@@ -191,17 +190,9 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 }
 
 func gitEnv(ctx context.Context, dir string, env []string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("git %s: %s", args[0], msg)
+	out, err := gitcache.Git(ctx, dir, env, args...)
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w", args[0], err)
 	}
-	return strings.TrimRight(out.String(), "\n"), nil
+	return strings.TrimRight(out, "\n"), nil
 }

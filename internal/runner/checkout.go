@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
 )
 
 // Checkouts: one bare mirror per repository under Dir/mirrors, fetched
@@ -96,23 +97,15 @@ func (r *runner) removeCheckout(repo, dir string) {
 // git runs git with the controller's token (in the environment, not the
 // arguments, where ps would show it).
 func (r *runner) git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
 	// No automatic maintenance after a fetch: it holds up the run, and
 	// the mirror's history is small.
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_PROTOCOL=version=2",
-		"GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Bearer "+r.cfg.Client.Token(),
-		"GIT_CONFIG_KEY_1=maintenance.auto", "GIT_CONFIG_VALUE_1=false")
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return "", fmt.Errorf("git %s: %s", args[0], msg)
+	out, err := gitcache.Git(ctx, dir, []string{"GIT_PROTOCOL=version=2",
+		"GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0=Authorization: Bearer " + r.cfg.Client.Token(),
+		"GIT_CONFIG_KEY_1=maintenance.auto", "GIT_CONFIG_VALUE_1=false"}, args...)
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w", args[0], err)
 	}
-	return out.String(), nil
+	return out, nil
 }
 
 // pipeline runs `sparkwing -C dir run PIPELINE --output json ARGS…` with
