@@ -34,9 +34,15 @@ func (s *Server) runSchedules(ctx context.Context) {
 		return
 	}
 	for _, repo := range repos {
-		if err := s.scheduleRepo(ctx, repo); err != nil {
+		err := s.scheduleRepo(ctx, repo)
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != "" && s.scheduleErr[repo.Name] != msg { // said once, not every few seconds
 			s.log.Warn("schedules of a repository skipped", "repo", repo.Name, "err", err)
 		}
+		s.scheduleErr[repo.Name] = msg
 	}
 }
 

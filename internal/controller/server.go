@@ -42,6 +42,8 @@ type Server struct {
 	git  *gitcache.Cache
 	wake *logstream.Notifier // keys: a run id (its log or state changed), queueKey
 	log  *slog.Logger
+
+	scheduleErr map[string]string // by repository: why its schedules were last skipped (runSchedules' own)
 }
 
 // queueKey is woken when a run may be waiting to be claimed.
@@ -58,7 +60,7 @@ func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, st: cfg.Store, git: cfg.Git, wake: logstream.NewNotifier(), log: cfg.Log}
+	return &Server{cfg: cfg, st: cfg.Store, git: cfg.Git, wake: logstream.NewNotifier(), log: cfg.Log, scheduleErr: map[string]string{}}
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
