@@ -78,7 +78,7 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for {
-		woken := s.wake.Wait(id)
+		woken := s.wake.Wait(holderKey(id))
 		run, err := s.st.Heartbeat(r.Context(), id, f, s.now().Add(s.cfg.Lease))
 		if err != nil {
 			return err
@@ -147,6 +147,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("run finished", "run", id, "status", fin.Status)
 	s.wake.Notify(id)
+	s.wake.Notify(holderKey(id)) // no one waits any more; this drops the key
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

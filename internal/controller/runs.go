@@ -196,6 +196,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("cancel requested", "run", run.ID, "status", run.Status)
 	s.wake.Notify(run.ID)
+	s.wake.Notify(holderKey(run.ID))
 	writeJSON(w, http.StatusOK, s.runView(run))
 	return nil
 }

@@ -40,7 +40,7 @@ type Server struct {
 	cfg  Config
 	st   *store.SQL
 	git  *gitcache.Cache
-	wake *logstream.Notifier // keys: a run id (its log or state changed), queueKey
+	wake *logstream.Notifier // keys: a run id (its log or state changed), holderKey(id), queueKey
 	log  *slog.Logger
 
 	scheduleErr map[string]string // by repository: why its schedules were last skipped (runSchedules' own)
@@ -48,6 +48,11 @@ type Server struct {
 
 // queueKey is woken when a run may be waiting to be claimed.
 const queueKey = "\x00queue"
+
+// holderKey is woken when what the runner holding run id must know has
+// changed: a cancel, or the run taken from it. Its heartbeat waits on it,
+// not on the run's id, which every log chunk wakes.
+func holderKey(id string) string { return "\x00holder " + id }
 
 // New returns a server over cfg's store and git cache.
 func New(cfg Config) *Server {
@@ -120,6 +125,7 @@ func (s *Server) expireLeases(ctx context.Context) {
 	for _, r := range runs {
 		s.log.Warn("runner lost; run "+r.Status, "run", r.ID, "attempt", r.Attempt, "runner", r.Runner)
 		s.wake.Notify(r.ID)
+		s.wake.Notify(holderKey(r.ID))
 	}
 	if len(runs) > 0 {
 		s.wake.Notify(queueKey)
