@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -133,7 +134,24 @@ var Rules = []Rule{
 
 // --- cache-mount ---
 
-var volatileArg = regexp.MustCompile(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|GIT_SHA|GIT_COMMIT|SHA|REVISION|BUILD_DATE|BUILD_TIME|DATE|TAG|IMAGE_TAG|BUILD_ID|BUILD_NUMBER)$`)
+var volatileArg = regexp.MustCompile(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|SHA|.*_SHA|REVISION|BUILD_DATE|BUILD_TIME|DATE|TAG|IMAGE_TAG|BUILD_ID|BUILD_NUMBER|LD_?FLAGS|GITHUB_REF.*|CI_COMMIT_.*)$`)
+
+// pinnedDefault matches an ARG default that names one fixed thing (a
+// version number or a digest): the ARG changes only when the file does.
+var pinnedDefault = regexp.MustCompile(`^(v?[0-9]+(\.[0-9]+)*([-+][0-9A-Za-z.-]+)?|[0-9a-f]{7,64}|sha256:[0-9a-f]{64})$`)
+
+// volatile reports whether an ARG declared as name with default def
+// (hasDef when it has one) changes from build to build.
+func volatile(name, def string, hasDef bool) bool {
+	return volatileArg.MatchString(name) && !(hasDef && pinnedDefault.MatchString(strings.Trim(def, `"'`)))
+}
+
+// readFromEnv matches ARGs that programs read from their environment by
+// themselves (compilers, make, package managers, bundlers): a RUN may use
+// one without naming it, so nothing says which steps do not need it.
+var readFromEnv = regexp.MustCompile(`^(CGO_ENABLED|GO[A-Z0-9]+|CC|CXX|CFLAGS|CXXFLAGS|CPPFLAGS|MAKEFLAGS|RUSTFLAGS|RUSTC_[A-Z_]+|CARGO_[A-Z_]+|` +
+	`DEBIAN_FRONTEND|TZ|LANG|LC_[A-Z]+|NODE_ENV|NODE_OPTIONS|NPM_CONFIG_[A-Z_]+|YARN_[A-Z_]+|VITE_[A-Z0-9_]+|NEXT_PUBLIC_[A-Z0-9_]+|` +
+	`REACT_APP_[A-Z0-9_]+|PUBLIC_[A-Z0-9_]+|PIP_[A-Z_]+|PYTHON[A-Z_]*|UV_[A-Z_]+|POETRY_[A-Z_]+|JAVA_OPTS|MAVEN_OPTS|GRADLE_OPTS|[A-Z_]*_URL)$`)
 
 // stageEnv is the environment a stage's RUNs see, as far as ENV and FROM
 // another stage tell; user is the last USER ("" for root).
@@ -196,12 +214,14 @@ func mountTargets(in *Instr, env map[string]string) []string {
 	return out
 }
 
-// covered reports whether a cache mount target is the cache dir or holds it.
+// covered reports whether a cache mount target is the cache dir, holds
+// it, or lies inside it (/go/pkg/mod/cache keeps the module downloads,
+// /var/lib/apt/lists the package lists: the part worth keeping).
 func covered(targets []string, c cache) bool {
 	for _, t := range targets {
 		for _, p := range c.paths {
 			p = path.Clean(p)
-			if t == p || strings.HasPrefix(p, t+"/") && t != "/" {
+			if t == p || strings.HasPrefix(p, t+"/") && t != "/" || strings.HasPrefix(t, p+"/") {
 				return true
 			}
 		}
@@ -289,8 +309,10 @@ func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool
 	return false
 }
 
+// cleansApt: the RUN removes the package lists (rm -rf /var/lib/apt/lists/*,
+// or all of /var/lib/apt).
 func cleansApt(text string) bool {
-	return strings.Contains(text, "/var/lib/apt/lists")
+	return strings.Contains(text, "/var/lib/apt")
 }
 
 // strayMounts are the cache mount targets that cover none of the caches
@@ -439,16 +461,21 @@ func depsFromManifest(t *tool) bool {
 func checkEarlyArgs(f *File, _ *Context) []Finding {
 	var out []Finding
 	for _, s := range f.Stages {
+		copied, _ := afterSourceCopy(s)
 		for i, in := range s.Instrs {
-			if in.Cmd != "ARG" {
+			if in.Cmd != "ARG" || copied != nil && copied.Line < in.Line { // after the source copy it re-runs nothing more
 				continue
 			}
 			for _, decl := range in.Args {
-				name, _, _ := strings.Cut(decl, "=")
-				if automaticArg(name) {
+				if strings.HasPrefix(decl, "#") {
+					break // an inline comment, which BuildKit reads as more names
+				}
+				name, def, hasDef := strings.Cut(decl, "=")
+				vol := volatile(name, def, hasDef)
+				if automaticArg(name) || !validArgName.MatchString(name) || readFromEnv.MatchString(name) && !vol {
 					continue
 				}
-				if fd, ok := earlyArg(s.Instrs[i+1:], in, name); ok {
+				if fd, ok := earlyArg(s.Instrs[i+1:], in, name, vol); ok {
 					out = append(out, fd)
 				}
 			}
@@ -456,6 +483,8 @@ func checkEarlyArgs(f *File, _ *Context) []Finding {
 	}
 	return out
 }
+
+var validArgName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // automaticArg: BuildKit sets these itself (or they are proxies, which it
 // leaves out of the cache key).
@@ -469,8 +498,11 @@ func automaticArg(name string) bool {
 	return strings.HasPrefix(strings.ToUpper(name), "BUILDKIT_")
 }
 
-// earlyArg finds the RUNs between an ARG and its first use that do not use it.
-func earlyArg(rest []*Instr, decl *Instr, name string) (Finding, bool) {
+// earlyArg finds the RUNs between an ARG and its first use that do not
+// name it. Any of them may read it from the environment, so an ARG no
+// instruction names is reported only when it is volatile, and never as
+// unused: the fix is to declare it lower, not to remove it.
+func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool) {
 	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(name) + `\b`)
 	var skipped []int
 	var firstUse *Instr
@@ -486,11 +518,11 @@ func earlyArg(rest []*Instr, decl *Instr, name string) (Finding, bool) {
 			skipped = append(skipped, in.Line)
 		}
 	}
-	if len(skipped) == 0 {
+	if len(skipped) == 0 || firstUse == nil && !vol {
 		return Finding{}, false
 	}
 	sev := Info
-	if volatileArg.MatchString(name) {
+	if vol {
 		sev = Warning
 	}
 	lines := fmt.Sprint(skipped[0])
@@ -499,8 +531,8 @@ func earlyArg(rest []*Instr, decl *Instr, name string) (Finding, bool) {
 	}
 	if firstUse == nil {
 		return Finding{Line: decl.Line, Severity: sev,
-			Message: fmt.Sprintf("ARG %s is never used, but a new value re-runs the RUN at line %s", name, lines),
-			Fix:     fmt.Sprintf("remove `ARG %s` (line %d)", name, decl.Line)}, true
+			Message: fmt.Sprintf("ARG %s changes from build to build, and a new value re-runs every RUN after it (line %s), whether it reads it or not", name, lines),
+			Fix:     fmt.Sprintf("move `ARG %s` from line %d down to just before the step that reads it, below the dependency and package installs", name, decl.Line)}, true
 	}
 	return Finding{Line: decl.Line, Severity: sev,
 		Message: fmt.Sprintf("ARG %s is first used at line %d, but a new value also re-runs the RUN at line %s", name, firstUse.Line, lines),
@@ -714,7 +746,7 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 					continue
 				}
 				clean := (t.name == "apt-get install" && cleansApt(in.Text())) || (t.name == "apk add" && contains(t.words, "--no-cache"))
-				if clean || covered(targets, t.caches[0]) {
+				if clean || slices.ContainsFunc(t.caches, func(c cache) bool { return covered(targets, c) }) {
 					continue
 				}
 				fix := "RUN apt-get update && apt-get install -y --no-install-recommends PACKAGES && rm -rf /var/lib/apt/lists/*"
