@@ -18,6 +18,7 @@ type File struct {
 	Path   string
 	Lines  []string // the source, for fixes
 	Syntax string   // the # syntax= directive, if any
+	Escape rune     // the escape character (\\ unless an escape directive says `)
 	Args   []*Instr // ARGs before the first FROM
 	Stages []*Stage
 }
@@ -71,7 +72,7 @@ func Parse(path string, data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Path: path, Lines: strings.Split(string(data), "\n")}
+	f := &File{Path: path, Lines: strings.Split(string(data), "\n"), Escape: res.EscapeToken}
 	f.Syntax, _, _, _ = parser.DetectSyntax(data)
 	var cur *Stage
 	for _, n := range res.AST.Children {

@@ -2,6 +2,7 @@ package dockerfile
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 )
 
 // Severity orders findings; warnings and errors make the doctor exit 1.
@@ -167,7 +170,7 @@ func stageEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 		switch in.Cmd {
 		case "ENV":
 			for i := 0; i+1 < len(in.Args); i += 3 {
-				env[in.Args[i]] = expand(in.Args[i+1], env)
+				env[in.Args[i]] = envValue(f, in.Args[i+1], env)
 			}
 		case "USER":
 			if len(in.Args) > 0 {
@@ -180,6 +183,34 @@ func stageEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 	}
 	return env, user
 }
+
+// envValue is an ENV value as BuildKit reads it: quotes and escapes
+// removed, the variables known so far expanded (unknown ones are kept as
+// written, for expand to leave alone).
+func envValue(f *File, value string, env map[string]string) string {
+	escape := f.Escape
+	if escape == 0 {
+		escape = '\\'
+	}
+	v, _, err := shell.NewLex(escape).ProcessWord(value, knownEnv(env))
+	if err != nil {
+		return expand(value, env)
+	}
+	return v
+}
+
+// knownEnv gives the lexer the stage's variables, and an unknown one as
+// its own reference.
+type knownEnv map[string]string
+
+func (e knownEnv) Get(name string) (string, bool) {
+	if v, ok := e[name]; ok {
+		return v, true
+	}
+	return "${" + name + "}", true
+}
+
+func (e knownEnv) Keys() []string { return slices.Collect(maps.Keys(e)) }
 
 var varRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
 
