@@ -105,6 +105,22 @@ func Parse(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
+// root follows s's FROM through earlier stages to the stage that starts
+// from an image.
+func (f *File) root(s *Stage) *Stage {
+	for {
+		parent := f.stage(s.Base)
+		if parent == nil || parent.Index >= s.Index {
+			return s
+		}
+		s = parent
+	}
+}
+
+// image is the image s's stage chain starts from: a stage FROM a golang
+// stage has the golang image's paths.
+func (f *File) image(s *Stage) string { return f.root(s).Base }
+
 // stage returns the stage with the given name or index, or nil.
 func (f *File) stage(ref string) *Stage {
 	for _, s := range f.Stages {

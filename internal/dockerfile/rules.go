@@ -273,7 +273,7 @@ func checkCacheMounts(f *File, _ *Context) []Finding {
 			var tools []string
 			severity := Info
 			for _, words := range commands(in.Text()) {
-				t := recognise(words, env, s.Base)
+				t := recognise(words, env, f.image(s))
 				if t == nil || skipCacheCheck(t, env, user, in) {
 					continue
 				}
@@ -454,7 +454,7 @@ func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
 			}
 			env, _ := stageEnv(f, s, in)
 			for _, words := range commands(in.Text()) {
-				t := recognise(words, env, s.Base)
+				t := recognise(words, env, f.image(s))
 				if t == nil || !t.deps || !depsFromManifest(t) {
 					continue
 				}
@@ -772,7 +772,7 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 			env, _ := stageEnv(f, s, in)
 			targets := mountTargets(in, env)
 			for _, words := range commands(in.Text()) {
-				t := recognise(words, env, s.Base)
+				t := recognise(words, env, f.image(s))
 				if t == nil || !t.system {
 					continue
 				}
@@ -804,10 +804,7 @@ func checkToolchainFinal(f *File, _ *Context) []Finding {
 		return nil
 	}
 	last := f.Stages[len(f.Stages)-1]
-	base := last
-	for base != nil && f.stage(base.Base) != nil && f.stage(base.Base).Index < base.Index {
-		base = f.stage(base.Base)
-	}
+	base := f.root(last)
 	var image string
 	for name := range toolchainImages {
 		if isImage(base.Base, name) {
@@ -854,7 +851,7 @@ func checkDuplicateDeps(f *File, _ *Context) []Finding {
 			env, _ := stageEnv(f, s, in)
 			deps := false
 			for _, words := range commands(in.Text()) {
-				if t := recognise(words, env, s.Base); t != nil && t.deps {
+				if t := recognise(words, env, f.image(s)); t != nil && t.deps {
 					deps = true
 				}
 			}
