@@ -436,6 +436,7 @@ var manifests = map[string]string{
 	"pnpm install":    "COPY package.json pnpm-lock.yaml ./",
 	"pnpm i":          "COPY package.json pnpm-lock.yaml ./",
 	"pnpm fetch":      "COPY pnpm-lock.yaml ./",
+	"bun install":     "COPY package.json bun.lock ./",
 	"pip install":     "COPY requirements.txt ./",
 	"uv sync":         "COPY pyproject.toml uv.lock ./",
 	"uv pip":          "COPY requirements.txt ./",
@@ -477,6 +478,8 @@ func depsFromManifest(t *tool) bool {
 	switch t.name {
 	case "pip install", "uv pip":
 		return hasArg(t.words, "-r") || hasArg(t.words, "--requirement")
+	case "yarn install":
+		return true
 	case "npm install", "npm i", "pnpm install", "pnpm i":
 		for _, w := range t.words[2:] {
 			if !strings.HasPrefix(w, "-") {

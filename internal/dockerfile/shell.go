@@ -57,15 +57,39 @@ func commands(text string) [][]string {
 		}
 	}
 	flushCmd()
-	// Leading environment assignments and wrappers are not the command.
+	// Leading environment assignments, wrappers and the shell's keywords
+	// (`if cond; then cmd`, `for x in ...; do cmd`) are not the command.
 	for i, w := range out {
-		for len(w) > 1 && (strings.Contains(w[0], "=") && !strings.HasPrefix(w[0], "-") ||
-			w[0] == "sudo" || w[0] == "exec" || w[0] == "time" || w[0] == "env") {
+		for len(w) > 1 && (strings.Contains(w[0], "=") && !strings.HasPrefix(w[0], "-") || prefixWords[w[0]]) {
 			w = w[1:]
 		}
 		out[i] = w
 	}
 	return out
+}
+
+var prefixWords = map[string]bool{"sudo": true, "exec": true, "time": true, "env": true, "nice": true,
+	"then": true, "else": true, "do": true, "if": true, "elif": true, "while": true, "until": true, "!": true}
+
+// valueFlags take their value as the next word (`yarn --network-timeout
+// 600000 install`, `go -C dir build`), which is then not a subcommand.
+var valueFlags = map[string]bool{"-C": true, "--cwd": true, "--prefix": true, "--network-timeout": true, "--mutex": true,
+	"--registry": true, "--manifest-path": true, "--target-dir": true, "--filter": true, "-F": true, "--dir": true, "--cache-folder": true}
+
+// subcommand is the first word after the command that is neither a flag,
+// a flag's value, nor a toolchain selector (`cargo +nightly build`).
+func subcommand(words []string) string {
+	for i := 1; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case valueFlags[w]:
+			i++
+		case strings.HasPrefix(w, "-") || strings.HasPrefix(w, "+"):
+		default:
+			return w
+		}
+	}
+	return ""
 }
 
 // A tool is a recognised toolchain command and the caches it uses.
@@ -99,11 +123,15 @@ func recognise(words []string, env map[string]string, base string) *tool {
 		return nil
 	}
 	cmd := path.Base(words[0])
-	sub := ""
-	for _, w := range words[1:] {
-		if !strings.HasPrefix(w, "-") {
-			sub = w
-			break
+	sub := subcommand(words)
+	switch {
+	case cmd == "xx-cargo": // tonistiigi/xx's cross-compiling wrapper
+		cmd = "cargo"
+	case cmd == "cargo" && (sub == "auditable" || sub == "zigbuild"): // cargo auditable build, cargo zigbuild
+		if sub == "zigbuild" {
+			sub = "build"
+		} else {
+			sub = subcommand(words[1:])
 		}
 	}
 	h := home(env)
@@ -142,10 +170,13 @@ func recognise(words []string, env map[string]string, base string) *tool {
 		t.name, t.deps = "yarn install", true
 		t.caches = []cache{{what: "Yarn cache", env: "YARN_CACHE_FOLDER",
 			paths: []string{"/usr/local/share/.cache/yarn", h + "/.cache/yarn", h + "/.yarn/berry/cache"}}}
+	case cmd == "bun" && (sub == "install" || sub == "i"):
+		t.name, t.deps = "bun install", true
+		t.caches = []cache{{what: "Bun cache", env: "BUN_INSTALL_CACHE_DIR", paths: []string{h + "/.bun/install/cache"}}}
 	case cmd == "pnpm" && (sub == "install" || sub == "i" || sub == "fetch"):
 		t.name, t.deps = "pnpm "+sub, true
 		t.caches = []cache{{what: "pnpm store", env: "PNPM_STORE_DIR", paths: []string{"/pnpm/store", h + "/.local/share/pnpm/store"}}}
-	case (cmd == "pip" || cmd == "pip3" || (strings.HasPrefix(cmd, "python") && contains(words, "pip"))) && contains(words, "install"):
+	case (cmd == "pip" || cmd == "pip3" || (strings.HasPrefix(cmd, "python") && contains(words, "pip"))) && (contains(words, "install") || contains(words, "wheel")):
 		t.name, t.deps = "pip install", true
 		t.caches = []cache{{what: "pip cache", env: "PIP_CACHE_DIR", paths: []string{h + "/.cache/pip"}}}
 	case cmd == "uv" && (sub == "sync" || sub == "pip"):
