@@ -157,11 +157,21 @@ var readFromEnv = regexp.MustCompile(`^(CGO_ENABLED|GO[A-Z0-9]+|CC|CXX|CFLAGS|CX
 	`REACT_APP_[A-Z0-9_]+|PUBLIC_[A-Z0-9_]+|PIP_[A-Z_]+|PYTHON[A-Z_]*|UV_[A-Z_]+|POETRY_[A-Z_]+|JAVA_OPTS|MAVEN_OPTS|GRADLE_OPTS|[A-Z_]*_URL)$`)
 
 // stageEnv is the environment a stage's RUNs see, as far as ENV and FROM
-// another stage tell; user is the last USER ("" for root).
+// another stage tell; user is the last USER ("" for root). A user made
+// with useradd or adduser in the stage chain, with no ENV HOME, has the
+// home those commands give it: BuildKit sets HOME from /etc/passwd.
 func stageEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user string) {
-	env = map[string]string{}
+	env, user, homes := chainEnv(f, s, upto)
+	if user != "" && env["HOME"] == "" && homes[user] != "" {
+		env["HOME"] = homes[user]
+	}
+	return env, user
+}
+
+func chainEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user string, homes map[string]string) {
+	env, homes = map[string]string{}, map[string]string{}
 	if parent := f.stage(s.Base); parent != nil && parent.Index < s.Index {
-		env, user = stageEnv(f, parent, nil)
+		env, user, homes = chainEnv(f, parent, nil)
 	}
 	for _, in := range s.Instrs {
 		if in == upto {
@@ -179,10 +189,42 @@ func stageEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 					user = ""
 				}
 			}
+		case "RUN":
+			for _, words := range commands(in.Text()) {
+				if name, home := userAdded(words); name != "" {
+					homes[name] = home
+				}
+			}
 		}
 	}
-	return env, user
+	return env, user, homes
 }
+
+// userAdded reads `useradd [-m] [-d DIR] NAME` and `adduser [-h DIR |
+// --home DIR] NAME`: the user's name and home (/home/NAME by default).
+func userAdded(words []string) (name, home string) {
+	if cmd := path.Base(words[0]); cmd != "useradd" && cmd != "adduser" {
+		return "", ""
+	}
+	for i := 1; i < len(words); i++ {
+		switch w := words[i]; {
+		case (w == "-d" || w == "--home-dir" || w == "--home" || w == "-h") && i+1 < len(words):
+			home = words[i+1]
+			i++
+		case userValueFlags[w]:
+			i++
+		case !strings.HasPrefix(w, "-"):
+			name = w
+		}
+	}
+	if home == "" && name != "" {
+		home = "/home/" + name
+	}
+	return name, home
+}
+
+var userValueFlags = map[string]bool{"-u": true, "--uid": true, "-g": true, "--gid": true, "-G": true, "--groups": true,
+	"-s": true, "--shell": true, "-c": true, "--comment": true, "--gecos": true, "--ingroup": true, "-k": true, "-K": true, "-e": true, "-f": true, "-p": true}
 
 // envValue is an ENV value as BuildKit reads it: quotes and escapes
 // removed, the variables known so far expanded (unknown ones are kept as
