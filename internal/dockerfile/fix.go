@@ -3,19 +3,27 @@ package dockerfile
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // Fix applies the findings' mechanical fixes (cache mounts, the syntax
 // line) to f's text. It returns the new text, a unified diff, and how many
-// fixes it applied. Nothing is ever reordered.
+// fixes it applied. Nothing is ever reordered. One pass is enough: a file
+// given its first RUN --mount also gets the syntax line that flag needs.
 func Fix(f *File, findings []Finding) (text, diff string, applied int) {
 	var edits []*edit
+	syntax, mounts := false, false
 	for _, fd := range findings {
 		if fd.edit != nil {
 			edits = append(edits, fd.edit)
+			syntax = syntax || fd.Rule == "syntax-directive"
+			mounts = mounts || slices.ContainsFunc(fd.edit.text, func(l string) bool { return strings.Contains(l, "--mount=") })
 		}
+	}
+	if mounts && !syntax && f.Syntax == "" {
+		edits = append(edits, syntaxLine())
 	}
 	if len(edits) == 0 {
 		return strings.Join(f.Lines, "\n"), "", 0

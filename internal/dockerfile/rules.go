@@ -343,14 +343,35 @@ func checkCacheMounts(f *File, _ *Context) []Finding {
 				mounts = append(mounts, m)
 			}
 			msg := fmt.Sprintf("%s runs without a cache mount for %s", strings.Join(tools, " and "), strings.Join(what, " and "))
-			if stray := strayMounts(targets, needed); len(stray) > 0 {
-				msg += fmt.Sprintf(" (the cache mount at %s is not a directory it uses)", strings.Join(stray, ", "))
+			stray := strayMounts(targets, needed)
+			if len(stray) > 0 {
+				msg += fmt.Sprintf(" (the cache mount at %s is not a directory it uses: the fix replaces it)", strings.Join(stray, ", "))
 			}
-			fd := Finding{Line: in.Line, Severity: severity, Message: msg,
-				Fix: "RUN " + strings.Join(mounts, " ") + " " + strings.TrimSpace(strings.TrimPrefix(firstLine(in.Original), "RUN"))}
-			if e := addFlags(f, in, mounts); e != nil {
-				fd.edit = e
+			fd := Finding{Line: in.Line, Severity: severity, Message: msg}
+			e := addFlags(f, in, mounts, strayFlags(in, env, stray))
+			if e != nil {
+				fd.Fix = strings.TrimSpace(e.text[0])
+			} else {
+				fd.Fix = "RUN " + strings.Join(mounts, " ") + " " + strings.TrimSpace(strings.TrimPrefix(firstLine(in.Original), "RUN"))
 			}
+			if em := emptiers(in.Text(), env, missing); len(em) > 0 {
+				// Mounting a cache the same RUN empties buys nothing; the
+				// shell is the user's to edit, so --fix leaves this one.
+				fd.Message += fmt.Sprintf("; `%s` in the same RUN would empty the mounted cache", strings.Join(em, "` and `"))
+				var left []string
+				for _, c := range em {
+					if cut := withoutCommand(fd.Fix, c); cut != fd.Fix {
+						fd.Fix = cut
+					} else {
+						left = append(left, "`"+c+"`")
+					}
+				}
+				if len(left) > 0 {
+					fd.Fix += "\n(and remove " + strings.Join(left, " and ") + ")"
+				}
+				e = nil
+			}
+			fd.edit = e
 			out = append(out, fd)
 		}
 	}
@@ -372,6 +393,8 @@ func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool
 		return contains(t.words, "--no-cache")
 	case "pip install":
 		return contains(t.words, "--no-cache-dir") || env["PIP_NO_CACHE_DIR"] != ""
+	case "uv sync", "uv pip":
+		return contains(t.words, "--no-cache") || env["UV_NO_CACHE"] != ""
 	}
 	if t.system {
 		// An OS install that cleans up is what Docker's own guide shows;
@@ -386,6 +409,47 @@ func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool
 // or all of /var/lib/apt).
 func cleansApt(text string) bool {
 	return strings.Contains(text, "/var/lib/apt")
+}
+
+// emptiers are the commands of a RUN that empty one of caches: the
+// tool's own cleaning (npm cache clean, pip cache purge, go clean
+// -modcache) or an rm of the cache's directory.
+func emptiers(text string, env map[string]string, caches []cache) []string {
+	var out []string
+	for _, words := range commands(text) {
+		cmd, sub := path.Base(words[0]), subcommand(words)
+		empties := func(c cache) bool {
+			switch {
+			case cmd == "rm":
+				for _, w := range words[1:] {
+					if !strings.HasPrefix(w, "-") && covered([]string{path.Clean(strings.TrimSuffix(expand(w, env), "/*"))}, c) {
+						return true
+					}
+				}
+			case (cmd == "npm" || cmd == "yarn" || cmd == "pnpm") && sub == "cache" && (contains(words, "clean") || contains(words, "prune")):
+				return strings.Contains(strings.ToLower(c.what), cmd)
+			case (cmd == "pip" || cmd == "pip3") && sub == "cache" && (contains(words, "purge") || contains(words, "remove")):
+				return c.what == "pip cache"
+			case cmd == "go" && sub == "clean":
+				return contains(words, "-modcache") && c.what == "Go module cache" || contains(words, "-cache") && c.what == "Go build cache"
+			}
+			return false
+		}
+		if slices.ContainsFunc(caches, empties) {
+			out = append(out, strings.Join(words, " "))
+		}
+	}
+	return out
+}
+
+// withoutCommand removes cmd from a && chain in line, or returns line.
+func withoutCommand(line, cmd string) string {
+	for _, pat := range []string{" && " + cmd, cmd + " && "} {
+		if i := strings.Index(line, pat); i >= 0 {
+			return line[:i] + line[i+len(pat):]
+		}
+	}
+	return line
 }
 
 // strayMounts are the cache mount targets that cover none of the caches
@@ -427,13 +491,36 @@ func firstLine(s string) string {
 	return line
 }
 
+// strayFlags are the RUN's --mount flags whose targets are in stray.
+func strayFlags(in *Instr, env map[string]string, stray []string) []string {
+	var out []string
+	for _, fl := range in.Flags {
+		m, ok := strings.CutPrefix(fl, "--mount=")
+		if !ok {
+			continue
+		}
+		if t := mountTargets(&Instr{Flags: []string{fl}}, env); len(t) == 1 && slices.Contains(stray, t[0]) {
+			out = append(out, "--mount="+m)
+		}
+	}
+	return out
+}
+
 // addFlags is the mechanical fix that puts flags right after RUN on the
-// instruction's first line, when that line starts with RUN.
-func addFlags(f *File, in *Instr, flags []string) *edit {
+// instruction's first line, when that line starts with RUN, and takes
+// out the flags drop (each must be on that line, as written).
+func addFlags(f *File, in *Instr, flags, drop []string) *edit {
 	if in.Line < 1 || in.Line > len(f.Lines) {
 		return nil
 	}
 	line := f.Lines[in.Line-1]
+	for _, d := range drop {
+		i := strings.Index(line, d)
+		if i < 0 {
+			return nil
+		}
+		line = line[:i] + strings.TrimLeft(line[i+len(d):], " \t")
+	}
 	trimmed := strings.TrimLeft(line, " \t")
 	if len(trimmed) < 4 || !strings.EqualFold(trimmed[:3], "RUN") || (trimmed[3] != ' ' && trimmed[3] != '\t') {
 		return nil
@@ -626,6 +713,11 @@ func argDeclares(in *Instr, name string) bool {
 
 // --- syntax-directive ---
 
+// syntaxLine is the edit that adds the syntax directive at the top.
+func syntaxLine() *edit {
+	return &edit{from: 1, to: 0, text: []string{"# syntax=docker/dockerfile:1"}}
+}
+
 func checkSyntax(f *File, _ *Context) []Finding {
 	if f.Syntax != "" {
 		return nil
@@ -646,7 +738,7 @@ func checkSyntax(f *File, _ *Context) []Finding {
 				return []Finding{{Line: 1, Severity: Warning,
 					Message: fmt.Sprintf("line %d uses %s, which needs BuildKit's Dockerfile frontend, but the file has no # syntax= line", in.Line, what),
 					Fix:     "# syntax=docker/dockerfile:1 (as the first line)",
-					edit:    &edit{from: 1, to: 0, text: []string{"# syntax=docker/dockerfile:1"}}}}
+					edit:    syntaxLine()}}
 			}
 		}
 	}
