@@ -995,7 +995,9 @@ func checkDuplicateDeps(f *File, _ *Context) []Finding {
 			if !deps {
 				continue
 			}
-			key := s.Base + "\x00" + strings.Join(strings.Fields(in.Text()), " ")
+			// The same command over other files is another install: the key
+			// holds what the stage chain copied in, and where, before it.
+			key := s.Base + "\x00" + strings.Join(strings.Fields(in.Text()), " ") + "\x00" + copiedBefore(f, s, in)
 			prev, ok := seen[key]
 			if ok && !derives(f, s, prev.stage) {
 				out = append(out, Finding{Line: in.Line, Severity: Warning,
@@ -1011,6 +1013,24 @@ func checkDuplicateDeps(f *File, _ *Context) []Finding {
 		}
 	}
 	return out
+}
+
+// copiedBefore describes what the stage chain of s copied in, and the
+// working directories, up to instruction upto.
+func copiedBefore(f *File, s *Stage, upto *Instr) string {
+	var b strings.Builder
+	if parent := f.stage(s.Base); parent != nil && parent.Index < s.Index {
+		b.WriteString(copiedBefore(f, parent, nil))
+	}
+	for _, in := range s.Instrs {
+		if in == upto {
+			break
+		}
+		if in.Cmd == "COPY" || in.Cmd == "ADD" || in.Cmd == "WORKDIR" {
+			fmt.Fprintf(&b, "%s %q %q\n", in.Cmd, in.Flag("from"), in.Args)
+		}
+	}
+	return b.String()
 }
 
 // derives reports whether stage s starts (directly or not) from stage p.
