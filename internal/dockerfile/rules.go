@@ -129,6 +129,13 @@ var Rules = []Rule{
 		Explain: "Two stages from the same base that run the same dependency install each download and keep their own copy, and both " +
 			"re-run on every manifest change. Install once in a deps stage and start both stages FROM it; BuildKit then builds it once " +
 			"and shares its cache."},
+	{ID: "go-proxy", Severity: Warning, Title: "Go module downloads bypass the module proxy", check: checkGoProxy,
+		Explain: "GOPROXY=direct (or a GOPRIVATE/GONOPROXY pattern that covers public hosts such as github.com) makes the go command " +
+			"fetch every module from its origin with git, one repository at a time, instead of a zip from the module proxy: a Go build " +
+			"set up this way took over an hour and timed out where the proxy took 84 s. Leave GOPROXY at its default " +
+			"(https://proxy.golang.org,direct) or point it at your own proxy (GOPROXY=https://proxy.example.com,direct), and list only " +
+			"your private module paths in GOPRIVATE. GOSUMDB=off also drops the checksum database's protection. A proxy URL you set " +
+			"yourself is never flagged."},
 	{ID: "dockerignore", Severity: Warning, Title: "build context without .dockerignore", check: checkDockerignore,
 		Explain: "`COPY . .` sends the whole build context to the builder and into the layer. Without a .dockerignore, that includes .git, " +
 			"node_modules and build outputs: more to send and hash, and a layer whose cache breaks on every commit or local build. Add a " +
@@ -709,6 +716,82 @@ func argDeclares(in *Instr, name string) bool {
 		}
 	}
 	return false
+}
+
+// --- go-proxy ---
+
+// publicHost matches a GOPRIVATE/GONOPROXY pattern that covers modules
+// anyone can fetch through the public proxy.
+var publicHost = regexp.MustCompile(`^(\*|\*\.?[a-z.]*|(github\.com|gitlab\.com|bitbucket\.org|golang\.org|google\.golang\.org|gopkg\.in|go\.uber\.org|k8s\.io)(/\*)?)$`)
+
+func checkGoProxy(f *File, _ *Context) []Finding {
+	var out []Finding
+	for _, s := range f.Stages {
+		for _, in := range s.Instrs {
+			settings := goSettings(f, in)
+			for _, kv := range settings {
+				if msg := proxyBypass(kv[0], kv[1]); msg != "" {
+					fix := "drop it: the default GOPROXY is https://proxy.golang.org,direct; for private modules set " +
+						"GOPROXY=https://your-proxy.example.com,direct or list only their paths: GOPRIVATE=git.example.com/yourteam"
+					if kv[0] == "GOSUMDB" {
+						fix = "drop it; to leave private modules out of the checksum database, list only their paths: GONOSUMDB=git.example.com/yourteam"
+					}
+					out = append(out, Finding{Line: in.Line, Severity: Warning, Message: msg, Fix: fix})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// goSettings are the Go environment settings an instruction makes:
+// ENV and ARG defaults, and `go env -w` in a RUN.
+func goSettings(f *File, in *Instr) [][2]string {
+	var out [][2]string
+	switch in.Cmd {
+	case "ENV":
+		for i := 0; i+1 < len(in.Args); i += 3 {
+			out = append(out, [2]string{in.Args[i], envValue(f, in.Args[i+1], nil)})
+		}
+	case "ARG":
+		for _, a := range in.Args {
+			if k, v, ok := strings.Cut(a, "="); ok {
+				out = append(out, [2]string{k, strings.Trim(v, `"'`)})
+			}
+		}
+	case "RUN":
+		for _, words := range commands(in.Text()) {
+			if len(words) > 3 && path.Base(words[0]) == "go" && words[1] == "env" && words[2] == "-w" {
+				for _, a := range words[3:] {
+					if k, v, ok := strings.Cut(a, "="); ok {
+						out = append(out, [2]string{k, v})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// proxyBypass says what is wrong with setting name=value, or "".
+func proxyBypass(name, value string) string {
+	switch name {
+	case "GOPROXY":
+		if first, _, _ := strings.Cut(strings.ReplaceAll(value, "|", ","), ","); first == "direct" {
+			return "GOPROXY=" + value + " makes the go command clone every module from its origin instead of fetching it from the module proxy"
+		}
+	case "GOPRIVATE", "GONOPROXY":
+		for p := range strings.SplitSeq(value, ",") {
+			if publicHost.MatchString(strings.TrimSpace(p)) {
+				return fmt.Sprintf("%s=%s covers public modules (%s), which are then cloned from their origins instead of fetched from the module proxy", name, value, p)
+			}
+		}
+	case "GOSUMDB":
+		if value == "off" {
+			return "GOSUMDB=off turns off the checksum database: module downloads are no longer checked against it"
+		}
+	}
+	return ""
 }
 
 // --- syntax-directive ---
