@@ -1017,7 +1017,37 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 
 // --- toolchain-final ---
 
-var toolchainImages = map[string]string{"golang": "go build", "rust": "cargo build", "maven": "mvn", "gradle": "gradle"}
+// toolchainOf names the toolchain an image carries, from its repository's
+// last path element, whoever publishes it (maven:3.9, bitnami/maven,
+// ubi9/openjdk-21, a-team/jdk-maven): golang, rust, maven, gradle, jdk, or "".
+func toolchainOf(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	repo := strings.ToLower(path.Base(ref))
+	repo, _, _ = strings.Cut(repo, ":")
+	switch {
+	case repo == "golang":
+		return "golang"
+	case repo == "rust" || strings.HasPrefix(repo, "rust-"):
+		return "rust"
+	case strings.Contains(repo, "maven"):
+		return "maven"
+	case strings.Contains(repo, "gradle"):
+		return "gradle"
+	case strings.Contains(repo, "jdk"):
+		return "jdk"
+	}
+	return ""
+}
+
+// runtimeStage is the final stage to suggest for each toolchain: a JVM
+// program needs a JRE, a Rust one libc, a Go one usually nothing.
+var runtimeStage = map[string]string{
+	"golang": "FROM gcr.io/distroless/static (or scratch for a static binary, debian:12-slim if it needs libc)\nCOPY --from=build /path/to/binary /app",
+	"rust":   "FROM gcr.io/distroless/cc (or debian:12-slim)\nCOPY --from=build /path/to/target/release/app /app",
+	"maven":  "FROM eclipse-temurin:21-jre (or gcr.io/distroless/java21)\nCOPY --from=build /path/to/target/app.jar /app.jar",
+	"gradle": "FROM eclipse-temurin:21-jre (or gcr.io/distroless/java21)\nCOPY --from=build /path/to/build/libs/app.jar /app.jar",
+	"jdk":    "FROM eclipse-temurin:21-jre (or gcr.io/distroless/java21)\nCOPY --from=build /path/to/app.jar /app.jar",
+}
 
 func checkToolchainFinal(f *File, _ *Context) []Finding {
 	if len(f.Stages) == 0 {
@@ -1025,12 +1055,7 @@ func checkToolchainFinal(f *File, _ *Context) []Finding {
 	}
 	last := f.Stages[len(f.Stages)-1]
 	base := f.root(last)
-	var image string
-	for name := range toolchainImages {
-		if isImage(base.Base, name) {
-			image = name
-		}
-	}
+	image := toolchainOf(base.Base)
 	if image == "" {
 		return nil
 	}
@@ -1046,8 +1071,8 @@ func checkToolchainFinal(f *File, _ *Context) []Finding {
 				return []Finding{{Line: last.From.Line, Severity: Warning,
 					Message: fmt.Sprintf("the final image is %s, so it ships the whole %s toolchain and the build's caches; only the build's output is needed at run time",
 						base.Base, image),
-					Fix: fmt.Sprintf("build in a stage and copy the result into a small final stage:\nFROM %s AS build\n...\nFROM gcr.io/distroless/static (or debian:12-slim, or scratch)\nCOPY --from=build /path/to/output /app",
-						base.Base)}}
+					Fix: fmt.Sprintf("build in a stage and copy the result into a small final stage:\nFROM %s AS build\n...\n%s",
+						base.Base, runtimeStage[image])}}
 			}
 		}
 	}
