@@ -581,10 +581,21 @@ var manifests = map[string]string{
 	"mvn":             "COPY pom.xml ./",
 }
 
+// selfFetching are builds that download what the manifests name when
+// nothing did before: the step to run first, after copying the manifests.
+var selfFetching = map[string][2]string{
+	"go build":    {"COPY go.mod go.sum ./", "RUN go mod download"},
+	"go install":  {"COPY go.mod go.sum ./", "RUN go mod download"},
+	"go test":     {"COPY go.mod go.sum ./", "RUN go mod download"},
+	"cargo build": {"COPY Cargo.toml Cargo.lock ./", "RUN cargo fetch"},
+	"cargo test":  {"COPY Cargo.toml Cargo.lock ./", "RUN cargo fetch"},
+}
+
 func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
 	var out []Finding
 	for _, s := range f.Stages {
 		copied, rest := afterSourceCopy(s)
+		fetched := copied != nil && fetchedBefore(f, s, copied)
 		for _, in := range rest {
 			if in.Cmd != "RUN" {
 				continue
@@ -592,6 +603,12 @@ func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
 			env, _ := stageEnv(f, s, in)
 			for _, words := range commands(in.Text()) {
 				t := recognise(words, env, f.image(s))
+				if t != nil && !t.deps && !fetched {
+					if fd, ok := selfFetch(t, in, copied, env); ok {
+						out = append(out, fd)
+						break
+					}
+				}
 				if t == nil || !t.deps || !depsFromManifest(t) {
 					continue
 				}
@@ -624,6 +641,44 @@ func depsFromManifest(t *tool) bool {
 		}
 	}
 	return true
+}
+
+// selfFetch reports a build that downloads its dependencies itself after
+// the whole source was copied, with no cache mount to keep them.
+func selfFetch(t *tool, in, copied *Instr, env map[string]string) (Finding, bool) {
+	first, ok := selfFetching[t.name]
+	i := slices.IndexFunc(t.caches, func(c cache) bool { return c.what == "Go module cache" || c.what == "Cargo registry" })
+	if !ok || i < 0 || covered(mountTargets(in, env), t.caches[i]) {
+		return Finding{}, false // vendored (no module cache), or the downloads are kept in a mount
+	}
+	return Finding{Line: in.Line, Severity: Warning,
+		Message: fmt.Sprintf("`%s` downloads the dependencies itself after line %d copies the whole source, so every source edit downloads them again",
+			t.name, copied.Line),
+		Fix: fmt.Sprintf("download them first, after copying only the manifests (or mount the %s):\n%s\n%s\n%s",
+			t.caches[i].what, first[0], first[1], firstLine(copied.Original))}, true
+}
+
+// fetchedBefore reports whether a dependency step ran in s's stage chain
+// before instruction upto.
+func fetchedBefore(f *File, s *Stage, upto *Instr) bool {
+	if parent := f.stage(s.Base); parent != nil && parent.Index < s.Index && fetchedBefore(f, parent, nil) {
+		return true
+	}
+	for _, in := range s.Instrs {
+		if in == upto {
+			return false
+		}
+		if in.Cmd != "RUN" {
+			continue
+		}
+		env, _ := stageEnv(f, s, in)
+		for _, words := range commands(in.Text()) {
+			if t := recognise(words, env, f.image(s)); t != nil && t.deps {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // --- early-arg ---

@@ -9,6 +9,7 @@ FROM toolchain AS build
 WORKDIR /src
 COPY . .
 # want: cache-mount
+# want: copy-before-deps
 RUN cargo build --release --locked
 
 FROM golang:1.23 AS gobase
