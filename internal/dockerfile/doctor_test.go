@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -259,4 +260,26 @@ func instructions(f *File) string {
 		}
 	}
 	return b.String()
+}
+
+// A Go module that requires nothing has no module cache to mount or to
+// download first; with requirements, both findings come back.
+func TestGoModuleWithoutRequirements(t *testing.T) {
+	dir := t.TempDir()
+	df := []byte("# syntax=docker/dockerfile:1\nFROM golang:1.23\nWORKDIR /src\nCOPY . .\n" +
+		"RUN --mount=type=cache,target=/root/.cache/go-build go build -o /out/app .\n")
+	f, _ := Parse(filepath.Join(dir, "Dockerfile"), df)
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte(".git\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.23\n"), 0o644)
+	if got := Check(f, &Context{Dir: dir}); slices.ContainsFunc(got, func(fd Finding) bool { return fd.Rule != "toolchain-final" }) {
+		t.Errorf("a module with no requirements: %+v", got)
+	}
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/app\n\ngo 1.23\n\nrequire golang.org/x/sync v0.10.0\n"), 0o644)
+	var rules []string
+	for _, fd := range Check(f, &Context{Dir: dir}) {
+		rules = append(rules, fd.Rule)
+	}
+	if got := strings.Join(rules, ","); got != "toolchain-final,cache-mount,copy-before-deps" {
+		t.Errorf("a module with requirements: %s", got)
+	}
 }

@@ -309,8 +309,9 @@ func covered(targets []string, c cache) bool {
 	return false
 }
 
-func checkCacheMounts(f *File, _ *Context) []Finding {
+func checkCacheMounts(f *File, ctx *Context) []Finding {
 	var out []Finding
+	needMods := goModulesNeeded(ctx)
 	for _, s := range f.Stages {
 		for _, in := range s.Instrs {
 			if in.Cmd != "RUN" {
@@ -325,6 +326,9 @@ func checkCacheMounts(f *File, _ *Context) []Finding {
 				t := recognise(words, env, f.image(s))
 				if t == nil || skipCacheCheck(t, env, user, in) {
 					continue
+				}
+				if !needMods {
+					t.caches = slices.DeleteFunc(t.caches, func(c cache) bool { return c.what == "Go module cache" })
 				}
 				needed = append(needed, t.caches...)
 				for _, c := range t.caches {
@@ -591,8 +595,9 @@ var selfFetching = map[string][2]string{
 	"cargo test":  {"COPY Cargo.toml Cargo.lock ./", "RUN cargo fetch"},
 }
 
-func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
+func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 	var out []Finding
+	needMods := goModulesNeeded(ctx)
 	for _, s := range f.Stages {
 		copied, rest := afterSourceCopy(s)
 		fetched := copied != nil && fetchedBefore(f, s, copied)
@@ -603,7 +608,7 @@ func checkCopyBeforeDeps(f *File, _ *Context) []Finding {
 			env, _ := stageEnv(f, s, in)
 			for _, words := range commands(in.Text()) {
 				t := recognise(words, env, f.image(s))
-				if t != nil && !t.deps && !fetched {
+				if t != nil && !t.deps && !fetched && (needMods || !strings.HasPrefix(t.name, "go ")) {
 					if fd, ok := selfFetch(t, in, copied, env); ok {
 						out = append(out, fd)
 						break
@@ -641,6 +646,25 @@ func depsFromManifest(t *tool) bool {
 		}
 	}
 	return true
+}
+
+// goModulesNeeded reports whether a Go build may download modules: false
+// only when the build context's go.mod requires none (a module that uses
+// the standard library alone has no module cache to keep).
+func goModulesNeeded(ctx *Context) bool {
+	if ctx == nil || ctx.Dir == "" {
+		return true
+	}
+	data, err := os.ReadFile(filepath.Join(ctx.Dir, "go.mod"))
+	if err != nil {
+		return true
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "require") {
+			return true
+		}
+	}
+	return false
 }
 
 // selfFetch reports a build that downloads its dependencies itself after
