@@ -324,7 +324,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 			severity := Info
 			for _, words := range commands(in.Text()) {
 				t := recognise(words, env, f.image(s))
-				if t == nil || skipCacheCheck(t, env, user, in) {
+				if t == nil || skipCacheCheck(f, t, env, user, in) {
 					continue
 				}
 				if !needMods {
@@ -391,7 +391,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 
 // skipCacheCheck leaves out what a careful reader would dispute: a cache
 // in a home directory we cannot know, installs that opt out of caching.
-func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool {
+func skipCacheCheck(f *File, t *tool, env map[string]string, user string, in *Instr) bool {
 	if user != "" && env["HOME"] == "" {
 		for _, c := range t.caches {
 			if c.env == "" || env[c.env] == "" {
@@ -410,7 +410,7 @@ func skipCacheCheck(t *tool, env map[string]string, user string, in *Instr) bool
 	if t.system {
 		// An OS install that cleans up is what Docker's own guide shows;
 		// one in a layer that re-runs routinely is install-cleanup's case.
-		line, _ := rerunsRoutinely(in.Stage, in)
+		line, _ := rerunsRoutinely(f, in.Stage, in)
 		return line > 0 || t.name == "apt-get install" && cleansApt(in.Text())
 	}
 	return false
@@ -978,6 +978,8 @@ func constantCommand(words []string) bool {
 		return len(args) >= 2 && (args[0] == "install" || args[0] == "i") && (contains(args, "-g") || contains(args, "--global")) && noRelative(args)
 	case "pip", "pip3":
 		return contains(args, "install") && !hasArg(args, "-r") && !hasArg(args, "-e") && noRelative(args)
+	case "cargo":
+		return len(args) >= 2 && args[0] == "install" && (hasArg(args, "--version") || hasArg(args, "--vers")) && !contains(args, "--path") && noRelative(args)
 	}
 	return false
 }
@@ -996,10 +998,27 @@ func noRelative(args []string) bool {
 	return true
 }
 
+// chainSourceCopy is the first copy of the whole source in the stages s
+// starts from (not s itself), or nil: all of s comes after it.
+func chainSourceCopy(f *File, s *Stage) *Instr {
+	parent := f.stage(s.Base)
+	if parent == nil || parent.Index >= s.Index {
+		return nil
+	}
+	if c := chainSourceCopy(f, parent); c != nil {
+		return c
+	}
+	c, _ := afterSourceCopy(parent)
+	return c
+}
+
 func checkInstallAfterCopy(f *File, _ *Context) []Finding {
 	var out []Finding
 	for _, s := range f.Stages {
 		copied, rest := afterSourceCopy(s)
+		if c := chainSourceCopy(f, s); c != nil {
+			copied, rest = c, s.Instrs
+		}
 		for _, in := range rest {
 			if in.Cmd != "RUN" || hasBindMount(in) {
 				continue
@@ -1011,7 +1030,7 @@ func checkInstallAfterCopy(f *File, _ *Context) []Finding {
 				constant = constant && constantCommand(words)
 				name := path.Base(words[0])
 				installs = installs || name == "apt-get" || name == "apt" || name == "apk" || name == "curl" ||
-					name == "wget" || name == "go" || name == "npm" || name == "pip" || name == "pip3"
+					name == "wget" || name == "go" || name == "npm" || name == "pip" || name == "pip3" || name == "cargo"
 			}
 			if !constant || !installs {
 				continue
@@ -1037,8 +1056,12 @@ func hasBindMount(in *Instr) bool {
 // --- install-cleanup ---
 
 // rerunsRoutinely finds what, before in, makes in's layer re-run often:
-// a copy of the whole source or a volatile ARG. line is 0 if nothing does.
-func rerunsRoutinely(s *Stage, in *Instr) (line int, reason string) {
+// a copy of the whole source (in the stage or one it starts from) or a
+// volatile ARG. line is 0 if nothing does.
+func rerunsRoutinely(f *File, s *Stage, in *Instr) (line int, reason string) {
+	if c := chainSourceCopy(f, s); c != nil {
+		return c.Line, "the source copy at line"
+	}
 	for _, prev := range s.Instrs {
 		if prev == in {
 			break
@@ -1048,7 +1071,10 @@ func rerunsRoutinely(s *Stage, in *Instr) (line int, reason string) {
 		}
 		if prev.Cmd == "ARG" {
 			for _, a := range prev.Args {
-				if n, _, _ := strings.Cut(a, "="); volatileArg.MatchString(n) {
+				if strings.HasPrefix(a, "#") {
+					break
+				}
+				if n, def, has := strings.Cut(a, "="); volatile(n, def, has) {
 					return prev.Line, "ARG " + n + " at line"
 				}
 			}
@@ -1064,8 +1090,8 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 			if in.Cmd != "RUN" {
 				continue
 			}
-			volatile, reason := rerunsRoutinely(s, in)
-			if volatile == 0 {
+			since, reason := rerunsRoutinely(f, s, in)
+			if since == 0 {
 				continue
 			}
 			env, _ := stageEnv(f, s, in)
@@ -1085,8 +1111,8 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 				}
 				out = append(out, Finding{Line: in.Line, Severity: Warning,
 					Message: fmt.Sprintf("`%s` re-runs whenever %s %d changes, and neither cleans up nor uses a cache mount: every run downloads the packages and leaves the lists in the layer",
-						t.name, reason, volatile),
-					Fix: fix + "\n(or move the install above line " + fmt.Sprint(volatile) + ")"})
+						t.name, reason, since),
+					Fix: fix + "\n(or move the install above line " + fmt.Sprint(since) + ")"})
 				break
 			}
 		}
