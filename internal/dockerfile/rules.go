@@ -751,13 +751,33 @@ func automaticArg(name string) bool {
 // name it. Any of them may read it from the environment, so an ARG no
 // instruction names is reported only when it is volatile, and never as
 // unused: the fix is to declare it lower, not to remove it.
+//
+// A volatile ARG that an ENV hands on (ENV APP_VERSION=$VERSION) is in
+// every later RUN's environment through it, so the search goes on past
+// that ENV, for the ARG or the variable it set.
 func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool) {
-	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(name) + `\b`)
+	names := []string{name}
+	refs := func() *regexp.Regexp {
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = regexp.QuoteMeta(n)
+		}
+		return regexp.MustCompile(`\$\{?(` + strings.Join(quoted, "|") + `)\b`)
+	}
+	ref := refs()
 	var skipped []int
-	var firstUse *Instr
+	var firstUse, via *Instr
 	for _, in := range rest {
 		if in.Cmd == "ARG" && argDeclares(in, name) {
 			break
+		}
+		if vol && via == nil && passedOn(in, name) {
+			via = in
+			for i := 0; i < len(in.Args); i += 3 {
+				names = append(names, in.Args[i])
+			}
+			ref = refs()
+			continue
 		}
 		if ref.MatchString(in.Original) || ref.MatchString(in.Text()) {
 			firstUse = in
@@ -766,6 +786,11 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 		if in.Cmd == "RUN" {
 			skipped = append(skipped, in.Line)
 		}
+	}
+	shown, moved := name, "`ARG "+name+"`"
+	if via != nil {
+		shown = fmt.Sprintf("%s (handed on by the ENV at line %d)", name, via.Line)
+		moved = fmt.Sprintf("`ARG %s` and the ENV at line %d", name, via.Line)
 	}
 	if len(skipped) == 0 || firstUse == nil && !vol {
 		return Finding{}, false
@@ -780,12 +805,12 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 	}
 	if firstUse == nil {
 		return Finding{Line: decl.Line, Severity: sev,
-			Message: fmt.Sprintf("ARG %s changes from build to build, and a new value re-runs every RUN after it (line %s), whether it reads it or not", name, lines),
-			Fix:     fmt.Sprintf("move `ARG %s` from line %d down to just before the step that reads it, below the dependency and package installs", name, decl.Line)}, true
+			Message: fmt.Sprintf("ARG %s changes from build to build, and a new value re-runs every RUN after it (line %s), whether it reads it or not", shown, lines),
+			Fix:     fmt.Sprintf("move %s from line %d down to just before the step that reads it, below the dependency and package installs", moved, decl.Line)}, true
 	}
 	return Finding{Line: decl.Line, Severity: sev,
-		Message: fmt.Sprintf("ARG %s is first used at line %d, but a new value also re-runs the RUN at line %s", name, firstUse.Line, lines),
-		Fix:     fmt.Sprintf("move `ARG %s` from line %d to just before line %d", name, decl.Line, firstUse.Line)}, true
+		Message: fmt.Sprintf("ARG %s is first used at line %d, but a new value also re-runs the RUN at line %s", shown, firstUse.Line, lines),
+		Fix:     fmt.Sprintf("move %s from line %d to just before line %d", moved, decl.Line, firstUse.Line)}, true
 }
 
 func argDeclares(in *Instr, name string) bool {
@@ -1081,6 +1106,21 @@ func rerunsRoutinely(f *File, s *Stage, in *Instr) (line int, reason string) {
 		}
 	}
 	return 0, ""
+}
+
+// passedOn reports ENV instructions that hand a volatile ARG on to every
+// later RUN (ENV APP_VERSION=$VERSION), as the ARG's first use.
+func passedOn(in *Instr, arg string) bool {
+	if in.Cmd != "ENV" {
+		return false
+	}
+	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(arg) + `\b`)
+	for i := 1; i < len(in.Args); i += 3 {
+		if ref.MatchString(in.Args[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkInstallCleanup(f *File, _ *Context) []Finding {
