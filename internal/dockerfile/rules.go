@@ -345,6 +345,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 				continue
 			}
 			var what, mounts []string
+			cargo := false
 			for _, c := range missing {
 				what = append(what, fmt.Sprintf("the %s (%s)", c.what, c.paths[0]))
 				m := "--mount=type=cache,target=" + c.paths[0]
@@ -352,6 +353,14 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 					m += "," + c.extra
 				}
 				mounts = append(mounts, m)
+				if c.what == "Cargo registry" {
+					// Git dependencies live beside the registry; mounting
+					// one without the other leaves them to be cloned again.
+					cargo = true
+					if git := path.Join(path.Dir(c.paths[0]), "git"); !covered(targets, cache{paths: []string{git}}) {
+						mounts = append(mounts, "--mount=type=cache,target="+git)
+					}
+				}
 			}
 			msg := fmt.Sprintf("%s runs without a cache mount for %s", strings.Join(tools, " and "), strings.Join(what, " and "))
 			stray := strayMounts(targets, needed)
@@ -364,6 +373,9 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 				fd.Fix = strings.TrimSpace(e.text[0])
 			} else {
 				fd.Fix = "RUN " + strings.Join(mounts, " ") + " " + strings.TrimSpace(strings.TrimPrefix(firstLine(in.Original), "RUN"))
+			}
+			if cargo && (slices.Contains(tools, "`cargo build`") || slices.Contains(tools, "`cargo test`")) {
+				fd.Fix += "\n(for incremental builds, also mount the target directory with sharing=locked and copy the binary out of it in the same RUN)"
 			}
 			if em := emptiers(in.Text(), env, missing); len(em) > 0 {
 				// Mounting a cache the same RUN empties buys nothing; the
