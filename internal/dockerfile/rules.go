@@ -197,6 +197,9 @@ func chainEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 				}
 			}
 		case "RUN":
+			if text := in.Text(); !strings.Contains(text, "adduser") && !strings.Contains(text, "useradd") {
+				continue
+			}
 			for _, words := range commands(in.Text()) {
 				if name, home := userAdded(words); name != "" {
 					homes[name] = home
@@ -783,7 +786,7 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 		if in.Cmd == "ARG" && argDeclares(in, name) {
 			break
 		}
-		if vol && via == nil && passedOn(in, name) {
+		if vol && via == nil && passedOn(in, ref) {
 			via = in
 			for i := 0; i < len(in.Args); i += 3 {
 				names = append(names, in.Args[i])
@@ -1120,13 +1123,12 @@ func rerunsRoutinely(f *File, s *Stage, in *Instr) (line int, reason string) {
 	return 0, ""
 }
 
-// passedOn reports ENV instructions that hand a volatile ARG on to every
-// later RUN (ENV APP_VERSION=$VERSION), as the ARG's first use.
-func passedOn(in *Instr, arg string) bool {
+// passedOn reports an ENV that hands a variable on to every later RUN
+// (ENV APP_VERSION=$VERSION); ref matches a reference to it.
+func passedOn(in *Instr, ref *regexp.Regexp) bool {
 	if in.Cmd != "ENV" {
 		return false
 	}
-	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(arg) + `\b`)
 	for i := 1; i < len(in.Args); i += 3 {
 		if ref.MatchString(in.Args[i]) {
 			return true
