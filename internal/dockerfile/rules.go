@@ -105,8 +105,11 @@ var Rules = []Rule{
 	{ID: "early-arg", Severity: Info, Title: "ARG declared before layers that do not use it", check: checkEarlyArgs,
 		Explain: "Inside a stage, an ARG's value is in the environment of every RUN after it, so a new value re-runs all of them, whether they " +
 			"use it or not. An ARG such as VERSION, COMMIT, GIT_SHA, BUILD_DATE or TAG changes on every build, so declared early it defeats " +
-			"the cache of every layer below it (a warning); others are info. Declare an ARG just before the first instruction that uses it, " +
-			"or remove it if nothing does."},
+			"the cache of every layer below it (a warning; not with a pinned default such as RUSTUP_VERSION=1.28.1); others are info. " +
+			"Declare an ARG just before the first instruction that uses it. Programs read some ARGs from their environment without " +
+			"naming them (CGO_ENABLED, RUSTFLAGS, NODE_ENV, a bundler's VITE_*), so an ARG no instruction names is reported only when " +
+			"it changes from build to build, and the fix is always to declare it lower, never to remove it. An ARG after the source " +
+			"copy costs nothing more."},
 	{ID: "syntax-directive", Severity: Warning, Title: "BuildKit-only syntax without a # syntax= line", check: checkSyntax,
 		Explain: "RUN --mount, heredocs and COPY --link/--chmod need BuildKit's Dockerfile frontend. Without `# syntax=docker/dockerfile:1` on " +
 			"the first line, the file depends on whichever frontend the builder has built in: an older one, or the legacy builder, fails or " +
