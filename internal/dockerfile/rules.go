@@ -333,10 +333,10 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 				if t == nil || skipCacheCheck(f, t, env, user, in) {
 					continue
 				}
+				needed = append(needed, t.caches...) // a module cache mount is never stray, needed or not
 				if !needMods {
 					t.caches = slices.DeleteFunc(t.caches, func(c cache) bool { return c.what == "Go module cache" })
 				}
-				needed = append(needed, t.caches...)
 				for _, c := range t.caches {
 					if !covered(targets, c) && !hasCache(missing, c) {
 						missing = append(missing, c)
