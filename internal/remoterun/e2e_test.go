@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -76,15 +77,9 @@ func runID(out string) string {
 func TestRunnerKilledMidJob(t *testing.T) {
 	w := newWorld(t, "")
 	a := w.startRunner("a", 1)
-	tr := w.trigger(ctx, "slow")
-	var out bytes.Buffer
-	tr.Stdout, tr.Stderr = &out, &out
-	if err := tr.Start(); err != nil {
-		t.Fatal(err)
-	}
+	tr, out := w.startTrigger("slow")
 	c := w.client()
-	id := waitRunning(t, c, "a")
-	waitFor(t, "the job to print", func() bool { return strings.Contains(readLog(t, c, id), "started") })
+	id := waitStarted(t, c, "a")
 	kill(a)
 	w.startRunner("b", 1)
 	err := tr.Wait()
@@ -98,6 +93,28 @@ func TestRunnerKilledMidJob(t *testing.T) {
 	if !strings.Contains(out.String(), "the run starts again (attempt 2, on b)") || !strings.Contains(out.String(), "woke") {
 		t.Errorf("trigger output does not show the second attempt:\n%s", out.String())
 	}
+}
+
+// startTrigger starts a trigger of pipeline in the background, its
+// output (both streams) going to the returned buffer.
+func (w *world) startTrigger(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	w.t.Helper()
+	tr := w.trigger(ctx, args...)
+	var out bytes.Buffer
+	tr.Stdout, tr.Stderr = &out, &out
+	if err := tr.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	return tr, &out
+}
+
+// waitStarted returns the run runner holds once its job has printed
+// "started".
+func waitStarted(t *testing.T, c *api.Client, runner string) string {
+	t.Helper()
+	id := waitRunning(t, c, runner)
+	waitFor(t, "the job to print", func() bool { return strings.Contains(readLog(t, c, id), "started") })
+	return id
 }
 
 // waitRunning returns the id of the run runner holds, once it holds one.
@@ -147,13 +164,9 @@ func readLog(t *testing.T, c *api.Client, id string) string {
 func TestControllerRestartMidRun(t *testing.T) {
 	w := newWorld(t, "")
 	w.startRunner("a", 1)
-	tr := w.trigger(ctx, "slow")
-	var out bytes.Buffer
-	tr.Stdout, tr.Stderr = &out, &out
-	tr.Start()
+	tr, out := w.startTrigger("slow")
 	c := w.client()
-	id := waitRunning(t, c, "a")
-	waitFor(t, "the job to print", func() bool { return strings.Contains(readLog(t, c, id), "started") })
+	id := waitStarted(t, c, "a")
 	w.killController()
 	time.Sleep(500 * time.Millisecond) // down for a moment, as a restart is
 	w.startController()
@@ -314,10 +327,7 @@ func TestTriggerMistakes(t *testing.T) {
 func TestControllerGoneIsUnknown(t *testing.T) {
 	w := newWorld(t, "")
 	w.startRunner("a", 1)
-	tr := w.trigger(ctx, "forever", "--wait-timeout", "2s")
-	var out bytes.Buffer
-	tr.Stdout, tr.Stderr = &out, &out
-	tr.Start()
+	tr, out := w.startTrigger("forever", "--wait-timeout", "2s")
 	id := waitRunning(t, w.client(), "a")
 	w.killController()
 	if code := exitCode(tr.Wait()); code != 3 || !strings.Contains(out.String(), "sparkwing runs show --remote "+id) {
@@ -330,13 +340,9 @@ func TestControllerGoneIsUnknown(t *testing.T) {
 func TestInterruptCancels(t *testing.T) {
 	w := newWorld(t, "")
 	w.startRunner("a", 1)
-	tr := w.trigger(ctx, "forever")
-	var out bytes.Buffer
-	tr.Stdout, tr.Stderr = &out, &out
-	tr.Start()
+	tr, out := w.startTrigger("forever")
 	c := w.client()
-	id := waitRunning(t, c, "a")
-	waitFor(t, "the job to print", func() bool { return strings.Contains(readLog(t, c, id), "started") })
+	id := waitStarted(t, c, "a")
 	tr.Process.Signal(syscall.SIGINT)
 	if code := exitCode(tr.Wait()); code != 130 {
 		t.Errorf("exit %d:\n%s", code, out.String())
