@@ -28,10 +28,13 @@ const (
 // dirB) is set, a glob without wildcards also matches every path below it,
 // as a directory does.
 func Overlap(a, b string, dirA, dirB bool) bool {
-	if slashInClass(a) || slashInClass(b) {
-		return true // not a glob anyone writes: the safe answer
+	if slashInClass(a) || slashInClass(b) || !utf8.ValidString(a) || !utf8.ValidString(b) {
+		// Not globs anyone writes (and not YAML): the safe answer. Bytes
+		// that are not UTF-8 all decode to U+FFFD, so a class of one such
+		// byte matches any other.
+		return true
 	}
-	if utf8.ValidString(a) && utf8.ValidString(b) && !basesMeet(LiteralBase(a), LiteralBase(b)) {
+	if !basesMeet(LiteralBase(a), LiteralBase(b)) {
 		return false // the fixed parts already differ: the common case, decided cheaply
 	}
 	as, okA := alternatives(a)
