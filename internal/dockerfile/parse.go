@@ -117,6 +117,22 @@ func (f *File) root(s *Stage) *Stage {
 	}
 }
 
+// chain lists the instructions of the stages s starts from, then s's own
+// up to (not including) upto.
+func (f *File) chain(s *Stage, upto *Instr) []*Instr {
+	var out []*Instr
+	if parent := f.stage(s.Base); parent != nil && parent.Index < s.Index {
+		out = f.chain(parent, nil)
+	}
+	for _, in := range s.Instrs {
+		if in == upto {
+			break
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
 // image is the image s's stage chain starts from: a stage FROM a golang
 // stage has the golang image's paths.
 func (f *File) image(s *Stage) string { return f.root(s).Base }

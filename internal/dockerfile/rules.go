@@ -1,6 +1,7 @@
 package dockerfile
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
@@ -236,6 +238,34 @@ func userAdded(words []string) (name, home string) {
 	return name, home
 }
 
+// userID is the numeric id of the non-root user a RUN runs as: the
+// USER itself when it is a number, else what useradd or adduser gave it
+// (-u, --uid) in the stage chain; "" when the file does not say.
+func userID(f *File, s *Stage, upto *Instr, user string) string {
+	if user == "" {
+		return ""
+	}
+	if _, err := strconv.Atoi(user); err == nil {
+		return user
+	}
+	uid := ""
+	for _, in := range f.chain(s, upto) {
+		if in.Cmd != "RUN" {
+			continue
+		}
+		for _, words := range commands(in.Text()) {
+			if name, _ := userAdded(words); name == user {
+				for i := 1; i+1 < len(words); i++ {
+					if words[i] == "-u" || words[i] == "--uid" {
+						uid = words[i+1]
+					}
+				}
+			}
+		}
+	}
+	return uid
+}
+
 var userValueFlags = map[string]bool{"-u": true, "--uid": true, "-g": true, "--gid": true, "-G": true, "--groups": true,
 	"-s": true, "--shell": true, "-c": true, "--comment": true, "--gecos": true, "--ingroup": true, "-k": true, "-K": true, "-e": true, "-f": true, "-p": true}
 
@@ -352,11 +382,15 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 			}
 			var what, mounts []string
 			cargo := false
+			uid := userID(f, s, in, user) // a cache mount is root's unless it says whose
 			for _, c := range missing {
 				what = append(what, fmt.Sprintf("the %s (%s)", c.what, c.paths[0]))
 				m := "--mount=type=cache,target=" + c.paths[0]
 				if c.extra != "" {
 					m += "," + c.extra
+				}
+				if user != "" {
+					m += ",uid=" + cmp.Or(uid, "UID")
 				}
 				mounts = append(mounts, m)
 				if c.what == "Cargo registry" {
@@ -379,6 +413,10 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 				fd.Fix = strings.TrimSpace(e.text[0])
 			} else {
 				fd.Fix = "RUN " + strings.Join(mounts, " ") + " " + strings.TrimSpace(strings.TrimPrefix(firstLine(in.Original), "RUN"))
+			}
+			if user != "" && uid == "" {
+				fd.Fix += fmt.Sprintf("\n(UID: the id of user %s, which `id -u %s` prints in the image)", user, user)
+				e = nil
 			}
 			if cargo && (slices.Contains(tools, "`cargo build`") || slices.Contains(tools, "`cargo test`")) {
 				fd.Fix += "\n(for incremental builds, also mount the target directory with sharing=locked and copy the binary out of it in the same RUN)"
