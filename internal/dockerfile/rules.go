@@ -656,6 +656,10 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 	needMods := goModulesNeeded(ctx)
 	for _, s := range f.Stages {
 		copied, rest := afterSourceCopy(s)
+		dir := "" // the directory copied into the working directory, when that is the copy
+		if copied == nil {
+			copied, rest, dir = afterTreeCopy(s)
+		}
 		fetched := copied != nil && fetchedBefore(f, s, copied)
 		for _, in := range rest {
 			if in.Cmd != "RUN" {
@@ -664,7 +668,7 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 			env, _ := stageEnv(f, s, in)
 			for _, words := range commands(in.Text()) {
 				t := recognise(words, env, f.image(s))
-				if t != nil && !t.deps && !fetched && (needMods || !strings.HasPrefix(t.name, "go ")) {
+				if dir == "" && t != nil && !t.deps && !fetched && (needMods || !strings.HasPrefix(t.name, "go ")) {
 					if fd, ok := selfFetch(t, in, copied, env); ok {
 						out = append(out, fd)
 						break
@@ -673,10 +677,13 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 				if t == nil || !t.deps || !depsFromManifest(t) {
 					continue
 				}
-				manifest := manifests[t.name]
+				manifest, what := manifests[t.name], "the whole source"
+				if dir != "" {
+					manifest, what = inDir(manifest, dir), dir+"/ with the manifests in it"
+				}
 				out = append(out, Finding{Line: in.Line, Severity: Warning,
-					Message: fmt.Sprintf("`%s` runs after line %d copies the whole source, so every source edit downloads the dependencies again",
-						t.name, copied.Line),
+					Message: fmt.Sprintf("`%s` runs after line %d copies %s, so every source edit downloads the dependencies again",
+						t.name, copied.Line, what),
 					Fix: fmt.Sprintf("move the download above line %d, after copying only the manifests:\n%s\n%s\n%s",
 						copied.Line, manifest, firstLine(in.Original), firstLine(copied.Original))})
 				break
@@ -684,6 +691,39 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 		}
 	}
 	return out
+}
+
+// afterTreeCopy finds a stage's first copy of one directory of the context
+// into the working directory (COPY ./frontend .), which brings that
+// directory's manifests in with all its sources, and the instructions
+// after it; dir is the directory.
+func afterTreeCopy(s *Stage) (copied *Instr, rest []*Instr, dir string) {
+	for i, in := range s.Instrs {
+		if (in.Cmd != "COPY" && in.Cmd != "ADD") || len(in.Flag("from")) > 0 || len(in.Args) != 2 || path.Clean(in.Args[1]) != "." {
+			continue
+		}
+		src := path.Clean(in.Args[0])
+		if src == "." || strings.HasPrefix(src, "..") || path.IsAbs(src) || strings.ContainsAny(src, "*?[{$") ||
+			path.Ext(src) != "" || !strings.HasPrefix(in.Args[0], "./") && !strings.HasSuffix(in.Args[0], "/") || plainFiles[path.Base(src)] {
+			continue
+		}
+		return in, s.Instrs[i+1:], src
+	}
+	return nil, nil, ""
+}
+
+// plainFiles are names without an extension that are files, not trees.
+var plainFiles = map[string]bool{"Makefile": true, "Dockerfile": true, "Gemfile": true, "Procfile": true, "Justfile": true,
+	"LICENSE": true, "README": true, "VERSION": true, "Taskfile": true}
+
+// inDir rewrites a manifest COPY line ("COPY a b ./") to take the files
+// from dir.
+func inDir(line, dir string) string {
+	words := strings.Fields(line)
+	for i := 1; i < len(words)-1; i++ {
+		words[i] = dir + "/" + words[i]
+	}
+	return strings.Join(words, " ")
 }
 
 // depsFromManifest: only a download driven by the project's manifests can
