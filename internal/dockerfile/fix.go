@@ -22,7 +22,7 @@ func Fix(f *File, findings []Finding) (text, diff string, applied int) {
 			mounts = mounts || slices.ContainsFunc(fd.edit.text, func(l string) bool { return strings.Contains(l, "--mount=") })
 		}
 	}
-	if mounts && !syntax && f.Syntax == "" {
+	if mounts && !syntax && !f.HasSyntax {
 		edits = append(edits, syntaxLine())
 	}
 	if len(edits) == 0 {

@@ -7,6 +7,7 @@ package dockerfile
 
 import (
 	"bytes"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,9 +19,12 @@ type File struct {
 	Path   string
 	Lines  []string // the source, for fixes
 	Syntax string   // the # syntax= directive, if any
-	Escape rune     // the escape character (\\ unless an escape directive says `)
-	Args   []*Instr // ARGs before the first FROM
-	Stages []*Stage
+	// HasSyntax: the file has a syntax directive line, even one with no
+	// value; a second one would make it invalid.
+	HasSyntax bool
+	Escape    rune     // the escape character (\\ unless an escape directive says `)
+	Args      []*Instr // ARGs before the first FROM
+	Stages    []*Stage
 }
 
 // Stage is one FROM and the instructions up to the next.
@@ -65,6 +69,11 @@ func (in *Instr) Flag(name string) []string {
 	return out
 }
 
+// syntaxDirective matches a syntax directive among the parser directives
+// that open a file (comment lines before anything else), whatever its
+// case or value.
+var syntaxDirective = regexp.MustCompile(`\A(?:[ \t]*#[^\n]*\n)*?[ \t]*#[ \t]*(?i:syntax)[ \t]*=`)
+
 // Parse reads a Dockerfile. The only errors are the parser's own (an
 // unknown instruction, a bad escape directive, an unterminated heredoc).
 func Parse(path string, data []byte) (*File, error) {
@@ -74,6 +83,7 @@ func Parse(path string, data []byte) (*File, error) {
 	}
 	f := &File{Path: path, Lines: strings.Split(string(data), "\n"), Escape: res.EscapeToken}
 	f.Syntax, _, _, _ = parser.DetectSyntax(data)
+	f.HasSyntax = f.Syntax != "" || syntaxDirective.Match(data)
 	var cur *Stage
 	for _, n := range res.AST.Children {
 		in := &Instr{Cmd: strings.ToUpper(n.Value), Line: n.StartLine, EndLine: n.EndLine,

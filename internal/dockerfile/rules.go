@@ -1018,10 +1018,15 @@ func checkSyntax(f *File, _ *Context) []Finding {
 				what = in.Cmd + " " + strings.SplitN(in.Flags[0], "=", 2)[0]
 			}
 			if what != "" {
-				return []Finding{{Line: 1, Severity: Warning,
+				fd := Finding{Line: 1, Severity: Warning,
 					Message: fmt.Sprintf("line %d uses %s, which needs BuildKit's Dockerfile frontend, but the file has no # syntax= line", in.Line, what),
-					Fix:     "# syntax=docker/dockerfile:1 (as the first line)",
-					edit:    syntaxLine()}}
+					Fix:     "# syntax=docker/dockerfile:1 (as the first line)"}
+				if f.HasSyntax { // an empty directive: a second line would make the file invalid
+					fd.Fix = "give the # syntax= line a value: # syntax=docker/dockerfile:1"
+				} else {
+					fd.edit = syntaxLine()
+				}
+				return []Finding{fd}
 			}
 		}
 	}
