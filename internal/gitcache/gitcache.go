@@ -242,7 +242,7 @@ func (c *Cache) Changed(ctx context.Context, name, from, to string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	files := []string{}
+	files := []string{} // not nil: a diff of nothing is known to change nothing (nil means unknown)
 	for f := range strings.SplitSeq(strings.TrimSuffix(out, "\x00"), "\x00") {
 		if f != "" {
 			files = append(files, f)
