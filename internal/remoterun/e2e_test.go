@@ -289,6 +289,41 @@ func TestWhatRuns(t *testing.T) {
 	}
 }
 
+// A runner fetches only the commits it lacks: a second run of a
+// repository with a large file in its history does not bring the file
+// again.
+func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
+	w := newWorld(t, "")
+	w.startRunner("a", 1)
+	big := make([]byte, 2<<20)
+	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible
+	w.write("big.bin", string(big))
+	w.commit("big")
+	for i := range 3 {
+		w.write("version.txt", fmt.Sprintf("v%d", i+2))
+		w.commit(fmt.Sprintf("v%d", i+2))
+		w.run(w.work, "git", "push", "-q", "origin", "HEAD:main")
+		if out, code := w.triggerOut("build"); code != 0 {
+			t.Fatalf("trigger %d exited %d:\n%s", i, code, out)
+		}
+		if i == 0 { // every fetch kept as a pack, so a second copy takes room
+			w.run(filepath.Join(w.dir, "runner-a", "mirrors", "app.git"), "git", "config", "transfer.unpackLimit", "1")
+		}
+	}
+	var size int64
+	filepath.WalkDir(filepath.Join(w.dir, "runner-a", "mirrors", "app.git", "objects"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				size += fi.Size()
+			}
+		}
+		return nil
+	})
+	if size > int64(3*len(big)/2) {
+		t.Errorf("the runner's mirror holds %d bytes of objects after 3 runs: the %d-byte file came more than once", size, len(big))
+	}
+}
+
 func short(sha string) string { return sha[:12] }
 
 // Mistakes get exit 2 and a message that says what to do.

@@ -34,6 +34,9 @@ func (r *runner) mirrorLock(repo string) *sync.Mutex {
 	return m
 }
 
+// tipRef names the last commit fetched into a mirror.
+const tipRef = "refs/sparkwing/tip"
+
 func (r *runner) mirrorPath(repo string) string {
 	return filepath.Join(r.cfg.Dir, "mirrors", repo+".git")
 }
@@ -54,13 +57,18 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) er
 		if err := r.unbundle(ctx, mirror, url, a.Bundle); err != nil {
 			return err
 		}
-	} else if _, err := r.git(ctx, mirror, "cat-file", "-e", run.SHA+"^{commit}"); err != nil { // a re-run needs no fetch
-		if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, run.SHA); err != nil {
+	} else if !gitcache.Stored(mirror, run.SHA) { // a re-run needs no fetch
+		// Into a ref: the next fetch offers it, so only what is new
+		// comes (a commit fetched into no ref brings its whole history
+		// every time).
+		if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, "+"+run.SHA+":"+tipRef); err != nil {
 			return err
 		}
 	}
-	r.git(ctx, mirror, "worktree", "prune")
-	os.RemoveAll(dir)
+	if _, err := os.Lstat(dir); err == nil { // left by a runner that was killed
+		os.RemoveAll(dir)
+		r.git(ctx, mirror, "worktree", "prune")
+	}
 	if _, err := r.git(ctx, mirror, "worktree", "add", "--quiet", "--force", "--detach", dir, run.SHA); err != nil {
 		return err
 	}
