@@ -1,8 +1,13 @@
 package gitcache
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,4 +61,52 @@ func TestStored(t *testing.T) {
 			t.Errorf("Stored(%q) = true", bad)
 		}
 	}
+}
+
+// FuzzPackIndex builds a well-formed index of the ids in the input and
+// checks every lookup against the set; the raw input, read as an index,
+// must not crash the reader.
+func FuzzPackIndex(f *testing.F) {
+	f.Add([]byte("0123456789abcdefghij0123456789abcdefghiJ"), byte(3))
+	f.Add(bytes.Repeat([]byte{0xff}, 60), byte(0))
+	f.Fuzz(func(t *testing.T, data []byte, probe byte) {
+		dir := t.TempDir()
+		raw := filepath.Join(dir, "raw.idx")
+		os.WriteFile(raw, data, 0o644)
+		inPackIndex(raw, bytes.Repeat([]byte{probe}, 20))
+
+		set := map[[20]byte]bool{}
+		for i := 0; i+20 <= len(data); i += 20 {
+			set[[20]byte(data[i:i+20])] = true
+		}
+		ids := slices.SortedFunc(maps.Keys(set), func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
+		idx := []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}
+		for b := range 256 {
+			n := 0
+			for _, id := range ids {
+				if int(id[0]) <= b {
+					n++
+				}
+			}
+			idx = binary.BigEndian.AppendUint32(idx, uint32(n))
+		}
+		for _, id := range ids {
+			idx = append(idx, id[:]...)
+		}
+		idx = append(idx, bytes.Repeat([]byte{probe}, 40)...) // what follows the ids in a real index
+		path := filepath.Join(dir, "good.idx")
+		os.WriteFile(path, idx, 0o644)
+		for _, id := range ids {
+			for _, q := range [][20]byte{id, flip(id, probe)} {
+				if got := inPackIndex(path, q[:]); got != set[q] {
+					t.Fatalf("lookup of %x in %d ids = %v, want %v", q, len(ids), got, set[q])
+				}
+			}
+		}
+	})
+}
+
+func flip(id [20]byte, probe byte) [20]byte {
+	id[int(probe)%20] ^= 1 << (probe % 8)
+	return id
 }
