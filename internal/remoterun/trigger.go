@@ -39,37 +39,45 @@ func (Verbs) Trigger(ctx context.Context, s cli.Streams, o cli.TriggerOptions) e
 func short(sha string) string { return sha[:min(len(sha), 12)] }
 
 // describeCommit says what to run: the checked-out commit, its branch, the
-// upstream, and the uncommitted changes if they may go.
+// upstream, and the uncommitted changes if they may go. It asks git
+// twice, at once: this is on the path from the command to the run.
 func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, error) {
 	t := api.Trigger{Pipeline: o.Pipeline, Args: o.Args, RunsOn: o.RunsOn, RepoURL: o.RepoURL, NoAutoRegister: o.NoAutoRegister, Key: newKey()}
-	sha, err := git(ctx, o.Dir, "rev-parse", "--verify", "-q", "HEAD^{commit}")
-	if err != nil {
-		return t, cli.ExitError(2, fmt.Errorf("%s: no commit to run (is it a git repository with a commit?): %v", o.Dir, err))
-	}
-	t.SHA = sha
-	t.Branch, _ = git(ctx, o.Dir, "symbolic-ref", "--short", "-q", "HEAD")
-	if t.RepoURL == "" {
-		if t.RepoURL, err = git(ctx, o.Dir, "remote", "get-url", "origin"); err != nil {
-			return t, cli.ExitError(2, errors.New("the repository has no origin remote: pass --repo URL, the repository the controller fetches from"))
+	var urlErr error
+	urlDone := make(chan struct{})
+	go func() {
+		defer close(urlDone)
+		if t.RepoURL == "" {
+			t.RepoURL, urlErr = git(ctx, o.Dir, "remote", "get-url", "origin")
 		}
+	}()
+	status, statusErr := git(ctx, o.Dir, "status", "--porcelain=v2", "--branch")
+	<-urlDone
+	st := parseStatus(status)
+	if statusErr != nil || st.sha == "" {
+		why := "no commit yet"
+		if statusErr != nil {
+			why = statusErr.Error()
+		}
+		return t, cli.ExitError(2, fmt.Errorf("%s: no commit to run (is it a git repository with a commit?): %s", o.Dir, why))
+	}
+	t.SHA, t.Branch = st.sha, st.branch
+	if urlErr != nil {
+		return t, cli.ExitError(2, errors.New("the repository has no origin remote: pass --repo URL, the repository the controller fetches from"))
 	}
 	t.RepoURL = absoluteIfPath(o.Dir, t.RepoURL)
-	status, err := git(ctx, o.Dir, "status", "--porcelain")
-	if err != nil {
-		return t, cli.ExitError(2, err)
-	}
-	if status == "" {
+	if len(st.changes) == 0 {
 		return t, nil
 	}
 	if !o.AllowDirty {
-		lines := strings.Split(status, "\n")
-		more := ""
+		lines, more := st.changes, ""
 		if len(lines) > 5 {
 			lines, more = lines[:5], fmt.Sprintf(" and %d more", len(lines)-5)
 		}
 		return t, cli.ExitError(2, fmt.Errorf("the work tree has uncommitted changes (%s%s): commit them, or pass --allow-dirty to send them as a patch (the run is marked dirty)",
-			strings.Join(trimAll(lines), ", "), more))
+			strings.Join(lines, ", "), more))
 	}
+	var err error
 	if t.Patch, err = workTreePatch(ctx, o.Dir); err != nil {
 		return t, err
 	}
@@ -77,11 +85,38 @@ func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, err
 	return t, nil
 }
 
-func trimAll(lines []string) []string {
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
+// status is what `git status --porcelain=v2 --branch` says: the commit
+// (empty before the first), the branch (empty when detached), and each
+// change as short status shows it ("M go.mod", "?? notes.txt").
+type status struct {
+	sha, branch string
+	changes     []string
+}
+
+func parseStatus(out string) status {
+	var st status
+	for line := range strings.SplitSeq(out, "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		fields := strings.Fields(rest)
+		switch {
+		case kind == "#" && len(fields) == 2 && fields[0] == "branch.oid" && fields[1] != "(initial)":
+			st.sha = fields[1]
+		case kind == "#" && len(fields) == 2 && fields[0] == "branch.head" && fields[1] != "(detached)":
+			st.branch = fields[1]
+		case kind == "?":
+			st.changes = append(st.changes, kind+kind+" "+rest)
+		case kind == "1" || kind == "2" || kind == "u":
+			// XY and then 7, 8 or 9 fields before the path, which may
+			// hold spaces (a rename's is "new<TAB>old").
+			n := map[string]int{"1": 8, "2": 9, "u": 10}[kind]
+			parts := strings.SplitN(rest, " ", n)
+			if len(parts) == n {
+				path, _, _ := strings.Cut(parts[n-1], "\t")
+				st.changes = append(st.changes, strings.Trim(parts[0], ".")+" "+path)
+			}
+		}
 	}
-	return lines
+	return st
 }
 
 // absoluteIfPath makes a remote that is a relative path absolute: the
