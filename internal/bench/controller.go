@@ -491,7 +491,7 @@ func claims(ctx context.Context, o ControllerOptions, dir, storeName, dsn string
 	start = time.Now()
 	err = parallel(o.Runners, o.Runners, func(i int) error {
 		for {
-			a, err := cl.Claim(ctx, fmt.Sprintf("r%d", i), nil, 0)
+			a, err := cl.Claim(ctx, api.Claim{Runner: fmt.Sprintf("r%d", i)})
 			if err != nil || a == nil {
 				return err
 			}

@@ -432,3 +432,43 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// A claim that names a commit the runner has gets the rest of the run's
+// commit as a thin pack that completes the runner's mirror; a claim
+// that names nothing usable gets no pack (the runner fetches).
+func TestClaimCarriesPack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := api.NewClient(f.http.URL, f.token)
+	first := f.git(f.work, "rev-parse", "HEAD")
+	mirror := filepath.Join(t.TempDir(), "runner.git")
+	f.git("", "init", "-q", "--bare", mirror)
+	f.git(mirror, "fetch", "-q", f.up, "+main:refs/sparkwing/tip")
+	f.write("src/b.go", strings.Repeat("package a // more\n", 500))
+	second := f.commitPush("second", "main")
+
+	for i, have := range []string{first, "", second, strings.Repeat("b", 40), "--all"} {
+		if _, err := c.Trigger(ctx, api.Trigger{Pipeline: "manual", Repo: "app", SHA: second, Key: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := c.Claim(ctx, api.Claim{Runner: "r", Have: map[string]string{"app": have}})
+		if err != nil || a == nil {
+			t.Fatalf("claim with have %q: %v %v", have, a, err)
+		}
+		if have != first {
+			if len(a.Pack) > 0 {
+				t.Errorf("have %q: got a pack of %d bytes", have, len(a.Pack))
+			}
+			continue
+		}
+		if len(a.Pack) == 0 {
+			t.Fatalf("have %q: no pack", have)
+		}
+		cmd := exec.Command("git", "index-pack", "--stdin", "--fix-thin")
+		cmd.Dir, cmd.Stdin = mirror, bytes.NewReader(a.Pack)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("index-pack: %v\n%s", err, out)
+		}
+		f.git(mirror, "rev-list", "--objects", "--missing=error", second) // every object there
+	}
+}

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -86,4 +88,25 @@ func (s *Server) gitUploadPack(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.git.ServeUploadPack(w, r, r.PathValue("name"))
 	return nil
+}
+
+// maxClaimPack bounds the pack sent with a claim; past it the runner
+// fetches, as it does without one.
+const maxClaimPack = 8 << 20
+
+// packFor returns what a runner holding commit have lacks of the run's
+// commit, as a thin pack to send with the claim: the runner then skips a
+// fetch (several git processes and round trips) on the path from
+// trigger to run. Nil, and the runner fetches, when it has no mirror of
+// the repository or already has the commit, when the controller's
+// mirror lacks have, or when the pack would be large.
+func (s *Server) packFor(ctx context.Context, run store.Run, have string) []byte {
+	if have == "" || have == run.SHA || len(run.Bundle) > 0 || !fullSHA.MatchString(have) || !gitcache.Stored(s.git.Path(run.Repo), have) {
+		return nil
+	}
+	pack, err := s.git.Pack(ctx, run.Repo, run.SHA, have, maxClaimPack)
+	if err != nil && !errors.Is(err, gitcache.ErrTooBig) && ctx.Err() == nil {
+		s.log.Warn("no pack for the runner; it fetches", "run", run.ID, "err", err)
+	}
+	return pack
 }

@@ -36,7 +36,7 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			s.log.Info("run claimed", "run", run.ID, "runner", c.Runner, "attempt", run.Attempt)
 			s.wake.Notify(run.ID)
 			writeJSON(w, http.StatusOK, api.Assignment{Run: s.runView(run), Fence: run.Fence, Bundle: run.Bundle, Patch: run.Patch,
-				LeaseMS: s.cfg.Lease.Milliseconds()})
+				Pack: s.packFor(r.Context(), run, c.Have[run.Repo]), LeaseMS: s.cfg.Lease.Milliseconds()})
 			return nil
 		}
 		select {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,4 +269,40 @@ func (c *Cache) Head(ctx context.Context, name string) (branch, sha string, err 
 	}
 	sha, err = git(ctx, c.Path(name), "rev-parse", "--verify", "HEAD^{commit}")
 	return strings.TrimSpace(branch), strings.TrimSpace(sha), err
+}
+
+// ErrTooBig is a pack that would be larger than asked.
+var ErrTooBig = errors.New("the pack would be too large")
+
+// Pack returns the objects of commit want that commit have lacks, as a
+// thin pack (its deltas may refer to objects reachable from have), or
+// ErrTooBig past max bytes.
+func (c *Cache) Pack(ctx context.Context, name, want, have string, max int) ([]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops pack-objects when it is cut short
+	cmd := exec.CommandContext(ctx, "git", "pack-objects", "--revs", "--thin", "--stdout", "--delta-base-offset", "-q")
+	cmd.Dir = c.Path(name)
+	cmd.Stdin = strings.NewReader(want + "\n^" + have + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	pack, err := io.ReadAll(io.LimitReader(out, int64(max)+1))
+	if err == nil && len(pack) > max {
+		err = ErrTooBig
+	}
+	if err != nil {
+		cancel()
+		cmd.Wait()
+		return nil, err
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("git pack-objects: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return pack, nil
 }

@@ -289,9 +289,9 @@ func TestWhatRuns(t *testing.T) {
 	}
 }
 
-// A runner fetches only the commits it lacks: a second run of a
-// repository with a large file in its history does not bring the file
-// again.
+// A runner gets only the commits it lacks: the next runs of a repository
+// with a large file in its history do not bring the file again, and
+// come with the claim, not by a fetch.
 func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 	w := newWorld(t, "")
 	w.startRunner("a", 1)
@@ -321,6 +321,12 @@ func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 	})
 	if size > int64(3*len(big)/2) {
 		t.Errorf("the runner's mirror holds %d bytes of objects after 3 runs: the %d-byte file came more than once", size, len(big))
+	}
+	w.mu.Lock()
+	log := w.ctlLog.String()
+	w.mu.Unlock()
+	if n := strings.Count(log, `msg="checked out"`); n != 3 || strings.Count(log, "from=fetch") != 1 || strings.Count(log, "from=pack") != 2 {
+		t.Errorf("want the first run fetched and the next two from the pack sent with the claim:\n%s", log)
 	}
 }
 

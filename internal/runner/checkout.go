@@ -41,7 +41,10 @@ func (r *runner) mirrorPath(repo string) string {
 	return filepath.Join(r.cfg.Dir, "mirrors", repo+".git")
 }
 
-func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) error {
+// checkout makes dir a worktree of the run's commit and says where the
+// commit came from: "mirror" (already there), "pack" (sent with the
+// claim), "fetch" or "bundle".
+func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (from string, err error) {
 	run := a.Run
 	mirror := r.mirrorPath(run.Repo)
 	lock := r.mirrorLock(run.Repo)
@@ -49,20 +52,31 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) er
 	defer lock.Unlock()
 	if _, err := os.Stat(filepath.Join(mirror, "HEAD")); err != nil {
 		if _, err := r.git(ctx, "", "init", "--bare", "--quiet", mirror); err != nil {
-			return err
+			return "", err
 		}
 	}
 	url := r.cfg.Client.Base() + api.PathGit + run.Repo
-	if len(a.Bundle) > 0 {
+	switch from = "mirror"; {
+	case len(a.Bundle) > 0:
+		from = "bundle"
 		if err := r.unbundle(ctx, mirror, url, a.Bundle); err != nil {
-			return err
+			return from, err
 		}
-	} else if !gitcache.Stored(mirror, run.SHA) { // a re-run needs no fetch
+	case gitcache.Stored(mirror, run.SHA): // a re-run needs no fetch
+	case r.addPack(ctx, mirror, a.Pack, run.SHA):
+		// The tip moves while the worktree is made: it only serves the
+		// next fetch.
+		from = "pack"
+		var tip sync.WaitGroup
+		defer tip.Wait()
+		tip.Go(func() { r.git(ctx, mirror, "update-ref", tipRef, run.SHA) })
+	default:
 		// Into a ref: the next fetch offers it, so only what is new
 		// comes (a commit fetched into no ref brings its whole history
 		// every time).
+		from = "fetch"
 		if _, err := r.git(ctx, mirror, "fetch", "--quiet", "--no-tags", url, "+"+run.SHA+":"+tipRef); err != nil {
-			return err
+			return from, err
 		}
 	}
 	if _, err := os.Lstat(dir); err == nil { // left by a runner that was killed
@@ -70,17 +84,54 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) er
 		r.git(ctx, mirror, "worktree", "prune")
 	}
 	if _, err := r.git(ctx, mirror, "worktree", "add", "--quiet", "--force", "--detach", dir, run.SHA); err != nil {
-		return err
+		return from, err
 	}
 	if len(a.Patch) > 0 {
 		cmd := exec.CommandContext(ctx, "git", "-C", dir, "apply", "--whitespace=nowarn", "-")
 		cmd.Stdin = bytes.NewReader(a.Patch)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("apply the uncommitted changes: %s", strings.TrimSpace(string(out)))
+			return from, fmt.Errorf("apply the uncommitted changes: %s", strings.TrimSpace(string(out)))
 		}
 	}
-	return nil
+	return from, nil
 }
+
+// addPack stores the pack the controller sent with the run and reports
+// whether the mirror now has commit sha; if not, the caller fetches.
+func (r *runner) addPack(ctx context.Context, mirror string, pack []byte, sha string) bool {
+	if len(pack) == 0 {
+		return false
+	}
+	cmd := exec.CommandContext(ctx, "git", "index-pack", "--stdin", "--fix-thin")
+	cmd.Dir, cmd.Stdin = mirror, bytes.NewReader(pack)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.cfg.Log.Warn("the pack sent with the run did not go in; fetching instead", "err", strings.TrimSpace(string(out)))
+		return false
+	}
+	return gitcache.Stored(mirror, sha)
+}
+
+// haves names, for each mirror, the last commit fetched into it (see
+// Claim.Have). A tip that gc moved into packed-refs is not read: that
+// repository's next run fetches, which writes it again.
+func (r *runner) haves() map[string]string {
+	refs, _ := filepath.Glob(filepath.Join(r.cfg.Dir, "mirrors", "*.git", tipRef))
+	have := map[string]string{}
+	for _, ref := range refs {
+		if len(have) == maxHaves {
+			break
+		}
+		sha, err := os.ReadFile(ref)
+		repo := strings.TrimSuffix(filepath.Base(strings.TrimSuffix(ref, "/"+tipRef)), ".git")
+		if err == nil {
+			have[repo] = strings.TrimSpace(string(sha))
+		}
+	}
+	return have
+}
+
+// maxHaves keeps a claim small (the controller reads at most 64 KiB).
+const maxHaves = 200
 
 // unbundle adds a bundle's commits to the mirror, after fetching the
 // branches it builds on from the controller.
@@ -100,6 +151,12 @@ func (r *runner) removeCheckout(repo, dir string) {
 	defer cancel()
 	r.git(ctx, r.mirrorPath(repo), "worktree", "remove", "--force", dir)
 	os.RemoveAll(dir)
+	// Each run may add a pack: gc packs them into one when there are
+	// many, after the run rather than in the way of the next one's start.
+	lock := r.mirrorLock(repo)
+	lock.Lock()
+	defer lock.Unlock()
+	r.git(ctx, r.mirrorPath(repo), "gc", "--auto", "--quiet")
 }
 
 // git runs git with the controller's token (in the environment, not the

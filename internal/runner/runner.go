@@ -67,7 +67,7 @@ type runner struct {
 func (r *runner) slot(ctx context.Context, slot int) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		a, err := r.cfg.Client.Claim(ctx, r.cfg.Name, r.cfg.Labels, api.MaxClaimWait)
+		a, err := r.cfg.Client.Claim(ctx, api.Claim{Runner: r.cfg.Name, Labels: r.cfg.Labels, WaitMS: int(api.MaxClaimWait.Milliseconds()), Have: r.haves()})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -104,8 +104,10 @@ func (r *runner) execute(ctx context.Context, a *api.Assignment, slot int) {
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); r.heartbeat(runCtx, a, lease, stop) }()
 
+	dir := filepath.Join(r.cfg.Dir, "work", run.Repo, strconv.Itoa(slot))
+	defer r.removeCheckout(run.Repo, dir) // after the result is reported
 	out := newShipper(r.cfg.Client, run.ID, a.Fence)
-	fin := r.attempt(runCtx, a, out, slot)
+	fin := r.attempt(runCtx, a, out, dir)
 	if errors.Is(context.Cause(runCtx), errCancelled) {
 		fin = api.Finish{Status: store.Cancelled, ExitCode: 130, Message: "cancelled"}
 	}
@@ -163,15 +165,16 @@ func (r *runner) finish(ctx context.Context, a *api.Assignment, fin api.Finish) 
 	}
 }
 
-// attempt checks the commit out and runs the pipeline, writing what it
+// attempt checks the commit out into dir and runs the pipeline, writing what it
 // prints to out, and returns the result to report.
-func (r *runner) attempt(ctx context.Context, a *api.Assignment, out io.Writer, slot int) api.Finish {
-	dir := filepath.Join(r.cfg.Dir, "work", a.Run.Repo, strconv.Itoa(slot))
-	defer r.removeCheckout(a.Run.Repo, dir)
-	if err := r.checkout(ctx, a, dir); err != nil {
+func (r *runner) attempt(ctx context.Context, a *api.Assignment, out io.Writer, dir string) api.Finish {
+	start := time.Now()
+	from, err := r.checkout(ctx, a, dir)
+	if err != nil {
 		fmt.Fprintf(out, "sparkwing runner: checkout of %s at %s failed: %v\n", a.Run.Repo, short(a.Run.SHA), err)
 		return api.Finish{Status: store.Error, ExitCode: 2, Message: "checkout failed: " + err.Error()}
 	}
+	r.cfg.Log.Info("checked out", "run", a.Run.ID, "from", from, "took", time.Since(start).Round(100*time.Microsecond))
 	code, err := r.pipeline(ctx, a, dir, out)
 	if err != nil {
 		fmt.Fprintf(out, "sparkwing runner: %v\n", err)

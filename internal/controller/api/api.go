@@ -73,6 +73,10 @@ type Claim struct {
 	Labels map[string]string `json:"labels,omitempty"`
 	// WaitMS is how long the request may wait for work (at most 30 s).
 	WaitMS int `json:"wait_ms"`
+	// Have names, for each repository the runner has a mirror of, a
+	// commit it holds: the controller sends what a run needs beyond it
+	// with the assignment (Pack).
+	Have map[string]string `json:"have,omitempty"`
 }
 
 // Assignment is a run given to a runner. Every later write about it
@@ -82,6 +86,10 @@ type Assignment struct {
 	Fence  int64  `json:"fence"`
 	Bundle []byte `json:"bundle,omitempty"`
 	Patch  []byte `json:"patch,omitempty"`
+	// Pack holds the objects of the run's commit that the runner's Have
+	// commit lacks, as a thin pack, when the controller could make a
+	// small one; without it the runner fetches.
+	Pack []byte `json:"pack,omitempty"`
 	// LeaseMS is how long the lease lasts without a heartbeat.
 	LeaseMS int64 `json:"lease_ms"`
 }

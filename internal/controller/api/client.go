@@ -152,10 +152,10 @@ func (c *Client) Register(ctx context.Context, name, repoURL string) (Repo, erro
 	return r, err
 }
 
-// Claim waits up to wait for a run; nil when none came.
-func (c *Client) Claim(ctx context.Context, runner string, labels map[string]string, wait time.Duration) (*Assignment, error) {
+// Claim waits up to claim.WaitMS for a run; nil when none came.
+func (c *Client) Claim(ctx context.Context, claim Claim) (*Assignment, error) {
 	var a Assignment
-	got, err := c.call(ctx, http.MethodPost, PathClaim, Claim{Runner: runner, Labels: labels, WaitMS: int(wait.Milliseconds())}, &a)
+	got, err := c.call(ctx, http.MethodPost, PathClaim, claim, &a)
 	if err != nil || !got {
 		return nil, err
 	}
