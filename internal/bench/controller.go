@@ -71,6 +71,9 @@ type ControllerResult struct {
 	// queue), claimed → the job's first line (the runner's checkout and
 	// sparkwing run).
 	ToQueued, ToClaimed, ToFirstLine Latency
+	// GitStart is one `git rev-parse HEAD` in the work tree, start to
+	// exit: what each of the git processes on the path costs.
+	GitStart Latency
 
 	FloodMB                 int     `json:"flood_mb"`
 	FloodRemote, FloodLocal float64 // seconds, trigger (or run) start → exit
@@ -351,6 +354,15 @@ func (c *controlled) latencies(ctx context.Context, r *ControllerResult) error {
 	}
 	r.StartRemote, r.StartLocal, r.LineRemote, r.LineLocal = dist(startR), dist(startL), dist(lineR), dist(lineL)
 	r.ToQueued, r.ToClaimed, r.ToFirstLine = dist(queued), dist(claimed), dist(started)
+	var git []float64
+	for range 50 {
+		start := time.Now()
+		if err := c.cmd(c.work, "git", "rev-parse", "HEAD").Run(); err != nil {
+			return err
+		}
+		git = append(git, ms(time.Since(start)))
+	}
+	r.GitStart = dist(git)
 	return nil
 }
 
@@ -555,8 +567,13 @@ func writeController(dir string, r *ControllerResult) error {
 	row("the job prints a line → the command shows it", r.LineRemote, r.LineLocal, "≤ 20 ms")
 	fmt.Fprintf(&b, "\nWhere a remote start's time goes (medians, p99 in brackets): command start → queued %.1f ms (%.1f): the CLI,\n"+
 		"then the controller fetching the just-pushed commit into its mirror; queued → claimed by the waiting runner %.1f ms (%.1f);\n"+
-		"claimed → the job's first line %.1f ms (%.1f): the runner fetching the commit from the controller, its worktree,\n"+
+		"claimed → the job's first line %.1f ms (%.1f): the runner indexing the commit's pack sent with the claim, its worktree,\n"+
 		"and `sparkwing run`.\n", r.ToQueued.Median, r.ToQueued.P99, r.ToClaimed.Median, r.ToClaimed.P99, r.ToFirstLine.Median, r.ToFirstLine.P99)
+	fmt.Fprintf(&b, "\nThe floor: one git process costs %.1f ms here (`git rev-parse HEAD`, median), and the path runs 14 processes\n"+
+		"one after another: sparkwing; git status (git remote get-url beside it); the controller's git fetch with the\n"+
+		"upload-pack, pack-objects, unpack-objects and rev-list it starts; pack-objects for the claim; the runner's\n"+
+		"index-pack; git worktree add with the update-ref and reset it starts; sparkwing run; the job's shell.\n",
+		r.GitStart.Median)
 	fmt.Fprintf(&b, "\nLog throughput: a job printing %d MB of lines (%.0f MB of JSON events in the stored log), followed live:\n"+
 		"remote %.2f s, local %.2f s (**%.2f×**). The finished run's log read back at once by 1 subscriber: %.0f MB/s;\n"+
 		"by 20: %.0f MB/s in all.\n\n", r.FloodMB, r.LogMB, r.FloodRemote, r.FloodLocal, r.FloodRemote/r.FloodLocal, r.Fanout1, r.Fanout20)

@@ -83,7 +83,7 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 		os.RemoveAll(dir)
 		r.git(ctx, mirror, "worktree", "prune")
 	}
-	if _, err := r.git(ctx, mirror, "worktree", "add", "--quiet", "--force", "--detach", dir, run.SHA); err != nil {
+	if err := r.addWorktree(ctx, mirror, dir, run.SHA); err != nil {
 		return from, err
 	}
 	if len(a.Patch) > 0 {
@@ -94,6 +94,36 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 		}
 	}
 	return from, nil
+}
+
+// addWorktree makes dir a worktree of the mirror with sha checked out
+// (detached), as `git worktree add --detach` does, in one git process
+// where that takes three: it writes the files git-worktree(1) describes
+// (the mirror's worktrees/ID with HEAD, commondir and gitdir, and
+// dir/.git naming it), then git reset --hard fills the index and the
+// files. ID is dir's base name, the slot: one per slot and mirror.
+func (r *runner) addWorktree(ctx context.Context, mirror, dir, sha string) error {
+	admin := filepath.Join(mirror, "worktrees", filepath.Base(dir))
+	if err := os.RemoveAll(admin); err != nil {
+		return err
+	}
+	for _, d := range []string{admin, dir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for name, content := range map[string]string{
+		filepath.Join(admin, "HEAD"):      sha,
+		filepath.Join(admin, "commondir"): "../..",
+		filepath.Join(admin, "gitdir"):    filepath.Join(dir, ".git"),
+		filepath.Join(dir, ".git"):        "gitdir: " + admin,
+	} {
+		if err := os.WriteFile(name, []byte(content+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	_, err := r.git(ctx, dir, "reset", "--hard", "--quiet")
+	return err
 }
 
 // addPack stores the pack the controller sent with the run and reports

@@ -45,6 +45,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Slots < 1 {
 		cfg.Slots = 1
 	}
+	dir, err := filepath.Abs(cfg.Dir) // worktrees name their mirror by its full path
+	if err != nil {
+		return err
+	}
+	cfg.Dir = dir
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return err
 	}
