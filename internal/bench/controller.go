@@ -569,10 +569,10 @@ func writeController(dir string, r *ControllerResult) error {
 		"then the controller fetching the just-pushed commit into its mirror; queued → claimed by the waiting runner %.1f ms (%.1f);\n"+
 		"claimed → the job's first line %.1f ms (%.1f): the runner indexing the commit's pack sent with the claim, its worktree,\n"+
 		"and `sparkwing run`.\n", r.ToQueued.Median, r.ToQueued.P99, r.ToClaimed.Median, r.ToClaimed.P99, r.ToFirstLine.Median, r.ToFirstLine.P99)
-	fmt.Fprintf(&b, "\nThe floor: one git process costs %.1f ms here (`git rev-parse HEAD`, median), and the path runs 14 processes\n"+
+	fmt.Fprintf(&b, "\nThe floor: one git process costs %.1f ms here (`git rev-parse HEAD`, median), and the path runs 12 processes\n"+
 		"one after another: sparkwing; git status (git remote get-url beside it); the controller's git fetch with the\n"+
 		"upload-pack, pack-objects, unpack-objects and rev-list it starts; pack-objects for the claim; the runner's\n"+
-		"index-pack; git worktree add with the update-ref and reset it starts; sparkwing run; the job's shell.\n",
+		"index-pack and the git reset that fills its worktree; sparkwing run; the job's shell.\n",
 		r.GitStart.Median)
 	fmt.Fprintf(&b, "\nLog throughput: a job printing %d MB of lines (%.0f MB of JSON events in the stored log), followed live:\n"+
 		"remote %.2f s, local %.2f s (**%.2f×**). The finished run's log read back at once by 1 subscriber: %.0f MB/s;\n"+
