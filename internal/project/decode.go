@@ -94,6 +94,10 @@ func (d *decoder) file(data []byte) *File {
 			f.Buildkit = d.str(kv.value, "`buildkit`")
 		case "cache":
 			f.Cache = d.cacheSettings(kv.value)
+		case "sparks":
+			f.Sparks = d.sparkList(kv.value)
+		case "sparks_refresh":
+			f.SparksRefresh = d.duration(kv.value, "`sparks_refresh`")
 		default:
 			d.unknownKey(kv, "at the top level", topKeys)
 		}

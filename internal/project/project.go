@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -27,6 +28,10 @@ type File struct {
 	Pipelines []*Pipeline
 	Buildkit  string // `buildkit:` the buildkitd address for image jobs
 	Cache     CacheSettings
+	Sparks    []Spark
+	// SparksRefresh is how long a resolved latest or range of a spark is
+	// used before asking again (`sparks_refresh:`; 0: the default).
+	SparksRefresh time.Duration
 }
 
 // CacheSettings are the file's `cache:`: the shared remote cache.

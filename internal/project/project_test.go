@@ -60,6 +60,8 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+const minimal = "pipelines:\n  - name: b\n    jobs: {a: {run: x}}\n"
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"unknown key", "pipelines:\n  - name: b\n    jobs:\n      a:\n        runn: x\n",
@@ -79,6 +81,19 @@ func TestParseErrors(t *testing.T) {
 		{"bad id", "pipelines:\n  - name: b\n    jobs:\n      a/b: {run: x}\n",
 			`f.yaml:4:7: job id "a/b" is not valid`},
 		{"empty", "", "f.yaml: the file is empty"},
+		{"spark unknown key", "sparks:\n  - name: go\n    source: example.com/s\n    versoin: v1.0.0\n" + minimal,
+			`f.yaml:4:5: unknown key "versoin" in a spark (did you mean "version"?)`},
+		{"spark without source", "sparks:\n  - name: go\n    version: latest\n" + minimal,
+			"f.yaml:2:5: spark \"go\" has no `source`: the Go module it comes from"},
+		{"spark bad source", "sparks:\n  - {name: go, source: \"https://github.com/acme/s\"}\n" + minimal,
+			"f.yaml:2:24: spark \"go\": `source` \"https://github.com/acme/s\" is not a Go module path"},
+		{"spark bad version", "sparks:\n  - {name: go, source: example.com/s, version: \"1.4\"}\n" + minimal,
+			"f.yaml:2:48: spark \"go\": version \"1.4\" names no single version: write v1.4.0 for one, ^1.4 for compatible releases"},
+		{"spark range typo", "sparks:\n  - {name: go, source: example.com/s, version: \"=>1.2\"}\n" + minimal,
+			"start each part of a range with >=, >, <=, <"},
+		{"two sparks one source", "sparks:\n  - {name: a, source: example.com/s}\n  - {name: b, source: example.com/s}\n" + minimal,
+			"f.yaml:3:23: spark \"b\": example.com/s is already a spark (line 2): one entry per module"},
+		{"spark bad refresh", "sparks_refresh: often\n" + minimal, "`sparks_refresh` must be a positive duration"},
 		{"no pipelines", "pipelines: []\n", "no pipelines"},
 		{"escape", "pipelines:\n  - name: b\n    jobs:\n      a: {run: x, outputs: [../x]}\n",
 			`f.yaml:4:29: outputs entry "../x" must be a path inside the project`},

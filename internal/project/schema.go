@@ -10,7 +10,7 @@ import (
 )
 
 var (
-	topKeys      = []string{"pipelines", "buildkit", "cache"}
+	topKeys      = []string{"pipelines", "buildkit", "cache", "sparks", "sparks_refresh"}
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
