@@ -29,6 +29,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/sparks"
 	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
 )
 
@@ -51,6 +52,7 @@ type Program struct {
 type CompileError struct {
 	Dir    string
 	Output string
+	Sparks []sparks.Spark // named when the error is in one of their files
 }
 
 // Error is the compiler's output with each "./file.go:line:col" made
@@ -62,7 +64,21 @@ func (e *CompileError) Error() string {
 			lines[i] = filepath.Join(e.Dir, rest)
 		}
 	}
-	return fmt.Sprintf("compiling the Go pipelines in %s failed:\n%s", e.Dir, strings.Join(lines, "\n"))
+	msg := fmt.Sprintf("compiling the Go pipelines in %s failed:\n%s", e.Dir, strings.Join(lines, "\n"))
+	for _, s := range e.Sparks {
+		at := s.Module + "@" + s.Version + "/"
+		if s.Dir != "" {
+			at = s.Dir + string(filepath.Separator)
+		}
+		if strings.Contains(e.Output, at) {
+			version := s.Version
+			if s.Dir != "" {
+				version = "from " + s.Dir
+			}
+			msg += fmt.Sprintf("\n(the error is in spark %s: %s %s, named at %s)", s.Name, s.Module, version, s.Where)
+		}
+	}
+	return msg
 }
 
 // Builder compiles pipeline programs into a cache directory.
@@ -73,6 +89,10 @@ type Builder struct {
 	// Compiling, if set, is called when a compile starts (a cached program
 	// needs none); the function it returns, when the compile ends.
 	Compiling func() (done func(err error))
+	// Sparks are the resolved sparks the module may import: each is
+	// required at its version (or replaced by its local directory) in the
+	// alternate go.mod, and is part of the program's key.
+	Sparks []sparks.Spark
 }
 
 func (b *Builder) getenv(name string) string {
@@ -206,6 +226,9 @@ func (b *Builder) key(srcDigest, goID string) string {
 	for _, k := range goEnvKeys {
 		fmt.Fprintf(h, "env %s=%q\n", k, b.getenv(k))
 	}
+	for _, s := range b.Sparks { // a local one's files are in srcDigest
+		fmt.Fprintf(h, "spark %s %q %q\n", s.Module, s.Version, s.Dir)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -266,13 +289,19 @@ func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) e
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	modFile, overlay, err := writeBuildFiles(tmp, moduleDir, sdkDir)
+	modFile, overlay, err := writeBuildFiles(tmp, moduleDir, sdkDir, b.Sparks)
 	if err != nil {
 		return err
 	}
 	out := filepath.Join(tmp, "pipeline")
-	cmd := exec.CommandContext(ctx, goPath, "build", "-modfile="+modFile, "-overlay="+overlay,
-		"-trimpath", "-buildvcs=false", "-o", out, ".")
+	args := []string{"build", "-modfile=" + modFile, "-overlay=" + overlay, "-trimpath", "-buildvcs=false", "-o", out}
+	if len(b.Sparks) > 0 {
+		// The go.mod is sparkwing's copy, and the sparks' requirements
+		// (and their checksums, verified as for any download) are not in
+		// it yet: let the go command add them there.
+		args = append(args, "-mod=mod")
+	}
+	cmd := exec.CommandContext(ctx, goPath, append(args, ".")...)
 	cmd.Dir = moduleDir
 	cmd.Env = append(append([]string{}, b.Environ...), "GOWORK=off")
 	var output bytes.Buffer
@@ -281,7 +310,7 @@ func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &CompileError{Dir: moduleDir, Output: output.String()}
+		return &CompileError{Dir: moduleDir, Output: output.String(), Sparks: b.Sparks}
 	}
 	keepWorkspace(moduleDir, sdkDir, false) // for editors only: the build does not need it
 	return os.Rename(out, dest)
@@ -290,7 +319,7 @@ func (b *Builder) compile(ctx context.Context, goPath, moduleDir, dest string) e
 // writeBuildFiles writes the alternate go.mod (the module's own, plus the
 // SDK replaced by its embedded copy), its go.sum, and the overlay that adds
 // the generated main function.
-func writeBuildFiles(tmp, moduleDir, sdkDir string) (modPath, overlayPath string, err error) {
+func writeBuildFiles(tmp, moduleDir, sdkDir string, sparkList []sparks.Spark) (modPath, overlayPath string, err error) {
 	data, err := fileset.ReadUserFile(filepath.Join(moduleDir, "go.mod"), 16<<20)
 	if err != nil {
 		return "", "", err
@@ -303,6 +332,9 @@ func writeBuildFiles(tmp, moduleDir, sdkDir string) (modPath, overlayPath string
 		mf.AddNewRequire(sdkModule, "v0.0.0", false)
 	}
 	if err := mf.AddReplace(sdkModule, "", sdkDir, ""); err != nil {
+		return "", "", err
+	}
+	if err := addSparks(mf, sparkList); err != nil {
 		return "", "", err
 	}
 	modData, err := mf.Format()
@@ -337,6 +369,38 @@ import sw "` + sdkModule + `/sparkwing"
 
 func main() { sw.Main() }
 `
+
+// addSparks requires each spark at its resolved version, or, when a
+// go.work points it at a directory, replaces it with that directory (a
+// replace in the go.mod itself is already there).
+func addSparks(mf *modfile.File, list []sparks.Spark) error {
+	for _, s := range list {
+		version := s.Version
+		if version == "" {
+			version = "v0.0.0" // replaced: any version names it
+		}
+		if s.Version != "" || !requires(mf, s.Module) {
+			if err := mf.AddRequire(s.Module, version); err != nil {
+				return err
+			}
+		}
+		if s.Dir != "" && !replaces(mf, s.Module) {
+			if err := mf.AddReplace(s.Module, "", s.Dir, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func replaces(mf *modfile.File, path string) bool {
+	for _, r := range mf.Replace {
+		if r.Old.Path == path {
+			return true
+		}
+	}
+	return false
+}
 
 func requires(mf *modfile.File, path string) bool {
 	for _, r := range mf.Require {

@@ -26,7 +26,8 @@ import (
 //     lead, since the go command does;
 //   - every file of each directory a `replace` directive of its go.mod
 //     points to (a module outside .sparkwing/, such as `replace
-//     example.com/lib => ../lib`).
+//     example.com/lib => ../lib`), and of each spark's local directory
+//     (from a go.work).
 //
 // That is more than the go command reads (it reads the packages of the
 // build graph and their embedded files, all of which live in these trees),
@@ -51,9 +52,18 @@ func (b *Builder) sourceDigest(moduleDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	hashed := map[string]bool{}
 	for _, r := range dirs {
 		if err := hashTree(h, hasher, "replace "+r.mod, r.dir, nil); err != nil {
 			return "", fmt.Errorf("go.mod replaces %s with %s: %w", r.mod, r.dir, err)
+		}
+		hashed[r.mod] = true
+	}
+	for _, s := range b.Sparks {
+		if s.Dir != "" && !hashed[s.Module] {
+			if err := hashTree(h, hasher, "spark "+s.Module, s.Dir, nil); err != nil {
+				return "", fmt.Errorf("spark %s (%s, %s): %w", s.Name, s.Dir, s.Replaced, err)
+			}
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
@@ -26,6 +27,8 @@ type cachedFile struct {
 	Buildkit string        `json:"buildkit,omitempty"`
 	Cache    CacheSettings `json:"cache"`
 	Pipes    []*Pipeline   `json:"pipelines"`
+	Sparks   []Spark       `json:"sparks,omitempty"`
+	Refresh  time.Duration `json:"sparks_refresh,omitempty"`
 }
 
 const planCacheMagic = "sparkwing-plan v1 "
@@ -70,7 +73,7 @@ func readCached(cachePath, key, display string) *File {
 	if json.Unmarshal(body, &c) != nil || c.Key != key {
 		return nil
 	}
-	f := &File{Path: display, Buildkit: c.Buildkit, Cache: c.Cache, Pipelines: c.Pipes}
+	f := &File{Path: display, Buildkit: c.Buildkit, Cache: c.Cache, Pipelines: c.Pipes, Sparks: c.Sparks, SparksRefresh: c.Refresh}
 	for _, p := range f.Pipelines {
 		p.path = display // positions are only for errors, and this file has none
 	}
@@ -79,7 +82,7 @@ func readCached(cachePath, key, display string) *File {
 
 // writeCached replaces the cache file atomically; failing to is harmless.
 func writeCached(cachePath, key string, f *File) {
-	body, err := json.Marshal(cachedFile{Key: key, Buildkit: f.Buildkit, Cache: f.Cache, Pipes: f.Pipelines})
+	body, err := json.Marshal(cachedFile{Key: key, Buildkit: f.Buildkit, Cache: f.Cache, Pipes: f.Pipelines, Sparks: f.Sparks, Refresh: f.SparksRefresh})
 	if err != nil {
 		return
 	}

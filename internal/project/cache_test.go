@@ -19,7 +19,8 @@ func writeProject(t *testing.T, root, content string) {
 // cache decodes to exactly what parsing it gives, and any change of the
 // file, the program or the cache file means parsing again (issue 13).
 func TestPlanCacheGivesWhatParsingGives(t *testing.T) {
-	for name, src := range map[string]string{"jobs": good, "images": imageSrc} {
+	sparks := "sparks:\n  - {name: go, source: example.com/s, version: ^1.4}\nsparks_refresh: 1h\n" + good
+	for name, src := range map[string]string{"jobs": good, "images": imageSrc, "sparks": sparks} {
 		t.Run(name, func(t *testing.T) {
 			root, cache := t.TempDir(), filepath.Join(t.TempDir(), "plan")
 			writeProject(t, root, src)
@@ -45,7 +46,8 @@ func TestPlanCacheGivesWhatParsingGives(t *testing.T) {
 
 // sameFile compares what a load gives: the pipelines and their plans.
 func sameFile(t *testing.T, a, b *File) bool {
-	if a.Path != b.Path || a.Buildkit != b.Buildkit || len(a.Pipelines) != len(b.Pipelines) {
+	if a.Path != b.Path || a.Buildkit != b.Buildkit || len(a.Pipelines) != len(b.Pipelines) ||
+		!reflect.DeepEqual(a.Sparks, b.Sparks) || a.SparksRefresh != b.SparksRefresh {
 		return false
 	}
 	for i := range a.Pipelines {
