@@ -8,6 +8,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
+	"github.com/sparkwing-dev/sparkwing/internal/sparks"
 )
 
 // Exit codes: the public contract in DESIGN.md.
@@ -56,6 +57,7 @@ func exitCode(err error, stderr io.Writer) int {
 		cpe *pipeline.CompileError
 		ae  *pipeline.ArgError
 		me  *pipeline.NoModuleError
+		se  *sparks.Error
 	)
 	switch {
 	case errors.As(err, &ee):
@@ -65,10 +67,10 @@ func exitCode(err error, stderr io.Writer) int {
 		}
 	case errors.As(err, &pl), errors.As(err, &pe), errors.As(err, &nf),
 		errors.As(err, &je), errors.As(err, &ne), errors.As(err, &ce),
-		errors.As(err, &cpe), errors.As(err, &ae), errors.As(err, &me):
+		errors.As(err, &cpe), errors.As(err, &ae), errors.As(err, &me), errors.As(err, &se):
 		code = exitUsage
 	}
-	if errors.As(err, &pl) || errors.As(err, &pe) {
+	if errors.As(err, &pl) || errors.As(err, &pe) || errors.As(err, &se) {
 		fmt.Fprintln(stderr, err) // already "file:line:col: message"
 	} else {
 		fmt.Fprintf(stderr, "sparkwing: %v\n", err)

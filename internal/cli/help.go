@@ -35,7 +35,7 @@ func (e *env) pipelineHelp(cmd *cobra.Command, g *globals, name string) error {
 	var args []sw.WireArg
 	var prog *pipeline.Program
 	if p.Entrypoint != "" {
-		if prog, err = e.program(e.ctx, root, false); err != nil {
+		if prog, err = e.program(e.ctx, root, file, false); err != nil {
 			return err
 		}
 		args, err = prog.Args(e.ctx, root, p.Entrypoint, e.environ)

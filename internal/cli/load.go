@@ -114,7 +114,7 @@ func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, nam
 		}
 		return p.Plan()
 	}
-	prog, err := e.program(ctx, root, fresh)
+	prog, err := e.program(ctx, root, f, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -177,13 +177,17 @@ func (e *env) explainArgError(ctx context.Context, root string, f *project.File,
 	return ae
 }
 
-// program compiles (or finds) the project's Go pipeline program.
-func (e *env) program(ctx context.Context, root string, fresh bool) (*pipeline.Program, error) {
+// program compiles (or finds) the project's Go pipeline program, with
+// the file's sparks resolved first.
+func (e *env) program(ctx context.Context, root string, f *project.File, fresh bool) (*pipeline.Program, error) {
 	cache, err := e.cacheDir()
 	if err != nil {
 		return nil, err
 	}
 	b := &pipeline.Builder{CacheDir: cache, Environ: e.environ, Fresh: fresh, Compiling: e.compiling}
+	if b.Sparks, err = e.resolveSparks(ctx, root, f, nil); err != nil {
+		return nil, err
+	}
 	prog, err := b.Build(ctx, filepath.Join(root, project.Dir))
 	if cpe := (*pipeline.CompileError)(nil); errors.As(err, &cpe) {
 		cpe.Dir = displayPath(cpe.Dir)

@@ -19,6 +19,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/remote/helper"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/sparks/sparkstest"
 )
 
 func TestMain(m *testing.M) {
@@ -61,8 +62,18 @@ func TestScripts(t *testing.T) {
 			"overlap":        cmdOverlap,
 			"dead":           cmdDead,
 			"planmatchesrun": cmdPlanMatchesRun,
+			"publish":        cmdPublish,
 		},
 	})
+}
+
+// publish PROXY MODULE VERSION DIR: add DIR as VERSION of MODULE to the
+// module proxy directory PROXY (for GOPROXY=file://PROXY).
+func cmdPublish(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: publish PROXY MODULE VERSION DIR")
+	}
+	ts.Check(sparkstest.Publish(ts.MkAbs(args[0]), args[1], args[2], ts.MkAbs(args[3])))
 }
 
 // exitcode N [-int-after FILE] PROG ARGS...: run PROG and require exit code
@@ -121,7 +132,8 @@ func scriptEnv(ts *testscript.TestScript) []string {
 	for _, name := range []string{"SPARKWING_REMOTE_CACHE", "SPARKWING_CACHE_KEY", "SPARKWING_CACHE_NAMESPACE",
 		"SPARKWING_REMOTE_CACHE_TIMEOUT", "SPARKWING_REMOTE_CACHE_TOKEN", "AWS_ENDPOINT_URL",
 		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "SPARKWING_REMOTE_REFRESH",
-		"SPARKWING_REMOTE_CACHE_USER", "SPARKWING_REMOTE_CACHE_PASSWORD", "NETRC", "SPARKWING_REMOTE_UPLOAD_WAIT"} {
+		"SPARKWING_REMOTE_CACHE_USER", "SPARKWING_REMOTE_CACHE_PASSWORD", "NETRC", "SPARKWING_REMOTE_UPLOAD_WAIT",
+		"GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOWORK"} {
 		if v := ts.Getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}

@@ -17,9 +17,9 @@ import (
 func newPipelineCmd(e *env, g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pipeline",
-		Short: "Run pipelines elsewhere: trigger one on a controller",
+		Short: "Run pipelines elsewhere (trigger one on a controller); manage their sparks",
 	}
-	cmd.AddCommand(newTriggerCmd(e, g))
+	cmd.AddCommand(newTriggerCmd(e, g), newSparksCmd(e, g))
 	return cmd
 }
 

@@ -232,6 +232,12 @@ func (b *Builder) key(srcDigest, goID string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// GoCommand is the go command the builder runs.
+func (b *Builder) GoCommand() (string, error) {
+	path, _, err := b.goIdentity()
+	return path, err
+}
+
 // goIdentity finds the go command on PATH and identifies it by its
 // resolved path, size and modification time, without running it.
 func (b *Builder) goIdentity() (path, id string, err error) {

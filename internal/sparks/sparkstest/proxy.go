@@ -46,29 +46,41 @@ func (p *Proxy) Publish(mod, version string, files map[string]string) {
 			p.t.Fatal(err)
 		}
 	}
+	if err := Publish(p.Dir, mod, version, src); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// Publish adds version of module mod, made of the files in src (which
+// has its go.mod), to the proxy directory.
+func Publish(proxyDir, mod, version, src string) error {
 	esc, err := module.EscapePath(mod)
 	if err != nil {
-		p.t.Fatal(err)
+		return err
 	}
-	dir := filepath.Join(p.Dir, esc, "@v")
-	os.MkdirAll(dir, 0o755)
+	dir := filepath.Join(proxyDir, esc, "@v")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	gomod, err := os.ReadFile(filepath.Join(src, "go.mod"))
+	if err != nil {
+		return err
+	}
 	var z bytes.Buffer
 	if err := zip.CreateFromDir(&z, module.Version{Path: mod, Version: version}, src); err != nil {
-		p.t.Fatal(err)
+		return err
 	}
 	info, _ := json.Marshal(map[string]any{"Version": version, "Time": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
-	for name, data := range map[string][]byte{version + ".zip": z.Bytes(), version + ".info": info, version + ".mod": []byte(files["go.mod"])} {
+	for name, data := range map[string][]byte{version + ".zip": z.Bytes(), version + ".info": info, version + ".mod": gomod} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			p.t.Fatal(err)
+			return err
 		}
 	}
 	list, _ := os.ReadFile(filepath.Join(dir, "list"))
 	versions := append(strings.Fields(string(list)), version)
 	semver.Sort(versions)
 	versions = slices.Compact(versions)
-	if err := os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(versions, "\n")+"\n"), 0o644); err != nil {
-		p.t.Fatal(err)
-	}
+	return os.WriteFile(filepath.Join(dir, "list"), []byte(strings.Join(versions, "\n")+"\n"), 0o644)
 }
 
 // Env is the environment the go command needs to use only this proxy,
