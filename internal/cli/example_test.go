@@ -11,13 +11,16 @@ import (
 
 // TestBundledExample runs the README's first command on a copy of
 // examples/hello-service: the YAML build pipeline and the Go release
-// pipeline, which starts the built server and checks that it is healthy.
+// pipeline, which builds with the go-service spark (the copy of
+// examples/sparks-go beside it), starts the server and checks that it is
+// healthy.
 func TestBundledExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles a Go project")
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "hello-service")
 	copyTree(t, "../../examples/hello-service", dir)
+	copyTree(t, "../../examples/sparks-go", filepath.Join(filepath.Dir(dir), "sparks-go"))
 	t.Setenv("SPARKWING_CACHE_DIR", filepath.Join(t.TempDir(), "cache"))
 
 	var out, errOut bytes.Buffer
@@ -37,7 +40,7 @@ func TestBundledExample(t *testing.T) {
 	if code := Main([]string{"-C", dir, "run", "release", "--version", "2.0.1", "--output", "plain"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("run release: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "ok 2.0.1 4 languages") {
+	if !strings.Contains(out.String(), "ok 2.0.1 4 languages") || !strings.Contains(out.String(), "✓ vet") {
 		t.Fatalf("release did not see a healthy server:\n%s", out.String())
 	}
 	manifest, err := os.ReadFile(filepath.Join(dir, "dist", "release.json"))

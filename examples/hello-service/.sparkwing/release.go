@@ -14,11 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparkwing-dev/sparks-go/goservice"
 	sw "github.com/sparkwing-dev/sparkwing/sparkwing"
 )
 
 // Release builds the server with a version stamped in, starts it, checks
-// that it answers healthy, and writes a release manifest.
+// that it answers healthy, and writes a release manifest. Vetting, testing
+// and building come from the go-service spark (examples/sparks-go, named
+// in sparkwing.yaml's sparks: block).
 //
 //	sparkwing run release --version 1.4.0
 type Release struct {
@@ -37,12 +40,11 @@ func (r *Release) Plan(p *sw.Plan) {
 	}
 	gen := p.Run("generate", "go run ./tools/gen").
 		Inputs("api/greetings.txt", "tools/gen/**").Outputs("internal/gen/**").Passthrough(goEnv...)
-	test := p.Run("test", "go test ./...").Needs(gen).Passthrough(goEnv...)
-	server := p.Run("server", "go build -ldflags '-X main.version="+r.Version+"' -o bin/server ./cmd/server").
-		Needs(gen).Outputs("bin/server").Passthrough(goEnv...)
-	smoke := p.Go("smoke", r.smoke).Needs(server).Timeout(time.Minute).
+	service := goservice.Add(p, goservice.Options{Main: "./cmd/server", Binary: "bin/server",
+		LDFlags: "-X main.version=" + r.Version, Needs: []*sw.Job{gen}})
+	smoke := p.Go("smoke", r.smoke).Needs(service.Build).Timeout(time.Minute).
 		Describe("start bin/server and wait until /healthz answers")
-	p.Go("manifest", r.manifest).Needs(test, smoke).Outputs("dist/release.json")
+	p.Go("manifest", r.manifest).Needs(service.Vet, service.Test, smoke).Outputs("dist/release.json")
 }
 
 // smoke starts the server on a free port and waits until it is healthy.
