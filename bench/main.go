@@ -16,7 +16,7 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, storage, remoteCache, controller bool
+	var report, images, storage, remoteCache, controller, sparksBench bool
 	var turboCache string
 	var remoteJobs, triggers int
 	var storageMB int
@@ -42,6 +42,7 @@ func main() {
 	flag.IntVar(&remoteJobs, "remote-jobs", 1000, "jobs in the remote cache benchmark's workload")
 	flag.BoolVar(&controller, "controller", false, "only the controller benchmark: trigger and log latency, log throughput and claims on SQLite and PostgreSQL, against local runs (writes CONTROLLER.md)")
 	flag.IntVar(&triggers, "triggers", 50, "triggers measured in the controller benchmark")
+	flag.BoolVar(&sparksBench, "sparks", false, "only the sparks benchmark: a Go pipeline's cached run with 0, 1 and 5 sparks, and the first run after a release (writes SPARKS.md)")
 	flag.Parse()
 	if tools != "" {
 		o.Tools = strings.Split(tools, ",")
@@ -69,6 +70,15 @@ func main() {
 	if controller {
 		_, err := bench.RunController(context.Background(), bench.ControllerOptions{Bin: filepath.Dir(o.Paths.Sparkwing),
 			Triggers: triggers, FloodMB: 20, Runs: 500, Runners: 50, Work: o.Work, Out: o.Out, Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if sparksBench {
+		_, err := bench.RunSparks(context.Background(), bench.SparksOptions{Sparkwing: o.Paths.Sparkwing, Reps: max(o.Reps, 40),
+			Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
