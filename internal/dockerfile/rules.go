@@ -149,16 +149,19 @@ var Rules = []Rule{
 
 // --- cache-mount ---
 
-var volatileArg = regexp.MustCompile(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|SHA|.*_SHA|REVISION|BUILD_DATE|BUILD_TIME|DATE|TAG|IMAGE_TAG|BUILD_ID|BUILD_NUMBER|LD_?FLAGS|GITHUB_REF.*|CI_COMMIT_.*)$`)
+var volatileArg = regexp.MustCompile(`(?i)^(VERSION|.*_VERSION|COMMIT|.*_COMMIT|SHA|.*_SHA|REVISION|.*_REVISION|RELEASE|.*_RELEASE|BUILD_DATE|BUILD_TIME|DATE|TAG|.*_TAG|BUILD_ID|BUILD_NUMBER|LD_?FLAGS|GITHUB_REF.*|CI_COMMIT_.*)$`)
 
-// pinnedDefault matches an ARG default that names one fixed thing (a
-// version number or a digest): the ARG changes only when the file does.
-var pinnedDefault = regexp.MustCompile(`^(v?[0-9]+(\.[0-9]+)*([-+][0-9A-Za-z.-]+)?|[0-9a-f]{7,64}|sha256:[0-9a-f]{64})$`)
+// placeholderDefault matches an ARG default that stands in for the value
+// each build passes (VERSION=dev, GIT_COMMIT=HEAD, TAG=latest): any other
+// default names one fixed thing (1.0.39, version_125, a digest), and the
+// ARG changes only when the file does.
+var placeholderDefault = regexp.MustCompile(`(?i)^(|latest|main|master|head|dev|devel|develop|development|nightly|snapshot|` +
+	`unknown|unspecified|undefined|none|null|local|edge|stable|canary|current|dirty|unreleased|v?0\.0\.0.*|\$.*)$`)
 
 // volatile reports whether an ARG declared as name with default def
 // (hasDef when it has one) changes from build to build.
 func volatile(name, def string, hasDef bool) bool {
-	return volatileArg.MatchString(name) && !(hasDef && pinnedDefault.MatchString(strings.Trim(def, `"'`)))
+	return volatileArg.MatchString(name) && !(hasDef && !placeholderDefault.MatchString(strings.Trim(def, `"'`)))
 }
 
 // readFromEnv matches ARGs that programs read from their environment by
@@ -846,11 +849,18 @@ func automaticArg(name string) bool {
 // earlyArg finds the RUNs between an ARG and its first use that do not
 // name it. Any of them may read it from the environment, so an ARG no
 // instruction names is reported only when it is volatile, and never as
-// unused: the fix is to declare it lower, not to remove it.
+// unused: the fix is to declare it lower, not to remove it. Such an ARG
+// is misplaced only if a step that cannot be reading it (a package
+// install, a dependency download) runs before the first one that might
+// (a script, make, a compiler): the ARG belongs just above that one.
 //
 // A volatile ARG that an ENV hands on (ENV APP_VERSION=$VERSION) is in
 // every later RUN's environment through it, so the search goes on past
-// that ENV, for the ARG or the variable it set.
+// that ENV, for the ARG or the variable it set. A LABEL that names the
+// ARG is not a use the RUNs wait for: it moves down with the ARG.
+//
+// When every step the ARG re-runs for nothing only moves files (mkdir,
+// chmod, ln), a new value costs nothing worth a warning.
 func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool) {
 	names := []string{name}
 	refs := func() *regexp.Regexp {
@@ -861,7 +871,8 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 		return regexp.MustCompile(`\$\{?(` + strings.Join(quoted, "|") + `)\b`)
 	}
 	ref := refs()
-	var skipped []int
+	var runs []*Instr // the RUNs before the first use
+	var labels []int
 	var firstUse, via *Instr
 	for _, in := range rest {
 		if in.Cmd == "ARG" && argDeclares(in, name) {
@@ -875,24 +886,44 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 			ref = refs()
 			continue
 		}
-		if ref.MatchString(in.Original) || ref.MatchString(in.Text()) {
+		named := ref.MatchString(in.Original) || ref.MatchString(in.Text())
+		switch {
+		case named && in.Cmd == "LABEL":
+			labels = append(labels, in.Line)
+		case named:
 			firstUse = in
+		case in.Cmd == "RUN":
+			runs = append(runs, in)
+		}
+		if firstUse != nil {
 			break
 		}
-		if in.Cmd == "RUN" {
-			skipped = append(skipped, in.Line)
+	}
+	if firstUse == nil { // unnamed: up to the first step that might read it
+		if i := slices.IndexFunc(runs, mightRead); i >= 0 {
+			runs = runs[:i]
 		}
+	}
+	var skipped []int
+	cheap := true // every skipped RUN only moves files
+	for _, in := range runs {
+		skipped = append(skipped, in.Line)
+		cheap = cheap && movesFilesOnly(in)
 	}
 	shown, moved := name, "`ARG "+name+"`"
 	if via != nil {
 		shown = fmt.Sprintf("%s (handed on by the ENV at line %d)", name, via.Line)
 		moved = fmt.Sprintf("`ARG %s` and the ENV at line %d", name, via.Line)
 	}
+	with := ""
+	if len(labels) > 0 {
+		with = ", with the LABEL at line " + joinLines(labels) + " that names it"
+	}
 	if len(skipped) == 0 || firstUse == nil && !vol {
 		return Finding{}, false
 	}
 	sev := Info
-	if vol {
+	if vol && !cheap {
 		sev = Warning
 	}
 	lines := fmt.Sprint(skipped[0])
@@ -901,12 +932,62 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 	}
 	if firstUse == nil {
 		return Finding{Line: decl.Line, Severity: sev,
-			Message: fmt.Sprintf("ARG %s changes from build to build, and a new value re-runs every RUN after it (line %s), whether it reads it or not", shown, lines),
-			Fix:     fmt.Sprintf("move %s from line %d down to just before the step that reads it, below the dependency and package installs", moved, decl.Line)}, true
+			Message: fmt.Sprintf("ARG %s changes from build to build, and a new value re-runs the RUN at line %s, which cannot be reading it", shown, lines),
+			Fix:     fmt.Sprintf("move %s from line %d down below line %d%s", moved, decl.Line, skipped[len(skipped)-1], with)}, true
 	}
 	return Finding{Line: decl.Line, Severity: sev,
 		Message: fmt.Sprintf("ARG %s is first used at line %d, but a new value also re-runs the RUN at line %s", shown, firstUse.Line, lines),
-		Fix:     fmt.Sprintf("move %s from line %d to just before line %d", moved, decl.Line, firstUse.Line)}, true
+		Fix:     fmt.Sprintf("move %s from line %d to just before line %d%s", moved, decl.Line, firstUse.Line, with)}, true
+}
+
+// joinLines lists line numbers: "30", "30 and 33", "30, 33 and 36".
+func joinLines(lines []int) string {
+	s := make([]string, len(lines))
+	for i, l := range lines {
+		s[i] = fmt.Sprint(l)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// fileCommands only create, move or label files and users: they read no
+// build setting from the environment and cost next to nothing.
+var fileCommands = map[string]bool{"mkdir": true, "chmod": true, "chown": true, "chgrp": true, "ln": true, "rm": true,
+	"cp": true, "mv": true, "touch": true, "echo": true, "true": true, "install": true, "addgroup": true, "adduser": true,
+	"groupadd": true, "useradd": true, "usermod": true, "update-ca-certificates": true, "ldconfig": true, "set": true, "cd": true}
+
+// packageManagers install OS packages; whatever else they run (update,
+// clean) reads no build setting either.
+var packageManagers = map[string]bool{"apt-get": true, "apt": true, "apk": true, "dnf": true, "yum": true, "microdnf": true,
+	"dpkg": true, "rpm": true, "zypper": true}
+
+// movesFilesOnly: every command of the RUN is one of fileCommands.
+func movesFilesOnly(in *Instr) bool {
+	for _, words := range commands(in.Text()) {
+		if !fileCommands[path.Base(words[0])] {
+			return false
+		}
+	}
+	return true
+}
+
+// mightRead reports whether a RUN might read an arbitrary variable from
+// its environment: it runs something other than a package manager, a
+// dependency download or a file command (a script, make, a compiler's
+// wrapper). Those read only their own settings, which readFromEnv names.
+func mightRead(in *Instr) bool {
+	for _, words := range commands(in.Text()) {
+		if cmd := path.Base(words[0]); fileCommands[cmd] || packageManagers[cmd] {
+			continue
+		}
+		t := recognise(words, nil, "")
+		if t == nil || !(t.deps || t.system) {
+			return true
+		}
+	}
+	return false
 }
 
 func argDeclares(in *Instr, name string) bool {
