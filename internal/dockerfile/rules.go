@@ -197,6 +197,17 @@ func chainEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 			for i := 0; i+1 < len(in.Args); i += 3 {
 				env[in.Args[i]] = envValue(f, in.Args[i+1], env)
 			}
+		case "ARG": // a default is the value unless the build passes one; an ENV of the name wins
+			for _, a := range in.Args {
+				if strings.HasPrefix(a, "#") {
+					break
+				}
+				if name, def, ok := strings.Cut(a, "="); ok && validArgName.MatchString(name) {
+					if _, set := env[name]; !set {
+						env[name] = envValue(f, strings.Trim(def, `"'`), env)
+					}
+				}
+			}
 		case "USER":
 			if len(in.Args) > 0 {
 				user = strings.SplitN(in.Args[0], ":", 2)[0]
@@ -358,7 +369,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 			}
 			env, user := stageEnv(f, s, in)
 			targets := mountTargets(in, env)
-			var missing, needed []cache
+			var missing, needed, inLayer []cache
 			var tools []string
 			severity := Info
 			for _, words := range commands(in.Text()) {
@@ -367,17 +378,31 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 					continue
 				}
 				needed = append(needed, t.caches...) // a module cache mount is never stray, needed or not
+				isMods := func(c cache) bool { return c.what == "Go module cache" }
 				if !needMods {
-					t.caches = slices.DeleteFunc(t.caches, func(c cache) bool { return c.what == "Go module cache" })
+					t.caches = slices.DeleteFunc(t.caches, isMods)
+				} else if i := slices.IndexFunc(t.caches, isMods); i >= 0 && t.name != "go mod download" && modulesInLayer(f, s, in) {
+					// Not missing by itself; but the fix that mounts the
+					// download's cache takes the modules out of the layer,
+					// so a fix of this RUN mounts it too.
+					inLayer = append(inLayer, t.caches[i])
+					t.caches = slices.Delete(t.caches, i, i+1)
 				}
 				for _, c := range t.caches {
 					if !covered(targets, c) && !hasCache(missing, c) {
 						missing = append(missing, c)
 						tools = appendUnique(tools, "`"+t.name+"`")
-						if !t.system {
+						if !t.system && !constantInstall(t) {
 							severity = Warning
 						}
 					}
+				}
+			}
+			layerOnly := false // only the modules the layer holds are missing
+			for _, c := range inLayer {
+				if !covered(targets, c) && !hasCache(missing, c) {
+					layerOnly = len(missing) == 0
+					missing = append(missing, c)
 				}
 			}
 			if len(missing) == 0 {
@@ -406,6 +431,13 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 				}
 			}
 			msg := fmt.Sprintf("%s runs without a cache mount for %s", strings.Join(tools, " and "), strings.Join(what, " and "))
+			if layerOnly {
+				// The modules are in the layer now; mounting the download's
+				// cache (its own finding) takes them out, and this RUN then
+				// needs the mount too: --fix adds both in one pass.
+				severity = Info
+				msg = fmt.Sprintf("the Go build here uses the modules an uncached `go mod download` above left in the layer: once that download mounts %s, so must this RUN", what[0])
+			}
 			stray := strayMounts(targets, needed)
 			if len(stray) > 0 {
 				msg += fmt.Sprintf(" (the cache mount at %s is not a directory it uses: the fix replaces it)", strings.Join(stray, ", "))
@@ -446,6 +478,29 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 		}
 	}
 	return out
+}
+
+// constantInstall reports a command that installs what it names (a tool
+// at a version, a package by name) rather than the project's
+// dependencies or the project itself: its layer re-runs only when its
+// line, or a line above it, changes. Without a cache mount it leaves its
+// downloads in the layer, which is worth an info, not a warning (a copy
+// of the source above it is install-after-copy's finding).
+func constantInstall(t *tool) bool {
+	args := slices.DeleteFunc(slices.Clone(t.words[1:]), func(w string) bool { return strings.HasPrefix(w, "-") })
+	switch t.name {
+	case "go install":
+		return slices.ContainsFunc(args, func(w string) bool { return strings.Contains(w, "@") })
+	case "cargo install":
+		return !hasArg(t.words, "--path") && !hasArg(t.words, "--git")
+	case "pip install":
+		return !depsFromManifest(t) && !slices.ContainsFunc(args, func(w string) bool {
+			return w == "." || strings.HasPrefix(w, "./") || strings.HasPrefix(w, "/") || strings.HasSuffix(w, ".whl")
+		}) && !hasArg(t.words, "-e") && !hasArg(t.words, "--editable")
+	case "npm install", "npm i":
+		return contains(t.words, "-g") || contains(t.words, "--global")
+	}
+	return false
 }
 
 // skipCacheCheck leaves out what a careful reader would dispute: a cache
@@ -797,6 +852,24 @@ func fetchedBefore(f *File, s *Stage, upto *Instr) bool {
 		env, _ := stageEnv(f, s, in)
 		for _, words := range commands(in.Text()) {
 			if t := recognise(words, env, f.image(s)); t != nil && t.deps {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// modulesInLayer reports whether a `go mod download` without a mount for
+// the module cache ran before in, in its stage chain: the modules are then
+// in the image, and a build after it downloads nothing.
+func modulesInLayer(f *File, s *Stage, upto *Instr) bool {
+	for _, in := range f.chain(s, upto) {
+		if in.Cmd != "RUN" {
+			continue
+		}
+		env, _ := stageEnv(f, in.Stage, in)
+		for _, words := range commands(in.Text()) {
+			if t := recognise(words, env, f.image(in.Stage)); t != nil && t.name == "go mod download" && !covered(mountTargets(in, env), t.caches[0]) {
 				return true
 			}
 		}

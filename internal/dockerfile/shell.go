@@ -166,10 +166,13 @@ func recognise(words []string, env map[string]string, base string) *tool {
 	case cmd == "npm" && (sub == "ci" || sub == "install" || sub == "i"):
 		t.name, t.deps = "npm "+sub, true
 		t.caches = []cache{{what: "npm cache", env: "npm_config_cache", paths: []string{h + "/.npm"}}}
-	case cmd == "yarn" && (sub == "" || sub == "install"):
+	case cmd == "yarn" && (sub == "" || sub == "install" || sub == "workspaces" && contains(words, "focus")): // yarn 2+: workspaces focus installs
 		t.name, t.deps = "yarn install", true
 		t.caches = []cache{{what: "Yarn cache", env: "YARN_CACHE_FOLDER",
 			paths: []string{"/usr/local/share/.cache/yarn", h + "/.cache/yarn", h + "/.yarn/berry/cache"}}}
+		if sub == "workspaces" { // only Yarn 2+ has it, whose global cache is under ~/.yarn/berry
+			t.caches[0].paths = []string{h + "/.yarn/berry/cache", "/usr/local/share/.cache/yarn", h + "/.cache/yarn"}
+		}
 	case cmd == "bun" && (sub == "install" || sub == "i"):
 		t.name, t.deps = "bun install", true
 		t.caches = []cache{{what: "Bun cache", env: "BUN_INSTALL_CACHE_DIR", paths: []string{h + "/.bun/install/cache"}}}
