@@ -164,6 +164,35 @@ func volatile(name, def string, hasDef bool) bool {
 	return volatileArg.MatchString(name) && !(hasDef && !placeholderDefault.MatchString(strings.Trim(def, `"'`)))
 }
 
+// toolchainVersion reports an ARG that the stage uses only to download a
+// toolchain (curl …/golang/go${VERSION}.linux-amd64.tar.gz): a volatile
+// name, but it is the compiler's version, which changes when the build
+// is upgraded, not on every build.
+func toolchainVersion(s *Stage, name string) bool {
+	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(name) + `\b`)
+	used := false
+	for _, in := range s.Instrs {
+		if in.Cmd != "RUN" || !ref.MatchString(in.Text()) {
+			continue
+		}
+		for _, words := range commands(in.Text()) {
+			for _, w := range words {
+				if !ref.MatchString(w) {
+					continue
+				}
+				if !strings.Contains(w, "://") || !toolchainURL.MatchString(w) {
+					return false
+				}
+				used = true
+			}
+		}
+	}
+	return used
+}
+
+// toolchainURL matches where compilers and runtimes are downloaded from.
+var toolchainURL = regexp.MustCompile(`(?i)(golang|go\.dev/dl|/go\$|nodejs\.org|/node-v|python\.org|rustup|static\.rust-lang|openjdk|adoptium|/jdk|maven\.apache|gradle\.org|cmake|protobuf/releases|ziglang)`)
+
 // readFromEnv matches ARGs that programs read from their environment by
 // themselves (compilers, make, package managers, bundlers): a RUN may use
 // one without naming it, so nothing says which steps do not need it.
@@ -392,7 +421,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 					if !covered(targets, c) && !hasCache(missing, c) {
 						missing = append(missing, c)
 						tools = appendUnique(tools, "`"+t.name+"`")
-						if !t.system && !constantInstall(t) {
+						if !t.system && !constantInstall(t) && !clonesItsSource(in) {
 							severity = Warning
 						}
 					}
@@ -499,6 +528,17 @@ func constantInstall(t *tool) bool {
 		}) && !hasArg(t.words, "-e") && !hasArg(t.words, "--editable")
 	case "npm install", "npm i":
 		return contains(t.words, "-g") || contains(t.words, "--global")
+	}
+	return false
+}
+
+// clonesItsSource: the RUN builds what it clones itself (git clone …
+// && make): like a constant install, it re-runs only when its line does.
+func clonesItsSource(in *Instr) bool {
+	for _, words := range commands(in.Text()) {
+		if path.Base(words[0]) == "git" && subcommand(words) == "clone" {
+			return true
+		}
 	}
 	return false
 }
@@ -892,7 +932,7 @@ func checkEarlyArgs(f *File, _ *Context) []Finding {
 					break // an inline comment, which BuildKit reads as more names
 				}
 				name, def, hasDef := strings.Cut(decl, "=")
-				vol := volatile(name, def, hasDef)
+				vol := volatile(name, def, hasDef) && !toolchainVersion(s, name)
 				if automaticArg(name) || !validArgName.MatchString(name) || readFromEnv.MatchString(name) && !vol {
 					continue
 				}
@@ -1099,7 +1139,8 @@ func checkGoProxy(f *File, _ *Context) []Finding {
 }
 
 // goSettings are the Go environment settings an instruction makes:
-// ENV and ARG defaults, and `go env -w` in a RUN.
+// ENV and ARG defaults, and in a RUN `go env -w` and the assignments
+// before a go command.
 func goSettings(f *File, in *Instr) [][2]string {
 	var out [][2]string
 	switch in.Cmd {
@@ -1114,7 +1155,20 @@ func goSettings(f *File, in *Instr) [][2]string {
 			}
 		}
 	case "RUN":
-		for _, words := range commands(in.Text()) {
+		for _, words := range splitCommands(in.Text()) {
+			// GOPROXY=direct go install ...: the setting holds for that command.
+			i := 0
+			for i < len(words)-1 && (assignment(words[i]) || prefixWords[words[i]]) {
+				i++
+			}
+			if path.Base(words[i]) == "go" {
+				for _, a := range words[:i] {
+					if k, v, ok := strings.Cut(a, "="); ok && !prefixWords[a] {
+						out = append(out, [2]string{k, v})
+					}
+				}
+			}
+			words = words[i:]
 			if len(words) > 3 && path.Base(words[0]) == "go" && words[1] == "env" && words[2] == "-w" {
 				for _, a := range words[3:] {
 					if k, v, ok := strings.Cut(a, "="); ok {
@@ -1354,7 +1408,7 @@ func rerunsRoutinely(f *File, s *Stage, in *Instr) (line int, reason string) {
 				if strings.HasPrefix(a, "#") {
 					break
 				}
-				if n, def, has := strings.Cut(a, "="); volatile(n, def, has) {
+				if n, def, has := strings.Cut(a, "="); volatile(n, def, has) && !toolchainVersion(s, n) {
 					return prev.Line, "ARG " + n + " at line"
 				}
 			}

@@ -10,6 +10,23 @@ import (
 // It is a reader's approximation of sh, enough to recognise `go build` or
 // `npm ci` wherever they sit in a chain; a rule that needs more says so.
 func commands(text string) [][]string {
+	out := splitCommands(text)
+	// Leading environment assignments, wrappers and the shell's keywords
+	// (`if cond; then cmd`, `for x in ...; do cmd`) are not the command.
+	for i, w := range out {
+		for len(w) > 1 && (assignment(w[0]) || prefixWords[w[0]]) {
+			w = w[1:]
+		}
+		out[i] = w
+	}
+	return out
+}
+
+// assignment: a word that sets a variable for the command after it.
+func assignment(w string) bool { return strings.Contains(w, "=") && !strings.HasPrefix(w, "-") }
+
+// splitCommands is commands without taking off what precedes each one.
+func splitCommands(text string) [][]string {
 	var out [][]string
 	var words []string
 	var word strings.Builder
@@ -57,14 +74,6 @@ func commands(text string) [][]string {
 		}
 	}
 	flushCmd()
-	// Leading environment assignments, wrappers and the shell's keywords
-	// (`if cond; then cmd`, `for x in ...; do cmd`) are not the command.
-	for i, w := range out {
-		for len(w) > 1 && (strings.Contains(w[0], "=") && !strings.HasPrefix(w[0], "-") || prefixWords[w[0]]) {
-			w = w[1:]
-		}
-		out[i] = w
-	}
 	return out
 }
 
