@@ -65,6 +65,7 @@ func TestRealWorld(t *testing.T) {
 		t.Skip("set SPARKWING_REALWORLD_DIR to a directory filled by testdata/fetch-realworld.sh")
 	}
 	var got []expectation
+	fixes := 0
 	for _, id := range ids {
 		data, err := os.ReadFile(filepath.Join(dir, id))
 		if err != nil {
@@ -74,6 +75,7 @@ func TestRealWorld(t *testing.T) {
 		if err != nil {
 			t.Fatalf("file %s: %v", id, err)
 		}
+		fixes += checkFix(t, id, f) // a fix that breaks a file fails the test
 		for _, fd := range Check(f, &Context{}) {
 			if fd.Rule == "dockerignore" {
 				continue
@@ -131,7 +133,17 @@ func TestRealWorld(t *testing.T) {
 		}
 		fmt.Fprintf(&report, "%-20s %4d %4d %4d %9s %7s\n", "all", all.tp, all.fp, all.fn, ratio(all.tp, all.tp+all.fp), ratio(all.tp, all.tp+all.fn))
 	}
+	clean, noisy := 0, 0 // files judged to have nothing, and those of them the doctor reports on
+	for _, id := range ids {
+		if !slices.ContainsFunc(expected, func(e expectation) bool { return e.id == id }) {
+			clean++
+			if slices.ContainsFunc(got, func(g expectation) bool { return g.id == id }) {
+				noisy++
+			}
+		}
+	}
 	slices.Sort(disagreements)
-	t.Logf("%d files, %d judged findings, %d doctor findings%s\ndisagreements:\n  %s", len(ids), len(expected), len(got),
-		report.String(), strings.Join(disagreements, "\n  "))
+	t.Logf("%d files, %d judged findings, %d doctor findings; %d files judged to have nothing, %d of them with a finding; "+
+		"--fix applied %d fixes, each file re-parsed and checked%s\ndisagreements:\n  %s", len(ids), len(expected), len(got),
+		clean, noisy, fixes, report.String(), strings.Join(disagreements, "\n  "))
 }
