@@ -8,6 +8,7 @@ package dockerfile
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,8 @@ type File struct {
 	Escape    rune     // the escape character (\\ unless an escape directive says `)
 	Args      []*Instr // ARGs before the first FROM
 	Stages    []*Stage
+
+	byRef map[string]*Stage // stage, once built
 }
 
 // Stage is one FROM and the instructions up to the next.
@@ -46,6 +49,17 @@ type Instr struct {
 	Original string
 	Heredocs []parser.Heredoc
 	Stage    *Stage
+
+	cmds [][]string // Commands, once read
+}
+
+// Commands is the simple commands of a RUN's shell text (see commands),
+// split once: every rule reads them.
+func (in *Instr) Commands() [][]string {
+	if in.cmds == nil {
+		in.cmds = commands(in.Text())
+	}
+	return in.cmds
 }
 
 // Text is the instruction's arguments as one string, with heredoc bodies.
@@ -149,15 +163,16 @@ func (f *File) image(s *Stage) string { return f.root(s).Base }
 
 // stage returns the stage with the given name or index, or nil.
 func (f *File) stage(ref string) *Stage {
-	for _, s := range f.Stages {
-		if s.Name != "" && strings.EqualFold(s.Name, ref) {
-			return s
+	if f.byRef == nil { // every rule walks stage chains: look them up once
+		f.byRef = map[string]*Stage{}
+		for _, s := range f.Stages {
+			f.byRef[strconv.Itoa(s.Index)] = s
+		}
+		for _, s := range slices.Backward(f.Stages) { // a name beats an index, the first of a name wins
+			if s.Name != "" {
+				f.byRef[strings.ToLower(s.Name)] = s
+			}
 		}
 	}
-	for _, s := range f.Stages {
-		if ref == strconv.Itoa(s.Index) {
-			return s
-		}
-	}
-	return nil
+	return f.byRef[strings.ToLower(ref)]
 }

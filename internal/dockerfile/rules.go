@@ -169,15 +169,14 @@ func volatile(name, def string, hasDef bool) bool {
 // name, but it is the compiler's version, which changes when the build
 // is upgraded, not on every build.
 func toolchainVersion(s *Stage, name string) bool {
-	ref := regexp.MustCompile(`\$\{?` + regexp.QuoteMeta(name) + `\b`)
 	used := false
 	for _, in := range s.Instrs {
-		if in.Cmd != "RUN" || !ref.MatchString(in.Text()) {
+		if in.Cmd != "RUN" || !refersTo(in.Text(), name) {
 			continue
 		}
-		for _, words := range commands(in.Text()) {
+		for _, words := range in.Commands() {
 			for _, w := range words {
-				if !ref.MatchString(w) {
+				if !refersTo(w, name) {
 					continue
 				}
 				if !strings.Contains(w, "://") || !toolchainURL.MatchString(w) {
@@ -188,6 +187,26 @@ func toolchainVersion(s *Stage, name string) bool {
 		}
 	}
 	return used
+}
+
+// refersTo reports whether text expands variable name ($name or ${name}).
+func refersTo(text, name string) bool {
+	for i := strings.IndexByte(text, '$'); i >= 0; {
+		rest := strings.TrimPrefix(text[i+1:], "{")
+		if strings.HasPrefix(rest, name) && (len(rest) == len(name) || !isNameByte(rest[len(name)])) {
+			return true
+		}
+		j := strings.IndexByte(text[i+1:], '$')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func isNameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // toolchainURL matches where compilers and runtimes are downloaded from.
@@ -248,7 +267,7 @@ func chainEnv(f *File, s *Stage, upto *Instr) (env map[string]string, user strin
 			if text := in.Text(); !strings.Contains(text, "adduser") && !strings.Contains(text, "useradd") {
 				continue
 			}
-			for _, words := range commands(in.Text()) {
+			for _, words := range in.Commands() {
 				if name, home := userAdded(words); name != "" {
 					homes[name] = home
 				}
@@ -296,7 +315,7 @@ func userID(f *File, s *Stage, upto *Instr, user string) string {
 		if in.Cmd != "RUN" {
 			continue
 		}
-		for _, words := range commands(in.Text()) {
+		for _, words := range in.Commands() {
 			if name, _ := userAdded(words); name == user {
 				for i := 1; i+1 < len(words); i++ {
 					if words[i] == "-u" || words[i] == "--uid" {
@@ -401,7 +420,7 @@ func checkCacheMounts(f *File, ctx *Context) []Finding {
 			var missing, needed, inLayer []cache
 			var tools []string
 			severity := Info
-			for _, words := range commands(in.Text()) {
+			for _, words := range in.Commands() {
 				t := recognise(words, env, f.image(s))
 				if t == nil || skipCacheCheck(f, t, env, user, in) {
 					continue
@@ -535,7 +554,7 @@ func constantInstall(t *tool) bool {
 // clonesItsSource: the RUN builds what it clones itself (git clone …
 // && make): like a constant install, it re-runs only when its line does.
 func clonesItsSource(in *Instr) bool {
-	for _, words := range commands(in.Text()) {
+	for _, words := range in.Commands() {
 		if path.Base(words[0]) == "git" && subcommand(words) == "clone" {
 			return true
 		}
@@ -764,7 +783,7 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 				continue
 			}
 			env, _ := stageEnv(f, s, in)
-			for _, words := range commands(in.Text()) {
+			for _, words := range in.Commands() {
 				t := recognise(words, env, f.image(s))
 				if dir == "" && t != nil && !t.deps && !fetched && (needMods || !strings.HasPrefix(t.name, "go ")) {
 					if fd, ok := selfFetch(t, in, copied, env); ok {
@@ -890,7 +909,7 @@ func fetchedBefore(f *File, s *Stage, upto *Instr) bool {
 			continue
 		}
 		env, _ := stageEnv(f, s, in)
-		for _, words := range commands(in.Text()) {
+		for _, words := range in.Commands() {
 			if t := recognise(words, env, f.image(s)); t != nil && t.deps {
 				return true
 			}
@@ -908,7 +927,7 @@ func modulesInLayer(f *File, s *Stage, upto *Instr) bool {
 			continue
 		}
 		env, _ := stageEnv(f, in.Stage, in)
-		for _, words := range commands(in.Text()) {
+		for _, words := range in.Commands() {
 			if t := recognise(words, env, f.image(in.Stage)); t != nil && t.name == "go mod download" && !covered(mountTargets(in, env), t.caches[0]) {
 				return true
 			}
@@ -1078,7 +1097,7 @@ var packageManagers = map[string]bool{"apt-get": true, "apt": true, "apk": true,
 
 // movesFilesOnly: every command of the RUN is one of fileCommands.
 func movesFilesOnly(in *Instr) bool {
-	for _, words := range commands(in.Text()) {
+	for _, words := range in.Commands() {
 		if !fileCommands[path.Base(words[0])] {
 			return false
 		}
@@ -1091,7 +1110,7 @@ func movesFilesOnly(in *Instr) bool {
 // dependency download or a file command (a script, make, a compiler's
 // wrapper). Those read only their own settings, which readFromEnv names.
 func mightRead(in *Instr) bool {
-	for _, words := range commands(in.Text()) {
+	for _, words := range in.Commands() {
 		if cmd := path.Base(words[0]); fileCommands[cmd] || packageManagers[cmd] {
 			continue
 		}
@@ -1357,7 +1376,7 @@ func checkInstallAfterCopy(f *File, _ *Context) []Finding {
 			if in.Cmd != "RUN" || hasBindMount(in) {
 				continue
 			}
-			cmds := commands(in.Text())
+			cmds := in.Commands()
 			installs := false
 			constant := len(cmds) > 0
 			for _, words := range cmds {
@@ -1444,7 +1463,7 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 			}
 			env, _ := stageEnv(f, s, in)
 			targets := mountTargets(in, env)
-			for _, words := range commands(in.Text()) {
+			for _, words := range in.Commands() {
 				t := recognise(words, env, f.image(s))
 				if t == nil || !t.system {
 					continue
@@ -1516,7 +1535,7 @@ func checkToolchainFinal(f *File, _ *Context) []Finding {
 		if in.Cmd != "RUN" {
 			continue
 		}
-		for _, words := range commands(in.Text()) {
+		for _, words := range in.Commands() {
 			w := strings.Join(words, " ")
 			if strings.HasPrefix(w, "go build") || strings.HasPrefix(w, "cargo build") ||
 				strings.HasPrefix(w, "mvn") && (contains(words, "package") || contains(words, "install")) ||
@@ -1548,7 +1567,7 @@ func checkDuplicateDeps(f *File, _ *Context) []Finding {
 			}
 			env, _ := stageEnv(f, s, in)
 			deps := false
-			for _, words := range commands(in.Text()) {
+			for _, words := range in.Commands() {
 				if t := recognise(words, env, f.image(s)); t != nil && t.deps {
 					deps = true
 				}
