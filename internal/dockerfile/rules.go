@@ -766,6 +766,7 @@ var selfFetching = map[string][2]string{
 	"go test":     {"COPY go.mod go.sum ./", "RUN go mod download"},
 	"cargo build": {"COPY Cargo.toml Cargo.lock ./", "RUN cargo fetch"},
 	"cargo test":  {"COPY Cargo.toml Cargo.lock ./", "RUN cargo fetch"},
+	"mvn":         {"COPY pom.xml ./", "RUN mvn dependency:go-offline"},
 }
 
 func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
@@ -776,6 +777,9 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 		dir := "" // the directory copied into the working directory, when that is the copy
 		if copied == nil {
 			copied, rest, dir = afterTreeCopy(s)
+		}
+		if copied == nil {
+			copied, rest = afterSrcCopy(s) // for the builds whose sources live in src/
 		}
 		fetched := copied != nil && fetchedBefore(f, s, copied)
 		for _, in := range rest {
@@ -827,6 +831,18 @@ func afterTreeCopy(s *Stage) (copied *Instr, rest []*Instr, dir string) {
 		return in, s.Instrs[i+1:], src
 	}
 	return nil, nil, ""
+}
+
+// afterSrcCopy finds a stage's first copy of the context's src directory
+// (COPY ./src ./src), where Cargo and Maven keep every source file: for
+// their builds it is the copy of the whole source.
+func afterSrcCopy(s *Stage) (copied *Instr, rest []*Instr) {
+	for i, in := range s.Instrs {
+		if (in.Cmd == "COPY" || in.Cmd == "ADD") && len(in.Flag("from")) == 0 && len(in.Args) == 2 && path.Clean(in.Args[0]) == "src" {
+			return in, s.Instrs[i+1:]
+		}
+	}
+	return nil, nil
 }
 
 // plainFiles are names without an extension that are files, not trees.
@@ -884,7 +900,9 @@ func goModulesNeeded(ctx *Context) bool {
 // the whole source was copied, with no cache mount to keep them.
 func selfFetch(t *tool, in, copied *Instr, env map[string]string) (Finding, bool) {
 	first, ok := selfFetching[t.name]
-	i := slices.IndexFunc(t.caches, func(c cache) bool { return c.what == "Go module cache" || c.what == "Cargo registry" })
+	i := slices.IndexFunc(t.caches, func(c cache) bool {
+		return c.what == "Go module cache" || c.what == "Cargo registry" || c.what == "Maven repository"
+	})
 	if !ok || i < 0 || covered(mountTargets(in, env), t.caches[i]) {
 		return Finding{}, false // vendored (no module cache), or the downloads are kept in a mount
 	}

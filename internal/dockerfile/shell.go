@@ -14,13 +14,23 @@ func commands(text string) [][]string {
 	// Leading environment assignments, wrappers and the shell's keywords
 	// (`if cond; then cmd`, `for x in ...; do cmd`) are not the command.
 	for i, w := range out {
-		for len(w) > 1 && (assignment(w[0]) || prefixWords[w[0]]) {
-			w = w[1:]
+		for len(w) > 1 {
+			if assignment(w[0]) || prefixWords[w[0]] {
+				w = w[1:]
+			} else if len(w) > 2 && w[1] == "run" && envRunners[w[0]] { // poetry run pip install …
+				w = w[2:]
+			} else {
+				break
+			}
 		}
 		out[i] = w
 	}
 	return out
 }
+
+// envRunners run a command inside the project's environment (`poetry run
+// pip install gunicorn`): the command is what follows `run`.
+var envRunners = map[string]bool{"poetry": true, "pipenv": true, "uv": true, "pdm": true, "hatch": true}
 
 // assignment: a word that sets a variable for the command after it.
 func assignment(w string) bool { return strings.Contains(w, "=") && !strings.HasPrefix(w, "-") }

@@ -6,5 +6,6 @@ WORKDIR /app
 COPY pom.xml .
 COPY src ./src
 # want: cache-mount
+# want: copy-before-deps
 RUN mvn -q -B package -DskipTests
 CMD ["java", "-jar", "target/app.jar"]

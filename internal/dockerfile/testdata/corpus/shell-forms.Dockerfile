@@ -18,6 +18,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # want: cache-mount
+# want: copy-before-deps
 RUN cargo auditable build --release
 
 FROM python:3.12 AS wheels
