@@ -97,8 +97,9 @@ var Rules = []Rule{
 			"(RUN --mount=type=cache,target=DIR) keeps the tool's cache between builds without putting it in the image: a Go compile step " +
 			"measured 13 s without and 0.7 s with the build and module caches mounted. The mount must be where the tool keeps its cache " +
 			"(/root/.cache/go-build and /go/pkg/mod for Go in the golang image, the Cargo registry, ~/.npm, ~/.cache/pip, ~/.m2, ~/.gradle, " +
-			"/var/cache/apt and /var/lib/apt); a mount elsewhere counts as missing. OS package installs that clean up after themselves are " +
-			"reported as info only. --fix adds the mounts."},
+			"/var/cache/apt and /var/lib/apt); a mount elsewhere counts as missing. It is a warning for the project's own dependency downloads " +
+			"and builds, which re-run whenever the manifests or the sources change; an info for what re-runs only when its own line does " +
+			"(a tool installed at a version, a build of what the same RUN clones, OS packages). --fix adds the mounts."},
 	{ID: "copy-before-deps", Severity: Warning, Title: "whole source copied before the dependency download", check: checkCopyBeforeDeps,
 		Explain: "Each layer's cache is valid only while every layer before it is. COPY . . before `go mod download`, `npm ci`, `pip install -r`, " +
 			"`cargo fetch` or `mvn dependency:go-offline` makes any source edit re-run the download. Copy the manifests (go.mod and go.sum, " +
@@ -107,11 +108,12 @@ var Rules = []Rule{
 	{ID: "early-arg", Severity: Info, Title: "ARG declared before layers that do not use it", check: checkEarlyArgs,
 		Explain: "Inside a stage, an ARG's value is in the environment of every RUN after it, so a new value re-runs all of them, whether they " +
 			"use it or not. An ARG such as VERSION, COMMIT, GIT_SHA, BUILD_DATE or TAG changes on every build, so declared early it defeats " +
-			"the cache of every layer below it (a warning; not with a pinned default such as RUSTUP_VERSION=1.28.1); others are info. " +
-			"Declare an ARG just before the first instruction that uses it. Programs read some ARGs from their environment without " +
-			"naming them (CGO_ENABLED, RUSTFLAGS, NODE_ENV, a bundler's VITE_*), so an ARG no instruction names is reported only when " +
-			"it changes from build to build, and the fix is always to declare it lower, never to remove it. An ARG after the source " +
-			"copy costs nothing more."},
+			"the cache of every layer below it (a warning; not with a default that names a fixed value such as RUSTUP_VERSION=1.28.1, " +
+			"nor when the layers it re-runs only move files); others are info. Declare an ARG just before the first instruction that " +
+			"uses it (a LABEL that names it moves down with it). Programs read some ARGs from their environment without naming them " +
+			"(CGO_ENABLED, RUSTFLAGS, NODE_ENV, a bundler's VITE_*), so an ARG no instruction names is reported only when it changes " +
+			"from build to build and a step that cannot read it (a package install, a download) runs before the first that might (a " +
+			"script, make); the fix is always to declare it lower, never to remove it. An ARG after the source copy costs nothing more."},
 	{ID: "syntax-directive", Severity: Warning, Title: "BuildKit-only syntax without a # syntax= line", check: checkSyntax,
 		Explain: "RUN --mount, heredocs and COPY --link/--chmod need BuildKit's Dockerfile frontend. Without `# syntax=docker/dockerfile:1` on " +
 			"the first line, the file depends on whichever frontend the builder has built in: an older one, or the legacy builder, fails or " +
