@@ -783,7 +783,11 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 		if copied == nil {
 			copied, rest = afterSrcCopy(s) // for the builds whose sources live in src/
 		}
-		fetched := copied != nil && fetchedBefore(f, s, copied)
+		if copied == nil {
+			out = append(out, depsInCopiedDirs(f, s, needMods)...)
+			continue
+		}
+		fetched := fetchedBefore(f, s, copied)
 		for _, in := range rest {
 			if in.Cmd != "RUN" {
 				continue
@@ -814,6 +818,114 @@ func checkCopyBeforeDeps(f *File, ctx *Context) []Finding {
 		}
 	}
 	return out
+}
+
+// depsInCopiedDirs finds dependency steps that run in a directory a COPY
+// filled whole, from the context or from another stage (COPY ./server/
+// /src/server/, then RUN cd /src/server && go build; COPY --from=web
+// /web /web, then RUN npm --prefix /web ci), with no download before.
+func depsInCopiedDirs(f *File, s *Stage, needMods bool) []Finding {
+	var out []Finding
+	copies := map[string]*Instr{} // destination directory → the COPY that filled it
+	workdir := "/"
+	for _, in := range s.Instrs {
+		switch in.Cmd {
+		case "WORKDIR":
+			if len(in.Args) > 0 {
+				workdir = path.Join(workdir, in.Args[0]) // an absolute one replaces it
+				if path.IsAbs(in.Args[0]) {
+					workdir = path.Clean(in.Args[0])
+				}
+			}
+		case "COPY", "ADD":
+			if dest, ok := dirCopy(in, workdir); ok {
+				copies[dest] = in
+			}
+		case "RUN":
+			env, _ := stageEnv(f, s, in)
+			cwd := workdir
+			for _, words := range in.Commands() {
+				if path.Base(words[0]) == "cd" && len(words) > 1 {
+					cwd = path.Join(cwd, words[1])
+					if path.IsAbs(words[1]) {
+						cwd = path.Clean(words[1])
+					}
+					continue
+				}
+				t := recognise(words, env, f.image(s))
+				if t == nil {
+					continue
+				}
+				dir := cwd
+				for i, w := range words[:len(words)-1] {
+					if w == "--prefix" || w == "-C" || w == "--cwd" || w == "--dir" {
+						dir = path.Join(cwd, words[i+1])
+						if path.IsAbs(words[i+1]) {
+							dir = path.Clean(words[i+1])
+						}
+					}
+				}
+				copied := copies[dir]
+				if copied == nil {
+					continue
+				}
+				delete(copies, dir) // one finding per copy; a download there settles it too
+				src := copied.Args[0]
+				from := ""
+				if f := copied.Flag("from"); len(f) > 0 {
+					from = " --from=" + f[0]
+				}
+				switch {
+				case t.deps && depsFromManifest(t):
+					manifest := strings.Fields(manifests[t.name]) // COPY a b ./
+					files := make([]string, 0, len(manifest)-2)
+					for _, m := range manifest[1 : len(manifest)-1] {
+						files = append(files, path.Join(src, m))
+					}
+					out = append(out, Finding{Line: in.Line, Severity: Warning,
+						Message: fmt.Sprintf("`%s` runs in %s after line %d copies all of %s there, so every edit there downloads the dependencies again",
+							t.name, dir, copied.Line, src),
+						Fix: fmt.Sprintf("copy only the manifests first, download, then the rest:\nCOPY%s %s %s/\n%s\n%s",
+							from, strings.Join(files, " "), dir, firstLine(in.Original), firstLine(copied.Original))})
+				case !t.deps && (needMods || !strings.HasPrefix(t.name, "go ")) && !fetchedBefore(f, s, copied):
+					if fd, ok := selfFetch(t, in, copied, env); ok {
+						first := selfFetching[t.name]
+						manifest := strings.Fields(first[0])
+						files := make([]string, 0, len(manifest)-2)
+						for _, m := range manifest[1 : len(manifest)-1] {
+							files = append(files, path.Join(src, m))
+						}
+						fd.Message = fmt.Sprintf("`%s` downloads the dependencies itself in %s after line %d copies all of %s there, so every edit there downloads them again",
+							t.name, dir, copied.Line, src)
+						fd.Fix = fmt.Sprintf("download them first, after copying only the manifests:\nCOPY%s %s %s/\nRUN cd %s && %s\n%s",
+							from, strings.Join(files, " "), dir, dir, strings.TrimPrefix(first[1], "RUN "), firstLine(copied.Original))
+						out = append(out, fd)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dirCopy reports a COPY of one whole directory (from the context or
+// another stage) and the directory it fills.
+func dirCopy(in *Instr, workdir string) (dest string, ok bool) {
+	if len(in.Args) != 2 {
+		return "", false
+	}
+	src := path.Clean(in.Args[0])
+	if src == "." || strings.HasPrefix(src, "..") || strings.ContainsAny(src, "*?[{$") || path.Ext(src) != "" || plainFiles[path.Base(src)] {
+		return "", false
+	}
+	if len(in.Flag("from")) == 0 && !strings.HasPrefix(in.Args[0], "./") && !strings.HasSuffix(in.Args[0], "/") {
+		return "", false // from the context, a name without ./ or / may be a file
+	}
+	dest = in.Args[1]
+	if !path.IsAbs(dest) {
+		dest = path.Join(workdir, dest)
+	}
+	return path.Clean(dest), true
 }
 
 // afterTreeCopy finds a stage's first copy of one directory of the context
