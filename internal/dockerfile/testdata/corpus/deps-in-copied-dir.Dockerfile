@@ -6,8 +6,10 @@ COPY ./cli/ /src/cli/
 # Each module's sources came in whole; its build then downloads what its
 # go.mod names, again after every edit there.
 # want: copy-before-deps
+# want: cache-mount
 RUN cd /src/server && go build -o /out/server .
 # want: copy-before-deps
+# want: cache-mount
 RUN cd /src/cli && go mod download && go build -o /out/cli .
 
 FROM golang:1.23 AS tool
@@ -21,6 +23,7 @@ FROM node:22-slim AS web
 COPY --from=build /src/server/web /app/web
 # The web sources came from another stage, manifests and all.
 # want: copy-before-deps
+# want: cache-mount
 RUN npm --prefix /app/web ci && npm --prefix /app/web run build
 
 FROM gcr.io/distroless/static
