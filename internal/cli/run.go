@@ -29,6 +29,7 @@ type runFlags struct {
 	noCache   bool
 	only      []string
 	output    string
+	logs      string // --output-logs
 	profile   string
 	load      bool
 	dryRun    bool
@@ -81,6 +82,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 	fl.BoolVar(&f.noCache, "no-cache", false, "run every job even when its result is cached (results are still stored), and compile a Go pipeline again")
 	fl.StringSliceVar(&f.only, "only", nil, "run only these `JOB`s (comma-separated or repeated) and the jobs they need")
 	fl.StringVar(&f.output, "output", ui.Auto, "how to show progress: auto (live on a terminal, else plain), tty, plain, or json (one event per line)")
+	fl.StringVar(&f.logs, "output-logs", ui.LogsFull, "which jobs' logs to show: full (every job's, cached ones replayed), new (only jobs that run), errors (only jobs that fail), none; the run's record keeps them all")
 	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` whose registries image jobs push to (default $SPARKWING_PROFILE, else local)")
 	fl.BoolVar(&f.load, "load", false, "also write each image job's image to .sparkwing/images/JOB.tar (OCI layout) for a local runtime")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would run and what is cached (as 'sparkwing plan'), and run nothing")
@@ -142,8 +144,9 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
-		LookupEnv: e.lookupEnv, Observer: e.observer(f.output, g), Cache: c, NoCache: f.noCache,
+		LookupEnv: e.lookupEnv, Observer: ui.FilterLogs(e.observer(f.output, g), f.logs), Cache: c, NoCache: f.noCache,
 		Images: images, Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
+		HideCachedLogs: f.logs != ui.LogsFull,
 	})
 	var setup interface{ Hint() string }
 	if errors.As(err, &setup) {
@@ -192,6 +195,9 @@ func (f *runFlags) check() error {
 	}
 	if !slices.Contains(ui.Modes, f.output) {
 		return usageError("--output %s: choose one of %s", f.output, strings.Join(ui.Modes, ", "))
+	}
+	if !slices.Contains(ui.LogModes, f.logs) {
+		return usageError("--output-logs %s: choose one of %s", f.logs, strings.Join(ui.LogModes, ", "))
 	}
 	return nil
 }

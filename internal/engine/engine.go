@@ -53,6 +53,10 @@ type Options struct {
 	// UploadWait bounds how long the run waits at its end for uploads to
 	// the remote cache (DefaultUploadWait when 0).
 	UploadWait time.Duration
+	// HideCachedLogs: a job whose result comes from the cache does not
+	// show its stored log (--output-logs new, errors or none); the log is
+	// still in the run's record.
+	HideCachedLogs bool
 }
 
 // DefaultUploadWait is how long a run waits at its end for its uploads.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -179,9 +180,7 @@ func (e *execution) held(j plan.Job, comp *cache.Computed, lock *cache.JobLock) 
 		return nil, nil
 	}
 	if log != nil {
-		lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-		lines.Write(log)
-		lines.Close()
+		e.showCached(j.ID, log)
 	} else if log, err = e.replayLog(j, entry); err != nil {
 		return nil, nil
 	}
@@ -209,10 +208,23 @@ func (e *execution) restore(j plan.Job, entry *cache.Entry, lock *cache.JobLock)
 // replayLog shows a stored job log as if the job were printing it, and
 // returns it when small.
 func (e *execution) replayLog(j plan.Job, entry *cache.Entry) ([]byte, error) {
+	if e.opts.HideCachedLogs {
+		return e.cache.Store.ReplayLog(entry, io.Discard)
+	}
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
 	log, err := e.cache.Store.ReplayLog(entry, lines)
 	lines.Close()
 	return log, err
+}
+
+// showCached shows a cached job's stored log, unless the run hides those.
+func (e *execution) showCached(job string, log []byte) {
+	if e.opts.HideCachedLogs {
+		return
+	}
+	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: job}
+	lines.Write(log)
+	lines.Close()
 }
 
 // collect checks that a job that succeeded produced its declared outputs.

@@ -20,7 +20,6 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/sched"
-	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
 // The last-run record is the no-op's shortcut. After a run in which every
@@ -135,9 +134,7 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		j, lj := e.plan.Jobs[i], rec.jobs[i]
 		t := time.Now()
 		obs.JobStarted(j.ID)
-		lines := &ui.LineWriter{Obs: obs, Job: j.ID}
-		lines.Write(lj.text)
-		lines.Close()
+		e.showCached(j.ID, lj.text)
 		e.jobs[i] = runrec.Job{ID: j.ID, Status: runrec.Cached, Key: lj.key.String(),
 			Cache: runrec.Cache{Result: "hit"}, LogDigest: lj.log}
 		results[i] = sched.Result{Status: sched.Succeeded, Ready: t, Start: t, End: t} // no job time
