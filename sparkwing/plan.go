@@ -156,5 +156,11 @@ func (j *Job) Timeout(d time.Duration) *Job { j.spec.Timeout = d.String(); retur
 // Retries runs a failed job again, up to n more times.
 func (j *Job) Retries(n int) *Job { j.spec.Retries = n; return j }
 
+// Stamp puts git facts in the job's key and environment: "commit" (as
+// SPARKWING_GIT_COMMIT) and "describe" (git describe --tags --always
+// --dirty, as SPARKWING_GIT_DESCRIBE). A binary that stamps its version
+// from git is then rebuilt for a new commit or tag, and nothing else is.
+func (j *Job) Stamp(facts ...string) *Job { j.spec.Stamp = append(j.spec.Stamp, facts...); return j }
+
 // Describe sets the job's one-line description.
 func (j *Job) Describe(text string) *Job { j.spec.Description = text; return j }

@@ -19,7 +19,7 @@ type testPipeline struct {
 }
 
 func (t *testPipeline) Plan(p *Plan) {
-	a := p.Run("a", "echo "+t.Version).Inputs("**/*.go").Env("GOOS").Timeout(time.Minute)
+	a := p.Run("a", "echo "+t.Version).Inputs("**/*.go").Env("GOOS").Timeout(time.Minute).Stamp("commit")
 	p.Go("b", func(ctx context.Context, j *JobContext) error {
 		j.Logf("targets=%s count=%d", strings.Join(t.Targets, "+"), t.Count)
 		return nil
@@ -43,7 +43,7 @@ func TestPlanProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(wp.Jobs) != 2 || wp.Jobs[0].Run != "echo 1.2" || wp.Jobs[0].Timeout != "1m0s" ||
-		!wp.Jobs[1].Step || wp.Jobs[1].Needs[0] != "a" {
+		len(wp.Jobs[0].Stamp) != 1 || wp.Jobs[0].Stamp[0] != "commit" || !wp.Jobs[1].Step || wp.Jobs[1].Needs[0] != "a" {
 		t.Fatalf("plan %+v", wp)
 	}
 	args := map[string]string{}

@@ -36,4 +36,5 @@ type WireJob struct {
 	Cache       *bool      `json:"cache,omitempty"`
 	Timeout     string     `json:"timeout,omitempty"`
 	Retries     int        `json:"retries,omitempty"`
+	Stamp       []string   `json:"stamp,omitempty"`
 }

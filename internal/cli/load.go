@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,9 +102,62 @@ func (e *env) getenv(name string) string {
 }
 
 // resolvePlan returns the validated plan of pipeline name: its YAML jobs,
-// or the jobs its Go type adds given args. fresh compiles a Go pipeline
-// even if its program is cached.
+// or the jobs its Go type adds given args, with the git facts its jobs
+// stamp with. fresh compiles a Go pipeline even if its program is cached.
 func (e *env) resolvePlan(ctx context.Context, root string, f *project.File, name string, args []string, fresh bool) (*plan.Plan, error) {
+	pl, err := e.pipelinePlan(ctx, root, f, name, args, fresh)
+	if err != nil {
+		return nil, err
+	}
+	return pl, e.stamp(ctx, root, pl)
+}
+
+// stamp gives the jobs that stamp with git facts (stamp: [commit,
+// describe]) those facts: each is read once, from git in root, put in
+// sparkwing's environment under its plan.StampEnv name, and declared in
+// the job's env, so it is in the job's key and its environment.
+func (e *env) stamp(ctx context.Context, root string, pl *plan.Plan) error {
+	facts := map[string]string{}
+	for i := range pl.Jobs {
+		j := &pl.Jobs[i]
+		var names []string
+		for _, fact := range j.Stamp {
+			name := plan.StampEnv[fact]
+			if _, done := facts[fact]; !done {
+				args := map[string][]string{"commit": {"rev-parse", "--verify", "HEAD^{commit}"},
+					"describe": {"describe", "--tags", "--always", "--dirty"}}[fact]
+				cmd := exec.CommandContext(ctx, "git", args...)
+				cmd.Dir, cmd.Env = root, e.environ
+				out, err := cmd.Output()
+				if err != nil {
+					return usageError("job %s stamps with the git %s, but `git %s` in %s failed (%v): stamp needs the project in a git repository with a commit",
+						j.ID, fact, strings.Join(args, " "), root, gitMessage(err))
+				}
+				facts[fact] = strings.TrimSpace(string(out))
+				e.environ = append(e.environ, name+"="+facts[fact])
+			}
+			if !slices.Contains(j.Env, name) {
+				names = append(names, name)
+			}
+		}
+		if len(names) > 0 {
+			j.Env = slices.Concat(j.Env, names)
+		}
+	}
+	return nil
+}
+
+// gitMessage is what git said on stderr, or the error itself.
+func gitMessage(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(bytes.TrimSpace(ee.Stderr)) > 0 {
+		return strings.TrimSpace(string(ee.Stderr))
+	}
+	return err.Error()
+}
+
+// pipelinePlan is resolvePlan before the stamps.
+func (e *env) pipelinePlan(ctx context.Context, root string, f *project.File, name string, args []string, fresh bool) (*plan.Plan, error) {
 	p := f.Pipeline(name)
 	if p == nil {
 		return nil, usageError("no pipeline %q in %s%s; pipelines: %s", name, f.Path,

@@ -80,7 +80,12 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 		j := plan.Job{
 			ID: w.ID, Description: w.Description, Run: w.Run, Needs: w.Needs,
 			Inputs: w.Inputs, Outputs: w.Outputs, Env: w.Env, Passthrough: w.Passthrough,
-			Tools: w.Tools, Cache: w.Cache, Retries: w.Retries,
+			Tools: w.Tools, Cache: w.Cache, Retries: w.Retries, Stamp: w.Stamp,
+		}
+		for _, s := range w.Stamp {
+			if _, ok := plan.StampEnv[s]; !ok {
+				return nil, &plan.JobError{Job: w.ID, Msg: fmt.Sprintf("stamps with %q: a job can stamp with commit or describe", s)}
+			}
 		}
 		if w.Timeout != "" {
 			d, err := time.ParseDuration(w.Timeout)

@@ -27,6 +27,14 @@ type Job struct {
 	Cache       *bool // nil: default (cached when it declares inputs)
 	Timeout     time.Duration
 	Retries     int
+	Stamp       []string `json:",omitempty"` // git facts in its key and environment: StampEnv's keys
+}
+
+// StampEnv names the variable each git fact a job can stamp with is given
+// to it in; the values are part of its key.
+var StampEnv = map[string]string{
+	"commit":   "SPARKWING_GIT_COMMIT",   // git rev-parse HEAD
+	"describe": "SPARKWING_GIT_DESCRIBE", // git describe --tags --always --dirty
 }
 
 // GoStep says how to run a Go step: the compiled pipeline program, run as

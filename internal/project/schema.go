@@ -14,7 +14,7 @@ var (
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
-		"tools", "cache", "timeout", "retries", "description", "image"}
+		"tools", "cache", "timeout", "retries", "description", "image", "stamp"}
 )
 
 func (d *decoder) pipelines(n ast.Node) []*Pipeline {
@@ -155,6 +155,13 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 			j.Timeout = d.duration(kv.value, what)
 		case "retries":
 			j.Retries = d.integer(kv.value, what, 0, 100)
+		case "stamp":
+			j.Stamp, at = d.strings(kv.value, what)
+			for i, s := range j.Stamp {
+				if _, ok := plan.StampEnv[s]; !ok {
+					d.errorAt(at[i], "`stamp` entry %q: a job can stamp with commit (git rev-parse HEAD) or describe (git describe --tags --always --dirty)", s)
+				}
+			}
 		case "image":
 		default:
 			d.unknownKey(kv, "in job "+j.ID, jobKeys)
