@@ -43,11 +43,11 @@ const DefaultRefresh = 10 * time.Minute
 // Resolver resolves sparks through the go command, remembering what it
 // found in a file shared by every project of the user.
 type Resolver struct {
-	Go      string   // the go command
-	Environ []string // its environment (GOPROXY, GOFLAGS, GOWORK, …)
-	State   string   // the file of past resolutions
-	Refresh time.Duration
-	Now     func() time.Time
+	Go      string           // the go command
+	Environ []string         // its environment (GOPROXY, GOFLAGS, GOWORK, …)
+	State   string           // the file of past resolutions
+	Refresh time.Duration    // DefaultRefresh when 0
+	Now     func() time.Time // time.Now when nil
 	// Update, if set, says which sparks to ask for now, whenever they
 	// were last asked (sparkwing pipeline sparks update).
 	Update func(Spec) bool
@@ -81,7 +81,10 @@ func (r *Resolver) Resolve(ctx context.Context, moduleDir string, specs []Spec) 
 		return nil, err
 	}
 	state, _ := r.load()
-	now := r.Now()
+	now := time.Now()
+	if r.Now != nil {
+		now = r.Now()
+	}
 	refresh := r.Refresh
 	if refresh <= 0 {
 		refresh = DefaultRefresh
