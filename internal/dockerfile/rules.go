@@ -586,7 +586,7 @@ func skipCacheCheck(f *File, t *tool, env map[string]string, user string, in *In
 		// An OS install that cleans up is what Docker's own guide shows;
 		// one in a layer that re-runs routinely is install-cleanup's case.
 		line, _ := rerunsRoutinely(f, in.Stage, in)
-		return line > 0 || t.name == "apt-get install" && cleansApt(in.Text())
+		return line > 0 || cleansUp(t, in.Text())
 	}
 	return false
 }
@@ -595,6 +595,21 @@ func skipCacheCheck(f *File, t *tool, env map[string]string, user string, in *In
 // or all of /var/lib/apt).
 func cleansApt(text string) bool {
 	return strings.Contains(text, "/var/lib/apt")
+}
+
+// cleansUp reports an OS package install that leaves nothing behind: the
+// apt lists removed, apk --no-cache, dnf/yum clean all or their cache
+// directory removed.
+func cleansUp(t *tool, text string) bool {
+	switch t.name {
+	case "apt-get install":
+		return cleansApt(text)
+	case "apk add":
+		return contains(t.words, "--no-cache")
+	case "dnf install", "yum install", "microdnf install":
+		return strings.Contains(text, " clean all") || strings.Contains(text, t.caches[0].paths[0])
+	}
+	return false
 }
 
 // emptiers are the commands of a RUN that empty one of caches: the
@@ -758,6 +773,7 @@ var manifests = map[string]string{
 	"poetry install":  "COPY pyproject.toml poetry.lock ./",
 	"cargo fetch":     "COPY Cargo.toml Cargo.lock ./",
 	"mvn":             "COPY pom.xml ./",
+	"bundle install":  "COPY Gemfile Gemfile.lock ./",
 }
 
 // selfFetching are builds that download what the manifests name when
@@ -1453,6 +1469,8 @@ func constantCommand(words []string) bool {
 		return (contains(args, "update") || contains(args, "install")) && noRelative(args)
 	case "apk":
 		return contains(args, "add") && noRelative(args)
+	case "dnf", "yum", "microdnf":
+		return (contains(args, "install") || contains(args, "clean")) && noRelative(args)
 	case "rm", "mkdir", "chmod", "ln":
 		return noRelative(args)
 	case "curl", "wget":
@@ -1514,7 +1532,7 @@ func checkInstallAfterCopy(f *File, _ *Context) []Finding {
 			for _, words := range cmds {
 				constant = constant && constantCommand(words)
 				name := path.Base(words[0])
-				installs = installs || name == "apt-get" || name == "apt" || name == "apk" || name == "curl" ||
+				installs = installs || name == "apt-get" || name == "apt" || name == "apk" || packageManagers[name] || name == "curl" ||
 					name == "wget" || name == "go" || name == "npm" || name == "pip" || name == "pip3" || name == "cargo"
 			}
 			if !constant || !installs {
@@ -1600,13 +1618,16 @@ func checkInstallCleanup(f *File, _ *Context) []Finding {
 				if t == nil || !t.system {
 					continue
 				}
-				clean := (t.name == "apt-get install" && cleansApt(in.Text())) || (t.name == "apk add" && contains(t.words, "--no-cache"))
-				if clean || slices.ContainsFunc(t.caches, func(c cache) bool { return covered(targets, c) }) {
+				if cleansUp(t, in.Text()) || slices.ContainsFunc(t.caches, func(c cache) bool { return covered(targets, c) }) {
 					continue
 				}
 				fix := "RUN apt-get update && apt-get install -y --no-install-recommends PACKAGES && rm -rf /var/lib/apt/lists/*"
-				if t.name == "apk add" {
+				switch t.name {
+				case "apk add":
 					fix = "RUN apk add --no-cache PACKAGES"
+				case "dnf install", "yum install", "microdnf install":
+					cmd := strings.TrimSuffix(t.name, " install")
+					fix = fmt.Sprintf("RUN %s install -y PACKAGES && %s clean all", cmd, cmd)
 				}
 				out = append(out, Finding{Line: in.Line, Severity: Warning,
 					Message: fmt.Sprintf("`%s` re-runs whenever %s %d changes, and neither cleans up nor uses a cache mount: every run downloads the packages and leaves the lists in the layer",

@@ -222,6 +222,13 @@ func recognise(words []string, env map[string]string, base string) *tool {
 	case cmd == "apk" && sub == "add":
 		t.name, t.system = "apk add", true
 		t.caches = []cache{{what: "apk cache", paths: []string{"/var/cache/apk"}}}
+	case (cmd == "dnf" || cmd == "yum" || cmd == "microdnf") && (sub == "install" || sub == "upgrade" || sub == "update" || sub == "groupinstall"):
+		dir := "/var/cache/" + map[string]string{"dnf": "dnf", "yum": "yum", "microdnf": "dnf"}[cmd]
+		t.name, t.system = cmd+" install", true
+		t.caches = []cache{{what: cmd + " cache", paths: []string{dir}, extra: "sharing=locked"}}
+	case (cmd == "bundle" || cmd == "bundler") && sub == "install":
+		t.name, t.deps = "bundle install", true
+		t.caches = []cache{{what: "Bundler cache", env: "BUNDLE_CACHE_PATH", paths: []string{"/usr/local/bundle/cache", h + "/.bundle/cache"}}}
 	default:
 		return nil
 	}
