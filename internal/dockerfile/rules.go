@@ -893,28 +893,19 @@ func depsInCopiedDirs(f *File, s *Stage, needMods bool) []Finding {
 				}
 				switch {
 				case t.deps && depsFromManifest(t):
-					manifest := strings.Fields(manifests[t.name]) // COPY a b ./
-					files := make([]string, 0, len(manifest)-2)
-					for _, m := range manifest[1 : len(manifest)-1] {
-						files = append(files, path.Join(src, m))
-					}
 					out = append(out, Finding{Line: in.Line, Severity: Warning,
 						Message: fmt.Sprintf("`%s` runs in %s after line %d copies all of %s there, so every edit there downloads the dependencies again",
 							t.name, dir, copied.Line, src),
 						Fix: fmt.Sprintf("copy only the manifests first, download, then the rest:\nCOPY%s %s %s/\n%s\n%s",
-							from, strings.Join(files, " "), dir, firstLine(in.Original), firstLine(copied.Original))})
+							from, manifestsIn(manifests[t.name], src), dir, firstLine(in.Original), firstLine(copied.Original))})
 				case !t.deps && (needMods || !strings.HasPrefix(t.name, "go ")) && !fetchedBefore(f, s, copied):
 					if fd, ok := selfFetch(t, in, copied, env); ok {
 						first := selfFetching[t.name]
-						manifest := strings.Fields(first[0])
-						files := make([]string, 0, len(manifest)-2)
-						for _, m := range manifest[1 : len(manifest)-1] {
-							files = append(files, path.Join(src, m))
-						}
+						files := manifestsIn(first[0], src)
 						fd.Message = fmt.Sprintf("`%s` downloads the dependencies itself in %s after line %d copies all of %s there, so every edit there downloads them again",
 							t.name, dir, copied.Line, src)
 						fd.Fix = fmt.Sprintf("download them first, after copying only the manifests:\nCOPY%s %s %s/\nRUN cd %s && %s\n%s",
-							from, strings.Join(files, " "), dir, dir, strings.TrimPrefix(first[1], "RUN "), firstLine(copied.Original))
+							from, files, dir, dir, strings.TrimPrefix(first[1], "RUN "), firstLine(copied.Original))
 						out = append(out, fd)
 					}
 				}
@@ -922,6 +913,17 @@ func depsInCopiedDirs(f *File, s *Stage, needMods bool) []Finding {
 		}
 	}
 	return out
+}
+
+// manifestsIn lists the files of a manifest COPY line ("COPY a b ./") as
+// paths in dir: "dir/a dir/b".
+func manifestsIn(line, dir string) string {
+	words := strings.Fields(line)
+	files := make([]string, 0, len(words))
+	for _, m := range words[1 : len(words)-1] {
+		files = append(files, path.Join(dir, m))
+	}
+	return strings.Join(files, " ")
 }
 
 // dirCopy reports a COPY of one whole directory (from the context or
