@@ -936,7 +936,7 @@ func dirCopy(in *Instr, workdir string) (dest string, ok bool) {
 	if src == "." || strings.HasPrefix(src, "..") || strings.ContainsAny(src, "*?[{$") || path.Ext(src) != "" || plainFiles[path.Base(src)] {
 		return "", false
 	}
-	if len(in.Flag("from")) == 0 && !strings.HasPrefix(in.Args[0], "./") && !strings.HasSuffix(in.Args[0], "/") {
+	if len(in.Flag("from")) == 0 && (path.IsAbs(src) || !strings.HasPrefix(in.Args[0], "./") && !strings.HasSuffix(in.Args[0], "/")) {
 		return "", false // from the context, a name without ./ or / may be a file
 	}
 	dest = in.Args[1]
@@ -952,15 +952,12 @@ func dirCopy(in *Instr, workdir string) (dest string, ok bool) {
 // after it; dir is the directory.
 func afterTreeCopy(s *Stage) (copied *Instr, rest []*Instr, dir string) {
 	for i, in := range s.Instrs {
-		if (in.Cmd != "COPY" && in.Cmd != "ADD") || len(in.Flag("from")) > 0 || len(in.Args) != 2 || path.Clean(in.Args[1]) != "." {
+		if (in.Cmd != "COPY" && in.Cmd != "ADD") || len(in.Flag("from")) > 0 {
 			continue
 		}
-		src := path.Clean(in.Args[0])
-		if src == "." || strings.HasPrefix(src, "..") || path.IsAbs(src) || strings.ContainsAny(src, "*?[{$") ||
-			path.Ext(src) != "" || !strings.HasPrefix(in.Args[0], "./") && !strings.HasSuffix(in.Args[0], "/") || plainFiles[path.Base(src)] {
-			continue
+		if _, ok := dirCopy(in, "/"); ok && path.Clean(in.Args[1]) == "." {
+			return in, s.Instrs[i+1:], path.Clean(in.Args[0])
 		}
-		return in, s.Instrs[i+1:], src
 	}
 	return nil, nil, ""
 }

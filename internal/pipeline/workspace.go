@@ -19,8 +19,9 @@ import (
 // machine-specific (an absolute path) and ignored for git. `init` creates
 // it; a compile only brings up to date a go.work that sparkwing wrote, and
 // never adds one to a project that did not ask for it. The compile
-// itself runs with GOWORK=off and never reads it, so it is not part of
-// the program's key.
+// itself runs with GOWORK=off. A workspace counts only where it points a
+// spark at a directory (sparks.Resolve): that directory then replaces
+// the spark in the alternate go.mod, and its files are in the key.
 
 // WorkFile is the workspace file sparkwing keeps in the pipeline module.
 const WorkFile = "go.work"

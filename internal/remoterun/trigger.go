@@ -93,6 +93,11 @@ type status struct {
 	changes     []string
 }
 
+// statusFields is how many space-separated fields an entry of each kind
+// has before its path (XY first), which may hold spaces (a rename's is
+// "new<TAB>old").
+var statusFields = map[string]int{"1": 8, "2": 9, "u": 10}
+
 func parseStatus(out string) status {
 	var st status
 	for line := range strings.SplitSeq(out, "\n") {
@@ -106,9 +111,7 @@ func parseStatus(out string) status {
 		case kind == "?":
 			st.changes = append(st.changes, kind+kind+" "+rest)
 		case kind == "1" || kind == "2" || kind == "u":
-			// XY and then 7, 8 or 9 fields before the path, which may
-			// hold spaces (a rename's is "new<TAB>old").
-			n := map[string]int{"1": 8, "2": 9, "u": 10}[kind]
+			n := statusFields[kind]
 			parts := strings.SplitN(rest, " ", n)
 			if len(parts) == n {
 				path, _, _ := strings.Cut(parts[n-1], "\t")
