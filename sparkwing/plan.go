@@ -123,6 +123,30 @@ func (j *Job) Needs(deps ...*Job) *Job {
 // whose content the job's result depends on.
 func (j *Job) Inputs(globs ...string) *Job { j.spec.Inputs = append(j.spec.Inputs, globs...); return j }
 
+// GoPackages is a Go input: every file the go command reads to build the
+// packages and what they import, inside the main module and directories
+// it replaces modules with, found with `go list -deps` (embedded files
+// count, git-ignored or not); modules from the module cache count by
+// version. A job with Go inputs is also keyed by the Go variables that
+// change a build (GOOS, GOFLAGS, CGO_ENABLED, ...) and sees them.
+type GoPackages struct {
+	Packages []string `json:"packages"`        // patterns, as go list takes them: ./cmd/server, ./...
+	Dir      string   `json:"dir,omitempty"`   // where the go command runs, relative to the project root
+	Tests    bool     `json:"tests,omitempty"` // the packages' test files and testdata too
+}
+
+// GoInputs declares Go packages as inputs (see GoPackages):
+// j.GoInputs("./cmd/server").
+func (j *Job) GoInputs(patterns ...string) *Job {
+	return j.GoInput(GoPackages{Packages: patterns})
+}
+
+// GoInput declares one Go input with its options.
+func (j *Job) GoInput(in GoPackages) *Job {
+	j.spec.GoInputs = append(j.spec.GoInputs, in)
+	return j
+}
+
 // Outputs declares the files the job produces.
 func (j *Job) Outputs(globs ...string) *Job {
 	j.spec.Outputs = append(j.spec.Outputs, globs...)

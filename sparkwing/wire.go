@@ -22,19 +22,20 @@ type WireArg struct {
 
 // WireJob is one job as the engine sees it. Fields mirror the YAML job keys.
 type WireJob struct {
-	ID          string     `json:"id"`
-	Description string     `json:"description,omitempty"`
-	Run         string     `json:"run,omitempty"`
-	Step        bool       `json:"step,omitempty"`
-	Image       *ImageSpec `json:"image,omitempty"`
-	Needs       []string   `json:"needs,omitempty"`
-	Inputs      []string   `json:"inputs,omitempty"`
-	Outputs     []string   `json:"outputs,omitempty"`
-	Env         []string   `json:"env,omitempty"`
-	Passthrough []string   `json:"passthrough,omitempty"`
-	Tools       []string   `json:"tools,omitempty"`
-	Cache       *bool      `json:"cache,omitempty"`
-	Timeout     string     `json:"timeout,omitempty"`
-	Retries     int        `json:"retries,omitempty"`
-	Stamp       []string   `json:"stamp,omitempty"`
+	ID          string       `json:"id"`
+	Description string       `json:"description,omitempty"`
+	Run         string       `json:"run,omitempty"`
+	Step        bool         `json:"step,omitempty"`
+	Image       *ImageSpec   `json:"image,omitempty"`
+	Needs       []string     `json:"needs,omitempty"`
+	Inputs      []string     `json:"inputs,omitempty"`
+	GoInputs    []GoPackages `json:"go_inputs,omitempty"`
+	Outputs     []string     `json:"outputs,omitempty"`
+	Env         []string     `json:"env,omitempty"`
+	Passthrough []string     `json:"passthrough,omitempty"`
+	Tools       []string     `json:"tools,omitempty"`
+	Cache       *bool        `json:"cache,omitempty"`
+	Timeout     string       `json:"timeout,omitempty"`
+	Retries     int          `json:"retries,omitempty"`
+	Stamp       []string     `json:"stamp,omitempty"`
 }

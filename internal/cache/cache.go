@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/goinput"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -39,6 +41,8 @@ type Cache struct {
 	// it (through sparkwing-image: image.HelperLister); nil: image jobs
 	// cannot be keyed.
 	ListContext buildctx.Lister
+	// Go resolves `go:` inputs; nil: a job with some cannot be keyed.
+	Go *goinput.Resolver
 
 	mu      sync.Mutex
 	tools   map[string]toolResult      // by command and environment: run once per run
@@ -74,7 +78,7 @@ func Cacheable(j plan.Job) (bool, string) {
 
 func hasInputs(j plan.Job) bool {
 	include, _ := plan.SplitInputs(j.Inputs)
-	return len(include) > 0
+	return len(include) > 0 || len(j.GoInputs) > 0
 }
 
 // Compute resolves j's inputs, runs its tool commands and returns its key.
@@ -90,6 +94,13 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	if err != nil {
 		return nil, fmt.Errorf("resolving inputs: %w", err)
 	}
+	goFiles, goLines, err := c.ResolveGo(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if len(goFiles) > 0 {
+		paths = slices.Compact(slices.Sorted(slices.Values(append(paths, goFiles...))))
+	}
 	files, err := c.Hasher.Hash(paths)
 	if err != nil {
 		return nil, fmt.Errorf("hashing inputs: %w", err)
@@ -101,8 +112,34 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 		}
 	}
 	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
-		Env: c.Env, Tools: tools, Needs: needs})
+		Env: c.Env, Tools: tools, Needs: needs, Go: goLines})
 	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files, Tools: tools, Unmatched: empty}, nil
+}
+
+// ResolveGo resolves j's `go:` inputs: the files they stand for (less
+// j's outputs: files below an output are never inputs) and their manifest
+// lines. An error the user must fix is a *goinput.Error.
+func (c *Cache) ResolveGo(ctx context.Context, j plan.Job) (files, lines []string, err error) {
+	if len(j.GoInputs) == 0 {
+		return nil, nil, nil
+	}
+	if c.Go == nil {
+		return nil, nil, fmt.Errorf("job %s has `go:` inputs, and this cache cannot resolve them", j.ID)
+	}
+	env := c.JobEnv(j)
+	for _, in := range j.GoInputs {
+		res, err := c.Go.Resolve(ctx, in, env, c.Hasher.Seen)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range res.Files {
+			if !fileset.MatchAny(j.Outputs, f) && !fileset.MatchAny(c.NeverInputs, f) {
+				files = append(files, f)
+			}
+		}
+		lines = append(lines, res.Lines...)
+	}
+	return files, lines, nil
 }
 
 // key hashes job's manifest, telling Debug and Keyed.

@@ -9,7 +9,7 @@ import (
 
 // Change is one difference between two manifests.
 type Change struct {
-	Kind string // file, env, tool, need, output, run, step, args, pipeline-source, platform, or an image setting
+	Kind string // file, env, tool, need, output, run, step, args, pipeline-source, platform, go-env, go-module, go-version, or an image setting
 	Name string // the file, variable, tool or job; empty for the job itself
 	What string // added, removed, changed
 }
@@ -34,6 +34,12 @@ func (c Change) String() string {
 		return "Go pipeline source changed"
 	case "platform":
 		return "platform changed"
+	case "go-env":
+		return fmt.Sprintf("go env setting %s %s (as the go command reads it)", c.Name, c.What)
+	case "go-module":
+		return fmt.Sprintf("Go module %s %s (its version)", c.Name, c.What)
+	case "go-version":
+		return "Go toolchain version changed"
 	case "dockerfile":
 		return fmt.Sprintf("Dockerfile %s %s", c.Name, c.What)
 	case "build-arg":
@@ -76,7 +82,7 @@ type lineID struct{ kind, name string }
 
 // named kinds have a quoted name after the kind; the rest is the value.
 var named = map[string]bool{"file": true, "env": true, "tool": true, "need": true, "output": true,
-	"dockerfile": true, "context": true, "build-arg": true}
+	"dockerfile": true, "context": true, "build-arg": true, "go-env": true, "go-module": true}
 
 func parseManifest(m string) map[lineID]string {
 	out := map[lineID]string{}

@@ -54,6 +54,7 @@ type Inputs struct {
 	Env      func(string) (string, bool) // the caller's environment
 	Tools    map[string]fileset.Digest   // tool command → digest of its output
 	Needs    map[string]fileset.Digest   // needed job → digest of its outputs
+	Go       []string                    // lines of its `go:` inputs: toolchain, go env, modules (goinput)
 }
 
 const manifestHeader = "sparkwing manifest v1"
@@ -87,6 +88,7 @@ func Manifest(j plan.Job, in Inputs) string {
 	for _, n := range sorted(j.Needs) {
 		add("need %s %s", q(n), in.Needs[n])
 	}
+	lines = append(lines, slices.Compact(sorted(in.Go))...)
 	// The files are most of a manifest: their lines are appended directly.
 	files := in.Files
 	byPath := func(a, b fileset.File) int { return strings.Compare(a.Path, b.Path) }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/goinput"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
@@ -65,23 +67,24 @@ With no PIPELINE, lists the pipelines.`,
 
 // planJob is one job of `plan --json`.
 type planJob struct {
-	ID           string    `json:"id"`
-	Description  string    `json:"description,omitempty"`
-	Needs        []string  `json:"needs"`
-	Level        int       `json:"level"` // 0: needs nothing; else 1 + the highest level it needs
-	Run          string    `json:"run,omitempty"`
-	GoStep       bool      `json:"go_step,omitempty"`
-	Inputs       []string  `json:"inputs,omitempty"`
-	Outputs      []string  `json:"outputs,omitempty"`
-	Env          []string  `json:"env,omitempty"`
-	Passthrough  []string  `json:"passthrough,omitempty"`
-	Tools        []string  `json:"tools,omitempty"`
-	CacheSetting *bool     `json:"cache_setting,omitempty"`
-	Timeout      string    `json:"timeout,omitempty"`
-	Retries      int       `json:"retries,omitempty"`
-	Key          string    `json:"key,omitempty"`
-	Cache        predCache `json:"cache"`
-	Hashed       []string  `json:"hashed,omitempty"` // --verbose: the key's manifest, a line each
+	ID           string         `json:"id"`
+	Description  string         `json:"description,omitempty"`
+	Needs        []string       `json:"needs"`
+	Level        int            `json:"level"` // 0: needs nothing; else 1 + the highest level it needs
+	Run          string         `json:"run,omitempty"`
+	GoStep       bool           `json:"go_step,omitempty"`
+	Inputs       []string       `json:"inputs,omitempty"`
+	GoInputs     []plan.GoInput `json:"go_inputs,omitempty"`
+	Outputs      []string       `json:"outputs,omitempty"`
+	Env          []string       `json:"env,omitempty"`
+	Passthrough  []string       `json:"passthrough,omitempty"`
+	Tools        []string       `json:"tools,omitempty"`
+	CacheSetting *bool          `json:"cache_setting,omitempty"`
+	Timeout      string         `json:"timeout,omitempty"`
+	Retries      int            `json:"retries,omitempty"`
+	Key          string         `json:"key,omitempty"`
+	Cache        predCache      `json:"cache"`
+	Hashed       []string       `json:"hashed,omitempty"` // --verbose: the key's manifest, a line each
 }
 
 type predCache struct {
@@ -162,10 +165,14 @@ func (e *env) predict(root string, pl *plan.Plan, images engine.ImageOptions, di
 		return nil, err
 	}
 	defer ws.Close()
-	return engine.Predict(e.ctx, pl, c, ws, engine.PredictOptions{
+	preds, err := engine.Predict(e.ctx, pl, c, ws, engine.PredictOptions{
 		DiskOutputs: diskOutputs, LastKeys: runrec.Open(root).LastKeys(pl.Name), Root: root, Images: images,
 		Warn: func(job, msg string) { fmt.Fprintf(e.stderr, "warning: %s: %s\n", job, msg) },
 	})
+	if bad := (*goinput.Error)(nil); errors.As(err, &bad) {
+		return nil, usageError("%v\n%s", err, bad.Hint())
+	}
+	return preds, err
 }
 
 func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {
@@ -183,7 +190,7 @@ func planJobs(pl *plan.Plan, preds []engine.Prediction) []planJob {
 				continue
 			}
 			pj := planJob{ID: j.ID, Description: j.Description, Needs: j.Needs, Level: l, Run: j.Run,
-				GoStep: j.Step != nil, Inputs: j.Inputs, Outputs: j.Outputs, Env: j.Env,
+				GoStep: j.Step != nil, Inputs: j.Inputs, GoInputs: j.GoInputs, Outputs: j.Outputs, Env: j.Env,
 				Passthrough: j.Passthrough, Tools: j.Tools, CacheSetting: j.Cache, Retries: j.Retries,
 				Key: preds[i].Key, Cache: predCache{preds[i].Result, preds[i].Reason, preds[i].After}}
 			if pj.Needs == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/goinput"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 )
@@ -46,6 +47,7 @@ func (e *env) newCache(root string) (*cache.Cache, error) {
 		JobEnv:   (&job.Runner{Root: root, LookupEnv: e.lookupEnv}).Env,
 
 		ListContext: image.HelperLister(e.getenv("SPARKWING_IMAGE_HELPER")),
+		Go:          &goinput.Resolver{Root: root, Dir: filepath.Join(dir, "golist")},
 	}
 	if rel, err := filepath.Rel(root, dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
 		c.NeverInputs = []string{filepath.ToSlash(rel) + "/**"}

@@ -145,6 +145,10 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 		}
+		if err := e.resolveGoInputs(ctx); err != nil {
+			os.RemoveAll(run.Dir)
+			return nil, err
+		}
 		results = sched.Run(ctx, deps, sched.Options{
 			Workers:   opts.Workers,
 			KeepGoing: opts.KeepGoing,

@@ -214,3 +214,34 @@ func ParseSnapshot(b []byte) (*Snapshot, []byte, error) {
 	}
 	return s, b, nil
 }
+
+// StatPaths lstat-s paths (relative to root; one that does not exist is
+// recorded as missing) and returns their snapshot, or an error naming a
+// path whose timestamps are too close to readAt to trust: a change just
+// before or after whatever read the paths at readAt could leave them equal.
+func StatPaths(root string, paths []string, readAt time.Time) (*Snapshot, error) {
+	rs := &rootStat{dir: root}
+	paths = slices.Compact(slices.Sorted(slices.Values(paths)))
+	snap := &Snapshot{paths: paths, stats: make([]seenStat, len(paths))}
+	for i, p := range paths {
+		st, err := rs.lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			snap.stats[i].missing = true
+		case err != nil:
+			return nil, err
+		case !settled(st.key, readAt):
+			return nil, fmt.Errorf("%s changed too recently to trust its timestamps", p)
+		default:
+			snap.stats[i].key = st.key
+		}
+	}
+	return snap, nil
+}
+
+// AddSnapshot adds every path of snap with its stat, as seen by this run.
+func (s *Seen) AddSnapshot(snap *Snapshot) {
+	for i, p := range snap.paths {
+		s.add(p, snap.stats[i])
+	}
+}

@@ -82,6 +82,9 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 			Inputs: w.Inputs, Outputs: w.Outputs, Env: w.Env, Passthrough: w.Passthrough,
 			Tools: w.Tools, Cache: w.Cache, Retries: w.Retries, Stamp: w.Stamp,
 		}
+		for _, g := range w.GoInputs {
+			j.GoInputs = append(j.GoInputs, plan.GoInput{Packages: g.Packages, Dir: g.Dir, Tests: g.Tests})
+		}
 		for _, s := range w.Stamp {
 			if _, ok := plan.StampEnv[s]; !ok {
 				return nil, &plan.JobError{Job: w.ID, Msg: fmt.Sprintf("stamps with %q: a job can stamp with commit or describe", s)}

@@ -20,6 +20,7 @@ type Job struct {
 	Image       *Image  // set for an image job
 	Needs       []string
 	Inputs      []string
+	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (golist.go)
 	Outputs     []string
 	Env         []string // visible and part of the key
 	Passthrough []string // visible, not part of the key
@@ -92,6 +93,8 @@ func alnum(c byte) bool {
 func New(name string, jobs []Job) (*Plan, error) {
 	p := &Plan{Name: name, Jobs: jobs, index: make(map[string]int, len(jobs))}
 	for i, j := range jobs {
+		j = withGoEnv(j)
+		jobs[i] = j
 		if err := checkJob(j); err != nil {
 			return nil, err
 		}
@@ -118,6 +121,8 @@ func checkJob(j Job) error {
 		return &JobError{Job: j.ID, Msg: "is not a valid job id: use letters, digits, '.', '_' and '-', starting with a letter or digit"}
 	case kinds(j) == 0:
 		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image` or a Go step"}
+	case len(j.GoInputs) > 0 && j.Image != nil:
+		return &JobError{Job: j.ID, Msg: "has `go:` inputs and an `image`: an image's inputs are its build context"}
 	case kinds(j) > 1:
 		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image` and a Go step; keep one"}
 	case j.Image != nil:
@@ -128,6 +133,11 @@ func checkJob(j Job) error {
 		return &JobError{Job: j.ID, Msg: "has negative retries"}
 	case j.Timeout < 0:
 		return &JobError{Job: j.ID, Msg: "has a negative timeout"}
+	}
+	for _, g := range j.GoInputs {
+		if err := g.Check(); err != nil {
+			return &JobError{Job: j.ID, Msg: "has a bad `go:` input: " + err.Error()}
+		}
 	}
 	return checkPaths(j)
 }

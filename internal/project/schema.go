@@ -134,7 +134,7 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 		case "needs":
 			j.Needs, jp.needs = d.strings(kv.value, what)
 		case "inputs":
-			j.Inputs, at = d.strings(kv.value, what)
+			j.Inputs, j.GoInputs, at = d.inputs(kv.value)
 			d.checkPaths(kv.key, j.Inputs, at)
 		case "outputs":
 			j.Outputs, at = d.strings(kv.value, what)
@@ -173,6 +173,59 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>` or `image:`", j.ID)
 	}
 	return j
+}
+
+var goInputKeys = []string{"go", "dir", "tests"}
+
+// inputs reads a job's `inputs`: globs, and `{go: PATTERNS, dir: DIR,
+// tests: BOOL}` entries.
+func (d *decoder) inputs(n ast.Node) ([]string, []plan.GoInput, []Pos) {
+	seq, ok := d.resolve(n).(*ast.SequenceNode)
+	if !ok {
+		globs, at := d.strings(n, "`inputs`")
+		return globs, nil, at
+	}
+	var globs []string
+	var gos []plan.GoInput
+	var at []Pos
+	for _, e := range seq.Values {
+		switch d.resolve(e).(type) {
+		case ast.ScalarNode:
+			globs = append(globs, d.str(e, "`inputs`"))
+			at = append(at, pos(e))
+		case *ast.MappingNode:
+			gos = append(gos, d.goInput(e))
+		default:
+			d.errorf(e, "`inputs` entries are globs (\"src/**/*.go\") or Go packages ({go: ./cmd/server})")
+		}
+	}
+	return globs, gos, at
+}
+
+func (d *decoder) goInput(n ast.Node) plan.GoInput {
+	var g plan.GoInput
+	var goAt ast.Node
+	for _, kv := range d.mapping(n, "a `go:` input") {
+		switch kv.key {
+		case "go":
+			g.Packages, _ = d.strings(kv.value, "`go`")
+			goAt = kv.value
+		case "dir":
+			g.Dir = d.str(kv.value, "`dir`")
+		case "tests":
+			if b := d.boolean(kv.value, "`tests`"); b != nil {
+				g.Tests = *b
+			}
+		default:
+			d.unknownKey(kv, "in a `go:` input", goInputKeys)
+		}
+	}
+	if goAt == nil {
+		d.errorf(n, "an `inputs` mapping is a Go input: give it `go: PACKAGES` (for example {go: ./cmd/server})")
+	} else if err := g.Check(); err != nil {
+		d.errorf(goAt, "`go:` input: %v", err)
+	}
+	return g
 }
 
 func (d *decoder) envNames(n ast.Node, what string) []string {

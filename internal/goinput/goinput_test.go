@@ -1,0 +1,315 @@
+package goinput_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/goinput"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// A module layout with each kind of file a `go:` input must follow: a
+// dependency package, a package embedding a git-ignored directory, a test
+// file, a file only a build tag brings in (and a package only it
+// imports), a cgo package with its header, a module replaced by a
+// directory, and a package nothing imports.
+var layout = map[string]string{
+	"go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ./lib\n",
+	"cmd/server/main.go": `package main
+
+import (
+	"fmt"
+
+	"example.com/app/internal/core"
+	"example.com/app/internal/native"
+	"example.com/app/web"
+	"example.com/lib"
+)
+
+var version = "dev"
+
+func main() { fmt.Println(core.Name(), lib.Name(), native.Answer(), web.Static, version) }
+`,
+	"internal/core/core.go":      "package core\n\nfunc Name() string { return \"core\" }\n",
+	"internal/core/core_test.go": "package core\n\nimport \"testing\"\n\nfunc TestName(t *testing.T) {}\n",
+	"internal/core/tagged.go":    "//go:build extra\n\npackage core\n\nimport _ \"example.com/app/internal/extra\"\n",
+	"internal/extra/extra.go":    "package extra\n\nvar Extra = 1\n",
+	"internal/native/native.go":  "package native\n\n// #include \"native.h\"\nimport \"C\"\n\nfunc Answer() int { return int(C.answer()) }\n",
+	"internal/native/native.h":   "static int answer(void) { return 42; }\n",
+	"web/web.go":                 "package web\n\nimport \"embed\"\n\n//go:embed all:static\nvar Static embed.FS\n",
+	"web/static/index.html":      "<p>hello</p>\n",
+	".gitignore":                 "web/static/\n",
+	"lib/go.mod":                 "module example.com/lib\n\ngo 1.22\n",
+	"lib/lib.go":                 "package lib\n\nfunc Name() string { return \"lib\" }\n",
+	"unrelated/notes.go":         "package unrelated\n",
+}
+
+// project is one module tree and how the go command runs in it.
+type project struct {
+	t     *testing.T
+	root  string
+	kept  string // where the kept resolutions live across "runs"
+	env   map[string]string
+	stamp int64 // a fake, increasing mtime for each edit
+}
+
+func newProject(t *testing.T, files map[string]string) *project {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Fatal("the go command is needed:", err)
+	}
+	p := &project{t: t, root: t.TempDir(), kept: t.TempDir(), stamp: time.Now().Add(-time.Hour).Unix()}
+	home := t.TempDir()
+	p.env = map[string]string{"PATH": os.Getenv("PATH"), "HOME": home, "GOFLAGS": "-mod=mod",
+		"GOCACHE": goEnv(t, "GOCACHE"), "GOMODCACHE": goEnv(t, "GOMODCACHE"), "GOPROXY": "off", "GOTOOLCHAIN": "local"}
+	for path, content := range files {
+		p.write(path, content)
+	}
+	return p
+}
+
+func goEnv(t *testing.T, name string) string {
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// write writes a file and gives it and its directory a new mtime, so a
+// stat can tell the edit from what was there (as a real edit seconds
+// apart would; the test's edits come faster than the clock's granularity).
+func (p *project) write(path, content string) {
+	abs := filepath.Join(p.root, path)
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.WriteFile(abs, []byte(content), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.touch(path)
+	p.touch(filepath.Dir(path))
+}
+
+func (p *project) touch(path string) {
+	p.stamp++
+	at := time.Unix(p.stamp, 0)
+	if err := os.Chtimes(filepath.Join(p.root, path), at, at); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *project) environ() []string {
+	var out []string
+	for k, v := range p.env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// key is the job's key, computed twice: with the resolution kept from
+// earlier keys (as a later run uses it) and with a fresh `go list`; the
+// two must agree.
+func (p *project) key(in plan.GoInput) (cache.Key, *cache.Computed) {
+	p.t.Helper()
+	var keys [2]cache.Key
+	var comp *cache.Computed
+	for i, dir := range []string{p.kept, ""} {
+		pl, err := plan.New("t", []plan.Job{{ID: "server", Run: "go build -o bin/server ./cmd/server",
+			GoInputs: []plan.GoInput{in}, Outputs: []string{"bin/server"}}})
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		later := func() time.Time { return time.Now().Add(time.Hour) } // every edit here is settled
+		c := &cache.Cache{Root: p.root, Tree: fileset.NewTree(p.root), Hasher: fileset.NewHasher(p.root, ""),
+			Env:    func(n string) (string, bool) { v, ok := p.env[n]; return v, ok },
+			JobEnv: func(plan.Job) []string { return p.environ() },
+			Go:     &goinput.Resolver{Root: p.root, Dir: dir, Clock: later}}
+		comp, err = c.Compute(context.Background(), pl.Jobs[0], nil)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		keys[i] = comp.Key
+	}
+	if keys[0] != keys[1] {
+		p.t.Fatalf("the kept resolution gives another key than a fresh go list:\n%s", comp.Manifest)
+	}
+	return keys[0], comp
+}
+
+// buildID builds the server as the job would and returns the go
+// command's build ID of the binary: what changes exactly when the go
+// command would build something else.
+func (p *project) buildID() string {
+	p.t.Helper()
+	bin := filepath.Join(p.t.TempDir(), "server")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/server")
+	cmd.Dir, cmd.Env = p.root, p.environ()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "tool", "buildid", bin).Output()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestTheKeyChangesExactlyWhenTheBuildDoes edits a real module one kind
+// of change at a time and compares the job's key with the go command's
+// build ID of the binary it makes: each changes exactly when the other
+// does. A key that stayed while the build ID changed would be a wrong
+// hit, the worst bug a cache can have.
+func TestTheKeyChangesExactlyWhenTheBuildDoes(t *testing.T) {
+	p := newProject(t, layout)
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	key, _ := p.key(in)
+	id := p.buildID()
+	for _, step := range []struct {
+		name    string
+		edit    func()
+		changes bool // the build (and so the key) changes
+	}{
+		{"a dependency package edited", func() { p.write("internal/core/core.go", "package core\n\nfunc Name() string { return \"core2\" }\n") }, true},
+		{"an embedded, git-ignored file edited", func() { p.write("web/static/index.html", "<p>hello, world</p>\n") }, true},
+		{"an embedded file added", func() { p.write("web/static/app/app.js", "let x = 1\n") }, true},
+		{"a test file edited", func() { p.write("internal/core/core_test.go", "package core\n\nimport \"testing\"\n\nfunc TestName(t *testing.T) { t.Log(1) }\n") }, false},
+		{"a package nothing imports edited", func() { p.write("unrelated/notes.go", "package unrelated\n\nvar N = 2\n") }, false},
+		{"a package added that nothing imports yet", func() { p.write("internal/fresh/fresh.go", "package fresh\n\nfunc F() int { return 1 }\n") }, false},
+		{"an import added that pulls that package in", func() {
+			p.write("internal/core/core.go", "package core\n\nimport \"example.com/app/internal/fresh\"\n\nfunc Name() string { _ = fresh.F(); return \"core2\" }\n")
+		}, true},
+		{"the newly imported package edited", func() { p.write("internal/fresh/fresh.go", "package fresh\n\nfunc F() int { return 2 }\n") }, true},
+		{"a cgo header edited", func() { p.write("internal/native/native.h", "static int answer(void) { return 43; }\n") }, true},
+		{"the replaced module's directory edited", func() { p.write("lib/lib.go", "package lib\n\nfunc Name() string { return \"lib2\" }\n") }, true},
+		{"a build tag flipped on", func() { p.env["GOFLAGS"] = "-mod=mod -tags=extra" }, true},
+		{"a package only that tag brings in edited", func() { p.write("internal/extra/extra.go", "package extra\n\nvar Extra = 2\n") }, true},
+		{"GOFLAGS changed", func() { p.env["GOFLAGS"] = "-mod=mod -tags=extra -ldflags=-X=main.version=2" }, true},
+		{"nothing changed", func() {}, false},
+	} {
+		step.edit()
+		newKey, comp := p.key(in)
+		newID := p.buildID()
+		if built := newID != id; built != step.changes {
+			t.Fatalf("%s: the build ID changed: %t, expected %t (the test's premise is wrong)", step.name, built, step.changes)
+		}
+		if keyed := newKey != key; keyed != step.changes {
+			t.Fatalf("%s: the key changed: %t, the build ID: %t\n%s", step.name, keyed, step.changes, comp.Manifest)
+		}
+		key, id = newKey, newID
+	}
+}
+
+// TestFilesTheBuildLeavesOutStillCount: with the build tag off, a package
+// only a tagged file imports is in the key anyway, so building with the
+// tag on the command line (which the key sees only as the command) can
+// never restore a binary built from that package's old content.
+func TestFilesTheBuildLeavesOutStillCount(t *testing.T) {
+	p := newProject(t, layout)
+	_, comp := p.key(plan.GoInput{Packages: []string{"./cmd/server"}})
+	for _, f := range []string{"internal/core/tagged.go", "internal/extra/extra.go"} {
+		if !hasInput(comp, f) {
+			t.Errorf("%s is not an input:\n%s", f, comp.Manifest)
+		}
+	}
+	for _, f := range []string{"internal/core/core_test.go", "unrelated/notes.go", "bin/server"} {
+		if hasInput(comp, f) {
+			t.Errorf("%s is an input:\n%s", f, comp.Manifest)
+		}
+	}
+}
+
+func TestTestsBringTestFilesAndTestdata(t *testing.T) {
+	files := map[string]string{"internal/core/testdata/golden.txt": "x\n"}
+	for k, v := range layout {
+		files[k] = v
+	}
+	p := newProject(t, files)
+	_, comp := p.key(plan.GoInput{Packages: []string{"./internal/..."}, Tests: true})
+	for _, f := range []string{"internal/core/core_test.go", "internal/core/testdata/golden.txt", "internal/extra/extra.go"} {
+		if !hasInput(comp, f) {
+			t.Errorf("%s is not an input:\n%s", f, comp.Manifest)
+		}
+	}
+	if hasInput(comp, "cmd/server/main.go") {
+		t.Errorf("./internal/... brought in cmd/server:\n%s", comp.Manifest)
+	}
+	// A new package under the pattern is seen by the kept resolution.
+	p.write("internal/more/more.go", "package more\n")
+	if _, comp = p.key(plan.GoInput{Packages: []string{"./internal/..."}, Tests: true}); !hasInput(comp, "internal/more/more.go") {
+		t.Errorf("a new package under ./internal/... is not an input:\n%s", comp.Manifest)
+	}
+}
+
+// TestAWorkspaceCountsItsModules: in a go.work workspace, a module it
+// uses counts by file, and go.work itself is an input.
+func TestAWorkspaceCountsItsModules(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"go.work":           "go 1.22\n\nuse (\n\t./app\n\t./lib\n)\n",
+		"app/go.mod":        "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n",
+		"app/main.go":       "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Name()) }\n",
+		"lib/go.mod":        "module example.com/lib\n\ngo 1.22\n",
+		"lib/lib.go":        "package lib\n\nfunc Name() string { return \"lib\" }\n",
+		"lib/lib_test.go":   "package lib\n",
+		"other/go.mod":      "module example.com/other\n\ngo 1.22\n",
+		"other/other.go":    "package other\n",
+		"app/cmd/server/.k": "",
+	})
+	p.env["GOFLAGS"] = ""
+	in := plan.GoInput{Packages: []string{"."}, Dir: "app"}
+	key, comp := p.key(in)
+	for _, f := range []string{"go.work", "app/go.mod", "app/main.go", "lib/go.mod", "lib/lib.go"} {
+		if !hasInput(comp, f) {
+			t.Errorf("%s is not an input:\n%s", f, comp.Manifest)
+		}
+	}
+	p.write("lib/lib.go", "package lib\n\nfunc Name() string { return \"lib2\" }\n")
+	if k, _ := p.key(in); k == key {
+		t.Error("an edit to a module the workspace uses left the key as it was")
+	}
+}
+
+func TestMistakesAreTheGoCommandsMessage(t *testing.T) {
+	p := newProject(t, layout)
+	for _, tc := range []struct {
+		in   plan.GoInput
+		edit func()
+		want string
+	}{
+		{in: plan.GoInput{Packages: []string{"./cmd/nope"}}, want: "cmd/nope"},
+		{in: plan.GoInput{Packages: []string{"./nothing/..."}}, want: "nothing"},
+		{in: plan.GoInput{Packages: []string{"./empty/..."}}, edit: func() { p.write("empty/README", "") }, want: "matched no packages"},
+		{in: plan.GoInput{Packages: []string{"./cmd/server"}, Dir: "unrelated/none"}, want: "not a directory"},
+		{in: plan.GoInput{Packages: []string{"./cmd/server"}},
+			edit: func() { p.write("internal/core/core.go", "package core\n\nimport \"example.com/app/internal/gone\"\n") },
+			want: "internal/gone"},
+		{in: plan.GoInput{Packages: []string{"./cmd/server"}},
+			edit: func() { p.write("internal/core/core.go", "package core\n\nimport (\n\t\"fmt\n") }, want: "core.go"},
+	} {
+		if tc.edit != nil {
+			tc.edit()
+		}
+		r := &goinput.Resolver{Root: p.root}
+		_, err := r.Resolve(context.Background(), tc.in, p.environ(), nil)
+		var bad *goinput.Error
+		if !errors.As(err, &bad) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("{%s}: got %v, want a goinput.Error mentioning %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func hasInput(comp *cache.Computed, path string) bool {
+	for _, f := range comp.Inputs {
+		if f.Path == path {
+			return true
+		}
+	}
+	return false
+}
