@@ -29,7 +29,7 @@ type Release struct {
 }
 
 var (
-	goEnv        = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN"}
+	goEnv        = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY"}
 	validVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 )
 
@@ -39,7 +39,7 @@ func (r *Release) Plan(p *sw.Plan) {
 		return
 	}
 	gen := p.Run("generate", "go run ./tools/gen").
-		Inputs("api/greetings.txt", "tools/gen/**").Outputs("internal/gen/**").Passthrough(goEnv...)
+		Inputs("api/greetings.txt").GoInputs("./tools/gen").Outputs("internal/gen/**").Passthrough(goEnv...)
 	service := goservice.Add(p, goservice.Options{Main: "./cmd/server", Binary: "bin/server",
 		LDFlags: "-X main.version=" + r.Version, Needs: []*sw.Job{gen}})
 	smoke := p.Go("smoke", r.smoke).Needs(service.Build).Timeout(time.Minute).

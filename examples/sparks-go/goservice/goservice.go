@@ -31,7 +31,9 @@ type Options struct {
 	Needs   []*sw.Job // jobs to run first, such as code generation
 	// Passthrough lists the environment the go command may see without
 	// being part of the jobs' keys (its caches); default GOCACHE,
-	// GOMODCACHE, GOPATH, GOFLAGS, GOPROXY and GOTOOLCHAIN.
+	// GOMODCACHE, GOPATH and GOPROXY. (The settings that change a build,
+	// such as GOFLAGS and GOOS, are keyed: the jobs' inputs are Go
+	// packages.)
 	Passthrough []string
 }
 
@@ -40,7 +42,7 @@ type Jobs struct {
 	Vet, Test, Build *sw.Job
 }
 
-var defaultPassthrough = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN"}
+var defaultPassthrough = []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOPROXY"}
 
 // Add adds vet, test and build jobs for a Go service to p. A bad option
 // is reported as a plan error (the run does not start).
@@ -57,14 +59,13 @@ func Add(p *sw.Plan, o Options) Jobs {
 	if pass == nil {
 		pass = defaultPassthrough
 	}
-	src := []string{"**/*.go", "go.mod", "go.sum"}
-	vet := p.Run("vet", "go vet ./...").Needs(o.Needs...).Inputs(src...).Passthrough(pass...)
-	test := p.Run("test", "go test ./...").Needs(o.Needs...).Inputs(src...).Passthrough(pass...)
+	all := sw.GoPackages{Packages: []string{"./..."}, Tests: true}
+	vet := p.Run("vet", "go vet ./...").Needs(o.Needs...).GoInput(all).Passthrough(pass...)
+	test := p.Run("test", "go test ./...").Needs(o.Needs...).GoInput(all).Passthrough(pass...)
 	build := fmt.Sprintf("go build -o %s %s", o.Binary, o.Main)
 	if o.LDFlags != "" {
 		build = fmt.Sprintf("go build -ldflags '%s' -o %s %s", o.LDFlags, o.Binary, o.Main)
 	}
-	server := p.Run("build", build).Needs(o.Needs...).Inputs(src...).Outputs(o.Binary).
-		Env("GOOS", "GOARCH", "CGO_ENABLED").Passthrough(pass...)
+	server := p.Run("build", build).Needs(o.Needs...).GoInputs(o.Main).Outputs(o.Binary).Passthrough(pass...)
 	return Jobs{Vet: vet, Test: test, Build: server}
 }
