@@ -129,6 +129,11 @@ func (r *Resolver) Resolve(ctx context.Context, in plan.GoInput, env []string, s
 	if !ok {
 		c.res, c.err = r.resolve(ctx, id, in, env)
 		close(c.done)
+		// Only calls in flight are shared: a later one checks the tree
+		// again, since a job that ran since may have changed it.
+		r.mu.Lock()
+		delete(r.calls, id)
+		r.mu.Unlock()
 	}
 	select {
 	case <-c.done:

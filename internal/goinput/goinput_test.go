@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -312,4 +313,26 @@ func hasInput(comp *cache.Computed, path string) bool {
 		}
 	}
 	return false
+}
+
+// TestALaterResolutionSeesWhatAJobWrote: within one run, a job that needs
+// another resolves its Go input after that job ran, so it must see the Go
+// files it wrote even when an earlier job resolved the same input.
+func TestALaterResolutionSeesWhatAJobWrote(t *testing.T) {
+	p := newProject(t, layout)
+	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Now().Add(time.Hour) }}
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	first, err := r.Resolve(context.Background(), in, p.environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write("internal/gen/gen.go", "package gen\n")
+	p.write("internal/core/core.go", "package core\n\nimport _ \"example.com/app/internal/gen\"\n\nfunc Name() string { return \"core\" }\n")
+	second, err := r.Resolve(context.Background(), in, p.environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(first.Files, "internal/gen/gen.go") || !slices.Contains(second.Files, "internal/gen/gen.go") {
+		t.Errorf("the generated package is not an input of the later resolution: %q", second.Files)
+	}
 }
