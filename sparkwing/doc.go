@@ -10,7 +10,7 @@
 //
 //	func (r *Release) Plan(p *sw.Plan) {
 //		build := p.Run("build", "go build -o bin/app ./cmd/app").
-//			Inputs("**/*.go", "go.mod").Outputs("bin/app")
+//			GoInputs("./cmd/app").Outputs("bin/app")
 //		p.Go("notes", func(ctx context.Context, j *sw.JobContext) error {
 //			j.Logf("releasing %s", r.Version)
 //			return nil
@@ -25,6 +25,19 @@
 // The program only describes: it prints its plan and runs one Go step when
 // asked. Scheduling, caching and logs belong to the sparkwing engine. This
 // package therefore depends on the standard library alone.
+//
+// # Go inputs
+//
+// Job.GoInputs makes a job's inputs the files the go command reads to build
+// the packages named (and everything they import), as `go list -deps` finds
+// them: Go files for this platform and these tags, embedded files even when
+// git-ignored, replaced and workspace modules' files; modules from the
+// module cache count by version, and the toolchain and the Go settings
+// (GOFLAGS, GOOS, CGO_ENABLED, ...) are in the key. Job.GoInput takes the
+// options: a directory to run the go command in, and whether the packages'
+// tests count:
+//
+//	p.Run("test", "go test ./...").GoInput(sw.GoPackages{Packages: []string{"./..."}, Tests: true})
 //
 // # Sparks: pipeline code shared between projects
 //
