@@ -150,6 +150,26 @@ func (s *Snapshot) Changed(root string) string {
 	return ""
 }
 
+// ChangedPaths returns the paths whose stat differs from the snapshot's,
+// in order, stopping once it found more than limit.
+func (s *Snapshot) ChangedPaths(root string, limit int) []string {
+	rs := &rootStat{dir: root}
+	var out []string
+	for i, p := range s.paths {
+		st, err := rs.lstat(p)
+		now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
+		if (err != nil && !now.missing) || now != s.stats[i] {
+			if out = append(out, p); len(out) > limit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Paths are the snapshot's paths, sorted.
+func (s *Snapshot) Paths() []string { return slices.Clone(s.paths) }
+
 // AppendBinary appends the snapshot's encoding to b.
 func (s *Snapshot) AppendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s.paths)))

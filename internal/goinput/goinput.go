@@ -58,7 +58,7 @@ import (
 
 // format names what a kept resolution holds and how it was found; a
 // change to either changes it, so older ones are not read.
-const format = "sparkwing goinput v1"
+const format = "sparkwing goinput v2"
 
 // maxKept bounds a kept resolution's file.
 const maxKept = 256 << 20
@@ -90,6 +90,12 @@ type Resolution struct {
 	// Snap is the stat of every path the resolution depends on; nil when
 	// one was too recent to trust (the resolution is then not kept).
 	Snap *fileset.Snapshot
+	// Heads holds, for each Go file, the digest of what the go command
+	// reads of it to list packages (head.go); Free are the files whose
+	// content it does not read (embedded files, testdata). An edit that
+	// changes neither leaves the listing as it was.
+	Heads map[string]string
+	Free  []string
 }
 
 // Error is a `go:` input the go command cannot resolve: a pattern that
@@ -188,20 +194,33 @@ func readByGo(name string) bool {
 }
 
 func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env []string) (*Resolution, error) {
-	if res := r.load(id); res != nil && res.Snap.Changed(r.Root) == "" {
-		return res, nil
-	}
 	started := time.Now()
 	if r.Clock != nil {
 		started = r.Clock()
 	}
+	if res := r.load(id); res != nil {
+		changed := res.Snap.ChangedPaths(r.Root, maxEdits)
+		if len(changed) == 0 {
+			return res, nil
+		}
+		if res.stillListed(r.Root, changed) {
+			// Bodies edited, nothing the listing read: the same listing,
+			// with the stats of now.
+			snap, err := fileset.StatPaths(r.Root, res.Snap.Paths(), started)
+			if res.Snap = snap; err == nil {
+				r.keep(id, res)
+			}
+			return res, nil
+		}
+	}
 	l := &lister{root: r.Root, dir: filepath.Join(r.Root, filepath.FromSlash(in.Dir)), in: in, env: env,
 		files: map[string]bool{}, watch: map[string]bool{}, lines: map[string]bool{}, listed: map[string]bool{},
+		heads: map[string]string{}, free: map[string]bool{},
 		local: map[string]string{}, parsed: map[string]bool{}}
 	if err := l.run(ctx); err != nil {
 		return nil, err
 	}
-	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines)}
+	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free)}
 	snap, err := fileset.StatPaths(r.Root, append(sortedKeys(l.watch), res.Files...), started)
 	if err == nil {
 		res.Snap = snap
@@ -214,6 +233,8 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 type kept struct {
 	Files []string
 	Lines []string
+	Heads map[string]string
+	Free  []string
 }
 
 func (r *Resolver) path(id string) string { return filepath.Join(r.Dir, id) }
@@ -241,7 +262,7 @@ func (r *Resolver) load(id string) *Resolution {
 	if err != nil || len(rest) != 0 {
 		return nil
 	}
-	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap}
+	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap, Heads: k.Heads, Free: k.Free}
 }
 
 // keep writes res for later runs; a failure only costs a later go list.
@@ -249,7 +270,7 @@ func (r *Resolver) keep(id string, res *Resolution) {
 	if r.Dir == "" {
 		return
 	}
-	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines})
+	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines, Heads: res.Heads, Free: res.Free})
 	if err != nil {
 		return
 	}
@@ -295,10 +316,12 @@ type lister struct {
 	goCmd     string
 	goEnv     map[string]string
 
-	files  map[string]bool // hashed by content
-	watch  map[string]bool // stat only: directories, files whose absence counts
-	lines  map[string]bool // manifest lines
-	listed map[string]bool // import paths listed
+	files   map[string]bool   // hashed by content
+	heads   map[string]string // Go file → its head's digest (head.go)
+	free    map[string]bool   // files whose content the listing does not read
+	watch   map[string]bool   // stat only: directories, files whose absence counts
+	lines   map[string]bool   // manifest lines
+	listed  map[string]bool   // import paths listed
 	local   map[string]string // module path → directory, for modules whose packages count by file
 	leftOut []string          // files the build leaves out, whose imports are followed
 	parsed  map[string]bool   // those already followed
@@ -362,9 +385,9 @@ type pkg struct {
 	Module                         *module
 	Error                          *struct{ Err string }
 
-	GoFiles, CgoFiles, CFiles, CXXFiles, MFiles, HFiles, FFiles, SFiles []string
+	GoFiles, CgoFiles, CFiles, CXXFiles, MFiles, HFiles, FFiles, SFiles               []string
 	SwigFiles, SwigCXXFiles, SysoFiles, IgnoredGoFiles, IgnoredOtherFiles, EmbedFiles []string
-	TestGoFiles, XTestGoFiles, TestEmbedFiles, XTestEmbedFiles                         []string
+	TestGoFiles, XTestGoFiles, TestEmbedFiles, XTestEmbedFiles                        []string
 }
 
 type module struct {
@@ -538,6 +561,18 @@ func (l *lister) addPackage(p pkg) {
 			l.addFile(filepath.Join(p.Dir, f))
 		}
 	}
+	for _, list := range [][]string{p.GoFiles, p.CgoFiles, p.IgnoredGoFiles, p.TestGoFiles, p.XTestGoFiles} {
+		for _, f := range list {
+			if !filepath.IsAbs(f) && strings.HasSuffix(f, ".go") {
+				l.addHead(filepath.Join(p.Dir, f))
+			}
+		}
+	}
+	for _, list := range [][]string{p.EmbedFiles, p.TestEmbedFiles, p.XTestEmbedFiles} {
+		for _, f := range list {
+			l.free[l.rel(filepath.Join(p.Dir, f))] = true
+		}
+	}
 	for _, f := range p.IgnoredGoFiles {
 		l.leftOut = append(l.leftOut, filepath.Join(p.Dir, f))
 	}
@@ -587,6 +622,7 @@ func (l *lister) walk(dir string, files bool) {
 			l.walk(filepath.Join(dir, name), files)
 		case files && !e.IsDir():
 			l.addFile(filepath.Join(dir, name))
+			l.free[l.rel(filepath.Join(dir, name))] = true
 		}
 	}
 }

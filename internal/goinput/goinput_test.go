@@ -84,11 +84,15 @@ func goEnv(t *testing.T, name string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// write writes a file and gives it and its directory a new mtime, so a
-// stat can tell the edit from what was there (as a real edit seconds
-// apart would; the test's edits come faster than the clock's granularity).
+// write writes a file and gives it (and, for a new file, its directory)
+// a new mtime, so a stat can tell the edit from what was there (as a real
+// edit seconds apart would; the test's edits come faster than the clock's
+// granularity). An edit to a file that exists leaves its directory alone,
+// as an editor writing in place does.
 func (p *project) write(path, content string) {
 	abs := filepath.Join(p.root, path)
+	_, err := os.Stat(abs)
+	existed := err == nil
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		p.t.Fatal(err)
 	}
@@ -96,7 +100,12 @@ func (p *project) write(path, content string) {
 		p.t.Fatal(err)
 	}
 	p.touch(path)
-	p.touch(filepath.Dir(path))
+	if !existed {
+		for d := filepath.Dir(path); d != "."; d = filepath.Dir(d) {
+			p.touch(d)
+		}
+		p.touch(".")
+	}
 }
 
 func (p *project) touch(path string) {
@@ -181,7 +190,9 @@ func TestTheKeyChangesExactlyWhenTheBuildDoes(t *testing.T) {
 		{"a dependency package edited", func() { p.write("internal/core/core.go", "package core\n\nfunc Name() string { return \"core2\" }\n") }, true},
 		{"an embedded, git-ignored file edited", func() { p.write("web/static/index.html", "<p>hello, world</p>\n") }, true},
 		{"an embedded file added", func() { p.write("web/static/app/app.js", "let x = 1\n") }, true},
-		{"a test file edited", func() { p.write("internal/core/core_test.go", "package core\n\nimport \"testing\"\n\nfunc TestName(t *testing.T) { t.Log(1) }\n") }, false},
+		{"a test file edited", func() {
+			p.write("internal/core/core_test.go", "package core\n\nimport \"testing\"\n\nfunc TestName(t *testing.T) { t.Log(1) }\n")
+		}, false},
 		{"a package nothing imports edited", func() { p.write("unrelated/notes.go", "package unrelated\n\nvar N = 2\n") }, false},
 		{"a package added that nothing imports yet", func() { p.write("internal/fresh/fresh.go", "package fresh\n\nfunc F() int { return 1 }\n") }, false},
 		{"an import added that pulls that package in", func() {
@@ -334,5 +345,33 @@ func TestALaterResolutionSeesWhatAJobWrote(t *testing.T) {
 	}
 	if slices.Contains(first.Files, "internal/gen/gen.go") || !slices.Contains(second.Files, "internal/gen/gen.go") {
 		t.Errorf("the generated package is not an input of the later resolution: %q", second.Files)
+	}
+}
+
+func TestHeadIsWhatTheListingReads(t *testing.T) {
+	base := "//go:build linux\n\n// Package a does things.\npackage a\n\n// #include <stdio.h>\nimport \"C\"\n\nimport \"fmt\"\n\n//go:embed static\nvar s string\n\nfunc F() { fmt.Println(1) }\n"
+	want, ok := goinput.Head([]byte(base))
+	if !ok {
+		t.Fatal("the base file does not parse")
+	}
+	for _, tc := range []struct {
+		name, from, to string
+		same           bool
+	}{
+		{"a body edit", "Println(1)", "Println(2)", true},
+		{"a comment after the imports", "func F()", "// F prints.\nfunc F()", true},
+		{"an import added", "import \"fmt\"", "import (\n\t\"fmt\"\n\t\"os\"\n)\nvar _ = os.Args", false},
+		{"a build constraint", "linux", "darwin", false},
+		{"the package clause", "package a", "package b", false},
+		{"the cgo preamble", "stdio.h", "stdlib.h", false},
+		{"an embed pattern", "//go:embed static", "//go:embed static other", false},
+	} {
+		got, ok := goinput.Head([]byte(strings.Replace(base, tc.from, tc.to, 1)))
+		if !ok || (got == want) != tc.same {
+			t.Errorf("%s: same head %t, want %t (parsed: %t)", tc.name, got == want, tc.same, ok)
+		}
+	}
+	if _, ok := goinput.Head([]byte("package a\n\nimport (\n\t\"fmt\n")); ok {
+		t.Error("a file whose imports do not parse has a head")
 	}
 }

@@ -1,0 +1,4 @@
+package goinput
+
+// Head is head, for the tests.
+var Head = head
