@@ -375,3 +375,27 @@ func TestHeadIsWhatTheListingReads(t *testing.T) {
 		t.Error("a file whose imports do not parse has a head")
 	}
 }
+
+// TestAReplaceOutsideTheProjectCounts: a module replaced by a directory
+// beside the project (../lib) counts by file, named by its path from the
+// project root.
+func TestAReplaceOutsideTheProjectCounts(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"app/go.mod":  "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib\n",
+		"app/main.go": "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Name()) }\n",
+		"lib/go.mod":  "module example.com/lib\n\ngo 1.22\n",
+		"lib/lib.go":  "package lib\n\nfunc Name() string { return \"lib\" }\n",
+	})
+	p.root = filepath.Join(p.root, "app") // the project is app/; lib/ is beside it
+	in := plan.GoInput{Packages: []string{"."}}
+	key, comp := p.key(in)
+	if !hasInput(comp, "../lib/lib.go") || !hasInput(comp, "../lib/go.mod") {
+		t.Fatalf("the replaced directory's files are not inputs:\n%s", comp.Manifest)
+	}
+	p.root = filepath.Dir(p.root)
+	p.write("lib/lib.go", "package lib\n\nfunc Name() string { return \"lib2\" }\n")
+	p.root = filepath.Join(p.root, "app")
+	if k, _ := p.key(in); k == key {
+		t.Error("an edit to the replaced directory left the key as it was")
+	}
+}
