@@ -42,6 +42,7 @@ func main() {
 	flag.IntVar(&remoteJobs, "remote-jobs", 1000, "jobs in the remote cache benchmark's workload")
 	flag.BoolVar(&controller, "controller", false, "only the controller benchmark: trigger and log latency, log throughput and claims on SQLite and PostgreSQL, against local runs (writes CONTROLLER.md)")
 	flag.IntVar(&triggers, "triggers", 50, "triggers measured in the controller benchmark")
+	flag.BoolVar(&o.Go, "go", false, "only the Go-native comparison: a real Go project from the module proxy, sparkwing's go: inputs against make, go-task and mage (writes GO.md)")
 	flag.BoolVar(&sparksBench, "sparks", false, "only the sparks benchmark: a Go pipeline's cached run with 0, 1 and 5 sparks, and the first run after a release (writes SPARKS.md)")
 	flag.Parse()
 	if tools != "" {

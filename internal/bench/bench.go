@@ -31,6 +31,8 @@ type Options struct {
 	// Loaded runs every comparison beside a CPU hog on each core (StartHog),
 	// started before the first and stopped after the last.
 	Loaded bool
+	// Go runs only the Go-native comparison (GoPlan) and writes GO.md.
+	Go bool
 }
 
 // A Step is one comparison: a workload, the scenarios measured on it, and
@@ -43,6 +45,13 @@ type Step struct {
 	ColdReps  int      // if not 0, the reps of the cold scenario
 	Tools     []string // if set, only these tools take part (and the floor)
 	Memory    bool     // also measure sparkwing's peak memory on a no-op (Results.Memory)
+}
+
+// GoPlan is the Go-native comparison: a real project from the module
+// proxy, sparkwing's inputs from its package graph against make's, go-task's
+// and mage's hand-written ones.
+func GoPlan(reps int) []Step {
+	return []Step{{Go: "go-fzf", Scenarios: []string{Cold, NoOp, Edit, EditCore, Restore}, Reps: reps, ColdReps: min(reps, 3)}}
 }
 
 // Plan lists the comparisons of a full or quick run.
@@ -77,6 +86,7 @@ func Plan(quick bool, reps int) []Step {
 		// library is compiled too): measured once.
 		{Go: "go-hello-service", Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
 		{Go: "go-yaml", Scenarios: all, Reps: min(reps, 3), ColdReps: 1},
+		GoPlan(reps)[0],
 		{W: LongPole(true), Scenarios: []string{Makespan}, Reps: 3},
 		{W: LongPole(false), Scenarios: []string{Makespan}, Reps: 3},
 		{W: must(Random, 10000, 20), Scenarios: []string{NoOp}, Reps: 3, Tools: []string{"sparkwing"}, Memory: true},
@@ -93,6 +103,7 @@ type Results struct {
 	Bounds  map[string]float64 // long-pole lower bounds by workload
 	Gate    *Gate              `json:",omitempty"`
 	Loaded  bool               `json:",omitempty"` // beside a CPU hog on every core
+	Go      bool               `json:",omitempty"` // only the Go-native comparison (GO.md)
 	Start   *Start             `json:",omitempty"`
 	Memory  *Memory            `json:",omitempty"`
 }
@@ -128,7 +139,7 @@ func Run(o Options, command string) (*Results, error) {
 	}
 	res := &Results{
 		Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(),
-		Command: command, Quick: o.Quick, Bounds: map[string]float64{}, Loaded: o.Loaded,
+		Command: command, Quick: o.Quick, Bounds: map[string]float64{}, Loaded: o.Loaded, Go: o.Go,
 	}
 	if o.Loaded {
 		hog, err := StartHog(Workers)
@@ -138,13 +149,17 @@ func Run(o Options, command string) (*Results, error) {
 		defer hog.Stop()
 		fmt.Fprintf(o.Log, "== %d CPU hogs running beside every measurement\n", Workers)
 	}
-	if len(o.Only) == 0 {
+	if len(o.Only) == 0 && !o.Go {
 		fmt.Fprintf(o.Log, "== start-up: sparkwing --version against a stdlib-only Go program\n")
 		if res.Start, err = MeasureStart(o.Paths.Sparkwing, o.Work, 200); err != nil {
 			return res, err
 		}
 	}
-	for _, step := range Plan(o.Quick, o.Reps) {
+	steps := Plan(o.Quick, o.Reps)
+	if o.Go {
+		steps = GoPlan(o.Reps)
+	}
+	for _, step := range steps {
 		name := step.Go
 		if step.W != nil {
 			name = step.W.Name()
@@ -174,7 +189,7 @@ func Run(o Options, command string) (*Results, error) {
 			if sc == NoOp && step.W != nil {
 				run = append(run, floorEntry(entries[0]))
 			}
-			if sc == Restore {
+			if sc == Restore && step.Go == "" { // a Go build without a cache still has Go's
 				run = slices.DeleteFunc(slices.Clone(run), func(e *Entry) bool { return !e.Tool.Cache() })
 			}
 			reps := step.Reps
@@ -296,6 +311,11 @@ func setupGo(o Options, tools []Tool, name, dir string) ([]*Entry, error) {
 			return nil, err
 		}
 		gw = HelloService(repo)
+	case "go-fzf":
+		var err error
+		if gw, err = FZF(); err != nil {
+			return nil, err
+		}
 	case "go-yaml":
 		out, err := exec.Command("go", "env", "GOMODCACHE").Output()
 		if err != nil {
@@ -419,7 +439,15 @@ func (r *Results) Write(dir string) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	switch {
+	case r.Go:
+		if err := os.WriteFile(filepath.Join(dir, "go.json"), b, 0o644); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "GO.md"), []byte(r.GoMarkdown()), 0o644)
 	case r.Quick && r.Loaded:
 		return os.WriteFile(filepath.Join(dir, "quick-loaded-results.json"), b, 0o644)
 	case r.Quick:

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,6 +20,13 @@ type GoJob struct {
 	Inputs  []string // doublestar globs, relative to the project root
 	Outputs []string // files (not globs)
 	Needs   []string
+	// Go, if set, are the job's inputs for sparkwing instead of Inputs:
+	// package patterns, as a `go:` input (with GoTests, their tests).
+	Go      []string
+	GoTests bool
+	// Sources are the files and directories whose mtimes decide for mage
+	// (target.Dir); mage runs a job without them every time.
+	Sources []string
 }
 
 // GoWorkload is a real Go project built as jobs by sparkwing, make and
@@ -29,6 +37,49 @@ type GoWorkload struct {
 	Src  string // directory copied into each tool's project
 	Jobs []GoJob
 	Edit string // the file the edit scenario appends a comment to
+	// CoreEdit is the file the core edit scenario appends a comment to: one
+	// most packages import.
+	CoreEdit string
+}
+
+// fzfVersion is the release of github.com/junegunn/fzf the go-fzf workload
+// builds, fetched from the module proxy.
+const fzfVersion = "v0.65.2"
+
+// FZF is github.com/junegunn/fzf from the module proxy at fzfVersion, the
+// way its Makefile builds it: the binary from the main package, and the
+// tests of src/... . sparkwing's inputs are the package graph ({go: .}
+// and {go: ./src/..., tests: true}); make's and go-task's are globs of
+// every Go file with go.mod and go.sum (the build's) or those under src/
+// (the tests'), mage's the same directories by mtime. The edit is to
+// main.go (only the build reads it), the core edit to src/util/util.go,
+// which every package imports.
+func FZF() (*GoWorkload, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", "github.com/junegunn/fzf@"+fzfVersion)
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go mod download github.com/junegunn/fzf@%s: %w", fzfVersion, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return nil, err
+	}
+	// Its dependencies, so that the tools' runs (GOPROXY=off) fetch nothing.
+	deps := exec.Command("go", "mod", "download")
+	deps.Dir, deps.Env = mod.Dir, cmd.Env
+	if out, err := deps.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go mod download in %s: %v\n%s", mod.Dir, err, out)
+	}
+	return &GoWorkload{
+		Name: "go-fzf", Src: mod.Dir, Edit: "main.go", CoreEdit: "src/util/util.go",
+		Jobs: []GoJob{
+			{Name: "build", Run: "go build -o bin/fzf .", Inputs: []string{"**/*.go", "go.mod", "go.sum"},
+				Go: []string{"."}, Sources: []string{"main.go", "src", "go.mod", "go.sum"}, Outputs: []string{"bin/fzf"}},
+			{Name: "test", Run: "go test ./src/...", Inputs: []string{"src/**", "go.mod", "go.sum"},
+				Go: []string{"./src/..."}, GoTests: true, Sources: []string{"src", "go.mod", "go.sum"}},
+		},
+	}, nil
 }
 
 // HelloService is the bundled example's build pipeline.
@@ -142,7 +193,11 @@ var goTools = map[string]func(p *Project, w *GoWorkload) error{
 		var b strings.Builder
 		b.WriteString("pipelines:\n  - name: build\n    jobs:\n")
 		for _, j := range w.Jobs {
-			fmt.Fprintf(&b, "      %s:\n        run: %q\n        inputs: [%s]\n", j.Name, j.Run, quoteAll(j.Inputs))
+			inputs := quoteAll(j.Inputs)
+			if len(j.Go) > 0 {
+				inputs = fmt.Sprintf("{go: [%s], tests: %t}", quoteAll(j.Go), j.GoTests)
+			}
+			fmt.Fprintf(&b, "      %s:\n        run: %q\n        inputs: [%s]\n", j.Name, j.Run, inputs)
 			fmt.Fprintf(&b, "        passthrough: [GOCACHE, GOMODCACHE, GOPATH, GOFLAGS, GOPROXY, GOTOOLCHAIN]\n")
 			if len(j.Needs) > 0 {
 				fmt.Fprintf(&b, "        needs: [%s]\n", strings.Join(j.Needs, ", "))
@@ -188,6 +243,48 @@ var goTools = map[string]func(p *Project, w *GoWorkload) error{
 			b.WriteString("\n")
 		}
 		return write(p.Dir, "Makefile", b.String())
+	},
+	// mage: a target per job, mg.Deps for needs, target.Dir over the
+	// job's sources to skip a fresh one (a stamp file for a job without
+	// outputs); mage itself joins the project's go.mod, as in a project
+	// that uses it.
+	"mage": func(p *Project, w *GoWorkload) error {
+		var b strings.Builder
+		b.WriteString("//go:build mage\n\npackage main\n\nimport (\n\t\"os\"\n\n\t\"github.com/magefile/mage/mg\"\n" +
+			"\t\"github.com/magefile/mage/sh\"\n\t\"github.com/magefile/mage/target\"\n)\n\n")
+		var names []string
+		for _, j := range w.Jobs {
+			names = append(names, goName(j.Name))
+		}
+		fmt.Fprintf(&b, "var Default = All\n\n// All builds every job.\nfunc All() { mg.Deps(%s) }\n\n", strings.Join(names, ", "))
+		b.WriteString("func job(dest, cmd string, stamp bool, sources ...string) error {\n" +
+			"\tif stale, err := target.Dir(dest, sources...); err != nil || !stale {\n\t\treturn err\n\t}\n" +
+			"\tif err := sh.Run(\"sh\", \"-c\", cmd); err != nil || !stamp {\n\t\treturn err\n\t}\n" +
+			"\tos.MkdirAll(\".stamps\", 0o755)\n\treturn os.WriteFile(dest, nil, 0o644)\n}\n")
+		for _, j := range w.Jobs {
+			fmt.Fprintf(&b, "\nfunc %s() error {\n", goName(j.Name))
+			var needs []string
+			for _, n := range j.Needs {
+				needs = append(needs, goName(n))
+			}
+			if len(needs) > 0 {
+				fmt.Fprintf(&b, "\tmg.Deps(%s)\n", strings.Join(needs, ", "))
+			}
+			dest, stamp := ".stamps/"+j.Name, len(j.Outputs) == 0
+			if !stamp {
+				dest = j.Outputs[0]
+			}
+			fmt.Fprintf(&b, "\treturn job(%q, %q, %t, %s)\n}\n", dest, j.Run, stamp, quoteAll(j.Sources))
+		}
+		if err := write(p.Dir, "magefile.go", b.String()); err != nil {
+			return err
+		}
+		get := exec.Command("go", "get", "github.com/magefile/mage@v1.17.2")
+		get.Dir, get.Env = p.Dir, append(os.Environ(), "GOFLAGS=-mod=mod")
+		if out, err := get.CombinedOutput(); err != nil {
+			return fmt.Errorf("go get mage: %v\n%s", err, out)
+		}
+		return nil
 	},
 	"task": func(p *Project, w *GoWorkload) error {
 		var b strings.Builder

@@ -14,11 +14,12 @@ import (
 
 // Scenarios, each run per tool where it applies.
 const (
-	Cold     = "cold"     // every cache and output removed before each run
-	NoOp     = "no-op"    // nothing changed since the last run
-	Edit     = "edit"     // one source file of one job (that nothing needs) changed
-	Restore  = "restore"  // every output deleted, caches warm
-	Makespan = "makespan" // long pole: every input changed, all jobs re-run
+	Cold     = "cold"      // every cache and output removed before each run
+	NoOp     = "no-op"     // nothing changed since the last run
+	Edit     = "edit"      // one source file of one job (that nothing needs) changed
+	EditCore = "core edit" // a Go workload's file that most packages import changed
+	Restore  = "restore"   // every output deleted, caches warm
+	Makespan = "makespan"  // long pole: every input changed, all jobs re-run
 )
 
 // A Sample is one measured run.
@@ -139,11 +140,14 @@ func (e *Entry) prepare(scenario string, rep int) error {
 	switch scenario {
 	case Cold:
 		return e.Tool.Clean(p)
-	case Edit:
+	case Edit, EditCore:
 		var file string
-		if p.Go != nil {
+		switch {
+		case scenario == EditCore:
+			file = p.Go.CoreEdit
+		case p.Go != nil:
 			file = p.Go.Edit
-		} else {
+		default:
 			file = p.W.EditFile()
 		}
 		f, err := os.OpenFile(filepath.Join(p.Dir, file), os.O_APPEND|os.O_WRONLY, 0)
