@@ -26,8 +26,10 @@ func (e *GoInputError) Hint() string { return e.Err.Hint() }
 // resolveGoInputs resolves, before any job starts, the `go:` inputs of
 // every job that needs no other (one that does is resolved when its key
 // is made: what it needs may write the Go files it reads), so a mistake in
-// one stops the run before anything ran. The resolutions are kept for the
-// keys.
+// one stops the run before anything ran. The key of each such job then
+// finds its resolution kept, unless a path it read changed since (or was
+// too recent to trust, as right after an edit: then a head-changing edit
+// costs a second go list).
 func (e *execution) resolveGoInputs(ctx context.Context) error {
 	if e.cache == nil || e.cache.Store == nil {
 		return nil

@@ -132,9 +132,7 @@ func (s *Snapshot) Changed(root string) string {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(s.paths); i += workers {
-				st, err := rs.lstat(s.paths[i])
-				now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
-				if (err != nil && !now.missing) || now != s.stats[i] {
+				if s.differs(rs, i) {
 					changed[w] = s.paths[i]
 					return
 				}
@@ -156,15 +154,20 @@ func (s *Snapshot) ChangedPaths(root string, limit int) []string {
 	rs := &rootStat{dir: root}
 	var out []string
 	for i, p := range s.paths {
-		st, err := rs.lstat(p)
-		now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
-		if (err != nil && !now.missing) || now != s.stats[i] {
+		if s.differs(rs, i) {
 			if out = append(out, p); len(out) > limit {
 				break
 			}
 		}
 	}
 	return out
+}
+
+// differs reports whether path i's stat is not the snapshot's.
+func (s *Snapshot) differs(rs *rootStat, i int) bool {
+	st, err := rs.lstat(s.paths[i])
+	now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
+	return (err != nil && !now.missing) || now != s.stats[i]
 }
 
 // Paths are the snapshot's paths, sorted.

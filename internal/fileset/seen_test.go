@@ -145,3 +145,39 @@ func FuzzParseSnapshot(f *testing.F) {
 		}
 	})
 }
+
+func TestStatPaths(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a.go", "b.go"} {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := []string{"b.go", "a.go", "gone.go", "a.go"}
+	if _, err := StatPaths(root, paths, time.Now()); err == nil || !strings.Contains(err.Error(), "too recently") {
+		t.Fatalf("files written just now were trusted: %v", err)
+	}
+	snap, err := StatPaths(root, paths, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Paths(); strings.Join(got, " ") != "a.go b.go gone.go" {
+		t.Errorf("paths %q, want sorted and without duplicates", got)
+	}
+	if got := snap.ChangedPaths(root, 10); len(got) != 0 {
+		t.Errorf("nothing changed, yet %q did", got)
+	}
+	os.WriteFile(filepath.Join(root, "gone.go"), nil, 0o644) // appears
+	os.Remove(filepath.Join(root, "b.go"))                   // goes
+	if got := snap.ChangedPaths(root, 10); strings.Join(got, " ") != "b.go gone.go" {
+		t.Errorf("changed %q, want b.go gone.go", got)
+	}
+	if got := snap.ChangedPaths(root, 0); len(got) != 1 {
+		t.Errorf("with a limit of 0 it went on to %q", got)
+	}
+	seen := &Seen{}
+	seen.AddSnapshot(snap)
+	if s, err := seen.Snapshot(); err != nil || s.Len() != 3 {
+		t.Errorf("the seen snapshot has %v paths (%v), want 3", s, err)
+	}
+}

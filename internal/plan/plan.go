@@ -20,7 +20,7 @@ type Job struct {
 	Image       *Image  // set for an image job
 	Needs       []string
 	Inputs      []string
-	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (golist.go)
+	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (goinput.go)
 	Outputs     []string
 	Env         []string // visible and part of the key
 	Passthrough []string // visible, not part of the key
