@@ -37,7 +37,13 @@
 // options: a directory to run the go command in, and whether the packages'
 // tests count:
 //
-//	p.Run("test", "go test ./...").GoInput(sw.GoPackages{Packages: []string{"./..."}, Tests: true})
+//	p.Run("vet", "go vet ./...").GoInput(sw.GoPackages{Packages: []string{"./..."}, Tests: true})
+//
+// Plan.GoTest adds a job that runs Go tests with each package's result
+// cached on its own, the packages that must run tested in one go test
+// process:
+//
+//	p.GoTest("test", sw.GoTests{Packages: []string{"./..."}, Flags: []string{"-race"}})
 //
 // # Sparks: pipeline code shared between projects
 //

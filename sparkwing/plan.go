@@ -34,6 +34,23 @@ func (p *Plan) Run(id, command string) *Job {
 	return j
 }
 
+// GoTests says which Go packages a GoTest job tests, and how.
+type GoTests struct {
+	Packages []string `json:"packages"`        // patterns: ./...
+	Flags    []string `json:"flags,omitempty"` // go test flags, such as -race (not -json, -c, -o)
+	Dir      string   `json:"dir,omitempty"`   // where the go command runs, relative to the project root
+}
+
+// GoTest adds a job that runs the tests of t.Packages with `go test`:
+// each package's result is cached on its own, and the packages that must
+// run (their files, or those of a package they import, changed) run in
+// one go test process, sharing compilation.
+func (p *Plan) GoTest(id string, t GoTests) *Job {
+	j := p.add(id)
+	j.spec.GoTest = &t
+	return j
+}
+
 // Go adds a job whose body is the Go function step.
 func (p *Plan) Go(id string, step Step) *Job {
 	j := p.add(id)

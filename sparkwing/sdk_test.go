@@ -19,11 +19,13 @@ type testPipeline struct {
 }
 
 func (t *testPipeline) Plan(p *Plan) {
-	a := p.Run("a", "echo "+t.Version).Inputs("**/*.go").Env("GOOS").Timeout(time.Minute).Stamp("commit")
+	a := p.Run("a", "echo "+t.Version).Inputs("**/*.go").Env("GOOS").Timeout(time.Minute).Stamp("commit").
+		GoInputs("./cmd/a")
 	p.Go("b", func(ctx context.Context, j *JobContext) error {
 		j.Logf("targets=%s count=%d", strings.Join(t.Targets, "+"), t.Count)
 		return nil
 	}).Needs(a)
+	p.GoTest("c", GoTests{Packages: []string{"./..."}, Flags: []string{"-race"}})
 	if t.Count < 0 {
 		p.Errorf("--count must not be negative")
 	}
@@ -42,9 +44,15 @@ func TestPlanProtocol(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &wp); err != nil {
 		t.Fatal(err)
 	}
-	if len(wp.Jobs) != 2 || wp.Jobs[0].Run != "echo 1.2" || wp.Jobs[0].Timeout != "1m0s" ||
+	if len(wp.Jobs) != 3 || wp.Jobs[0].Run != "echo 1.2" || wp.Jobs[0].Timeout != "1m0s" ||
 		len(wp.Jobs[0].Stamp) != 1 || wp.Jobs[0].Stamp[0] != "commit" || !wp.Jobs[1].Step || wp.Jobs[1].Needs[0] != "a" {
 		t.Fatalf("plan %+v", wp)
+	}
+	if g := wp.Jobs[0].GoInputs; len(g) != 1 || g[0].Packages[0] != "./cmd/a" || g[0].Tests {
+		t.Errorf("go inputs %+v", g)
+	}
+	if gt := wp.Jobs[2].GoTest; gt == nil || gt.Packages[0] != "./..." || gt.Flags[0] != "-race" || wp.Jobs[2].Run != "" {
+		t.Errorf("go test job %+v", wp.Jobs[2])
 	}
 	args := map[string]string{}
 	for _, a := range wp.Args {

@@ -30,6 +30,7 @@ type WireJob struct {
 	Needs       []string     `json:"needs,omitempty"`
 	Inputs      []string     `json:"inputs,omitempty"`
 	GoInputs    []GoPackages `json:"go_inputs,omitempty"`
+	GoTest      *GoTests     `json:"go_test,omitempty"`
 	Outputs     []string     `json:"outputs,omitempty"`
 	Env         []string     `json:"env,omitempty"`
 	Passthrough []string     `json:"passthrough,omitempty"`

@@ -61,6 +61,7 @@ type Computed struct {
 	Inputs    []fileset.File
 	Tools     map[string]fileset.Digest // tool command → digest of its output
 	Unmatched []string                  // input globs that matched no file
+	Parts     []Part                    // a Go test job's packages (gotest.go)
 }
 
 // Cacheable says whether j's result may be cached, and if not, why.
@@ -78,7 +79,7 @@ func Cacheable(j plan.Job) (bool, string) {
 
 func hasInputs(j plan.Job) bool {
 	include, _ := plan.SplitInputs(j.Inputs)
-	return len(include) > 0 || len(j.GoInputs) > 0
+	return len(include) > 0 || len(j.GoInputs) > 0 || j.GoTest != nil
 }
 
 // Compute resolves j's inputs, runs its tool commands and returns its key.
@@ -87,19 +88,12 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	if j.Image != nil {
 		return c.computeImage(ctx, j)
 	}
-	// Files below an output directory are never inputs; every other overlap
-	// of inputs and outputs is a plan error (plan.checkPaths).
-	include, exclude := plan.SplitInputs(j.Inputs)
-	paths, empty, err := c.Tree.MatchEach(include, append(append(exclude, j.Outputs...), c.NeverInputs...))
-	if err != nil {
-		return nil, fmt.Errorf("resolving inputs: %w", err)
+	if j.GoTest != nil {
+		return c.computeGoTest(ctx, j, needs)
 	}
-	goFiles, goLines, err := c.ResolveGo(ctx, j)
+	paths, empty, goLines, err := c.inputPaths(ctx, j)
 	if err != nil {
 		return nil, err
-	}
-	if len(goFiles) > 0 {
-		paths = slices.Compact(slices.Sorted(slices.Values(append(paths, goFiles...))))
 	}
 	files, err := c.Hasher.Hash(paths)
 	if err != nil {
@@ -114,6 +108,26 @@ func (c *Cache) Compute(ctx context.Context, j plan.Job, needs map[string]filese
 	m := Manifest(j, Inputs{Platform: runtime.GOOS + "/" + runtime.GOARCH, Files: files,
 		Env: c.Env, Tools: tools, Needs: needs, Go: goLines})
 	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files, Tools: tools, Unmatched: empty}, nil
+}
+
+// inputPaths resolves j's declared inputs, its globs and its `go:`
+// inputs, to files (sorted); empty are the globs that matched nothing.
+func (c *Cache) inputPaths(ctx context.Context, j plan.Job) (paths, empty, goLines []string, err error) {
+	// Files below an output directory are never inputs; every other overlap
+	// of inputs and outputs is a plan error (plan.checkPaths).
+	include, exclude := plan.SplitInputs(j.Inputs)
+	paths, empty, err = c.Tree.MatchEach(include, append(append(exclude, j.Outputs...), c.NeverInputs...))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("resolving inputs: %w", err)
+	}
+	goFiles, goLines, err := c.ResolveGo(ctx, j)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(goFiles) > 0 {
+		paths = slices.Compact(slices.Sorted(slices.Values(append(paths, goFiles...))))
+	}
+	return paths, empty, goLines, nil
 }
 
 // ResolveGo resolves j's `go:` inputs: the files they stand for (less

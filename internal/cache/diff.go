@@ -40,6 +40,8 @@ func (c Change) String() string {
 		return fmt.Sprintf("Go module %s %s (its version)", c.Name, c.What)
 	case "go-version":
 		return "Go toolchain version changed"
+	case "go-test":
+		return fmt.Sprintf("Go package %s %s (what its tests read)", c.Name, c.What)
 	case "dockerfile":
 		return fmt.Sprintf("Dockerfile %s %s", c.Name, c.What)
 	case "build-arg":
@@ -82,7 +84,7 @@ type lineID struct{ kind, name string }
 
 // named kinds have a quoted name after the kind; the rest is the value.
 var named = map[string]bool{"file": true, "env": true, "tool": true, "need": true, "output": true,
-	"dockerfile": true, "context": true, "build-arg": true, "go-env": true, "go-module": true}
+	"dockerfile": true, "context": true, "build-arg": true, "go-env": true, "go-module": true, "go-test": true}
 
 func parseManifest(m string) map[lineID]string {
 	out := map[lineID]string{}

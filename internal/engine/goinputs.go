@@ -36,7 +36,7 @@ func (e *execution) resolveGoInputs(ctx context.Context) error {
 	}
 	var first []plan.Job
 	for _, j := range e.plan.Jobs {
-		if len(j.GoInputs) > 0 && len(j.Needs) == 0 && j.Image == nil {
+		if (len(j.GoInputs) > 0 || j.GoTest != nil) && len(j.Needs) == 0 && j.Image == nil {
 			if ok, _ := cache.Cacheable(j); ok {
 				first = append(first, j)
 			}
@@ -48,7 +48,9 @@ func (e *execution) resolveGoInputs(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, errs[i] = e.cache.ResolveGo(ctx, j)
+			if _, _, errs[i] = e.cache.ResolveGo(ctx, j); errs[i] == nil && j.GoTest != nil {
+				_, errs[i] = e.cache.Go.Resolve(ctx, j.GoTest.Input(), e.cache.JobEnv(j), e.cache.Hasher.Seen)
+			}
 		}()
 	}
 	wg.Wait()

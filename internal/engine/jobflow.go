@@ -84,7 +84,12 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		}
 	}
 	t0 := time.Now()
-	res := e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
+	var res job.Result
+	if j.GoTest != nil && comp != nil {
+		res = e.goTest(ctx, j, comp, func(pgid int) { lock.SetRunning(pgid) })
+	} else {
+		res = e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
+	}
 	if e.cache != nil {
 		e.cache.Tree.Invalidate() // the job may have changed any file
 	}

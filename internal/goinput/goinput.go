@@ -58,7 +58,7 @@ import (
 
 // format names what a kept resolution holds and how it was found; a
 // change to either changes it, so older ones are not read.
-const format = "sparkwing goinput v2"
+const format = "sparkwing goinput v3"
 
 // maxKept bounds a kept resolution's file.
 const maxKept = 256 << 20
@@ -96,6 +96,8 @@ type Resolution struct {
 	// changes neither leaves the listing as it was.
 	Heads map[string]string
 	Free  []string
+	// Packages are the import paths the patterns matched, sorted.
+	Packages []string
 }
 
 // Error is a `go:` input the go command cannot resolve: a pattern that
@@ -216,11 +218,12 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 	l := &lister{root: r.Root, dir: filepath.Join(r.Root, filepath.FromSlash(in.Dir)), in: in, env: env,
 		files: map[string]bool{}, watch: map[string]bool{}, lines: map[string]bool{}, listed: map[string]bool{},
 		heads: map[string]string{}, free: map[string]bool{},
-		local: map[string]string{}, parsed: map[string]bool{}}
+		local: map[string]string{}, parsed: map[string]bool{}, matched: map[string]bool{}}
 	if err := l.run(ctx); err != nil {
 		return nil, err
 	}
-	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free)}
+	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free),
+		Packages: sortedKeys(l.matched)}
 	snap, err := fileset.StatPaths(r.Root, append(sortedKeys(l.watch), res.Files...), started)
 	if err == nil {
 		res.Snap = snap
@@ -231,10 +234,11 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 
 // kept is a resolution's file body before its snapshot.
 type kept struct {
-	Files []string
-	Lines []string
-	Heads map[string]string
-	Free  []string
+	Files    []string
+	Lines    []string
+	Heads    map[string]string
+	Free     []string
+	Packages []string
 }
 
 func (r *Resolver) path(id string) string { return filepath.Join(r.Dir, id) }
@@ -262,7 +266,7 @@ func (r *Resolver) load(id string) *Resolution {
 	if err != nil || len(rest) != 0 {
 		return nil
 	}
-	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap, Heads: k.Heads, Free: k.Free}
+	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap, Heads: k.Heads, Free: k.Free, Packages: k.Packages}
 }
 
 // keep writes res for later runs; a failure only costs a later go list.
@@ -270,7 +274,7 @@ func (r *Resolver) keep(id string, res *Resolution) {
 	if r.Dir == "" {
 		return
 	}
-	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines, Heads: res.Heads, Free: res.Free})
+	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines, Heads: res.Heads, Free: res.Free, Packages: res.Packages})
 	if err != nil {
 		return
 	}
@@ -322,6 +326,7 @@ type lister struct {
 	watch   map[string]bool   // stat only: directories, files whose absence counts
 	lines   map[string]bool   // manifest lines
 	listed  map[string]bool   // import paths listed
+	matched map[string]bool   // import paths the patterns matched
 	local   map[string]string // module path → directory, for modules whose packages count by file
 	leftOut []string          // files the build leaves out, whose imports are followed
 	parsed  map[string]bool   // those already followed
@@ -349,6 +354,11 @@ func (l *lister) run(ctx context.Context) error {
 		return err
 	}
 	l.add(pkgs)
+	for _, p := range pkgs {
+		if len(p.Match) > 0 && p.ForTest == "" && !strings.HasSuffix(p.ImportPath, ".test") {
+			l.matched[p.ImportPath] = true
+		}
+	}
 	for _, p := range l.in.Packages {
 		l.watchPattern(p)
 	}

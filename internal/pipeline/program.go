@@ -85,6 +85,9 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 		for _, g := range w.GoInputs {
 			j.GoInputs = append(j.GoInputs, plan.GoInput{Packages: g.Packages, Dir: g.Dir, Tests: g.Tests})
 		}
+		if t := w.GoTest; t != nil {
+			j.GoTest = &plan.GoTest{Packages: t.Packages, Flags: t.Flags, Dir: t.Dir}
+		}
 		for _, s := range w.Stamp {
 			if _, ok := plan.StampEnv[s]; !ok {
 				return nil, &plan.JobError{Job: w.ID, Msg: fmt.Sprintf("stamps with %q: a job can stamp with commit or describe", s)}

@@ -55,9 +55,13 @@ var GoEnv = []string{
 	"CC", "CXX", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_FFLAGS", "CGO_LDFLAGS", "PKG_CONFIG",
 }
 
-// withGoEnv adds GoEnv to the env of a job with `go:` inputs.
+// withGoEnv adds GoEnv to the env of a job with `go:` inputs or Go
+// tests, and gives a Go test job its command.
 func withGoEnv(j Job) Job {
-	if len(j.GoInputs) == 0 {
+	if j.GoTest != nil && j.Run == "" && j.Step == nil && j.Image == nil {
+		j.Run = j.GoTest.Command(false)
+	}
+	if len(j.GoInputs) == 0 && j.GoTest == nil {
 		return j
 	}
 	env := slices.Clone(j.Env)
@@ -68,4 +72,75 @@ func withGoEnv(j Job) Job {
 	}
 	j.Env = env
 	return j
+}
+
+// GoTest makes a job run the tests of Packages with `go test`, one process
+// for every package that must run, while each package's result is cached
+// on its own (internal/engine/gotest.go): after an edit, only the packages
+// whose files changed are tested, and they still share compilation.
+type GoTest struct {
+	Packages []string `json:"packages"`        // patterns, as go test takes them: ./...
+	Flags    []string `json:"flags,omitempty"` // go test flags, such as -race or -count=1
+	Dir      string   `json:"dir,omitempty"`   // where the go command runs, relative to the root
+}
+
+// goTestFlagsRefused are the go test flags that would change what its
+// output is made of: sparkwing reads it as go test -json prints it.
+var goTestFlagsRefused = []string{"-json", "-c", "-o", "-exec", "-i", "-n"}
+
+// Check reports a GoTest that cannot run as written.
+func (t GoTest) Check() error {
+	if err := t.Input().Check(); err != nil {
+		return err
+	}
+	for _, f := range t.Flags {
+		name, _, _ := strings.Cut(f, "=")
+		switch {
+		case !strings.HasPrefix(f, "-"):
+			return fmt.Errorf("flag %q is not a go test flag (write -race, -count=1, -run=TestX)", f)
+		case slices.Contains(goTestFlagsRefused, strings.Replace(name, "--", "-", 1)):
+			return fmt.Errorf("flag %q changes what go test prints, which sparkwing reads package by package: drop it", f)
+		}
+	}
+	return nil
+}
+
+// Input is what the tests read: the packages and their tests.
+func (t GoTest) Input() GoInput { return GoInput{Packages: t.Packages, Dir: t.Dir, Tests: true} }
+
+// Command is the shell command that tests packages (t.Packages when none
+// are given), with -json when json is set.
+func (t GoTest) Command(json bool, packages ...string) string {
+	if len(packages) == 0 {
+		packages = t.Packages
+	}
+	args := []string{"go", "test"}
+	if json {
+		args = append(args, "-json")
+	}
+	args = append(append(args, t.Flags...), packages...)
+	for i, a := range args {
+		args[i] = shellQuote(a)
+	}
+	cmd := strings.Join(args, " ")
+	if d := path.Clean(t.Dir); t.Dir != "" && d != "." {
+		cmd = "cd " + shellQuote(d) + " && " + cmd
+	}
+	return cmd
+}
+
+// shellQuote quotes s for /bin/sh when it holds anything but plain
+// characters.
+func shellQuote(s string) string {
+	plain := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./=:,+@%", c)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

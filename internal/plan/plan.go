@@ -21,6 +21,7 @@ type Job struct {
 	Needs       []string
 	Inputs      []string
 	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (goinput.go)
+	GoTest      *GoTest   `json:",omitempty"` // Run is its go test command, cached package by package
 	Outputs     []string
 	Env         []string // visible and part of the key
 	Passthrough []string // visible, not part of the key
@@ -137,6 +138,16 @@ func checkJob(j Job) error {
 	for _, g := range j.GoInputs {
 		if err := g.Check(); err != nil {
 			return &JobError{Job: j.ID, Msg: "has a bad `go:` input: " + err.Error()}
+		}
+	}
+	if t := j.GoTest; t != nil {
+		switch err := t.Check(); {
+		case err != nil:
+			return &JobError{Job: j.ID, Msg: "has a bad `go_test`: " + err.Error()}
+		case j.Run != t.Command(false):
+			return &JobError{Job: j.ID, Msg: "has `go_test` and a `run` command or other kind: go_test is its command; keep one"}
+		case len(j.Outputs) > 0:
+			return &JobError{Job: j.ID, Msg: "has `go_test` and outputs: a Go test job's result is its packages' test results"}
 		}
 	}
 	return checkPaths(j)

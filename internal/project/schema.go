@@ -14,7 +14,7 @@ var (
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
-		"tools", "cache", "timeout", "retries", "description", "image", "stamp"}
+		"tools", "cache", "timeout", "retries", "description", "image", "stamp", "go_test"}
 )
 
 func (d *decoder) pipelines(n ast.Node) []*Pipeline {
@@ -162,6 +162,8 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 					d.errorAt(at[i], "`stamp` entry %q: a job can stamp with commit (git rev-parse HEAD) or describe (git describe --tags --always --dirty)", s)
 				}
 			}
+		case "go_test":
+			j.GoTest = d.goTest(kv.value)
 		case "image":
 		default:
 			d.unknownKey(kv, "in job "+j.ID, jobKeys)
@@ -169,13 +171,45 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 	}
 	// A job whose own keys had errors (a typo'd `run`, say) is not also
 	// reported as empty.
-	if j.Run == "" && j.Image == nil && len(d.errs) == before {
-		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>` or `image:`", j.ID)
+	if j.Run == "" && j.Image == nil && j.GoTest == nil && len(d.errs) == before {
+		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`, `go_test:` or `image:`", j.ID)
+	}
+	if j.GoTest != nil && j.Run != "" {
+		d.errorf(entry.node, "job %q has `run` and `go_test`: go_test runs `go test` itself; keep one", j.ID)
 	}
 	return j
 }
 
-var goInputKeys = []string{"go", "dir", "tests"}
+var (
+	goInputKeys = []string{"go", "dir", "tests"}
+	goTestKeys  = []string{"packages", "flags", "dir"}
+)
+
+// goTest reads `go_test: ./...` (patterns) or `go_test: {packages: ...,
+// flags: [...], dir: ...}`.
+func (d *decoder) goTest(n ast.Node) *plan.GoTest {
+	t := &plan.GoTest{}
+	if _, isMap := d.resolve(n).(*ast.MappingNode); !isMap {
+		t.Packages, _ = d.strings(n, "`go_test`")
+	} else {
+		for _, kv := range d.mapping(n, "`go_test`") {
+			switch kv.key {
+			case "packages":
+				t.Packages, _ = d.strings(kv.value, "`packages`")
+			case "flags":
+				t.Flags, _ = d.strings(kv.value, "`flags`")
+			case "dir":
+				t.Dir = d.str(kv.value, "`dir`")
+			default:
+				d.unknownKey(kv, "in `go_test`", goTestKeys)
+			}
+		}
+	}
+	if err := t.Check(); err != nil {
+		d.errorf(n, "`go_test`: %v", err)
+	}
+	return t
+}
 
 // inputs reads a job's `inputs`: globs, and `{go: PATTERNS, dir: DIR,
 // tests: BOOL}` entries.

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+// goTest runs a Go test job whose key missed. A package whose own key
+// hits shows its stored result; the others are tested in one
+// `go test -json` process (so they share compilation), shown as plain go
+// test shows them, and each that passed is stored on its own: after an
+// edit, only the packages that read the edited files are tested again,
+// and a failing package does not cost the others' results.
+func (e *execution) goTest(ctx context.Context, j plan.Job, comp *cache.Computed, started func(int)) job.Result {
+	f, err := os.Create(e.run.LogPath(j.ID))
+	if err != nil {
+		return job.Result{Status: job.Failed, Err: err}
+	}
+	defer f.Close()
+	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
+	defer lines.Close()
+	out := io.MultiWriter(f, lines)
+	var run []cache.Part
+	for _, p := range comp.Parts {
+		if log, ok := e.partResult(p); ok {
+			out.Write(log)
+			continue
+		}
+		run = append(run, p)
+	}
+	if len(run) == 0 {
+		return job.Result{Status: job.OK, Attempts: 1}
+	}
+	var pkgs []string
+	for _, p := range run {
+		pkgs = append(pkgs, p.Package)
+	}
+	jj := j
+	jj.Run = j.GoTest.Command(true, pkgs...)
+	d := newTestDemux(out, slices.Contains(j.GoTest.Flags, "-v") || slices.Contains(j.GoTest.Flags, "-v=true"))
+	t0 := time.Now()
+	res := e.runner.Run(ctx, jj, d, started)
+	d.Close()
+	if res.Status == job.Cancelled {
+		return res
+	}
+	for _, p := range run {
+		if r := d.results[p.Package]; r == "pass" || r == "skip" {
+			e.storePart(j, p, d.logs[p.Package], time.Since(t0))
+		}
+	}
+	return res
+}
+
+// partResult is a package's stored result (its log), if it has one.
+func (e *execution) partResult(p cache.Part) ([]byte, bool) {
+	if e.opts.NoCache {
+		return nil, false
+	}
+	entry, err := e.cache.Store.Get(p.Key)
+	if err != nil {
+		return nil, false // a damaged entry was removed: the package is tested again
+	}
+	var log bytes.Buffer
+	if _, err := e.cache.Store.CopyBlob(&log, entry.Log, entry.LogSize); err != nil {
+		return nil, false
+	}
+	e.cache.Store.Touch(p.Key)
+	return log.Bytes(), true
+}
+
+// storePart stores one package's passing result: its log, no outputs.
+func (e *execution) storePart(j plan.Job, p cache.Part, log *bytes.Buffer, took time.Duration) {
+	tmp, err := os.CreateTemp(filepath.Dir(e.run.LogPath(j.ID)), ".part-*")
+	if err == nil {
+		_, err = tmp.Write(log.Bytes())
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		defer os.Remove(tmp.Name())
+	}
+	if err == nil {
+		meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(),
+			Project: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID + " " + p.Package}
+		_, err = e.cache.Save(p.Computed(), nil, tmp.Name(), meta)
+	}
+	if err != nil {
+		e.opts.Observer.Warn(j.ID, fmt.Sprintf("could not store the result of package %s: %v", p.Package, err))
+	}
+}
+
+// testDemux reads `go test -json` and writes what plain `go test` would
+// show: each package's own lines (its summary, build errors), and a test's
+// lines only when it failed (all of them with -v). It keeps that text per
+// package, and each package's result.
+type testDemux struct {
+	out     io.Writer
+	verbose bool
+	partial []byte
+	logs    map[string]*bytes.Buffer // by package: what was shown of it
+	tests   map[string]*bytes.Buffer // by package and test: output held until the test ends
+	results map[string]string        // by package: pass, fail or skip
+}
+
+func newTestDemux(out io.Writer, verbose bool) *testDemux {
+	return &testDemux{out: out, verbose: verbose, logs: map[string]*bytes.Buffer{},
+		tests: map[string]*bytes.Buffer{}, results: map[string]string{}}
+}
+
+// testEvent is a line of go test -json (cmd/test2json), or of the build
+// output it reports.
+type testEvent struct {
+	Action, Package, Test, Output, ImportPath string
+}
+
+func (d *testDemux) Write(p []byte) (int, error) {
+	d.partial = append(d.partial, p...)
+	for {
+		i := bytes.IndexByte(d.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		d.line(d.partial[:i+1])
+		d.partial = d.partial[i+1:]
+	}
+}
+
+// Close shows what is left: a last line without a newline, and the held
+// output of tests that never ended (a panic, a timeout).
+func (d *testDemux) Close() {
+	if len(d.partial) > 0 {
+		d.line(append(d.partial, '\n'))
+		d.partial = nil
+	}
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range d.tests {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		pkg, _, _ := strings.Cut(k, "\x00")
+		d.show(pkg, d.tests[k].Bytes())
+	}
+	d.tests = map[string]*bytes.Buffer{}
+}
+
+func (d *testDemux) line(l []byte) {
+	var ev testEvent
+	if l[0] != '{' || json.Unmarshal(l, &ev) != nil {
+		d.out.Write(l) // not an event: sparkwing's own lines, the shell's
+		return
+	}
+	pkg := ev.Package
+	if pkg == "" { // build output: "PKG [PKG.test]"
+		pkg, _, _ = strings.Cut(ev.ImportPath, " ")
+	}
+	if ev.Test == "" {
+		if d.verbose || ev.Output != "PASS\n" { // plain go test shows "ok" alone
+			d.show(pkg, []byte(ev.Output))
+		}
+		if ev.Package != "" && (ev.Action == "pass" || ev.Action == "fail" || ev.Action == "skip") {
+			d.results[pkg] = ev.Action
+		}
+		return
+	}
+	k := pkg + "\x00" + ev.Test
+	if d.verbose {
+		d.show(pkg, []byte(ev.Output))
+		return
+	}
+	held := d.tests[k]
+	if held == nil {
+		held = &bytes.Buffer{}
+		d.tests[k] = held
+	}
+	held.WriteString(ev.Output)
+	switch ev.Action {
+	case "fail":
+		d.show(pkg, dropProgress(held.Bytes()))
+		delete(d.tests, k)
+	case "pass", "skip":
+		delete(d.tests, k)
+	}
+}
+
+// dropProgress leaves out the "=== RUN" (PAUSE, CONT, NAME) lines that
+// go test -json always carries and plain go test shows only with -v.
+func dropProgress(text []byte) []byte {
+	var out []byte
+	for line := range bytes.Lines(text) {
+		if !bytes.HasPrefix(line, []byte("=== ")) {
+			out = append(out, line...)
+		}
+	}
+	return out
+}
+
+func (d *testDemux) show(pkg string, text []byte) {
+	if len(text) == 0 {
+		return
+	}
+	d.out.Write(text)
+	if d.logs[pkg] == nil {
+		d.logs[pkg] = &bytes.Buffer{}
+	}
+	d.logs[pkg].Write(text)
+}
