@@ -242,12 +242,21 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 // execute runs j, with its output going to its log and the observer.
 // started is told the process group of each attempt.
 func (e *execution) execute(ctx context.Context, j plan.Job, started func(pgid int)) job.Result {
-	f, err := os.Create(e.run.LogPath(j.ID))
+	out, done, err := e.output(j)
 	if err != nil {
 		return job.Result{Status: job.Failed, Err: err}
 	}
-	defer f.Close()
+	defer done()
+	return e.runner.Run(ctx, j, out, started)
+}
+
+// output is where what j prints goes: its log and the observer, line by
+// line. done flushes and closes both.
+func (e *execution) output(j plan.Job) (out io.Writer, done func(), err error) {
+	f, err := os.Create(e.run.LogPath(j.ID))
+	if err != nil {
+		return nil, nil, err
+	}
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	defer lines.Close()
-	return e.runner.Run(ctx, j, io.MultiWriter(f, lines), started)
+	return io.MultiWriter(f, lines), func() { lines.Close(); f.Close() }, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
-	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
 // goTest runs a Go test job whose key missed. A package whose own key
@@ -25,14 +24,11 @@ import (
 // edit, only the packages that read the edited files are tested again,
 // and a failing package does not cost the others' results.
 func (e *execution) goTest(ctx context.Context, j plan.Job, comp *cache.Computed, started func(int)) job.Result {
-	f, err := os.Create(e.run.LogPath(j.ID))
+	out, done, err := e.output(j)
 	if err != nil {
 		return job.Result{Status: job.Failed, Err: err}
 	}
-	defer f.Close()
-	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	defer lines.Close()
-	out := io.MultiWriter(f, lines)
+	defer done()
 	var run []cache.Part
 	for _, p := range comp.Parts {
 		if log, ok := e.partResult(p); ok {
