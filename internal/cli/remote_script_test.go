@@ -37,6 +37,7 @@ func TestRemoteScripts(t *testing.T) {
 					env.Defer(srv.Stop)
 					env.Values["server"] = srv
 					env.Vars = append(env.Vars, srv.Env...)
+					env.Vars = append(env.Vars, goEnv...) // scripts that run go test reuse the build cache
 					env.Vars = append(env.Vars,
 						"SPARKWING_BIN="+filepath.Join(bin, "sparkwing"),
 						"SPARKWING_REMOTE_CACHE="+srv.URL,

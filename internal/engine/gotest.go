@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,7 @@ func (e *execution) goTest(ctx context.Context, j plan.Job, comp *cache.Computed
 	defer done()
 	var run []cache.Part
 	for _, p := range comp.Parts {
-		if log, ok := e.partResult(p); ok {
+		if log, ok := e.partResult(ctx, j, p); ok {
 			out.Write(log)
 			continue
 		}
@@ -61,13 +62,20 @@ func (e *execution) goTest(ctx context.Context, j plan.Job, comp *cache.Computed
 	return res
 }
 
-// partResult is a package's stored result (its log), if it has one.
-func (e *execution) partResult(p cache.Part) ([]byte, bool) {
+// partResult is a package's stored result (its log), from the local
+// store or else the remote cache, if either has one.
+func (e *execution) partResult(ctx context.Context, j plan.Job, p cache.Part) ([]byte, bool) {
 	if e.opts.NoCache {
 		return nil, false
 	}
 	entry, err := e.cache.Store.Get(p.Key)
-	if err != nil {
+	if errors.Is(err, cache.ErrNotFound) && e.remote != nil {
+		entry, _ = e.remote.Fetch(ctx, e.cache.Store, p.Key, cache.Entry{Project: e.opts.Root, Pipeline: e.plan.Name, Job: partJob(j, p)})
+		if entry != nil {
+			err = nil
+		}
+	}
+	if err != nil || entry == nil {
 		return nil, false // a damaged entry was removed: the package is tested again
 	}
 	var log bytes.Buffer
@@ -90,13 +98,19 @@ func (e *execution) storePart(j plan.Job, p cache.Part, log *bytes.Buffer, took 
 	}
 	if err == nil {
 		meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(),
-			Project: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID + " " + p.Package}
-		_, err = e.cache.Save(p.Computed(), nil, tmp.Name(), meta)
+			Project: e.opts.Root, Pipeline: e.plan.Name, Job: partJob(j, p)}
+		var entry *cache.Entry
+		if entry, err = e.cache.Save(p.Computed(), nil, tmp.Name(), meta); err == nil && e.remote != nil {
+			e.remote.Upload(e.cache.Store, entry)
+		}
 	}
 	if err != nil {
 		e.opts.Observer.Warn(j.ID, fmt.Sprintf("could not store the result of package %s: %v", p.Package, err))
 	}
 }
+
+// partJob names a package's entry: the job and the package.
+func partJob(j plan.Job, p cache.Part) string { return j.ID + " " + p.Package }
 
 // testDemux reads `go test -json` and writes what plain `go test` would
 // show: each package's own lines (its summary, build errors), and a test's
