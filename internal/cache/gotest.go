@@ -2,12 +2,15 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/goinput"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -48,12 +51,12 @@ func (c *Cache) computeGoTest(ctx context.Context, j plan.Job, needs map[string]
 	comp := &Computed{Tools: tools, Unmatched: empty}
 	var lines []string
 	inputs := map[string]fileset.File{}
-	for _, pkg := range all.Packages {
-		in := plan.GoInput{Packages: []string{pkg}, Dir: t.Dir, Tests: true}
-		res, err := c.Go.Resolve(ctx, in, env, c.Hasher.Seen)
-		if err != nil {
-			return nil, err
-		}
+	resolved, err := c.resolvePackages(ctx, all.Packages, t.Dir, env)
+	if err != nil {
+		return nil, err
+	}
+	for i, pkg := range all.Packages {
+		res := resolved[i]
 		paths := slices.DeleteFunc(append(slices.Clone(res.Files), extra...), func(f string) bool { return fileset.MatchAny(c.NeverInputs, f) })
 		files, err := c.Hasher.Hash(slices.Compact(slices.Sorted(slices.Values(paths))))
 		if err != nil {
@@ -82,6 +85,26 @@ func (c *Cache) computeGoTest(ctx context.Context, j plan.Job, needs map[string]
 		comp.Inputs = append(comp.Inputs, inputs[p])
 	}
 	return comp, nil
+}
+
+// resolvePackages resolves each package's tests as a Go input, a few at
+// once (each may run go list).
+func (c *Cache) resolvePackages(ctx context.Context, pkgs []string, dir string, env []string) ([]*goinput.Resolution, error) {
+	out := make([]*goinput.Resolution, len(pkgs))
+	errs := make([]error, len(pkgs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, pkg := range pkgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			in := plan.GoInput{Packages: []string{pkg}, Dir: dir, Tests: true}
+			out[i], errs[i] = c.Go.Resolve(ctx, in, env, c.Hasher.Seen)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // PartComputed is a part as a Computed, to store its result with Save.
