@@ -54,8 +54,18 @@ func (e *execution) goTest(ctx context.Context, j plan.Job, comp *cache.Computed
 	if res.Status == job.Cancelled {
 		return res
 	}
+	// As for any job, a result is stored only if what it read did not
+	// change while it ran: each package's key is made again.
+	after, err := e.cache.Compute(ctx, j, e.needDigests(j))
+	if err != nil {
+		return res
+	}
+	unchanged := map[cache.Key]bool{}
+	for _, p := range after.Parts {
+		unchanged[p.Key] = true
+	}
 	for _, p := range run {
-		if r := d.results[p.Package]; r == "pass" || r == "skip" {
+		if r := d.results[p.Package]; (r == "pass" || r == "skip") && unchanged[p.Key] {
 			e.storePart(j, p, d.logs[p.Package], time.Since(t0))
 		}
 	}
@@ -90,7 +100,9 @@ func (e *execution) partResult(ctx context.Context, j plan.Job, p cache.Part) ([
 func (e *execution) storePart(j plan.Job, p cache.Part, log *bytes.Buffer, took time.Duration) {
 	tmp, err := os.CreateTemp(filepath.Dir(e.run.LogPath(j.ID)), ".part-*")
 	if err == nil {
-		_, err = tmp.Write(log.Bytes())
+		if log != nil {
+			_, err = tmp.Write(log.Bytes())
+		}
 		if cerr := tmp.Close(); err == nil {
 			err = cerr
 		}
