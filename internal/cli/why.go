@@ -85,7 +85,7 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 		changes := cache.Diff(latest.Entry.Manifest, pr.Manifest)
 		fmt.Fprintf(e.stdout, "%s would run: %d %s since the newest entry the remote has for it (namespace %s, %s):\n",
 			id, len(changes), plural(len(changes), "difference", "differences"), latest.Namespace, short(latest.Entry.Key))
-		writeChanges(e.stdout, changes, pl, preds)
+		writeChanges(e.stdout, changes, pl, preds, nil)
 		return nil
 	}
 	if prev == nil {
@@ -99,8 +99,29 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 	}
 	fmt.Fprintf(e.stdout, "%s would run: %d %s since the entry %s run %s (%s):\n",
 		id, len(changes), plural(len(changes), "difference", "differences"), how, prevRun, short(prev.Key))
-	writeChanges(e.stdout, changes, pl, preds)
+	writeChanges(e.stdout, changes, pl, preds, packageChanges(store, prev.Manifest, pr.Parts))
 	return nil
+}
+
+// packageChanges is, for a Go test job, how each package's own manifest
+// differs from the one its entry had when the earlier entry of the job
+// was made (for packages whose entries are still in the store).
+func packageChanges(store *cache.Store, prevManifest string, parts []cache.Part) map[string][]cache.Change {
+	if store == nil || len(parts) == 0 {
+		return nil
+	}
+	old := cache.GoTestPackages(prevManifest)
+	out := map[string][]cache.Change{}
+	for _, p := range parts {
+		k, ok := old[p.Package]
+		if !ok || k == p.Key {
+			continue
+		}
+		if entry, err := store.Peek(k); err == nil {
+			out[p.Package] = cache.Diff(entry.Manifest, p.Manifest)
+		}
+	}
+	return out
 }
 
 // whyRemote asks the remote cache, if the project has one, about a job
@@ -138,7 +159,9 @@ func (e *env) whyRemote(root string, file *project.File, pipeline, id, key strin
 	return false, latest, nil
 }
 
-func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []engine.Prediction) {
+// writeChanges lists changes, with each Go package's own (packages) under
+// its line.
+func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []engine.Prediction, packages map[string][]cache.Change) {
 	for _, c := range changes {
 		line := "  " + c.String()
 		if c.Kind == "need" {
@@ -147,6 +170,11 @@ func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []en
 			}
 		}
 		fmt.Fprintln(w, line)
+		if c.Kind == "go-test" {
+			for _, sub := range packages[c.Name] {
+				fmt.Fprintln(w, "    "+sub.String())
+			}
+		}
 	}
 }
 

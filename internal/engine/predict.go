@@ -20,6 +20,7 @@ type Prediction struct {
 	Key      string
 	Manifest string
 	Entry    *cache.Entry // on a hit
+	Parts    []cache.Part // a Go test job's packages
 }
 
 // PredictOptions are what Predict needs beside the plan and the cache.
@@ -101,7 +102,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
-		pr.Key, pr.Manifest = comp.Key.String(), comp.Manifest
+		pr.Key, pr.Manifest, pr.Parts = comp.Key.String(), comp.Manifest, comp.Parts
 		entry, err := c.Store.Peek(comp.Key)
 		var corrupt *cache.CorruptError
 		switch {
