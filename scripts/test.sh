@@ -35,7 +35,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes and spark version constraints"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output and Go file heads"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -54,6 +54,8 @@ go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 100000x ./internal/controlle
 go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 100000x ./internal/logstream
 go test -run '^$' -fuzz '^FuzzPackIndex$' -fuzztime 10000x ./internal/gitcache
 go test -run '^$' -fuzz '^FuzzConstraint$' -fuzztime 100000x ./internal/sparks
+go test -run '^$' -fuzz '^FuzzTestDemux$' -fuzztime 100000x ./internal/engine
+go test -run '^$' -fuzz '^FuzzHead$' -fuzztime 50000x ./internal/goinput
 
 
 echo "== benchmark gate (bench/run --quick)"

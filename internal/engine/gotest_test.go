@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -87,4 +88,38 @@ func TestDemuxShowsATestThatNeverEnded(t *testing.T) {
 	if !strings.Contains(out.String(), "panic: test timed out") {
 		t.Errorf("the output of a test that never ended was lost: %q", out.String())
 	}
+}
+
+// FuzzTestDemux: whatever go test -json (or anything else on its output)
+// prints, the demux does not fail, keeps every line that is no event, and
+// records only package results.
+func FuzzTestDemux(f *testing.F) {
+	f.Add([]byte(testStream), 37)
+	f.Add([]byte(`{"Action":"fail","Package":"x","Test":"T","Output":"boom"}`), 1)
+	f.Add([]byte("{not json\nplain\n"), 3)
+	f.Fuzz(func(t *testing.T, stream []byte, chunk int) {
+		chunk = max(1, chunk%4096)
+		var out bytes.Buffer
+		d := newTestDemux(&out, chunk%2 == 0)
+		for s := stream; len(s) > 0; {
+			n := min(len(s), chunk)
+			d.Write(s[:n])
+			s = s[n:]
+		}
+		d.Close()
+		for pkg, r := range d.results {
+			if r != "pass" && r != "fail" && r != "skip" {
+				t.Fatalf("package %q has result %q", pkg, r)
+			}
+		}
+		for line := range bytes.Lines(stream) {
+			var ev testEvent
+			if !bytes.HasSuffix(line, []byte("\n")) || (line[0] == '{' && json.Unmarshal(line, &ev) == nil) {
+				continue
+			}
+			if !bytes.Contains(out.Bytes(), line) {
+				t.Fatalf("line %q is not shown:\n%s", line, out.Bytes())
+			}
+		}
+	})
 }

@@ -399,3 +399,21 @@ func TestAReplaceOutsideTheProjectCounts(t *testing.T) {
 		t.Error("an edit to the replaced directory left the key as it was")
 	}
 }
+
+// FuzzHead: any file content: no panic, the same head twice, and a head
+// only for what parses.
+func FuzzHead(f *testing.F) {
+	f.Add([]byte("//go:build linux\n\npackage a\n\nimport \"C\"\n\nimport (\n\t\"fmt\"\n)\n\n//go:embed x\nvar s string\n"))
+	f.Add([]byte("package a\n"))
+	f.Add([]byte("package"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d1, ok1 := goinput.Head(data)
+		d2, ok2 := goinput.Head(data)
+		if d1 != d2 || ok1 != ok2 {
+			t.Fatalf("two heads of one file: %q %t, %q %t", d1, ok1, d2, ok2)
+		}
+		if !ok1 && d1 != "" {
+			t.Fatalf("a head %q for a file that does not parse", d1)
+		}
+	})
+}
