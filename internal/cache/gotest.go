@@ -65,7 +65,7 @@ func (c *Cache) computeGoTest(ctx context.Context, j plan.Job, needs map[string]
 		pj := j
 		pj.Run, pj.GoTest = t.Command(false, pkg), nil
 		m := Manifest(pj, Inputs{Platform: platform, Files: files, Env: c.Env, Tools: tools, Needs: needs,
-			Go: append(res.Lines, extraLines...)})
+			Go: slices.Concat(res.Lines, extraLines)})
 		part := Part{Package: pkg, Key: KeyOf(m, nil, ""), Manifest: m}
 		comp.Parts = append(comp.Parts, part)
 		lines = append(lines, fmt.Sprintf("go-test %q %s", pkg, part.Key.Hex()))
@@ -107,7 +107,7 @@ func (c *Cache) resolvePackages(ctx context.Context, pkgs []string, dir string, 
 	return out, errors.Join(errs...)
 }
 
-// PartComputed is a part as a Computed, to store its result with Save.
+// Computed is the part as a Computed, to store its result with Save.
 func (p Part) Computed() *Computed { return &Computed{Key: p.Key, Manifest: p.Manifest} }
 
 // GoTestPackages lists the packages of a Go test job's manifest with their
