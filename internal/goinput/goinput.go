@@ -342,12 +342,9 @@ func (l *lister) run(ctx context.Context) error {
 	if err := l.readGoEnv(ctx); err != nil {
 		return err
 	}
-	args := []string{"list", "-deps", "-json=" + strings.Join(listFields, ",")}
+	args := l.listArgs()
 	if l.in.Tests {
 		args = append(args, "-test")
-	}
-	if strings.Contains(l.goEnv["GOFLAGS"], "-mod=mod") {
-		args = append(args, "-mod=readonly") // listing never edits go.mod
 	}
 	pkgs, err := l.list(ctx, append(args, l.in.Packages...), true)
 	if err != nil {
@@ -368,11 +365,7 @@ func (l *lister) run(ctx context.Context) error {
 		if len(more) == 0 {
 			break
 		}
-		args := []string{"list", "-e", "-deps", "-json=" + strings.Join(listFields, ",")}
-		if strings.Contains(l.goEnv["GOFLAGS"], "-mod=mod") {
-			args = append(args, "-mod=readonly")
-		}
-		pkgs, err := l.list(ctx, append(args, more...), false)
+		pkgs, err := l.list(ctx, append(l.listArgs("-e"), more...), false)
 		if err != nil {
 			return err
 		}
@@ -385,6 +378,15 @@ func (l *lister) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// listArgs are go list's arguments before the patterns.
+func (l *lister) listArgs(flags ...string) []string {
+	args := append([]string{"list", "-deps", "-json=" + strings.Join(listFields, ",")}, flags...)
+	if strings.Contains(l.goEnv["GOFLAGS"], "-mod=mod") {
+		args = append(args, "-mod=readonly") // listing never edits go.mod
+	}
+	return args
 }
 
 // pkg is what go list says of a package (the fields in listFields).
@@ -415,7 +417,7 @@ var listFields = []string{"Dir", "ImportPath", "Name", "ForTest", "Standard", "M
 
 // goEnvNames are read from `go env`: the settings that change a build are
 // keyed (buildEnv), the rest say where things are.
-var goEnvNames = []string{"GOVERSION", "GOMOD", "GOWORK", "GOENV", "GOMODCACHE"}
+var goEnvNames = []string{"GOVERSION", "GOMOD", "GOWORK", "GOENV"}
 
 // buildEnv are the go env settings in the key: the ones that change what
 // a build produces. Their values as the go command sees them include the
