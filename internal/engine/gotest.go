@@ -16,6 +16,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
 // goTest runs a Go test job whose key missed. A package whose own key
@@ -131,15 +132,17 @@ func partJob(j plan.Job, p cache.Part) string { return j.ID + " " + p.Package }
 type testDemux struct {
 	out     io.Writer
 	verbose bool
-	partial []byte
+	lines   ui.Lines
 	logs    map[string]*bytes.Buffer // by package: what was shown of it
 	tests   map[string]*bytes.Buffer // by package and test: output held until the test ends
 	results map[string]string        // by package: pass, fail or skip
 }
 
 func newTestDemux(out io.Writer, verbose bool) *testDemux {
-	return &testDemux{out: out, verbose: verbose, logs: map[string]*bytes.Buffer{},
+	d := &testDemux{out: out, verbose: verbose, logs: map[string]*bytes.Buffer{},
 		tests: map[string]*bytes.Buffer{}, results: map[string]string{}}
+	d.lines.Line = d.line
+	return d
 }
 
 // testEvent is a line of go test -json (cmd/test2json), or of the build
@@ -148,25 +151,12 @@ type testEvent struct {
 	Action, Package, Test, Output, ImportPath string
 }
 
-func (d *testDemux) Write(p []byte) (int, error) {
-	d.partial = append(d.partial, p...)
-	for {
-		i := bytes.IndexByte(d.partial, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		d.line(d.partial[:i+1])
-		d.partial = d.partial[i+1:]
-	}
-}
+func (d *testDemux) Write(p []byte) (int, error) { return d.lines.Write(p) }
 
 // Close shows what is left: a last line without a newline, and the held
 // output of tests that never ended (a panic, a timeout).
 func (d *testDemux) Close() {
-	if len(d.partial) > 0 {
-		d.line(append(d.partial, '\n'))
-		d.partial = nil
-	}
+	d.lines.Flush()
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range d.tests {
 			if !yield(k) {
@@ -181,6 +171,9 @@ func (d *testDemux) Close() {
 }
 
 func (d *testDemux) line(l []byte) {
+	if !bytes.HasSuffix(l, []byte("\n")) {
+		l = append(l, '\n') // the last line, cut short
+	}
 	var ev testEvent
 	if l[0] != '{' || json.Unmarshal(l, &ev) != nil {
 		d.out.Write(l) // not an event: sparkwing's own lines, the shell's

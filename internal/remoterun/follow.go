@@ -1,7 +1,6 @@
 package remoterun
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,7 +33,7 @@ func follow(ctx context.Context, c *api.Client, run api.Run, s cli.Streams, outp
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	rp := ui.NewReplay(s.Observer(output), s.Stderr)
-	lines := &lineSplitter{line: rp.Line}
+	lines := &ui.Lines{Line: rp.Line}
 	f := &follower{c: c, id: run.ID, out: lines}
 	cancelled := false
 	lastContact := time.Now()
@@ -59,7 +58,7 @@ func follow(ctx context.Context, c *api.Client, run api.Run, s cli.Streams, outp
 			return cli.ExitError(130, nil)
 		}
 		if end != nil {
-			lines.flush()
+			lines.Flush()
 			return result(*end, s)
 		}
 		if f.progressed {
@@ -173,32 +172,6 @@ func (t *touchReader) Read(p []byte) (int, error) {
 }
 
 func (t *touchReader) Close() error { return t.r.Close() }
-
-// lineSplitter hands whole lines to line; a stream's events may cut a
-// very long line in pieces.
-type lineSplitter struct {
-	buf  []byte
-	line func([]byte)
-}
-
-func (l *lineSplitter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		l.line(l.buf[:i+1])
-		l.buf = l.buf[i+1:]
-	}
-}
-
-func (l *lineSplitter) flush() {
-	if len(l.buf) > 0 {
-		l.line(l.buf)
-		l.buf = nil
-	}
-}
 
 // result turns the run's final state into the trigger's exit status.
 func result(run api.Run, s cli.Streams) error {
