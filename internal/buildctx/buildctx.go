@@ -9,10 +9,13 @@
 // `.dockerignore`, parsed by moby/patternmatcher). So `!` exceptions, `**`,
 // leading slashes and comments mean exactly what they mean to BuildKit.
 //
-// The frontend may narrow what it asks for to the paths a Dockerfile
-// copies; the listing is the whole filtered context, a superset. A change
-// outside what BuildKit reads can give a new tag (a needless build, which
-// BuildKit's layer cache makes cheap) but never the same tag for a
+// The frontend narrows what it asks for to the paths the build's stages
+// read (its FollowPaths). A Lister given a Scope narrows the same way: the
+// helper runs BuildKit's own Dockerfile converter on the Dockerfile, takes
+// the FollowPaths it puts on the context, and walks with them (see
+// Narrowing). Where the narrowing is in doubt the listing is the whole
+// filtered context, a superset: a change outside what BuildKit reads then
+// gives a new tag (a needless build) but never the same tag for a
 // different image.
 package buildctx
 
@@ -77,16 +80,35 @@ func Excludes(ignoreFile string) ([]string, error) {
 // the context; fileset.Hasher's stat cache makes unchanged files cheap.
 type Hasher func(rel string) (fileset.Digest, error)
 
+// Scope is what decides which part of a main build context a build
+// reads: the Dockerfile's content (as hashed into the key, so the
+// narrowing and the key agree) and the build's settings.
+type Scope struct {
+	Dockerfile string // its path, for reasons: Dockerfile, docker/api.Dockerfile
+	Content    []byte
+	Target     string
+	Args       map[string]string
+	Platforms  []string // none: the builder's own
+}
+
+// Narrowing is the part of the main context a build reads.
+type Narrowing struct {
+	Whole  bool     // any file may be read
+	Paths  []string // else the paths read, as BuildKit's FollowPaths (patterns allowed); none: no file
+	Reason string   // why Whole: the instruction, e.g. `Dockerfile:7: COPY . .`
+}
+
 // Lister walks dir as BuildKit's client sends it with excludes applied:
 // every entry's path, mode and link target, sorted by path, no digests.
-type Lister func(ctx context.Context, dir string, excludes []string) ([]Entry, error)
+// With a scope it walks only the paths the build reads, and says which.
+type Lister func(ctx context.Context, dir string, excludes []string, scope *Scope) ([]Entry, *Narrowing, error)
 
 // List lists dir with list and gives each entry its digest, hashing
 // regular files with hash.
-func List(ctx context.Context, list Lister, dir string, excludes []string, hash Hasher) ([]Entry, error) {
-	out, err := list(ctx, dir, excludes)
+func List(ctx context.Context, list Lister, dir string, excludes []string, scope *Scope, hash Hasher) ([]Entry, *Narrowing, error) {
+	out, narrowing, err := list(ctx, dir, excludes, scope)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i := range out {
 		e := &out[i]
@@ -97,13 +119,13 @@ func List(ctx context.Context, list Lister, dir string, excludes []string, hash 
 			e.Digest = sha256.Sum256([]byte("dir"))
 		case e.Mode.IsRegular():
 			if e.Digest, err = hash(e.Path); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		default:
-			return nil, fmt.Errorf("%s: %s is neither a file, a directory nor a symlink; add it to .dockerignore", dir, e.Path)
+			return nil, nil, fmt.Errorf("%s: %s is neither a file, a directory nor a symlink; add it to .dockerignore", dir, e.Path)
 		}
 	}
-	return out, nil
+	return out, narrowing, nil
 }
 
 // Line is an entry as one canonical text line, the unit of every hash

@@ -129,12 +129,12 @@ func TestContextListingMatchesWhatBuildKitReceives(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, hashFile(dir))
+			want, _, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, nil, hashFile(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := received(t, c, dir, dfDir, "Dockerfile")
-			have, err := buildctx.List(context.Background(), buildkit.ListContext, got, nil, hashFile(got))
+			have, _, err := buildctx.List(context.Background(), buildkit.ListContext, got, nil, nil, hashFile(got))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,12 +167,12 @@ func TestDockerfileSpecificIgnoreFileWins(t *testing.T) {
 		t.Fatalf("ignore file = %s", ignore)
 	}
 	excludes, _ := buildctx.Excludes(ignore)
-	want, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, hashFile(dir))
+	want, _, err := buildctx.List(context.Background(), buildkit.ListContext, dir, excludes, nil, hashFile(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := received(t, c, dir, dfDir, "api.Dockerfile")
-	have, _ := buildctx.List(context.Background(), buildkit.ListContext, got, nil, hashFile(got))
+	have, _, _ := buildctx.List(context.Background(), buildkit.ListContext, got, nil, nil, hashFile(got))
 	if diff := cmp.Diff(lines(want), lines(have)); diff != "" {
 		t.Errorf("listing differs from what BuildKit received:\n%s", diff)
 	}

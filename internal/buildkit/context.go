@@ -15,14 +15,32 @@ import (
 )
 
 // ListContext is a buildctx.Lister: it walks dir with the filter
-// BuildKit's client sends a build context through (fsutil's FilterFS), so
-// the listing is what BuildKit receives by construction.
-func ListContext(ctx context.Context, dir string, excludes []string) ([]buildctx.Entry, error) {
+// BuildKit's client sends a build context through (fsutil's FilterFS),
+// given the FollowPaths the Dockerfile frontend asks for when there is a
+// scope (see Narrow), so the listing is what BuildKit receives by
+// construction.
+func ListContext(ctx context.Context, dir string, excludes []string, scope *buildctx.Scope) ([]buildctx.Entry, *buildctx.Narrowing, error) {
+	var narrowing *buildctx.Narrowing
+	opt := &fsutil.FilterOpt{ExcludePatterns: excludes}
+	if scope != nil {
+		narrowing = Narrow(ctx, scope)
+		if !narrowing.Whole {
+			if len(narrowing.Paths) == 0 {
+				return nil, narrowing, nil // the build reads no file of the context
+			}
+			opt.FollowPaths = narrowing.Paths
+		}
+	}
+	entries, err := walkContext(ctx, dir, opt)
+	return entries, narrowing, err
+}
+
+func walkContext(ctx context.Context, dir string, opt *fsutil.FilterOpt) ([]buildctx.Entry, error) {
 	base, err := fsutil.NewFS(dir)
 	if err != nil {
 		return nil, err
 	}
-	filtered, err := fsutil.NewFilterFS(base, &fsutil.FilterOpt{ExcludePatterns: excludes})
+	filtered, err := fsutil.NewFilterFS(base, opt)
 	if err != nil {
 		return nil, fmt.Errorf("ignore patterns: %w", err)
 	}

@@ -59,12 +59,12 @@ func Serve(ctx context.Context, op string, stdin io.Reader, log, msgs io.Writer)
 	}
 	switch op {
 	case "list":
-		entries, err := ListContext(ctx, req.Dir, req.Excludes)
+		entries, narrowing, err := ListContext(ctx, req.Dir, req.Excludes, req.Scope)
 		if err != nil {
 			send(image.Message{Error: err.Error()})
 			return 1
 		}
-		send(image.Message{OK: true, Entries: entries})
+		send(image.Message{OK: true, Entries: entries, Narrowing: narrowing})
 		return 0
 	case "exists":
 		found, err := registry.New().Ensure(ctx, req.Check, req.PerRegistry, func(t string) bool { return image.SameFiles(t, req.Files) })

@@ -48,6 +48,10 @@ func (c Change) String() string {
 		return fmt.Sprintf("build arg %s %s", c.Name, c.What)
 	case "context":
 		return fmt.Sprintf("named build context %s %s", c.Name, c.What)
+	case "ignore-file":
+		return fmt.Sprintf("ignore file %s %s", c.Name, c.What)
+	case "context-scope":
+		return "the part of the build context the Dockerfile reads changed"
 	case "target", "platforms", "image-context":
 		return fmt.Sprintf("image %s changed", c.Kind)
 	}
@@ -84,7 +88,7 @@ type lineID struct{ kind, name string }
 
 // named kinds have a quoted name after the kind; the rest is the value.
 var named = map[string]bool{"file": true, "env": true, "tool": true, "need": true, "output": true,
-	"dockerfile": true, "context": true, "build-arg": true, "go-env": true, "go-module": true, "go-test": true}
+	"dockerfile": true, "ignore-file": true, "context": true, "build-arg": true, "go-env": true, "go-module": true, "go-test": true}
 
 func parseManifest(m string) map[lineID]string {
 	out := map[lineID]string{}
@@ -103,4 +107,15 @@ func parseManifest(m string) map[lineID]string {
 		out[id] = rest
 	}
 	return out
+}
+
+// ManifestValue is the value of a manifest's first line of an unnamed
+// kind (such as context-scope), "" when it has none.
+func ManifestValue(m, kind string) string {
+	for line := range strings.Lines(m) {
+		if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), kind+" "); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -18,20 +18,23 @@ import (
 )
 
 // computeImage returns an image job's key: the hash of what BuildKit
-// receives and is told. Each context as BuildKit's client sends it (after
-// .dockerignore), the Dockerfile, the target, build args and platforms.
-// Where the image is pushed and how it is tagged do not change the image,
-// so they are not in the key; the jobs it needs are not either, since only
-// what lands in a context can reach the build.
+// receives and is told. The Dockerfile and its ignore file; of the main
+// context, what the build's stages read (see buildctx.Narrowing), as
+// BuildKit's client sends it; each named context whole; the target, build
+// args and platforms. Where the image is pushed and how it is tagged do
+// not change the image, so they are not in the key; the jobs it needs are
+// not either, since only what lands in a context can reach the build.
 func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error) {
 	im := j.Image
-	files, err := c.contextFiles(ctx, im.ContextDir(), c.abs(im.ContextDir()), c.abs(im.ResolvedDockerfile()), "")
-	if err != nil {
-		return nil, err
-	}
-	dockerfile, err := c.Hasher.Hash([]string{im.ResolvedDockerfile()})
+	dockerfile := im.ResolvedDockerfile()
+	content, err := fileset.ReadUserFile(c.abs(dockerfile), 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: Dockerfile: %w", j.ID, err)
+	}
+	scope := &buildctx.Scope{Dockerfile: dockerfile, Content: content, Target: im.Target, Args: im.Args, Platforms: im.Platforms}
+	files, narrowing, ignore, err := c.contextFiles(ctx, im.ContextDir(), c.abs(im.ContextDir()), c.abs(dockerfile), "", scope)
+	if err != nil {
+		return nil, err
 	}
 	for _, name := range im.ContextNames() {
 		dir := im.Contexts[name]
@@ -39,13 +42,13 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 		if !filepath.IsAbs(dir) {
 			abs = c.abs(dir)
 		}
-		more, err := c.contextFiles(ctx, dir, abs, "", name+":")
+		more, _, _, err := c.contextFiles(ctx, dir, abs, "", name+":", nil)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, more...)
 	}
-	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, dockerfile[0], files)
+	m := imageManifest(j, runtime.GOOS+"/"+runtime.GOARCH, fileset.File{Path: dockerfile, Digest: sha256.Sum256(content)}, ignore, narrowing, files)
 	return &Computed{Key: c.key(m, j.ID), Manifest: m, Inputs: files}, nil
 }
 
@@ -53,17 +56,29 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 // context as configured; dockerfile is "" for a named context, which
 // honours only its own .dockerignore; prefix ("NAME:" for a named context, "" for the
 // main one) makes its paths distinct in the manifest. The main context's
-// paths are relative to the project root, so `why` names real files.
-func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix string) ([]fileset.File, error) {
-	excludes, err := buildctx.Excludes(buildctx.IgnoreFile(abs, dockerfile))
+// paths are relative to the project root, so `why` names real files. A
+// scope narrows the listing to what the build reads (the main context's).
+// It also returns the ignore file applied, if any, with its digest.
+func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix string, scope *buildctx.Scope) ([]fileset.File, *buildctx.Narrowing, *fileset.File, error) {
+	ignorePath := buildctx.IgnoreFile(abs, dockerfile)
+	var ignore *fileset.File
+	if ignorePath != "" {
+		data, err := fileset.ReadUserFile(ignorePath, 16<<20)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		name, _ := filepath.Rel(c.Root, ignorePath)
+		ignore = &fileset.File{Path: filepath.ToSlash(name), Digest: sha256.Sum256(data)}
+	}
+	excludes, err := buildctx.Excludes(ignorePath)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if c.ListContext == nil {
-		return nil, errors.New("image jobs need sparkwing-image to list their build context")
+		return nil, nil, nil, errors.New("image jobs need sparkwing-image to list their build context")
 	}
 	hash, base := c.contextHasher(abs)
-	entries, err := buildctx.List(ctx, c.ListContext, abs, excludes, func(p string) (fileset.Digest, error) {
+	entries, narrowing, err := buildctx.List(ctx, c.ListContext, abs, excludes, scope, func(p string) (fileset.Digest, error) {
 		f, err := hash.Hash([]string{path.Join(base, p)})
 		if err != nil {
 			return fileset.Digest{}, err
@@ -71,7 +86,7 @@ func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix s
 		return f[0].Digest, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("build context %s: %w", rel, err)
+		return nil, nil, nil, fmt.Errorf("build context %s: %w", rel, err)
 	}
 	files := make([]fileset.File, len(entries))
 	for i, e := range entries {
@@ -81,7 +96,7 @@ func (c *Cache) contextFiles(ctx context.Context, rel, abs, dockerfile, prefix s
 		}
 		files[i] = fileset.File{Path: prefix + name, Mode: e.Mode, Digest: e.Digest, Link: e.Link}
 	}
-	return files, nil
+	return files, narrowing, ignore, nil
 }
 
 // contextHasher returns the hasher for files below abs and abs's path
@@ -119,13 +134,17 @@ func (c *Cache) SaveStats() {
 }
 
 // imageManifest is Manifest for an image job.
-func imageManifest(j plan.Job, platform string, dockerfile fileset.File, files []fileset.File) string {
+func imageManifest(j plan.Job, platform string, dockerfile fileset.File, ignore *fileset.File, narrowing *buildctx.Narrowing, files []fileset.File) string {
 	im := j.Image
 	var lines []string
 	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	add("%s", manifestHeader)
 	add("platform %s", platform)
 	add("dockerfile %s %s", q(dockerfile.Path), dockerfile.Digest)
+	if ignore != nil {
+		add("ignore-file %s %s", q(ignore.Path), ignore.Digest)
+	}
+	add("context-scope %s", ContextScope(narrowing))
 	add("target %s", q(im.Target))
 	add("platforms %s", q(strings.Join(im.Platforms, ",")))
 	add("image-context %s", q(im.ContextDir()))
@@ -152,4 +171,21 @@ func sortedKeys(m map[string]string) []string {
 		keys = append(keys, k)
 	}
 	return sorted(keys)
+}
+
+// ContextScope is a narrowing as its manifest value: `whole "REASON"`,
+// or the paths read, quoted.
+func ContextScope(n *buildctx.Narrowing) string {
+	if n == nil || n.Whole {
+		reason := ""
+		if n != nil {
+			reason = n.Reason
+		}
+		return "whole " + q(reason)
+	}
+	words := []string{"paths"}
+	for _, p := range n.Paths {
+		words = append(words, q(p))
+	}
+	return strings.Join(words, " ")
 }

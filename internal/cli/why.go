@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +57,9 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 		return err
 	}
 	pr := preds[i]
+	if scope := cache.ManifestValue(pr.Manifest, "context-scope"); scope != "" {
+		writeScope(e.stdout, id, scope)
+	}
 	switch pr.Result {
 	case "off":
 		fmt.Fprintf(e.stdout, "%s is never cached: %s\n", id, offReason(pr.Reason))
@@ -176,6 +181,24 @@ func writeChanges(w io.Writer, changes []cache.Change, pl *plan.Plan, preds []en
 			}
 		}
 	}
+}
+
+// writeScope says what part of its build context an image job's key
+// covers (a context-scope manifest value).
+func writeScope(w io.Writer, id, scope string) {
+	if reason, ok := strings.CutPrefix(scope, "whole "); ok {
+		if r, err := strconv.Unquote(reason); err == nil && r != "" {
+			reason = r
+		}
+		fmt.Fprintf(w, "%s's key covers its whole build context, because of %s\n", id, reason)
+		return
+	}
+	paths := strings.TrimPrefix(scope, "paths")
+	if paths == "" {
+		fmt.Fprintf(w, "%s's build reads no file of its build context; its key covers the Dockerfile and settings\n", id)
+		return
+	}
+	fmt.Fprintf(w, "%s's key covers only what its stages read of the build context:%s\n", id, paths)
 }
 
 // lastEntry finds the newest recorded key of job whose entry is still in

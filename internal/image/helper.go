@@ -27,7 +27,7 @@ const HelperName = "sparkwing-image"
 // WireVersion is the version of the request sparkwing sends the helper.
 // A helper from another version of sparkwing refuses it, rather than
 // build something other than what was asked.
-const WireVersion = 1
+const WireVersion = 2
 
 // WireRequest is what sparkwing writes to the helper's standard input:
 // `sparkwing-image build` builds Image, `sparkwing-image list` lists the
@@ -46,6 +46,7 @@ type WireRequest struct {
 	// list
 	Dir      string // absolute
 	Excludes []string
+	Scope    *buildctx.Scope // narrow to what this build reads; nil: the whole context
 
 	// exists
 	Check       []Ref
@@ -57,13 +58,14 @@ type WireRequest struct {
 // while it builds, then the answer (OK, with the Result or Entries) or the
 // Error. Its standard output is the build's log.
 type Message struct {
-	Warn        string           `json:",omitempty"`
-	OK          bool             `json:",omitempty"`
-	Result      *Result          `json:",omitempty"`
-	Entries     []buildctx.Entry `json:",omitempty"`
-	Found       bool             `json:",omitempty"`
-	Error       string           `json:",omitempty"`
-	Unreachable bool             `json:",omitempty"` // Error is about reaching buildkitd
+	Warn        string              `json:",omitempty"`
+	OK          bool                `json:",omitempty"`
+	Result      *Result             `json:",omitempty"`
+	Entries     []buildctx.Entry    `json:",omitempty"`
+	Narrowing   *buildctx.Narrowing `json:",omitempty"`
+	Found       bool                `json:",omitempty"`
+	Error       string              `json:",omitempty"`
+	Unreachable bool                `json:",omitempty"` // Error is about reaching buildkitd
 }
 
 // maxRequest bounds what the helper reads; a real request is a few KiB.
@@ -165,12 +167,12 @@ func HelperLister(explicit string) buildctx.Lister {
 	var once sync.Once
 	var h Helper
 	var err error
-	return func(ctx context.Context, dir string, excludes []string) ([]buildctx.Entry, error) {
+	return func(ctx context.Context, dir string, excludes []string, scope *buildctx.Scope) ([]buildctx.Entry, *buildctx.Narrowing, error) {
 		once.Do(func() { h.Path, err = FindHelper(explicit) })
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return h.List(ctx, dir, excludes)
+		return h.List(ctx, dir, excludes, scope)
 	}
 }
 
@@ -194,12 +196,15 @@ func (h Helper) Build(ctx context.Context, req Request) (*Result, error) {
 }
 
 // List is a buildctx.Lister.
-func (h Helper) List(ctx context.Context, dir string, excludes []string) ([]buildctx.Entry, error) {
-	m, err := h.call(ctx, "list", WireRequest{V: WireVersion, Dir: dir, Excludes: excludes}, io.Discard, nil)
+func (h Helper) List(ctx context.Context, dir string, excludes []string, scope *buildctx.Scope) ([]buildctx.Entry, *buildctx.Narrowing, error) {
+	m, err := h.call(ctx, "list", WireRequest{V: WireVersion, Dir: dir, Excludes: excludes, Scope: scope}, io.Discard, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return m.Entries, nil
+	if scope != nil && m.Narrowing == nil {
+		return nil, nil, fmt.Errorf("%s did not say which part of the context the build reads", HelperName)
+	}
+	return m.Entries, m.Narrowing, nil
 }
 
 // Exists asks, through the helper, whether every registry holds the

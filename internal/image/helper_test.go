@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -54,11 +55,11 @@ func TestHelperListsLikeBuildKitsWalk(t *testing.T) {
 		t.Fatal(err)
 	}
 	excludes := []string{"**/*.log", "!sub/keep.log"}
-	want, err := buildkit.ListContext(context.Background(), dir, excludes)
+	want, _, err := buildkit.ListContext(context.Background(), dir, excludes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := helper(t).List(context.Background(), dir, excludes)
+	got, _, err := helper(t).List(context.Background(), dir, excludes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,11 +69,28 @@ func TestHelperListsLikeBuildKitsWalk(t *testing.T) {
 	if len(got) != 5 { // a.txt link sub sub/b.txt sub/keep.log
 		t.Errorf("listing = %v, want 5 entries", got)
 	}
-	empty, err := helper(t).List(context.Background(), t.TempDir(), nil)
+
+	scope := &buildctx.Scope{Dockerfile: "Dockerfile", Content: []byte("FROM scratch\nCOPY sub/ /s/\n")}
+	want, wantN, err := buildkit.ListContext(context.Background(), dir, excludes, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gotN, err := helper(t).List(context.Background(), dir, excludes, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("narrowed helper listing differs (-in process +helper):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantN, gotN); diff != "" || gotN.Whole || len(got) != 3 { // sub sub/b.txt sub/keep.log
+		t.Errorf("narrowed listing = %v, %+v (-in process +helper: %s)", got, gotN, diff)
+	}
+
+	empty, _, err := helper(t).List(context.Background(), t.TempDir(), nil, nil)
 	if err != nil || len(empty) != 0 {
 		t.Errorf("empty context: %v, %v", empty, err)
 	}
-	if _, err := helper(t).List(context.Background(), filepath.Join(dir, "missing"), nil); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, _, err := helper(t).List(context.Background(), filepath.Join(dir, "missing"), nil, nil); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing context: err = %v, want one naming it", err)
 	}
 }
@@ -137,13 +155,13 @@ func TestHelperFailuresAreNamed(t *testing.T) {
 	if err := os.WriteFile(crash, []byte("#!/bin/sh\necho 'panic: boom' >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := image.Helper{Path: crash}.List(context.Background(), dir, nil)
+	_, _, err := image.Helper{Path: crash}.List(context.Background(), dir, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "panic: boom") {
 		t.Errorf("crashed helper: err = %v", err)
 	}
 
-	_, err = image.DecodeRequest("list", strings.NewReader(`{"V": 2, "Dir": "/x"}`))
-	if err == nil || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "go install ./cmd/...") {
+	_, err = image.DecodeRequest("list", strings.NewReader(`{"V": 1, "Dir": "/x"}`))
+	if err == nil || !strings.Contains(err.Error(), "version 1, this") || !strings.Contains(err.Error(), "go install ./cmd/...") {
 		t.Errorf("other version: err = %v", err)
 	}
 }
@@ -171,11 +189,11 @@ func TestFindHelper(t *testing.T) {
 // The helper's request decoder never panics, and what it accepts is a
 // request it can act on.
 func FuzzDecodeRequest(f *testing.F) {
-	f.Add("build", `{"V":1,"Addr":"unix:///x.sock","Root":"/p","Image":{"Dockerfile":"Dockerfile"}}`)
-	f.Add("list", `{"V":1,"Dir":"/p","Excludes":["*.log","!a.log"]}`)
-	f.Add("build", `{"V":1,"Root":"rel","Image":{}}`)
-	f.Add("list", `{"V":1,"Dir":"/p"} {"V":1}`)
-	f.Add("exists", `{"V":1,"Check":[{"Host":"127.0.0.1:5000","Repo":"a","Tag":"t"}],"PerRegistry":1,"Files":"files-abc"}`)
+	f.Add("build", `{"V":2,"Addr":"unix:///x.sock","Root":"/p","Image":{"Dockerfile":"Dockerfile"}}`)
+	f.Add("list", `{"V":2,"Dir":"/p","Excludes":["*.log","!a.log"]}`)
+	f.Add("build", `{"V":2,"Root":"rel","Image":{}}`)
+	f.Add("list", `{"V":2,"Dir":"/p"} {"V":1}`)
+	f.Add("exists", `{"V":2,"Check":[{"Host":"127.0.0.1:5000","Repo":"a","Tag":"t"}],"PerRegistry":1,"Files":"files-abc"}`)
 	f.Fuzz(func(t *testing.T, op, body string) {
 		req, err := image.DecodeRequest(op, strings.NewReader(body))
 		if err != nil {
