@@ -40,6 +40,9 @@ import (
 //
 // Not caught: a base image's ONBUILD triggers that copy from the context.
 func Narrow(ctx context.Context, scope *buildctx.Scope) *buildctx.Narrowing {
+	if syntax := customFrontend(scope); syntax != "" {
+		return &buildctx.Narrowing{Whole: true, Reason: fmt.Sprintf("%s: syntax=%s, a frontend other than the Dockerfile one", scope.Dockerfile, syntax)}
+	}
 	content := neutralizeChecks(scope.Content)
 	targets := scope.Platforms
 	independent := len(targets) == 0
@@ -119,6 +122,29 @@ func narrowFor(ctx context.Context, scope *buildctx.Scope, content []byte, spec 
 	}
 	slices.Sort(paths)
 	return slices.Compact(paths), nil
+}
+
+// customFrontend is the frontend the build names (a `# syntax=`
+// directive, or the BUILDKIT_SYNTAX build arg, which wins) when it is not
+// the Dockerfile frontend, whose reading of sources the converter shares;
+// else "".
+func customFrontend(scope *buildctx.Scope) string {
+	syntax, _, _, _ := parser.DetectSyntax(scope.Content)
+	if arg, ok := scope.Args["BUILDKIT_SYNTAX"]; ok {
+		syntax = arg
+	}
+	if syntax == "" {
+		return ""
+	}
+	name, _, _ := strings.Cut(syntax, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	switch strings.TrimPrefix(name, "docker.io/") {
+	case "docker/dockerfile", "docker/dockerfile-upstream":
+		return ""
+	}
+	return syntax
 }
 
 // emptyImages answers for every base image with an empty Linux image of

@@ -267,3 +267,42 @@ COPY bin/$TARGETARCH/ /bin/
 		})
 	}
 }
+
+// Narrowing without a builder: what makes it whole, and what does not.
+func TestNarrowReasons(t *testing.T) {
+	cases := []struct {
+		name, dockerfile string
+		args             map[string]string
+		paths            []string // want narrowed to these
+		whole            string   // else want whole, the reason containing this
+	}{
+		{"the Dockerfile frontend named", "# syntax=docker/dockerfile:1.9\nFROM scratch\nCOPY a /a\n", nil, []string{"a"}, ""},
+		{"another frontend", "# syntax=example.com/frontends/yaml:2\nFROM scratch\nCOPY a /a\n", nil, nil, "syntax=example.com/frontends/yaml:2, a frontend other"},
+		{"another frontend by build arg", "FROM scratch\nCOPY a /a\n", map[string]string{"BUILDKIT_SYNTAX": "example.com/f"}, nil, "syntax=example.com/f"},
+		{"a check directive cannot hide an undefined variable", "# check=skip=UndefinedVar\nFROM scratch\nCOPY $HOME/a /a\n", nil, nil, "Dockerfile:3: COPY $HOME/a /a: "},
+		{"nor a check comment on the instruction", "FROM scratch\n# check=skip=all\nCOPY ${DIR:-src}/a /a\n", nil, nil, "Dockerfile:3: COPY ${DIR:-src}/a /a: "},
+		{"a variable the Dockerfile sets", "FROM scratch\nENV DIR=src\nCOPY $DIR/a /a\n", nil, []string{"src/a"}, ""},
+		{"a bind mount of the whole context", "FROM scratch AS b\nRUN --mount=type=bind,target=/src [\"/x\"]\nFROM b\n", nil, nil, "Dockerfile:2: RUN --mount=type=bind,target=/src"},
+		{"a stage the target does not reach", "FROM scratch AS other\nCOPY . /\nFROM scratch\nCOPY a /a\n", nil, []string{"a"}, ""},
+		{"a Dockerfile that does not parse", "FROM scratch\nCOPY --bogus=1 a /a\n", nil, nil, "Dockerfile: "},
+		{"a target that does not exist", "FROM scratch AS a\nCOPY a /a\n", map[string]string{}, nil, "Dockerfile: "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			scope := &buildctx.Scope{Dockerfile: "Dockerfile", Content: []byte(tc.dockerfile), Args: tc.args}
+			if tc.name == "a target that does not exist" {
+				scope.Target = "nope"
+			}
+			n := buildkit.Narrow(context.Background(), scope)
+			if tc.whole != "" {
+				if !n.Whole || !strings.Contains(n.Reason, tc.whole) {
+					t.Errorf("narrowing = %+v, want whole with %q", n, tc.whole)
+				}
+				return
+			}
+			if n.Whole || !slices.Equal(n.Paths, tc.paths) {
+				t.Errorf("narrowing = %+v, want paths %q", n, tc.paths)
+			}
+		})
+	}
+}
