@@ -81,6 +81,17 @@ type ImageSpec struct {
 	CacheFrom []string            `json:"cache_from,omitempty"` // type=registry,ref=… or type=local,src=…
 	CacheTo   []string            `json:"cache_to,omitempty"`   // type=registry,ref=…,mode=max or type=local,dest=…
 	NoDoctor  bool                `json:"no_doctor,omitempty"`  // no Dockerfile doctor warnings before building
+	// Export writes a target's files into a project directory instead of
+	// building an image; they are the job's outputs.
+	Export *ImageExport `json:"export,omitempty"`
+}
+
+// ImageExport builds Target (default: the image's target, else the last
+// stage) with BuildKit's local exporter into To, a directory in the
+// project: the files the stage holds, no image and no push.
+type ImageExport struct {
+	Target string `json:"target,omitempty"`
+	To     string `json:"to"`
 }
 
 // ImageTag is an extra tag ({profile} becomes the run's profile) and what

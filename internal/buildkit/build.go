@@ -136,6 +136,9 @@ func solveOpt(req image.Request) (client.SolveOpt, func(ok bool) error, error) {
 		}
 		opt.Exports = append(opt.Exports, e)
 	}
+	if req.ExportDir != "" {
+		opt.Exports = append(opt.Exports, client.ExportEntry{Type: client.ExporterLocal, OutputDir: req.ExportDir})
+	}
 	finish := func(bool) error { return nil }
 	if req.OCITar != "" {
 		var err error

@@ -88,7 +88,7 @@ func Serve(ctx context.Context, op string, stdin io.Reader, log, msgs io.Writer)
 		return 1
 	}
 	defer c.Close()
-	res, err := Build(ctx, c, image.Request{Root: req.Root, Image: req.Image, Refs: req.Refs, OCITar: req.OCITar,
+	res, err := Build(ctx, c, image.Request{Root: req.Root, Image: req.Image, Refs: req.Refs, OCITar: req.OCITar, ExportDir: req.ExportDir,
 		Log: log, Warn: func(msg string) { send(image.Message{Warn: "BuildKit: " + msg}) }})
 	if err != nil {
 		send(image.Message{Result: res, Error: err.Error()})

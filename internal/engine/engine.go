@@ -145,6 +145,10 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 		}
+		if err := checkTargets(opts.Root, p); err != nil {
+			os.RemoveAll(run.Dir)
+			return nil, err
+		}
 		if err := e.resolveGoInputs(ctx); err != nil {
 			os.RemoveAll(run.Dir)
 			return nil, err

@@ -1,19 +1,24 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/sched"
@@ -83,6 +88,26 @@ func (s *images) setupError() error {
 	return s.setupErr
 }
 
+// checkTargets finds, before any job starts, an image job whose target
+// its Dockerfile has no stage of. A Dockerfile not there yet (a job
+// writes it) is left to the build.
+func checkTargets(root string, p *plan.Plan) error {
+	for _, j := range p.Jobs {
+		if j.Image == nil || j.Image.Target == "" {
+			continue
+		}
+		df := j.Image.ResolvedDockerfile()
+		content, err := fileset.ReadUserFile(filepath.Join(root, df), 16<<20)
+		if err != nil {
+			continue
+		}
+		if stages := image.StageNames(content); !slices.Contains(stages, strings.ToLower(j.Image.Target)) {
+			return &image.TargetError{Job: j.ID, Dockerfile: df, Target: j.Image.Target, Stages: stages}
+		}
+	}
+	return nil
+}
+
 // doImage is an image job's life: hash what BuildKit would receive, ask
 // each registry of the profile whether that content is there, and only
 // if not, build and push.
@@ -132,6 +157,69 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	}
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
+}
+
+// exportImage builds an export job's target with BuildKit's local
+// exporter into a new directory beside its output, then puts that in the
+// output's place: the output holds exactly the target's files, and a
+// failed or interrupted build leaves the old ones.
+func (e *execution) exportImage(ctx context.Context, j plan.Job) job.Result {
+	res := job.Result{Status: job.OK}
+	var err error
+	for res.Attempts = 1; ; res.Attempts++ {
+		err = e.buildImage(ctx, j, nil)
+		if err == nil || ctx.Err() != nil || res.Attempts > j.Retries || e.images.setupError() != nil {
+			break
+		}
+		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, res.Attempts+1, j.Retries+1))
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		res.Status, res.Err = job.Cancelled, errors.New("cancelled")
+	case err != nil:
+		res.Status, res.Err = job.Failed, err
+	}
+	return res
+}
+
+// exportInto makes an empty directory beside dir (relative to the root),
+// for BuildKit to export into, and returns it with the function that puts
+// it in dir's place (ok) or removes it. Both go through an os.Root of the
+// project, so no symlink can lead them outside it.
+func exportInto(projectRoot, dir string) (tmp string, finish func(ok bool) error, err error) {
+	root, err := os.OpenRoot(projectRoot)
+	if err != nil {
+		return "", nil, err
+	}
+	parent, base := path.Split(path.Clean(dir))
+	parent = path.Clean(cmp.Or(parent, "."))
+	if err := root.MkdirAll(parent, 0o755); err != nil {
+		root.Close()
+		return "", nil, fmt.Errorf("export.to %s: %w", dir, err)
+	}
+	suffix := fmt.Sprintf(".%s.export-%d", base, time.Now().UnixNano())
+	rel := path.Join(parent, suffix)
+	if err := root.Mkdir(rel, 0o755); err != nil {
+		root.Close()
+		return "", nil, fmt.Errorf("export.to %s: %w", dir, err)
+	}
+	return filepath.Join(projectRoot, filepath.FromSlash(rel)), func(ok bool) error {
+		defer root.Close()
+		if !ok {
+			return root.RemoveAll(rel)
+		}
+		old := rel + ".old"
+		if err := root.Rename(dir, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			root.RemoveAll(rel)
+			return fmt.Errorf("export.to %s: %w", dir, err)
+		}
+		if err := root.Rename(rel, dir); err != nil {
+			root.Rename(old, dir)
+			root.RemoveAll(rel)
+			return fmt.Errorf("export.to %s: %w", dir, err)
+		}
+		return root.RemoveAll(old)
+	}, nil
 }
 
 // imageDecision is what a run does with an image job before building:
@@ -226,7 +314,7 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 		names[i] = r.String()
 		fmt.Fprintf(log, "sparkwing: image %s\n", names[i])
 	}
-	if len(refs) == 0 {
+	if len(refs) == 0 && im.Export == "" {
 		fmt.Fprintf(log, "sparkwing: profile %s names no registry for %s: building without pushing\n", e.opts.Images.Profile, j.ID)
 	}
 	b, err := e.images.builder()
@@ -235,6 +323,29 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	}
 	req := image.Request{Root: e.opts.Root, Image: im, Refs: names, Log: log,
 		Warn: func(msg string) { e.opts.Observer.Warn(j.ID, msg) }}
+	if im.Export != "" {
+		fmt.Fprintf(log, "sparkwing: exporting target %s to %s\n", cmp.Or(im.Target, "(the last stage)"), im.Export)
+		tmp, finish, err := exportInto(e.opts.Root, im.Export)
+		if err != nil {
+			return err
+		}
+		req.ExportDir = tmp
+		res, err := b.Build(ctx, req)
+		e.images.failedSetup(err)
+		if err == nil {
+			err = finish(true)
+		} else {
+			finish(false)
+		}
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("timed out after %v", j.Timeout)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "sparkwing: exported %s in %d steps (%d cached)\n", im.Export, len(res.Steps), cachedSteps(res))
+		return nil
+	}
 	if e.opts.Images.Load {
 		req.OCITar = filepath.Join(e.opts.Root, LoadDir, j.ID+".tar")
 		fmt.Fprintf(log, "sparkwing: writing %s\n", filepath.Join(LoadDir, j.ID+".tar"))
@@ -247,14 +358,18 @@ func (e *execution) buildImage(ctx context.Context, j plan.Job, refs []image.Ref
 	if err != nil {
 		return err
 	}
-	cached := 0
+	fmt.Fprintf(log, "sparkwing: built %s in %d steps (%d cached)\n", short(res.Digest), len(res.Steps), cachedSteps(res))
+	return nil
+}
+
+func cachedSteps(res *image.Result) int {
+	n := 0
 	for _, s := range res.Steps {
 		if s.Cached {
-			cached++
+			n++
 		}
 	}
-	fmt.Fprintf(log, "sparkwing: built %s in %d steps (%d cached)\n", short(res.Digest), len(res.Steps), cached)
-	return nil
+	return n
 }
 
 // exists asks sparkwing-image whether every registry has the

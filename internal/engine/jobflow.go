@@ -44,8 +44,8 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		return e.fail(j, rj, fmt.Errorf("taking the job's lock: %w", err))
 	}
 	defer lock.Unlock()
-	if j.Image != nil {
-		return e.doImage(ctx, j)
+	if j.Image != nil && j.Image.Export == "" {
+		return e.doImage(ctx, j) // an export is an ordinary job: its files are outputs
 	}
 	needs := e.needDigests(j)
 	var comp *cache.Computed
@@ -85,9 +85,12 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	t0 := time.Now()
 	var res job.Result
-	if j.GoTest != nil && comp != nil {
+	switch {
+	case j.GoTest != nil && comp != nil:
 		res = e.goTest(ctx, j, comp, func(pgid int) { lock.SetRunning(pgid) })
-	} else {
+	case j.Image != nil:
+		res = e.exportImage(ctx, j)
+	default:
 		res = e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
 	}
 	if e.cache != nil {

@@ -64,7 +64,7 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			}
 			needs[n] = outputs[n]
 		}
-		if j.Image != nil {
+		if j.Image != nil && j.Image.Export == "" {
 			known[j.ID] = true // an image job gives the jobs that need it no output digest
 			if pr.Result == "unknown" {
 				continue

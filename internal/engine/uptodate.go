@@ -194,6 +194,12 @@ func (e *execution) remember(j plan.Job, comp *cache.Computed, entry *cache.Entr
 	if e.seen == nil {
 		return
 	}
+	if j.Image != nil {
+		// Its build context is listed by sparkwing-image, whose walk the
+		// record does not see: a file added there would go unnoticed.
+		e.seen.Spoil("job " + j.ID + " exports an image target, whose context the record cannot watch")
+		return
+	}
 	if entry.LogSize == 0 {
 		log = []byte{}
 	}

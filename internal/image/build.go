@@ -31,8 +31,11 @@ type Request struct {
 	Image  *plan.Image
 	Refs   []string // push to each of these (REGISTRY/REPO:TAG); none: build only
 	OCITar string   // also write the image as an OCI tar here ("" none)
-	Log    io.Writer
-	Warn   func(msg string) // problems that do not fail the build (a cache export)
+	// ExportDir, when set, receives the target's files (BuildKit's local
+	// exporter) instead of an image; an existing, empty directory.
+	ExportDir string
+	Log       io.Writer
+	Warn      func(msg string) // problems that do not fail the build (a cache export)
 }
 
 // Result is what BuildKit did.

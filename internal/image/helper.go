@@ -37,11 +37,12 @@ type WireRequest struct {
 	V int
 
 	// build
-	Addr   string // buildkitd
-	Root   string // the project root, absolute
-	Image  *plan.Image
-	Refs   []string
-	OCITar string
+	Addr      string // buildkitd
+	Root      string // the project root, absolute
+	Image     *plan.Image
+	Refs      []string
+	OCITar    string
+	ExportDir string
 
 	// list
 	Dir      string // absolute
@@ -115,6 +116,10 @@ func DecodeRequest(op string, r io.Reader) (*WireRequest, error) {
 		return nil, fmt.Errorf("request root %q is not absolute", req.Root)
 	case req.OCITar != "" && !filepath.IsAbs(req.OCITar):
 		return nil, fmt.Errorf("request OCI tar %q is not absolute", req.OCITar)
+	case req.ExportDir != "" && !filepath.IsAbs(req.ExportDir):
+		return nil, fmt.Errorf("request export directory %q is not absolute", req.ExportDir)
+	case req.ExportDir != "" && (len(req.Refs) > 0 || req.OCITar != ""):
+		return nil, errors.New("request exports files and also an image")
 	}
 	if err := CheckAddress(req.Addr); err != nil {
 		return nil, err
@@ -188,7 +193,7 @@ type Helper struct {
 // cancels the build in buildkitd.
 func (h Helper) Build(ctx context.Context, req Request) (*Result, error) {
 	m, err := h.call(ctx, "build", WireRequest{V: WireVersion, Addr: h.Addr, Root: req.Root, Image: req.Image,
-		Refs: req.Refs, OCITar: req.OCITar}, req.Log, req.Warn)
+		Refs: req.Refs, OCITar: req.OCITar, ExportDir: req.ExportDir}, req.Log, req.Warn)
 	if m == nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path"
 	"strings"
 	"time"
 
@@ -109,6 +110,9 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 				return nil, &plan.JobError{Job: w.ID, Msg: "has a bad image: " + err.Error()}
 			}
 			j.Image = im
+			if im.Export != "" {
+				j.Outputs = []string{path.Clean(im.Export)}
+			}
 		}
 		jobs = append(jobs, j)
 	}
@@ -134,6 +138,17 @@ func imageOf(s *sw.ImageSpec) (*plan.Image, error) {
 			}
 			*list.into = append(*list.into, c)
 		}
+	}
+	if e := s.Export; e != nil {
+		switch {
+		case e.To == "":
+			return nil, fmt.Errorf("export needs To: the directory the target's files go to, such as dist/out")
+		case e.Target != "" && im.Target != "" && e.Target != im.Target:
+			return nil, fmt.Errorf("export target %q and image target %q differ: the export builds one target; keep one of them", e.Target, im.Target)
+		case e.Target != "":
+			im.Target = e.Target
+		}
+		im.Export = e.To
 	}
 	return im, im.Check()
 }

@@ -26,6 +26,10 @@ type Image struct {
 	CacheFrom  []CacheSpec
 	CacheTo    []CacheSpec
 	NoDoctor   bool // `doctor: false`: no Dockerfile doctor warnings before building
+	// Export, when set, is the directory (relative to the root) the
+	// target's files are written to with BuildKit's local exporter,
+	// instead of an image: the job's output.
+	Export string
 }
 
 // Tag is an extra tag and what uses it; {profile} in Name is replaced by
@@ -140,6 +144,17 @@ func (im *Image) Check() error {
 	for _, t := range im.Tags {
 		if !tagPattern().MatchString(strings.ReplaceAll(t.Name, "{profile}", "p")) {
 			return fmt.Errorf("tag %q is not a valid tag: letters, digits, '_', '.' and '-', up to 128", t.Name)
+		}
+	}
+	if im.Export != "" {
+		if err := insideRoot("export.to", im.Export); err != nil {
+			return err
+		}
+		if path.Clean(im.Export) == "." {
+			return fmt.Errorf("export.to %q is the project root; name a directory inside it, such as dist/%s", im.Export, "out")
+		}
+		if len(im.Push) > 0 || len(im.Tags) > 0 {
+			return fmt.Errorf("export writes files, not an image, so nothing is pushed or tagged: drop `push` and `tags`, or build the image in a job of its own")
 		}
 	}
 	for _, specs := range [][]CacheSpec{im.CacheFrom, im.CacheTo} {

@@ -1,6 +1,8 @@
 package project
 
 import (
+	"cmp"
+
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -8,7 +10,7 @@ import (
 
 var (
 	imageKeys = []string{"dockerfile", "context", "contexts", "target", "args", "platforms",
-		"repository", "push", "tags", "cache_from", "cache_to", "doctor"}
+		"repository", "push", "tags", "cache_from", "cache_to", "doctor", "export"}
 	// imageJobKeys are the job keys an image job may have besides `image`.
 	imageJobKeys = []string{"image", "needs", "description", "timeout", "retries", "cache"}
 )
@@ -49,6 +51,8 @@ func (d *decoder) image(n ast.Node) *plan.Image {
 			if b := d.boolean(kv.value, what); b != nil {
 				im.NoDoctor = !*b
 			}
+		case "export":
+			d.export(kv.value, im)
 		default:
 			d.unknownKey(kv, "in `image`", imageKeys)
 		}
@@ -59,6 +63,35 @@ func (d *decoder) image(n ast.Node) *plan.Image {
 		}
 	}
 	return im
+}
+
+// export reads `export: {target: STAGE, to: DIR}`. Its target is the
+// image's: `target` may name it instead, but not differently.
+func (d *decoder) export(n ast.Node, im *plan.Image) {
+	var target string
+	for _, kv := range d.mapping(n, "`image.export` ({target: STAGE, to: DIR})") {
+		switch kv.key {
+		case "target":
+			target = d.str(kv.value, "`image.export.target`")
+		case "to":
+			im.Export = d.str(kv.value, "`image.export.to`")
+			if im.Export == "" {
+				d.errorf(kv.value, "`image.export.to` is empty: name the directory the files go to, such as dist/out")
+			}
+		default:
+			d.unknownKey(kv, "in `image.export`", []string{"target", "to"})
+		}
+	}
+	if im.Export == "" {
+		d.errorf(n, "`image.export` needs `to`: the directory the target's files go to, such as {target: %s, to: dist/out}", cmp.Or(target, "STAGE"))
+	}
+	switch {
+	case target == "":
+	case im.Target != "" && im.Target != target:
+		d.errorf(n, "`image.export.target` %q and `image.target` %q differ: the export builds one target; keep one of them", target, im.Target)
+	default:
+		im.Target = target
+	}
 }
 
 // tags reads extra tags: a name, or {name: NAME, used_by: WHAT}.

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"path"
 	"slices"
 	"strings"
 
@@ -116,6 +117,9 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 	for _, kv := range fields {
 		if kv.key == "image" {
 			j.Image = d.image(kv.value)
+			if j.Image.Export != "" {
+				j.Outputs = []string{path.Clean(j.Image.Export)} // stored, restored and checked as any job's
+			}
 		}
 	}
 	for _, kv := range fields {
