@@ -39,6 +39,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func doctor(stdout, stderr io.Writer, paths []string, asJSON, fix bool) int {
 	var all []Finding
 	var unreadable []string
+	var files []*File
+	var dirs []string
 	for _, p := range paths {
 		data, err := fileset.ReadUserFile(p, maxDockerfile)
 		if err != nil {
@@ -70,7 +72,9 @@ func doctor(stdout, stderr io.Writer, paths []string, asJSON, fix bool) int {
 			findings = Check(f, &Context{Dir: filepath.Dir(p)})
 		}
 		all = append(all, findings...)
+		files, dirs = append(files, f), append(dirs, filepath.Dir(p))
 	}
+	all = append(all, CheckProject(files, dirs)...)
 	if asJSON {
 		if all == nil {
 			all = []Finding{}

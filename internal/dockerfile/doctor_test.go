@@ -294,3 +294,33 @@ func TestGoModuleWithoutRequirements(t *testing.T) {
 		t.Errorf("a module with requirements: %s", got)
 	}
 }
+
+// Two Dockerfiles built from one directory that install the same
+// dependencies from the same manifests are reported once, on the second;
+// from different directories (other manifests) or with other manifests
+// copied, they are not.
+func TestCheckProjectDuplicateDeps(t *testing.T) {
+	parse := func(name, text string) *File {
+		f, err := Parse(name, []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	gateway := "FROM rust:1.80 AS build\nWORKDIR /src\nCOPY Cargo.toml Cargo.lock ./\nRUN cargo fetch\nCOPY crates/gateway crates/gateway\nRUN cargo build -p gateway\n"
+	sandbox := "FROM rust:1.80\nWORKDIR /src\nCOPY Cargo.toml Cargo.lock ./\nRUN cargo fetch\nCOPY crates/sandbox crates/sandbox\nRUN cargo build -p sandbox\n"
+	other := strings.Replace(sandbox, "COPY Cargo.toml Cargo.lock ./", "COPY sandbox/Cargo.toml sandbox/Cargo.lock ./", 1)
+	files := []*File{parse("gateway.Dockerfile", gateway), parse("sandbox.Dockerfile", sandbox)}
+
+	got := CheckProject(files, []string{".", "."})
+	if len(got) != 1 || got[0].Path != "sandbox.Dockerfile" || got[0].Line != 4 || got[0].Rule != "duplicate-deps" ||
+		!strings.Contains(got[0].Message, "as stage build of gateway.Dockerfile (line 4)") {
+		t.Fatalf("findings = %+v", got)
+	}
+	if got := CheckProject(files, []string{"a", "b"}); len(got) != 0 {
+		t.Errorf("other build contexts: %+v", got)
+	}
+	if got := CheckProject([]*File{files[0], parse("other.Dockerfile", other)}, []string{".", "."}); len(got) != 0 {
+		t.Errorf("other manifests: %+v", got)
+	}
+}

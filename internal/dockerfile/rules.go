@@ -136,6 +136,13 @@ var Rules = []Rule{
 		Explain: "Two stages from the same base that run the same dependency install each download and keep their own copy, and both " +
 			"re-run on every manifest change. Install once in a deps stage and start both stages FROM it; BuildKit then builds it once " +
 			"and shares its cache."},
+	{ID: "whole-source-part", Severity: Warning, Title: "targets copy the whole source to build one part each", check: checkWholeSourcePart,
+		Explain: "When several stages of one Dockerfile each copy the whole source (COPY . .) and build a different part of it (go build " +
+			"./cmd/api, cargo build -p api, npm run build -w api), an edit to any part re-runs every one of them, and sparkwing's " +
+			"content tag of each target covers the whole context: every image gets a new tag, a build and a push. Copy into each " +
+			"stage what its part reads (its directory and the shared code it uses; the manifests come from a shared deps stage), so an " +
+			"edit to one part leaves the other targets' layers and tags alone. A single stage that builds one part is not reported: " +
+			"there the whole source is often what the part imports."},
 	{ID: "go-proxy", Severity: Warning, Title: "Go module downloads bypass the module proxy", check: checkGoProxy,
 		Explain: "GOPROXY=direct (or a GOPRIVATE/GONOPROXY pattern that covers public hosts such as github.com) makes the go command " +
 			"fetch every module from its origin with git, one repository at a time, instead of a zip from the module proxy: a Go build " +
@@ -1717,14 +1724,7 @@ func checkDuplicateDeps(f *File, _ *Context) []Finding {
 			if in.Cmd != "RUN" {
 				continue
 			}
-			env, _ := stageEnv(f, s, in)
-			deps := false
-			for _, words := range in.Commands() {
-				if t := recognise(words, env, f.image(s)); t != nil && t.deps {
-					deps = true
-				}
-			}
-			if !deps {
+			if !installsDeps(f, s, in) {
 				continue
 			}
 			// The same command over other files is another install: the key
@@ -1783,4 +1783,134 @@ func stageName(s *Stage) string {
 		return s.Name
 	}
 	return fmt.Sprint(s.Index)
+}
+
+// --- whole-source-part ---
+
+func checkWholeSourcePart(f *File, _ *Context) []Finding {
+	type build struct {
+		in   *Instr
+		part string
+	}
+	var builds []build
+	for _, s := range f.Stages {
+		copied, rest := afterSourceCopy(s)
+		if copied == nil {
+			continue
+		}
+		for _, in := range rest {
+			if in.Cmd == "RUN" {
+				if part := builtPart(in); part != "" {
+					builds = append(builds, build{in, part})
+					break
+				}
+			}
+		}
+	}
+	var out []Finding
+	for _, b := range builds {
+		for _, other := range builds {
+			if other.part != b.part {
+				out = append(out, Finding{Line: b.in.Line, Severity: Warning,
+					Message: fmt.Sprintf("stage %s copies the whole source but builds only %s, and stage %s does the same for %s: an edit to either part re-runs both builds (and, as separate targets, gives both images new tags)",
+						stageName(b.in.Stage), b.part, stageName(other.in.Stage), other.part),
+					Fix: fmt.Sprintf("copy what %s reads instead of COPY . . (its directory and the shared code it uses)", b.part)})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// builtPart is the one part a RUN builds, as written (./cmd/api for go
+// build, the package for cargo -p, the workspace for npm -w), or "".
+func builtPart(in *Instr) string {
+	for _, words := range in.Commands() {
+		if len(words) < 3 {
+			continue
+		}
+		switch {
+		case words[0] == "go" && (words[1] == "build" || words[1] == "install"):
+			var parts []string
+			for _, w := range words[2:] {
+				if strings.HasPrefix(w, "./") && w != "./" && !strings.HasSuffix(w, "...") {
+					parts = append(parts, w)
+				}
+			}
+			if len(parts) == 1 {
+				return parts[0]
+			}
+		case words[0] == "cargo" || words[0] == "npm" || words[0] == "pnpm" || words[0] == "yarn":
+			if p := flagValue(words, "-p", "--package", "--bin", "-w", "--workspace", "--filter", "workspace"); p != "" {
+				return p + " (" + words[0] + ")"
+			}
+		}
+	}
+	return ""
+}
+
+// flagValue is the value of the first of names in words (NAME VALUE or
+// NAME=VALUE), or "".
+func flagValue(words []string, names ...string) string {
+	for i, w := range words {
+		for _, n := range names {
+			if w == n && i+1 < len(words) && !strings.HasPrefix(words[i+1], "-") {
+				return words[i+1]
+			}
+			if v, ok := strings.CutPrefix(w, n+"="); ok && strings.HasPrefix(n, "--") {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// CheckProject finds what only several Dockerfiles together show: two
+// files (built from the same directory) whose stages install the same
+// dependencies separately instead of sharing a stage. dirs are the files'
+// build contexts, as for Check.
+func CheckProject(files []*File, dirs []string) []Finding {
+	type install struct {
+		f  *File
+		s  *Stage
+		in *Instr
+	}
+	seen := map[string]install{}
+	var out []Finding
+	for i, f := range files {
+		for _, s := range f.Stages {
+			for _, in := range s.Instrs {
+				if in.Cmd != "RUN" || !installsDeps(f, s, in) {
+					continue
+				}
+				key := dirs[i] + "\x00" + f.image(s) + "\x00" + strings.Join(strings.Fields(in.Text()), " ") + "\x00" + copiedBefore(f, s, in)
+				prev, ok := seen[key]
+				if !ok {
+					seen[key] = install{f, s, in}
+					continue
+				}
+				if prev.f == f {
+					continue // one file's own duplicates are duplicate-deps's
+				}
+				out = append(out, Finding{Path: f.Path, Line: in.Line, Rule: "duplicate-deps", Severity: Warning,
+					Message: fmt.Sprintf("stage %s installs the same dependencies from the same manifests as stage %s of %s (line %d), so every dependency change downloads and builds them twice",
+						stageName(s), stageName(prev.s), prev.f.Path, prev.in.Line),
+					Fix: fmt.Sprintf("build both images from one Dockerfile: a deps stage that runs\n%s\nand a target per image that starts FROM deps (image jobs with target: share its cache)",
+						firstLine(in.Original))})
+			}
+		}
+	}
+	return out
+}
+
+// installsDeps reports whether a RUN downloads or builds the project's
+// dependencies.
+func installsDeps(f *File, s *Stage, in *Instr) bool {
+	env, _ := stageEnv(f, s, in)
+	for _, words := range in.Commands() {
+		if t := recognise(words, env, f.image(s)); t != nil && t.deps {
+			return true
+		}
+	}
+	return false
 }

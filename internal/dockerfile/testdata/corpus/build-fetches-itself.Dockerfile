@@ -8,11 +8,13 @@ WORKDIR /src
 COPY . .
 # want: copy-before-deps
 # want: cache-mount
+# want: whole-source-part
 RUN --mount=type=cache,target=/root/.cache/go-build go build -o /out/a ./cmd/a
 
 FROM golang:1.23 AS mounted
 WORKDIR /src
 COPY . .
+# want: whole-source-part
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build -o /out/b ./cmd/b
 
 FROM golang:1.23 AS downloaded
@@ -20,11 +22,13 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+# want: whole-source-part
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build -o /out/c ./cmd/c
 
 FROM golang:1.23 AS vendored
 WORKDIR /src
 COPY . .
+# want: whole-source-part
 RUN --mount=type=cache,target=/root/.cache/go-build go build -mod=vendor -o /out/d ./cmd/d
 
 FROM gcr.io/distroless/static
