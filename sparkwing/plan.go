@@ -81,6 +81,10 @@ type ImageSpec struct {
 	CacheFrom []string            `json:"cache_from,omitempty"` // type=registry,ref=… or type=local,src=…
 	CacheTo   []string            `json:"cache_to,omitempty"`   // type=registry,ref=…,mode=max or type=local,dest=…
 	NoDoctor  bool                `json:"no_doctor,omitempty"`  // no Dockerfile doctor warnings before building
+	// WholeContext keys the image by its whole build context, not only
+	// what the target's stages read (`fingerprint: context`): for a base
+	// image whose ONBUILD triggers copy from the context.
+	WholeContext bool `json:"whole_context,omitempty"`
 	// Export writes a target's files into a project directory instead of
 	// building an image; they are the job's outputs.
 	Export *ImageExport `json:"export,omitempty"`

@@ -32,9 +32,15 @@ func (c *Cache) computeImage(ctx context.Context, j plan.Job) (*Computed, error)
 		return nil, fmt.Errorf("image %s: Dockerfile: %w", j.ID, err)
 	}
 	scope := &buildctx.Scope{Dockerfile: dockerfile, Content: content, Target: im.Target, Args: im.Args, Platforms: im.Platforms}
+	if im.WholeContext {
+		scope = nil
+	}
 	files, narrowing, ignore, err := c.contextFiles(ctx, im.ContextDir(), c.abs(im.ContextDir()), c.abs(dockerfile), "", scope)
 	if err != nil {
 		return nil, err
+	}
+	if narrowing == nil {
+		narrowing = &buildctx.Narrowing{Whole: true, Reason: "fingerprint: context"}
 	}
 	for _, name := range im.ContextNames() {
 		dir := im.Contexts[name]

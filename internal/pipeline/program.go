@@ -123,7 +123,7 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 // `image:` is checked.
 func imageOf(s *sw.ImageSpec) (*plan.Image, error) {
 	im := &plan.Image{Dockerfile: s.Dockerfile, Context: s.Context, Contexts: s.Contexts, Target: s.Target,
-		Args: s.Args, Platforms: s.Platforms, Repository: s.Repository, Push: s.Push, NoDoctor: s.NoDoctor}
+		Args: s.Args, Platforms: s.Platforms, Repository: s.Repository, Push: s.Push, NoDoctor: s.NoDoctor, WholeContext: s.WholeContext}
 	for _, t := range s.Tags {
 		im.Tags = append(im.Tags, plan.Tag{Name: t.Name, UsedBy: t.UsedBy})
 	}

@@ -26,6 +26,10 @@ type Image struct {
 	CacheFrom  []CacheSpec
 	CacheTo    []CacheSpec
 	NoDoctor   bool // `doctor: false`: no Dockerfile doctor warnings before building
+	// WholeContext (`fingerprint: context`) keys the image by its whole
+	// build context instead of what the target's stages read: for a base
+	// image whose ONBUILD triggers copy from the context.
+	WholeContext bool
 	// Export, when set, is the directory (relative to the root) the
 	// target's files are written to with BuildKit's local exporter,
 	// instead of an image: the job's output.

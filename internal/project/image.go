@@ -10,7 +10,7 @@ import (
 
 var (
 	imageKeys = []string{"dockerfile", "context", "contexts", "target", "args", "platforms",
-		"repository", "push", "tags", "cache_from", "cache_to", "doctor", "export"}
+		"repository", "push", "tags", "cache_from", "cache_to", "doctor", "export", "fingerprint"}
 	// imageJobKeys are the job keys an image job may have besides `image`.
 	imageJobKeys = []string{"image", "needs", "description", "timeout", "retries", "cache"}
 )
@@ -53,6 +53,14 @@ func (d *decoder) image(n ast.Node) *plan.Image {
 			}
 		case "export":
 			d.export(kv.value, im)
+		case "fingerprint":
+			switch v := d.str(kv.value, what); v {
+			case "target":
+			case "context":
+				im.WholeContext = true
+			default:
+				d.errorf(kv.value, "%s %q: write target (what the target's stages read, the default) or context (the whole build context)", what, v)
+			}
 		default:
 			d.unknownKey(kv, "in `image`", imageKeys)
 		}
