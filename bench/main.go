@@ -16,7 +16,7 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, storage, remoteCache, controller, sparksBench bool
+	var report, images, imageGraph, storage, remoteCache, controller, sparksBench bool
 	var turboCache string
 	var remoteJobs, triggers int
 	var storageMB int
@@ -28,6 +28,7 @@ func main() {
 	flag.BoolVar(&o.Merge, "merge", false, "keep the results of workloads not run this time from the last results.json")
 	flag.BoolVar(&report, "report", false, "only render RESULTS.md and ratios.svg again from results.json")
 	flag.BoolVar(&images, "images", false, "only the image benchmark: a Go service built by BuildKit with and without cache mounts (writes IMAGES.md)")
+	flag.BoolVar(&imageGraph, "image-graph", false, "only the image-graph benchmark: per-target fingerprints against whole-context hashing after a one-target edit, and export against --load (writes IMAGEGRAPH.md)")
 	flag.BoolVar(&storage, "storage", false, "only the storage benchmark: store, restore and log replay of large outputs against cp, with peak memory (writes STORAGE.md)")
 	flag.IntVar(&storageMB, "storage-mb", 1024, "size of the big output in the storage benchmark")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
@@ -62,6 +63,15 @@ func main() {
 	if images {
 		_, err := bench.RunImages(context.Background(), bench.ImageOptions{Reps: o.Reps, Work: o.Work, Out: o.Out,
 			Source: "examples/hello-service", Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if imageGraph {
+		_, err := bench.RunImageGraph(context.Background(), bench.ImageGraphOptions{Sparkwing: o.Paths.Sparkwing, Reps: o.Reps,
+			Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)

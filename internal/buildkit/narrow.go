@@ -217,8 +217,12 @@ func contextReaders(content []byte, target string, all bool) []contextReader {
 					}
 				}
 			case *instructions.RunCommand:
+				// Mount flags are read when expanded; as written is enough here.
+				c.Expand(func(word string) (string, error) { return word, nil })
 				for _, m := range instructions.GetMounts(c) {
-					if m.Type == instructions.MountTypeBind && m.From == "" {
+					// The frontend asks for the context for every mount
+					// without from= but a cache mount, even a tmpfs one.
+					if m.From == "" && m.Type != instructions.MountTypeCache && m.Type != instructions.MountTypeSecret && m.Type != instructions.MountTypeSSH {
 						r.sources = append(r.sources, m.Source)
 					}
 				}

@@ -207,6 +207,11 @@ COPY . /all/
 FROM scratch
 COPY $GOPATH/src /s/
 `},
+		{name: "a tmpfs mount makes BuildKit send everything", whole: "RUN --mount=type=tmpfs,target=/tmp", dockerfile: `
+FROM scratch
+COPY tool /tool
+RUN --mount=type=tmpfs,target=/tmp ["/tool", "/tmp"]
+`},
 		{name: "platform in a path, platforms not named", whole: "depend on the target platform", dockerfile: `
 FROM scratch
 ARG TARGETARCH

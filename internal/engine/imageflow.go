@@ -137,13 +137,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	refs := d.refs
 
 	t0 := time.Now()
-	for rj.Attempts = 1; ; rj.Attempts++ {
-		err = e.buildImage(ctx, j, refs)
-		if err == nil || ctx.Err() != nil || rj.Attempts > j.Retries || e.images.setupError() != nil {
-			break
-		}
-		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, rj.Attempts+1, j.Retries+1))
-	}
+	rj.Attempts, err = e.buildRetrying(ctx, j, refs)
 	e.cache.Tree.Invalidate() // a local cache export or --load may have written files
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -166,13 +160,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 func (e *execution) exportImage(ctx context.Context, j plan.Job) job.Result {
 	res := job.Result{Status: job.OK}
 	var err error
-	for res.Attempts = 1; ; res.Attempts++ {
-		err = e.buildImage(ctx, j, nil)
-		if err == nil || ctx.Err() != nil || res.Attempts > j.Retries || e.images.setupError() != nil {
-			break
-		}
-		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, res.Attempts+1, j.Retries+1))
-	}
+	res.Attempts, err = e.buildRetrying(ctx, j, nil)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		res.Status, res.Err = job.Cancelled, errors.New("cancelled")
@@ -180,6 +168,18 @@ func (e *execution) exportImage(ctx context.Context, j plan.Job) job.Result {
 		res.Status, res.Err = job.Failed, err
 	}
 	return res
+}
+
+// buildRetrying builds j as often as its retries allow, until a build
+// succeeds, the run is cancelled or BuildKit cannot be reached.
+func (e *execution) buildRetrying(ctx context.Context, j plan.Job, refs []image.Ref) (attempts int, err error) {
+	for attempts = 1; ; attempts++ {
+		err = e.buildImage(ctx, j, refs)
+		if err == nil || ctx.Err() != nil || attempts > j.Retries || e.images.setupError() != nil {
+			return attempts, err
+		}
+		e.opts.Observer.Warn(j.ID, fmt.Sprintf("%v; attempt %d of %d", err, attempts+1, j.Retries+1))
+	}
 }
 
 // exportInto makes an empty directory beside dir (relative to the root),
@@ -191,7 +191,8 @@ func exportInto(projectRoot, dir string) (tmp string, finish func(ok bool) error
 	if err != nil {
 		return "", nil, err
 	}
-	parent, base := path.Split(path.Clean(dir))
+	dir = path.Clean(dir)
+	parent, base := path.Split(dir)
 	parent = path.Clean(cmp.Or(parent, "."))
 	if err := root.MkdirAll(parent, 0o755); err != nil {
 		root.Close()
