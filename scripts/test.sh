@@ -35,13 +35,14 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output and Go file heads"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output, Go file heads and services' health checks"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
 # count takes about 20 s or less here, busy or not.
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 200000x ./internal/project
 go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 400000x ./internal/plan
+go test -run '^$' -fuzz '^FuzzParseHealth$' -fuzztime 50000x ./internal/plan
 go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 10000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseListing$' -fuzztime 300000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/fileset

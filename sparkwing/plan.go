@@ -114,6 +114,26 @@ func (p *Plan) Image(id string, spec ImageSpec) *Job {
 	return j
 }
 
+// ServiceSpec is a long-running process: started after the jobs it needs,
+// reported healthy when its check passes, never cached. `sparkwing run`
+// keeps it until the run ends (jobs that need it can test it); `sparkwing
+// dev` keeps it running and restarts it when what it needs changes.
+type ServiceSpec struct {
+	Run          string   `json:"run"`                     // the command, run with /bin/sh -e
+	Health       string   `json:"health,omitempty"`        // http://127.0.0.1:8080/healthz, tcp:HOST:PORT or exec: CMD
+	ReadyTimeout string   `json:"ready_timeout,omitempty"` // default 30s
+	StopSignal   string   `json:"stop_signal,omitempty"`   // default TERM
+	StopTimeout  string   `json:"stop_timeout,omitempty"`  // default 5s
+	RestartOn    []string `json:"restart_on,omitempty"`    // default: the jobs it needs
+}
+
+// Service adds a service job.
+func (p *Plan) Service(id string, spec ServiceSpec) *Job {
+	j := p.add(id)
+	j.spec.Service = &spec
+	return j
+}
+
 // Errorf rejects the plan, typically an argument that is out of range: the
 // run stops before any job starts, with the message and exit status 2.
 func (p *Plan) Errorf(format string, args ...any) {

@@ -27,6 +27,7 @@ type WireJob struct {
 	Run         string       `json:"run,omitempty"`
 	Step        bool         `json:"step,omitempty"`
 	Image       *ImageSpec   `json:"image,omitempty"`
+	Service     *ServiceSpec `json:"service,omitempty"`
 	Needs       []string     `json:"needs,omitempty"`
 	Inputs      []string     `json:"inputs,omitempty"`
 	GoInputs    []GoPackages `json:"go_inputs,omitempty"`

@@ -69,6 +69,8 @@ func Cacheable(j plan.Job) (bool, string) {
 	switch {
 	case j.Cache != nil && !*j.Cache:
 		return false, "disabled"
+	case j.Service != nil:
+		return false, "service"
 	case j.Image != nil:
 		return true, "" // its inputs are its build contexts
 	case j.Cache == nil && !hasInputs(j):

@@ -158,6 +158,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			KeepGoing: opts.KeepGoing,
 			Priority:  priorities(deps, p, e.durations),
 		}, e.runJob)
+		e.stopServices()
 	}
 
 	rec := e.record(started, results, ctx.Err() != nil)
@@ -205,6 +206,7 @@ type execution struct {
 	warnings  *warnCounter   // the observer, counting the warnings given
 	seen      *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
 	remote    *remote.Client // nil: no remote cache
+	services  services       // running services, stopped when the run ends
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

@@ -44,6 +44,9 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		return e.fail(j, rj, fmt.Errorf("taking the job's lock: %w", err))
 	}
 	defer lock.Unlock()
+	if j.Service != nil {
+		return e.doService(ctx, j)
+	}
 	if j.Image != nil && j.Image.Export == "" {
 		return e.doImage(ctx, j) // an export is an ordinary job: its files are outputs
 	}

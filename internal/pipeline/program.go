@@ -104,6 +104,23 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 		if w.Step {
 			j.Step = &plan.GoStep{Program: p.Path, Pipeline: name, Args: args, Digest: p.Digest}
 		}
+		if s := w.Service; s != nil {
+			svc := &plan.Service{Run: s.Run, Health: s.Health, StopSignal: s.StopSignal, RestartOn: s.RestartOn}
+			for _, d := range []struct {
+				text string
+				into *time.Duration
+			}{{s.ReadyTimeout, &svc.ReadyTimeout}, {s.StopTimeout, &svc.StopTimeout}} {
+				if d.text == "" {
+					continue
+				}
+				v, err := time.ParseDuration(d.text)
+				if err != nil || v <= 0 {
+					return nil, &plan.JobError{Job: w.ID, Msg: fmt.Sprintf("has a bad service timeout %q: write a duration such as 30s", d.text)}
+				}
+				*d.into = v
+			}
+			j.Service = svc
+		}
 		if w.Image != nil {
 			im, err := imageOf(w.Image)
 			if err != nil {

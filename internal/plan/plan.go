@@ -8,6 +8,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -15,9 +16,10 @@ import (
 type Job struct {
 	ID          string
 	Description string
-	Run         string  // shell script, run with /bin/sh -e; empty for a Go step
-	Step        *GoStep // set for a Go step
-	Image       *Image  // set for an image job
+	Run         string   // shell script, run with /bin/sh -e; empty for a Go step
+	Step        *GoStep  // set for a Go step
+	Image       *Image   // set for an image job
+	Service     *Service `json:",omitempty"` // set for a service: started, checked, kept running
 	Needs       []string
 	Inputs      []string
 	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (goinput.go)
@@ -121,14 +123,26 @@ func checkJob(j Job) error {
 	case !ValidID(j.ID):
 		return &JobError{Job: j.ID, Msg: "is not a valid job id: use letters, digits, '.', '_' and '-', starting with a letter or digit"}
 	case kinds(j) == 0:
-		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image` or a Go step"}
+		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image`, a `service` or a Go step"}
 	case len(j.GoInputs) > 0 && j.Image != nil:
 		return &JobError{Job: j.ID, Msg: "has `go:` inputs and an `image`: an image's inputs are its build context"}
 	case kinds(j) > 1:
-		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image` and a Go step; keep one"}
+		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image`, a `service` and a Go step; keep one"}
 	case j.Image != nil:
 		if err := j.Image.Check(); err != nil {
 			return &JobError{Job: j.ID, Msg: err.Error()}
+		}
+	case j.Service != nil:
+		if err := j.Service.Check(); err != nil {
+			return &JobError{Job: j.ID, Msg: err.Error()}
+		}
+		for _, r := range j.Service.RestartOn {
+			if !slices.Contains(j.Needs, r) {
+				return &JobError{Job: j.ID, Msg: fmt.Sprintf("restarts on %q, which it does not need: add it to `needs`, so it is built before the service starts", r)}
+			}
+		}
+		if len(j.Inputs) > 0 || len(j.Outputs) > 0 || len(j.GoInputs) > 0 || len(j.Tools) > 0 {
+			return &JobError{Job: j.ID, Msg: "is a service with inputs, outputs or tools: a service is never cached; the jobs it needs build what it runs"}
 		}
 	case j.Retries < 0:
 		return &JobError{Job: j.ID, Msg: "has negative retries"}
@@ -156,7 +170,7 @@ func checkJob(j Job) error {
 // kinds counts what j does: a command, a Go step, an image.
 func kinds(j Job) int {
 	n := 0
-	for _, set := range []bool{j.Run != "", j.Step != nil, j.Image != nil} {
+	for _, set := range []bool{j.Run != "", j.Step != nil, j.Image != nil, j.Service != nil} {
 		if set {
 			n++
 		}

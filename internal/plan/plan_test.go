@@ -2,7 +2,9 @@ package plan
 
 import (
 	"errors"
+	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,4 +86,30 @@ func TestPathLengths(t *testing.T) {
 	if !reflect.DeepEqual(path, []int{0, 1, 3}) || length != 7 {
 		t.Fatalf("critical path %v (%v)", path, length)
 	}
+}
+
+// A health check ParseHealth accepts is one a checker can run: a known
+// kind, with an address that has a port, or a command.
+func FuzzParseHealth(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:8080/healthz", "http://h/", "tcp:127.0.0.1:5432", "tcp:[::1]:1", "exec: true", "exec:", "localhost:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		h, err := ParseHealth(spec)
+		if err != nil {
+			return
+		}
+		switch h.Kind {
+		case "http", "tcp":
+			if _, port, err := net.SplitHostPort(h.Addr); err != nil || port == "" {
+				t.Fatalf("%q: address %q has no port", spec, h.Addr)
+			}
+		case "exec":
+			if strings.TrimSpace(h.Cmd) == "" {
+				t.Fatalf("%q: no command", spec)
+			}
+		default:
+			t.Fatalf("%q: kind %q", spec, h.Kind)
+		}
+	})
 }

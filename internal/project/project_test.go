@@ -225,6 +225,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(imageSrc)
 	f.Add("pipelines:\n  - name: b\n    jobs:\n      a: &x {run: x, needs: [a]}\n      b: *x\n")
 	f.Add("a: &a [*a]\n")
+	f.Add("pipelines:\n  - name: d\n    jobs:\n      b: {run: x}\n      s:\n        needs: [b]\n        service: {run: srv, health: 'http://127.0.0.1:8080/h', ready_timeout: 2s, stop_signal: INT, restart_on: [b]}\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		file, err := Parse("f.yaml", []byte(src))
 		if err == nil {

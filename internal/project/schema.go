@@ -15,7 +15,7 @@ var (
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
-		"tools", "cache", "timeout", "retries", "description", "image", "stamp", "go_test"}
+		"tools", "cache", "timeout", "retries", "description", "image", "stamp", "go_test", "service"}
 )
 
 func (d *decoder) pipelines(n ast.Node) []*Pipeline {
@@ -123,6 +123,15 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 		}
 	}
 	for _, kv := range fields {
+		if kv.key == "service" {
+			j.Service = d.service(kv.value)
+		}
+	}
+	for _, kv := range fields {
+		if j.Service != nil && !slices.Contains(serviceJobKeys, kv.key) {
+			d.errorf(kv.node, "%s", serviceKeyError(kv.key, j.ID))
+			continue
+		}
 		if j.Image != nil && !slices.Contains(imageJobKeys, kv.key) {
 			d.errorf(kv.node, "`%s` does not apply to image job %s: an image's inputs are its build context (keys: %s)",
 				kv.key, j.ID, strings.Join(imageJobKeys, ", "))
@@ -168,15 +177,15 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 			}
 		case "go_test":
 			j.GoTest = d.goTest(kv.value)
-		case "image":
+		case "image", "service":
 		default:
 			d.unknownKey(kv, "in job "+j.ID, jobKeys)
 		}
 	}
 	// A job whose own keys had errors (a typo'd `run`, say) is not also
 	// reported as empty.
-	if j.Run == "" && j.Image == nil && j.GoTest == nil && len(d.errs) == before {
-		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`, `go_test:` or `image:`", j.ID)
+	if j.Run == "" && j.Image == nil && j.GoTest == nil && j.Service == nil && len(d.errs) == before {
+		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`, `go_test:`, `image:` or `service:`", j.ID)
 	}
 	if j.GoTest != nil && j.Run != "" {
 		d.errorf(entry.node, "job %q has `run` and `go_test`: go_test runs `go test` itself; keep one", j.ID)
