@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +66,8 @@ func TestScripts(t *testing.T) {
 			"dead":           cmdDead,
 			"planmatchesrun": cmdPlanMatchesRun,
 			"publish":        cmdPublish,
+			"waitlines":      cmdWaitLines,
+			"probe":          cmdProbe,
 		},
 	})
 }
@@ -195,6 +200,60 @@ func cmdOverlap(ts *testscript.TestScript, neg bool, args []string) {
 	if overlaps == neg {
 		ts.Fatalf("overlap(%s, %s) = %v", args[0], args[1], overlaps)
 	}
+}
+
+// waitBound is how long waitlines and probe wait for what a background
+// process does: a bound against a hung test, not a speed requirement.
+const waitBound = 90 * time.Second
+
+// waitlines FILE N: wait until FILE has at least N lines (for a
+// background process's progress); the last line becomes stdout.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitlines FILE N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	for start := time.Now(); time.Since(start) < waitBound; time.Sleep(20 * time.Millisecond) {
+		data, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"); len(data) > 0 && len(lines) >= n {
+			ts.Stdout().Write([]byte(lines[len(lines)-1] + "\n"))
+			return
+		}
+	}
+	ts.Fatalf("%s has fewer than %d lines after %v", args[0], n, waitBound)
+}
+
+// probe URL REGEXP: wait until a GET of URL answers a body matching
+// REGEXP; ! probe URL: URL must not answer at all, now.
+func cmdProbe(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 || (!neg && len(args) != 2) {
+		ts.Fatalf("usage: probe URL REGEXP | ! probe URL")
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	if neg {
+		if resp, err := client.Get(args[0]); err == nil {
+			resp.Body.Close()
+			ts.Fatalf("%s answers %s", args[0], resp.Status)
+		}
+		return
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	last := ""
+	for start := time.Now(); time.Since(start) < waitBound; time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get(args[0])
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if last = string(body); re.MatchString(last) {
+			return
+		}
+	}
+	ts.Fatalf("%s never answered %q in %v (last: %q)", args[0], args[1], waitBound, last)
 }
 
 // dead PIDFILE: the process whose pid is in PIDFILE is not running.

@@ -30,6 +30,9 @@ func (e *execution) record(started time.Time, results []sched.Result, interrupte
 			rj.StartMS = r.Start.Sub(started).Milliseconds()
 			rj.DurationMS = d.Milliseconds()
 			rj.QueuedMS = r.Start.Sub(r.Ready).Milliseconds()
+			if d, ok := e.outputs[rj.ID]; ok {
+				rj.Output = d.String()
+			}
 		}
 		if rj.Status == runrec.Failed && rec.Status == runrec.Success {
 			rec.Status = runrec.RunFailed

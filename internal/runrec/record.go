@@ -55,6 +55,7 @@ type Job struct {
 	Cache      Cache    `json:"cache"`
 	Log        string   `json:"log,omitempty"`        // relative to the run's directory
 	LogDigest  string   `json:"log_digest,omitempty"` // cached jobs: their log is this blob of the cache
+	Output     string   `json:"output,omitempty"`     // the digest of its outputs, when this run knew it
 }
 
 // Cache says whether the job's result came from the cache, and why not.

@@ -1,0 +1,323 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/spf13/cobra"
+
+	"github.com/sparkwing-dev/sparkwing/internal/devloop"
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+type devFlags struct {
+	jobs    int
+	profile string
+	stats   bool
+}
+
+func newDevCmd(e *env, g *globals) *cobra.Command {
+	f := &devFlags{}
+	cmd := &cobra.Command{
+		Use:   "dev PIPELINE [flags] [PIPELINE ARGUMENTS]",
+		Short: "Rebuild on every save and keep the pipeline's services running and healthy",
+		Long: `Run a pipeline, keep its services running, and after every save run it
+again through the same engine and cache as 'sparkwing run': only the jobs
+whose inputs changed run, and a job whose output did not change stops the
+wave. A service is restarted only when a job it restarts on (restart_on,
+default its needs) produced a new output, so a comment-only edit that
+leaves the binary identical restarts nothing.
+
+Every change ends with one line:
+  edit → healthy in 0.84 s (detect 12 ms · build 0.61 s · restart 0.15 s · health 0.07 s)
+and is appended to .sparkwing/dev/PIPELINE.jsonl; --stats prints the median
+and p95 of this and past sessions, and which phase dominates.
+
+A failed build leaves the running services as they are; a service that
+exits is shown with its last lines and restarted with a back-off (1 s,
+doubling to 30 s); the next save retries either way. Jobs that need a
+service are not run by dev (sparkwing run runs them). Changes under
+.sparkwing/, .git/, the jobs' outputs and git-ignored paths are not
+watched; a burst of events (an editor's save, a checkout) is one change.
+
+Ctrl-C stops the services, the last started first, and exits 130.`,
+		Example:            "  sparkwing dev serve\n  sparkwing dev serve --stats",
+		DisableFlagParsing: true,
+		ValidArgsFunction:  e.completePipelineArgs(g, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.dev(cmd, g, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
+	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` image jobs push to (default $SPARKWING_PROFILE, else local)")
+	fl.BoolVar(&f.stats, "stats", false, "print the edit → healthy times of the last session and of all sessions, and exit")
+	return cmd
+}
+
+func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) error {
+	inv, err := e.invoke(cmd, g, args, func() error {
+		if f.jobs < 1 {
+			return usageError("-j %d: the number of parallel jobs must be at least 1", f.jobs)
+		}
+		return nil
+	})
+	if inv == nil || err != nil {
+		return err
+	}
+	if inv.name == "" {
+		return usageError("usage: sparkwing dev PIPELINE (see sparkwing dev --help)")
+	}
+	root, name := inv.root, inv.name
+	stats := filepath.Join(root, ".sparkwing", "dev", name+".jsonl")
+	if f.stats {
+		return writeDevStats(e.stdout, stats)
+	}
+	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	pl, err := e.resolvePlan(ctx, root, inv.file, name, inv.rest, false)
+	if err != nil {
+		return interrupted(ctx, err)
+	}
+	c, err := e.newCache(root)
+	if err != nil {
+		return fmt.Errorf("opening the cache: %w", err)
+	}
+	exe, _ := os.Executable()
+	watchdog := &job.Watchdog{Exe: exe, Warn: func(msg string) { fmt.Fprintf(e.stderr, "warning: %s\n", msg) }}
+	defer watchdog.Close()
+	obs := &devObserver{w: e.stdout}
+	images := e.imageOptions(inv.file, f.profile, false)
+	err = devloop.Loop(ctx, devloop.Options{
+		Root: root, Plan: pl, Out: obs.locked(),
+		Runner: &job.Runner{Root: root, LookupEnv: e.lookupEnv, Watchdog: watchdog},
+		Build: func(ctx context.Context, p *plan.Plan) (*runrec.Record, error) {
+			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
+				Observer: obs, Cache: c, Images: images, Watchdog: exe, HideCachedLogs: true})
+		},
+		Ignore: e.devIgnore(root, pl),
+		Stats:  stats,
+	})
+	if err != nil {
+		return err
+	}
+	return &exitError{code: exitInterrupted}
+}
+
+// devIgnore is what the dev loop does not watch: sparkwing's and git's
+// directories, the cache, the jobs' outputs, git-ignored paths and
+// editors' scratch files.
+func (e *env) devIgnore(root string, pl *plan.Plan) func(string) bool {
+	prefixes := []string{".sparkwing", ".git"}
+	dirs := []string{os.TempDir()}
+	if dir, err := e.cacheDir(); err == nil {
+		dirs = append(dirs, dir)
+	}
+	if tmp, ok := e.lookupEnv("TMPDIR"); ok {
+		dirs = append(dirs, tmp)
+	}
+	for _, dir := range dirs {
+		if rel, err := filepath.Rel(root, dir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+			prefixes = append(prefixes, filepath.ToSlash(rel))
+		}
+	}
+	var globs []string
+	parents := map[string]bool{} // the directories outputs are made in: their creation is not a change
+	for _, j := range pl.Jobs {
+		for _, o := range j.Outputs {
+			base := plan.LiteralBase(o)
+			if base == path.Clean(o) && base != "" {
+				prefixes = append(prefixes, base)
+			} else {
+				globs = append(globs, o)
+			}
+			for p := path.Dir(base); p != "." && p != "/"; p = path.Dir(p) {
+				parents[p] = true
+			}
+			parents[base] = true
+		}
+	}
+	ignored := gitIgnored(root)
+	return func(rel string) bool {
+		name := path.Base(rel)
+		if strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".swx") ||
+			strings.HasPrefix(name, ".#") || name == "4913" {
+			return true
+		}
+		if parents[rel] {
+			return true
+		}
+		for _, p := range prefixes {
+			if rel == p || strings.HasPrefix(rel, p+"/") {
+				return true
+			}
+		}
+		for _, g := range globs {
+			if ok, _ := doublestar.Match(g, rel); ok {
+				return true
+			}
+		}
+		for p := rel; p != "." && p != "/" && p != ""; p = path.Dir(p) {
+			if ignored[p] {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// gitIgnored lists the paths git ignores in the checkout at root (whole
+// directories once), none outside git.
+func gitIgnored(root string) map[string]bool {
+	out, err := exec.Command("git", "-C", root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z").Output()
+	set := map[string]bool{}
+	if err != nil {
+		return set
+	}
+	for _, p := range strings.Split(string(out), "\x00") {
+		if p = strings.TrimSuffix(p, "/"); p != "" {
+			set[p] = true
+		}
+	}
+	return set
+}
+
+// devObserver shows what a dev build did in a few lines: each job that
+// ran, and a failed job's last lines.
+type devObserver struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (o *devObserver) RunStarted(ui.RunInfo)  {}
+func (o *devObserver) JobStarted(string)      {}
+func (o *devObserver) JobLine(string, []byte) {}
+func (o *devObserver) RunFinished(*runrec.Record, string) {
+}
+
+func (o *devObserver) JobFinished(j runrec.Job, logPath string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch j.Status {
+	case runrec.Ran:
+		fmt.Fprintf(o.w, "✓ %s %v\n", j.ID, time.Duration(j.DurationMS)*time.Millisecond)
+	case runrec.Failed:
+		fmt.Fprintf(o.w, "✗ %s failed: %s\n", j.ID, j.Error)
+		for _, line := range lastLines(logPath, 15) {
+			fmt.Fprintf(o.w, "  │ %s\n", line)
+		}
+	}
+}
+
+func (o *devObserver) Warn(job, msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "warning: %s: %s\n", job, msg)
+}
+
+// locked is a writer that shares the observer's lock.
+func (o *devObserver) locked() io.Writer { return lockedWriter{o} }
+
+type lockedWriter struct{ o *devObserver }
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.o.mu.Lock()
+	defer l.o.mu.Unlock()
+	return l.o.w.Write(p)
+}
+
+// lastLines is the last n lines of a log file.
+func lastLines(path string, n int) []string {
+	data, err := fileset.ReadRegular(path, 1<<20)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return lines[max(len(lines)-n, 0):]
+}
+
+// writeDevStats prints the median and p95 of edit → healthy of the last
+// session and of all, and the phase with the largest median.
+func writeDevStats(w io.Writer, file string) error {
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return usageError("no dev session recorded yet (%s): run sparkwing dev first", file)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var all, last []map[string]any
+	var session string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var t map[string]any
+		if json.Unmarshal(sc.Bytes(), &t) != nil {
+			continue
+		}
+		restarted, _ := t["restarted"].([]any)
+		if t["failed"] != nil || len(restarted) == 0 || t["detect_ms"] == float64(0) {
+			continue // a failed build, nothing restarted, or the first start: no edit → healthy
+		}
+		if s, _ := t["session"].(string); s != session {
+			session, last = s, nil
+		}
+		all, last = append(all, t), append(last, t)
+	}
+	if len(all) == 0 {
+		fmt.Fprintf(w, "no edit that ended healthy is recorded yet in %s\n", file)
+		return nil
+	}
+	for _, set := range []struct {
+		name string
+		ts   []map[string]any
+	}{{"last session", last}, {"all sessions", all}} {
+		fmt.Fprintf(w, "%s: %d edits, edit → healthy median %s, p95 %s", set.name, len(set.ts),
+			msText(quantile(set.ts, "total_ms", 0.5)), msText(quantile(set.ts, "total_ms", 0.95)))
+		top, topMS := "", -1.0
+		for _, phase := range []string{"detect", "build", "restart", "health"} {
+			if m := quantile(set.ts, phase+"_ms", 0.5); m > topMS {
+				top, topMS = phase, m
+			}
+		}
+		fmt.Fprintf(w, "; %s dominates (median %s)\n", top, msText(topMS))
+	}
+	return nil
+}
+
+func quantile(ts []map[string]any, field string, q float64) float64 {
+	var xs []float64
+	for _, t := range ts {
+		v, _ := t[field].(float64)
+		xs = append(xs, v)
+	}
+	slices.Sort(xs)
+	return xs[min(int(q*float64(len(xs))), len(xs)-1)]
+}
+
+func msText(ms float64) string {
+	if ms < 1000 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.2f s", ms/1000)
+}

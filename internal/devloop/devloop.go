@@ -1,0 +1,427 @@
+// Package devloop is `sparkwing dev`: one resident process that watches
+// the project, re-runs the pipeline's jobs through the engine after each
+// save (so only what changed runs, and a job whose output did not change
+// stops the wave), and keeps the pipeline's services running: a service
+// is restarted only when a job it restarts on produced a new output, and
+// each change ends with one line that says how long edit → healthy took,
+// phase by phase.
+package devloop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+// Options configure a dev loop.
+type Options struct {
+	Root  string
+	Plan  *plan.Plan
+	Build func(ctx context.Context, p *plan.Plan) (*runrec.Record, error) // one run of the jobs through the engine
+	// Runner starts services.
+	Runner *job.Runner
+	Out    io.Writer // what the loop says, and the services' output, prefixed
+	// Ignore reports whether a change to rel (slash-separated, relative to
+	// the root) cannot matter: outputs, .sparkwing/, .git/, ignored files.
+	Ignore func(rel string) bool
+	Stats  string        // the file each change's timing is appended to
+	Quiet  time.Duration // a change set ends after this long without events
+}
+
+// Loop runs until ctx is done, then stops the services (the last started
+// first) and returns.
+func Loop(ctx context.Context, o Options) error {
+	if o.Quiet == 0 {
+		o.Quiet = 50 * time.Millisecond
+	}
+	d := &dev{o: o, session: time.Now().UTC().Format(time.RFC3339Nano), restart: make(chan *instance, 16),
+		output: map[string]string{}, keys: map[string]string{}}
+	d.build, d.services = split(o.Plan)
+	switch {
+	case len(d.services) == 0:
+		d.say("%s has no service: sparkwing dev rebuilds on every save, and there is nothing to keep running", o.Plan.Name)
+	}
+	for _, j := range o.Plan.Jobs {
+		if j.Service == nil && d.build.Index(j.ID) < 0 {
+			d.say("%s needs a service, so sparkwing dev does not run it (sparkwing run does)", j.ID)
+		}
+	}
+	w, err := watch(o.Root, o.Ignore, o.Quiet)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	d.say("watching %s (%d directories); Ctrl-C stops", o.Root, w.dirs)
+	d.cycle(ctx, time.Now(), nil)
+	for {
+		select {
+		case <-ctx.Done():
+			d.stopAll()
+			return nil
+		case cs := <-w.changes:
+			if cs.overflow {
+				d.say("the file watcher lost events: checking every input")
+			}
+			d.cycle(ctx, cs.first, cs.paths)
+		case in := <-d.restart:
+			d.recover(ctx, in)
+		case err := <-w.errs:
+			d.say("file watcher: %v", err)
+		}
+	}
+}
+
+// split separates the jobs a build runs (those no service is upstream of)
+// from the services, in plan order.
+func split(p *plan.Plan) (*plan.Plan, []plan.Job) {
+	afterService := map[string]bool{}
+	var services []plan.Job
+	var keep []string
+	for _, i := range plan.Topo(p.Deps()) {
+		j := p.Jobs[i]
+		down := j.Service != nil
+		for _, n := range j.Needs {
+			down = down || afterService[n]
+		}
+		afterService[j.ID] = down
+		switch {
+		case j.Service != nil:
+			services = append(services, j)
+		case !down:
+			keep = append(keep, j.ID)
+		}
+	}
+	build, err := p.Only(keep)
+	if err != nil || len(keep) == 0 {
+		build = &plan.Plan{Name: p.Name}
+	}
+	return build, services
+}
+
+type dev struct {
+	o        Options
+	session  string
+	build    *plan.Plan
+	services []plan.Job
+
+	mu      sync.Mutex // guards writes to Out
+	running []*instance
+	restart chan *instance // a service that exited by itself, due for a restart
+	output  map[string]string
+	keys    map[string]string
+}
+
+// instance is one process of a service.
+type instance struct {
+	job     plan.Job
+	proc    *job.Process
+	tail    *tail
+	stopped bool          // stopped by the loop, not crashed
+	backoff time.Duration // before the next restart after a crash
+	started time.Time
+}
+
+func (d *dev) say(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.o.Out, "sparkwing dev: "+format+"\n", args...)
+}
+
+// timing is one change's record in the stats file.
+type timing struct {
+	Session   string   `json:"session"`
+	At        string   `json:"at"`
+	TotalMS   float64  `json:"total_ms"`
+	DetectMS  float64  `json:"detect_ms"`
+	BuildMS   float64  `json:"build_ms"`
+	RestartMS float64  `json:"restart_ms"`
+	HealthMS  float64  `json:"health_ms"`
+	Changed   []string `json:"changed,omitempty"` // the paths that changed (the first 10)
+	Ran       int      `json:"ran"`
+	Restarted []string `json:"restarted"`
+	Failed    string   `json:"failed,omitempty"`
+}
+
+// cycle builds after a change set whose first event came at edited (the
+// loop's start for the first), then restarts what the build changed.
+func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
+	t := timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}}
+	t.Changed = slices.Compact(slices.Sorted(slices.Values(paths)))
+	t.Changed = t.Changed[:min(len(t.Changed), 10)]
+	start := time.Now()
+	t.DetectMS = ms(start.Sub(edited))
+	if paths == nil {
+		t.DetectMS = 0
+	}
+	rec, err := d.o.Build(ctx, d.build)
+	t.BuildMS = ms(time.Since(start))
+	if ctx.Err() != nil {
+		return
+	}
+	if err == nil && rec.Status != runrec.Success {
+		err = fmt.Errorf("%s", failure(rec))
+	}
+	if err != nil {
+		t.Failed = err.Error()
+		t.TotalMS = ms(time.Since(edited))
+		if len(d.running) > 0 {
+			d.say("build failed: %v; the running %s stays as it was", err, names(d.running))
+		} else {
+			d.say("build failed: %v; waiting for the next save", err)
+		}
+		d.record(t)
+		return
+	}
+	changed := map[string]bool{}
+	for _, j := range rec.Jobs {
+		if j.Status == runrec.Ran {
+			t.Ran++
+		}
+		if d.newResult(j) {
+			changed[j.ID] = true
+		}
+	}
+	for _, svc := range d.services {
+		in := d.instanceOf(svc.ID)
+		on := svc.Service.RestartOn
+		if on == nil {
+			on = svc.Needs
+		}
+		if in != nil && !slices.ContainsFunc(on, func(id string) bool { return changed[id] }) {
+			continue
+		}
+		r0 := time.Now()
+		if in != nil {
+			d.stop(in)
+		}
+		t.RestartMS += ms(time.Since(r0))
+		h0 := time.Now()
+		if err := d.start(ctx, svc, nil); err != nil {
+			t.Failed = fmt.Sprintf("%s: %v", svc.ID, err)
+			break
+		}
+		t.HealthMS += ms(time.Since(h0))
+		t.Restarted = append(t.Restarted, svc.ID)
+	}
+	t.TotalMS = ms(time.Since(edited))
+	d.record(t)
+	switch {
+	case t.Failed != "":
+	case len(t.Restarted) > 0 && paths != nil:
+		d.say("edit → healthy in %s (detect %s · build %s · restart %s · health %s)",
+			secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS), secs(t.RestartMS), secs(t.HealthMS))
+	case len(t.Restarted) > 0:
+		d.say("built and healthy in %s (build %s · start and health %s)", secs(t.TotalMS), secs(t.BuildMS), secs(t.HealthMS))
+	case t.Ran > 0 && len(d.services) > 0:
+		d.say("edit → built in %s (detect %s · build %s); no output a service restarts on changed, so nothing restarted",
+			secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS))
+	case t.Ran > 0:
+		d.say("edit → built in %s (detect %s · build %s)", secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS))
+	}
+}
+
+// newResult reports whether job j's result differs from the last build's:
+// its output digest when known, else its key; a job with neither (not
+// cached) that ran is new.
+func (d *dev) newResult(j runrec.Job) bool {
+	before, seen := d.output[j.ID], d.output[j.ID] != "" || d.keys[j.ID] != ""
+	switch {
+	case j.Output != "":
+		d.output[j.ID] = j.Output
+		return !seen || before != j.Output
+	case j.Key != "":
+		old := d.keys[j.ID]
+		d.keys[j.ID] = j.Key
+		return !seen || old != j.Key
+	}
+	return j.Status == runrec.Ran
+}
+
+func (d *dev) instanceOf(id string) *instance {
+	for _, in := range d.running {
+		if in.job.ID == id {
+			return in
+		}
+	}
+	return nil
+}
+
+// start starts a service and waits until it is healthy; prev is the
+// instance it replaces after a crash (its back-off carries over).
+func (d *dev) start(ctx context.Context, svc plan.Job, prev *instance) error {
+	in := &instance{job: svc, tail: &tail{}, backoff: time.Second, started: time.Now()}
+	if prev != nil && time.Since(prev.started) < time.Minute { // crashing again soon: wait longer
+		in.backoff = min(prev.backoff*2, 30*time.Second)
+	}
+	out := &prefixed{d: d, id: svc.ID, tail: in.tail}
+	proc, err := engine.StartService(ctx, d.o.Runner, svc, out, func(msg string) { d.say("warning: %s: %s", svc.ID, msg) })
+	if err != nil {
+		d.say("%s did not start: %v%s", svc.ID, err, in.tail.String())
+		if ctx.Err() == nil {
+			in.proc = nil
+			d.later(in)
+		}
+		return err
+	}
+	in.proc = proc
+	d.running = append(d.running, in)
+	go func() {
+		<-proc.Done()
+		d.mu.Lock()
+		stopped := in.stopped
+		d.mu.Unlock()
+		if !stopped {
+			d.restart <- in
+		}
+	}()
+	return nil
+}
+
+// recover handles a service that exited by itself: it says so with its
+// last lines and restarts it after its back-off (doubling to 30 s).
+func (d *dev) recover(ctx context.Context, in *instance) {
+	if in.proc != nil {
+		if d.instanceOf(in.job.ID) != in {
+			return // already replaced
+		}
+		d.running = slices.DeleteFunc(d.running, func(x *instance) bool { return x == in })
+		d.say("%s exited: %v%s\nsparkwing dev: restarting it in %v", in.job.ID, in.proc.Err(), in.tail.String(), in.backoff)
+		in.proc = nil
+		d.later(in)
+		return
+	}
+	if d.instanceOf(in.job.ID) == nil && d.start(ctx, in.job, in) == nil { // unless a save restarted it meanwhile
+		d.say("%s is healthy again", in.job.ID)
+	}
+}
+
+// later queues a restart of a service after its back-off.
+func (d *dev) later(in *instance) {
+	time.AfterFunc(in.backoff, func() { d.restart <- in })
+}
+
+func (d *dev) stop(in *instance) {
+	d.mu.Lock()
+	in.stopped = true
+	d.mu.Unlock()
+	engine.StopService(in.job, in.proc)
+	d.running = slices.DeleteFunc(d.running, func(x *instance) bool { return x == in })
+}
+
+func (d *dev) stopAll() {
+	for _, in := range slices.Backward(slices.Clone(d.running)) {
+		d.stop(in)
+	}
+	d.say("stopped")
+}
+
+// record appends a change's timing to the stats file.
+func (d *dev) record(t timing) {
+	if d.o.Stats == "" {
+		return
+	}
+	line, _ := json.Marshal(t)
+	if err := os.MkdirAll(filepath.Dir(d.o.Stats), 0o755); err != nil {
+		return
+	}
+	f, err := os.OpenFile(d.o.Stats, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		d.say("cannot record the timing: %v", err)
+		return
+	}
+	defer f.Close()
+	f.Write(append(line, '\n'))
+}
+
+// failure names the jobs a failed build failed in.
+func failure(rec *runrec.Record) string {
+	var parts []string
+	for _, j := range rec.Jobs {
+		if j.Status == runrec.Failed {
+			parts = append(parts, j.ID+": "+j.Error)
+		}
+	}
+	if len(parts) == 0 {
+		return string(rec.Status)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func names(ins []*instance) string {
+	var ids []string
+	for _, in := range ins {
+		ids = append(ids, in.job.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func secs(ms float64) string {
+	if ms < 1000 {
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.2f s", ms/1000)
+}
+
+// prefixed writes a service's output to the loop's, each line prefixed
+// with its id, and keeps its last lines.
+type prefixed struct {
+	d    *dev
+	id   string
+	tail *tail
+	part []byte
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.part = append(p.part, b...)
+	for {
+		i := slices.Index(p.part, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(p.part[:i])
+		p.part = p.part[i+1:]
+		p.tail.add(line)
+		p.d.mu.Lock()
+		fmt.Fprintf(p.d.o.Out, "%s │ %s\n", p.id, line)
+		p.d.mu.Unlock()
+	}
+}
+
+// tail keeps a service's last lines.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *tail) add(line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, line)
+	if len(t.lines) > 10 {
+		t.lines = t.lines[len(t.lines)-10:]
+	}
+}
+
+// String is the last lines, indented, after a newline; "" when none.
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == 0 {
+		return ""
+	}
+	return "; its last lines:\n  │ " + strings.Join(t.lines, "\n  │ ")
+}

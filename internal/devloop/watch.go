@@ -1,0 +1,139 @@
+package devloop
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// maxChangeSet bounds how long a burst of events (a git checkout, an
+// editor's save dance) is gathered into one change set.
+const maxChangeSet = time.Second
+
+// changeSet is the paths a burst of events touched, and when its first
+// event came.
+type changeSet struct {
+	first    time.Time
+	paths    []string
+	overflow bool // the kernel dropped events: anything may have changed
+}
+
+// watcher watches every directory of the project but the ignored ones,
+// and gathers events into change sets.
+type watcher struct {
+	fs      *fsnotify.Watcher
+	root    string
+	ignore  func(rel string) bool
+	changes chan changeSet
+	errs    chan error
+	dirs    int
+	done    chan struct{}
+}
+
+func watch(root string, ignore func(string) bool, quiet time.Duration) (*watcher, error) {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{fs: fw, root: root, ignore: ignore, changes: make(chan changeSet), errs: make(chan error, 1), done: make(chan struct{})}
+	if err := w.add(root); err != nil {
+		fw.Close()
+		return nil, err
+	}
+	go w.run(quiet)
+	return w, nil
+}
+
+// add watches dir and every directory below it that is not ignored.
+func (w *watcher) add(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // gone meanwhile
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if rel, _ := filepath.Rel(w.root, p); rel != "." && w.ignore(filepath.ToSlash(rel)) {
+			return filepath.SkipDir
+		}
+		if err := w.fs.Add(p); err != nil {
+			return err
+		}
+		w.dirs++
+		return nil
+	})
+}
+
+// run gathers events into change sets and hands each to the loop; events
+// that come while the loop is busy are merged into the set it takes next.
+func (w *watcher) run(quiet time.Duration) {
+	var cs *changeSet
+	var timer <-chan time.Time
+	var deadline time.Time
+	var ready changeSet
+	var out chan changeSet // w.changes once a set is ready, else nil
+	for {
+		select {
+		case <-w.done:
+			return
+		case out <- ready:
+			ready, out = changeSet{}, nil
+		case ev, ok := <-w.fs.Events:
+			if !ok {
+				return
+			}
+			rel, err := filepath.Rel(w.root, ev.Name)
+			if err != nil || w.ignore(filepath.ToSlash(rel)) {
+				continue
+			}
+			if ev.Has(fsnotify.Create) {
+				if st, err := os.Lstat(ev.Name); err == nil && st.IsDir() {
+					w.add(ev.Name)
+				}
+			}
+			if cs == nil {
+				cs = &changeSet{first: time.Now()}
+				deadline = cs.first.Add(maxChangeSet)
+			}
+			cs.paths = append(cs.paths, filepath.ToSlash(rel))
+			timer = time.After(min(quiet, time.Until(deadline)))
+		case err, ok := <-w.fs.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				if cs == nil {
+					cs = &changeSet{first: time.Now()}
+					deadline = cs.first.Add(maxChangeSet)
+				}
+				cs.overflow = true
+				timer = time.After(quiet)
+				continue
+			}
+			select {
+			case w.errs <- err:
+			default:
+			}
+		case <-timer:
+			if out == nil {
+				ready = *cs
+			} else {
+				ready.paths = append(ready.paths, cs.paths...)
+				ready.overflow = ready.overflow || cs.overflow
+			}
+			out, cs, timer = w.changes, nil, nil
+		}
+	}
+}
+
+func (w *watcher) close() {
+	close(w.done)
+	w.fs.Close()
+}
