@@ -127,7 +127,7 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 // devIgnore is what the dev loop does not watch: sparkwing's and git's
 // directories, the cache, the jobs' outputs, git-ignored paths and
 // editors' scratch files.
-func (e *env) devIgnore(root string, pl *plan.Plan) func(string) bool {
+func (e *env) devIgnore(root string, pl *plan.Plan) func(string, bool) bool {
 	prefixes := []string{".sparkwing", ".git"}
 	dirs := []string{os.TempDir()}
 	if dir, err := e.cacheDir(); err == nil {
@@ -158,13 +158,13 @@ func (e *env) devIgnore(root string, pl *plan.Plan) func(string) bool {
 		}
 	}
 	ignored := gitIgnored(root)
-	return func(rel string) bool {
+	return func(rel string, event bool) bool {
 		name := path.Base(rel)
 		if strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".swx") ||
 			strings.HasPrefix(name, ".#") || name == "4913" {
 			return true
 		}
-		if parents[rel] {
+		if event && parents[rel] {
 			return true
 		}
 		for _, p := range prefixes {
@@ -187,10 +187,14 @@ func (e *env) devIgnore(root string, pl *plan.Plan) func(string) bool {
 }
 
 // gitIgnored lists the paths git ignores in the checkout at root (whole
-// directories once), none outside git.
+// directories once); none outside git, or when the project itself is in
+// an ignored directory of an enclosing checkout (then all of it would be).
 func gitIgnored(root string) map[string]bool {
-	out, err := exec.Command("git", "-C", root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z").Output()
 	set := map[string]bool{}
+	if exec.Command("git", "-C", root, "check-ignore", "-q", ".").Run() == nil {
+		return set
+	}
+	out, err := exec.Command("git", "-C", root, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z").Output()
 	if err != nil {
 		return set
 	}
@@ -276,8 +280,8 @@ func writeDevStats(w io.Writer, file string) error {
 			continue
 		}
 		restarted, _ := t["restarted"].([]any)
-		if t["failed"] != nil || len(restarted) == 0 || t["detect_ms"] == float64(0) {
-			continue // a failed build, nothing restarted, or the first start: no edit → healthy
+		if t["failed"] != nil || t["crash"] != nil || len(restarted) == 0 || t["detect_ms"] == float64(0) {
+			continue // a failed build, a crash, nothing restarted, or the first start: no edit → healthy
 		}
 		if s, _ := t["session"].(string); s != session {
 			session, last = s, nil

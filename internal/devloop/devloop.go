@@ -35,7 +35,10 @@ type Options struct {
 	Out    io.Writer // what the loop says, and the services' output, prefixed
 	// Ignore reports whether a change to rel (slash-separated, relative to
 	// the root) cannot matter: outputs, .sparkwing/, .git/, ignored files.
-	Ignore func(rel string) bool
+	// event is false when the watcher asks whether to watch a directory,
+	// true for an event (some events are noise, such as the creation of
+	// the directory an output is written to, in a directory still watched).
+	Ignore func(rel string, event bool) bool
 	Stats  string        // the file each change's timing is appended to
 	Quiet  time.Duration // a change set ends after this long without events
 }
@@ -152,6 +155,7 @@ type timing struct {
 	Ran       int      `json:"ran"`
 	Restarted []string `json:"restarted"`
 	Failed    string   `json:"failed,omitempty"`
+	Crash     bool     `json:"crash,omitempty"` // a restart after the service exited, not after an edit
 }
 
 // cycle builds after a change set whose first event came at edited (the
@@ -302,9 +306,19 @@ func (d *dev) recover(ctx context.Context, in *instance) {
 		d.later(in)
 		return
 	}
-	if d.instanceOf(in.job.ID) == nil && d.start(ctx, in.job, in) == nil { // unless a save restarted it meanwhile
+	if d.instanceOf(in.job.ID) != nil {
+		return // a save restarted it meanwhile
+	}
+	t := timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}, Crash: true}
+	h0 := time.Now()
+	if err := d.start(ctx, in.job, in); err != nil {
+		t.Failed = fmt.Sprintf("%s: %v", in.job.ID, err)
+	} else {
+		t.Restarted, t.HealthMS = []string{in.job.ID}, ms(time.Since(h0))
 		d.say("%s is healthy again", in.job.ID)
 	}
+	t.TotalMS = t.HealthMS
+	d.record(t)
 }
 
 // later queues a restart of a service after its back-off.

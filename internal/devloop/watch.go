@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -19,7 +20,22 @@ const maxChangeSet = time.Second
 type changeSet struct {
 	first    time.Time
 	paths    []string
-	overflow bool // the kernel dropped events: anything may have changed
+	created  map[string]bool // paths whose first event in the set created them
+	overflow bool            // the kernel dropped events: anything may have changed
+}
+
+// settle drops the paths created and gone again within the set (a
+// compiler's or an editor's temporary file): the tree is as it was there.
+// It reports whether anything is left.
+func (cs *changeSet) settle(root string) bool {
+	cs.paths = slices.DeleteFunc(cs.paths, func(rel string) bool {
+		if !cs.created[rel] {
+			return false
+		}
+		_, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
+		return errors.Is(err, fs.ErrNotExist)
+	})
+	return len(cs.paths) > 0 || cs.overflow
 }
 
 // watcher watches every directory of the project but the ignored ones,
@@ -27,14 +43,14 @@ type changeSet struct {
 type watcher struct {
 	fs      *fsnotify.Watcher
 	root    string
-	ignore  func(rel string) bool
+	ignore  func(rel string, event bool) bool
 	changes chan changeSet
 	errs    chan error
 	dirs    int
 	done    chan struct{}
 }
 
-func watch(root string, ignore func(string) bool, quiet time.Duration) (*watcher, error) {
+func watch(root string, ignore func(string, bool) bool, quiet time.Duration) (*watcher, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, err
@@ -60,7 +76,7 @@ func (w *watcher) add(dir string) error {
 		if !d.IsDir() {
 			return nil
 		}
-		if rel, _ := filepath.Rel(w.root, p); rel != "." && w.ignore(filepath.ToSlash(rel)) {
+		if rel, _ := filepath.Rel(w.root, p); rel != "." && w.ignore(filepath.ToSlash(rel), false) {
 			return filepath.SkipDir
 		}
 		if err := w.fs.Add(p); err != nil {
@@ -90,7 +106,7 @@ func (w *watcher) run(quiet time.Duration) {
 				return
 			}
 			rel, err := filepath.Rel(w.root, ev.Name)
-			if err != nil || w.ignore(filepath.ToSlash(rel)) {
+			if err != nil || w.ignore(filepath.ToSlash(rel), false) {
 				continue
 			}
 			if ev.Has(fsnotify.Create) {
@@ -98,11 +114,18 @@ func (w *watcher) run(quiet time.Duration) {
 					w.add(ev.Name)
 				}
 			}
+			if w.ignore(filepath.ToSlash(rel), true) {
+				continue
+			}
 			if cs == nil {
-				cs = &changeSet{first: time.Now()}
+				cs = &changeSet{first: time.Now(), created: map[string]bool{}}
 				deadline = cs.first.Add(maxChangeSet)
 			}
-			cs.paths = append(cs.paths, filepath.ToSlash(rel))
+			rel = filepath.ToSlash(rel)
+			if _, seen := cs.created[rel]; !seen {
+				cs.paths = append(cs.paths, rel)
+				cs.created[rel] = ev.Has(fsnotify.Create)
+			}
 			timer = time.After(min(quiet, time.Until(deadline)))
 		case err, ok := <-w.fs.Errors:
 			if !ok {
@@ -110,7 +133,7 @@ func (w *watcher) run(quiet time.Duration) {
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				if cs == nil {
-					cs = &changeSet{first: time.Now()}
+					cs = &changeSet{first: time.Now(), created: map[string]bool{}}
 					deadline = cs.first.Add(maxChangeSet)
 				}
 				cs.overflow = true
@@ -122,6 +145,10 @@ func (w *watcher) run(quiet time.Duration) {
 			default:
 			}
 		case <-timer:
+			if !cs.settle(w.root) {
+				cs, timer = nil, nil
+				continue
+			}
 			if out == nil {
 				ready = *cs
 			} else {

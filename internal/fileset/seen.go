@@ -243,23 +243,41 @@ func ParseSnapshot(b []byte) (*Snapshot, []byte, error) {
 // path whose timestamps are too close to readAt to trust: a change just
 // before or after whatever read the paths at readAt could leave them equal.
 func StatPaths(root string, paths []string, readAt time.Time) (*Snapshot, error) {
+	snap, racy, err := StatPathsRacy(root, paths, readAt)
+	if err == nil && racy != "" {
+		err = fmt.Errorf("%s changed too recently to trust its timestamps", racy)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// StatPathsRacy is StatPaths that keeps the paths too recent to trust (as
+// git keeps racily clean entries): their stat is recorded as unknown, so
+// the snapshot always reports them changed and a user checks their
+// content instead. racy names the first of them, "" if none.
+func StatPathsRacy(root string, paths []string, readAt time.Time) (snap *Snapshot, racy string, err error) {
 	rs := &rootStat{dir: root}
 	paths = slices.Compact(slices.Sorted(slices.Values(paths)))
-	snap := &Snapshot{paths: paths, stats: make([]seenStat, len(paths))}
+	snap = &Snapshot{paths: paths, stats: make([]seenStat, len(paths))}
 	for i, p := range paths {
 		st, err := rs.lstat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			snap.stats[i].missing = true
 		case err != nil:
-			return nil, err
+			return nil, "", err
 		case !settled(st.key, readAt):
-			return nil, fmt.Errorf("%s changed too recently to trust its timestamps", p)
+			// The zero stat: no path has it, so it always differs.
+			if racy == "" {
+				racy = p
+			}
 		default:
 			snap.stats[i].key = st.key
 		}
 	}
-	return snap, nil
+	return snap, racy, nil
 }
 
 // AddSnapshot adds every path of snap with its stat, as seen by this run.

@@ -87,9 +87,11 @@ type call struct {
 type Resolution struct {
 	Files []string // relative to the root, sorted: hashed as the job's inputs
 	Lines []string // manifest lines: the toolchain, go env settings, modules by version
-	// Snap is the stat of every path the resolution depends on; nil when
-	// one was too recent to trust (the resolution is then not kept).
+	// Snap is the stat of every path the resolution depends on. A path too
+	// recent to trust has an unknown stat (it always counts as changed, so
+	// the next run checks its head), and Racy names it.
 	Snap *fileset.Snapshot
+	Racy string
 	// Heads holds, for each Go file, the digest of what the go command
 	// reads of it to list packages (head.go); Free are the files whose
 	// content it does not read (embedded files, testdata). An edit that
@@ -151,8 +153,8 @@ func (r *Resolver) Resolve(ctx context.Context, in plan.GoInput, env []string, s
 	if c.err != nil {
 		return nil, c.err
 	}
-	if c.res.Snap == nil {
-		seen.Spoil("a file a `go:` input depends on changed too recently to trust its timestamps")
+	if c.res.Racy != "" {
+		seen.Spoil(c.res.Racy + ", which a `go:` input depends on, changed too recently to trust its timestamps")
 	} else {
 		seen.AddSnapshot(c.res.Snap)
 	}
@@ -208,11 +210,13 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 		if res.stillListed(r.Root, changed) {
 			// Bodies edited, nothing the listing read: the same listing,
 			// with the stats of now.
-			snap, err := fileset.StatPaths(r.Root, res.Snap.Paths(), started)
-			if res.Snap = snap; err == nil {
+			snap, racy, err := fileset.StatPathsRacy(r.Root, res.Snap.Paths(), started)
+			if err == nil {
+				res.Snap, res.Racy = snap, racy
 				r.keep(id, res)
+				return res, nil
 			}
-			return res, nil
+			// A path that cannot be stat-ed: list again.
 		}
 	}
 	l := &lister{root: r.Root, dir: filepath.Join(r.Root, filepath.FromSlash(in.Dir)), in: in, env: env,
@@ -224,11 +228,13 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 	}
 	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free),
 		Packages: sortedKeys(l.matched)}
-	snap, err := fileset.StatPaths(r.Root, append(sortedKeys(l.watch), res.Files...), started)
-	if err == nil {
-		res.Snap = snap
-		r.keep(id, res)
+	snap, racy, err := fileset.StatPathsRacy(r.Root, append(sortedKeys(l.watch), res.Files...), started)
+	if err != nil { // not kept, and the run cannot vouch for the tree
+		res.Racy = err.Error()
+		return res, nil
 	}
+	res.Snap, res.Racy = snap, racy
+	r.keep(id, res)
 	return res, nil
 }
 

@@ -3,6 +3,7 @@ package goinput_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -416,4 +417,63 @@ func FuzzHead(f *testing.F) {
 			t.Fatalf("a head %q for a file that does not parse", d1)
 		}
 	})
+}
+
+// TestRacilyCleanFilesAreCheckedByContent: files written just before a
+// listing (as in sparkwing dev, where every run follows an edit) keep the
+// resolution, with their stat unknown: the next resolution reads their
+// heads instead of running go list again. A body edit then costs no go
+// list; an edit that adds an import does, and is seen.
+func TestRacilyCleanFilesAreCheckedByContent(t *testing.T) {
+	p := newProject(t, layout)
+	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "go.log")
+	real, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = list ] && echo list >> %s\nexec %s \"$@\"\n", log, real)
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.env["PATH"] = bin + string(os.PathListSeparator) + p.env["PATH"]
+	lists := func() int {
+		data, _ := os.ReadFile(log)
+		return strings.Count(string(data), "list\n")
+	}
+	// The clock is the last edit's time: what was just written is too
+	// recent to trust. Each resolution follows an edit, as in sparkwing
+	// dev; the first follows the writing of the whole module.
+	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	first, err := r.Resolve(context.Background(), in, p.environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Racy == "" || lists() == 0 {
+		t.Fatalf("racy = %q after %d listings; want a racy resolution from a listing", first.Racy, lists())
+	}
+	p.stamp += 3600 // an hour later, the module has settled
+	var before int
+	for i, body := range []string{"edited", "edited again", "edited once more"} {
+		p.write("internal/core/core.go", "package core\n\nfunc Name() string { return \""+body+"\" }\n")
+		before = lists()
+		again, err := r.Resolve(context.Background(), in, p.environ(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first edit's resolution lists again (every path was racy);
+		// after it, only the edited file is, and its head is read instead.
+		if again.Racy != "internal/core/core.go" || (i > 0 && lists() != before) || !slices.Equal(first.Files, again.Files) {
+			t.Errorf("body edit %d: racy %q, %d more listings, files %q", i+1, again.Racy, lists()-before, again.Files)
+		}
+	}
+	p.write("internal/gen/gen.go", "package gen\n")
+	p.write("internal/core/core.go", "package core\n\nimport _ \"example.com/app/internal/gen\"\n\nfunc Name() string { return \"core\" }\n")
+	third, err := r.Resolve(context.Background(), in, p.environ(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lists() == before || !slices.Contains(third.Files, "internal/gen/gen.go") {
+		t.Errorf("an added import: %d more listings, files %q", lists()-before, third.Files)
+	}
 }
