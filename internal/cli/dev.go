@@ -115,8 +115,9 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
 				Observer: obs, Cache: c, Images: images, Watchdog: exe, HideCachedLogs: true})
 		},
-		Ignore: e.devIgnore(root, pl),
-		Stats:  stats,
+		Ignore:   e.devIgnore(root, pl),
+		Stats:    stats,
+		ReliedOn: func(p *plan.Plan) func(string) bool { return engine.ReliedOn(root, p) },
 	})
 	if err != nil {
 		return err

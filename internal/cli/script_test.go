@@ -66,7 +66,7 @@ func TestScripts(t *testing.T) {
 			"dead":           cmdDead,
 			"planmatchesrun": cmdPlanMatchesRun,
 			"publish":        cmdPublish,
-			"waitlines":      cmdWaitLines,
+			"waitline":       cmdWaitLine,
 			"probe":          cmdProbe,
 		},
 	})
@@ -206,22 +206,30 @@ func cmdOverlap(ts *testscript.TestScript, neg bool, args []string) {
 // process does: a bound against a hung test, not a speed requirement.
 const waitBound = 90 * time.Second
 
-// waitlines FILE N: wait until FILE has at least N lines (for a
-// background process's progress); the last line becomes stdout.
-func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+// waitline FILE REGEXP: wait until a line of FILE after the last one an
+// earlier waitline on FILE matched matches REGEXP (a background process's
+// progress); that line becomes stdout.
+func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waitlines FILE N")
+		ts.Fatalf("usage: waitline FILE REGEXP")
 	}
-	n, err := strconv.Atoi(args[1])
+	re, err := regexp.Compile(args[1])
 	ts.Check(err)
+	mark := "WAITLINE_" + strings.NewReplacer("/", "_", ".", "_").Replace(args[0])
+	from, _ := strconv.Atoi(ts.Getenv(mark))
+	var lines []string
 	for start := time.Now(); time.Since(start) < waitBound; time.Sleep(20 * time.Millisecond) {
 		data, _ := os.ReadFile(ts.MkAbs(args[0]))
-		if lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"); len(data) > 0 && len(lines) >= n {
-			ts.Stdout().Write([]byte(lines[len(lines)-1] + "\n"))
-			return
+		lines = strings.SplitAfter(string(data), "\n")
+		for i := from; i < len(lines); i++ {
+			if strings.HasSuffix(lines[i], "\n") && re.MatchString(lines[i]) {
+				ts.Setenv(mark, strconv.Itoa(i+1))
+				ts.Stdout().Write([]byte(lines[i]))
+				return
+			}
 		}
 	}
-	ts.Fatalf("%s has fewer than %d lines after %v", args[0], n, waitBound)
+	ts.Fatalf("no line of %s after line %d matched %q in %v:\n%s", args[0], from, args[1], waitBound, strings.Join(lines, ""))
 }
 
 // probe URL REGEXP: wait until a GET of URL answers a body matching

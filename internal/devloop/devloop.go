@@ -41,13 +41,17 @@ type Options struct {
 	Ignore func(rel string, event bool) bool
 	Stats  string        // the file each change's timing is appended to
 	Quiet  time.Duration // a change set ends after this long without events
+	// ReliedOn, if set, says after a build which paths it relied on (see
+	// engine.ReliedOn; nil: unknown): a change to none of them needs no
+	// build.
+	ReliedOn func(*plan.Plan) func(rel string) bool
 }
 
 // Loop runs until ctx is done, then stops the services (the last started
 // first) and returns.
 func Loop(ctx context.Context, o Options) error {
 	if o.Quiet == 0 {
-		o.Quiet = 50 * time.Millisecond
+		o.Quiet = 20 * time.Millisecond
 	}
 	d := &dev{o: o, session: time.Now().UTC().Format(time.RFC3339Nano), restart: make(chan *instance, 16),
 		output: map[string]string{}, keys: map[string]string{}}
@@ -74,6 +78,9 @@ func Loop(ctx context.Context, o Options) error {
 			d.stopAll()
 			return nil
 		case cs := <-w.changes:
+			if !cs.settle(o.Root) {
+				continue
+			}
 			if cs.overflow {
 				d.say("the file watcher lost events: checking every input")
 			}
@@ -124,6 +131,7 @@ type dev struct {
 	restart chan *instance // a service that exited by itself, due for a restart
 	output  map[string]string
 	keys    map[string]string
+	relied  func(rel string) bool // what the last build relied on; nil: unknown
 }
 
 // instance is one process of a service.
@@ -155,7 +163,8 @@ type timing struct {
 	Ran       int      `json:"ran"`
 	Restarted []string `json:"restarted"`
 	Failed    string   `json:"failed,omitempty"`
-	Crash     bool     `json:"crash,omitempty"` // a restart after the service exited, not after an edit
+	Crash     bool     `json:"crash,omitempty"`   // a restart after the service exited, not after an edit
+	Skipped   bool     `json:"skipped,omitempty"` // nothing the last build relied on changed: no build
 }
 
 // cycle builds after a change set whose first event came at edited (the
@@ -169,6 +178,15 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	if paths == nil {
 		t.DetectMS = 0
 	}
+	if d.relied != nil && paths != nil && !slices.Contains(paths, all) && !slices.ContainsFunc(paths, d.relied) {
+		// Nothing the last build relied on changed: it would restore
+		// every job as it is. The check is the whole build.
+		t.BuildMS, t.Skipped = ms(time.Since(start)), true
+		t.TotalMS = ms(time.Since(edited))
+		d.record(t)
+		return
+	}
+	d.relied = nil
 	rec, err := d.o.Build(ctx, d.build)
 	t.BuildMS = ms(time.Since(start))
 	if ctx.Err() != nil {
@@ -187,6 +205,9 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 		}
 		d.record(t)
 		return
+	}
+	if d.o.ReliedOn != nil {
+		d.relied = d.o.ReliedOn(d.build)
 	}
 	changed := map[string]bool{}
 	for _, j := range rec.Jobs {

@@ -24,9 +24,13 @@ type changeSet struct {
 	overflow bool            // the kernel dropped events: anything may have changed
 }
 
+// all is every path, for an overflowed set: the watcher cannot say which.
+const all = "."
+
 // settle drops the paths created and gone again within the set (a
 // compiler's or an editor's temporary file): the tree is as it was there.
-// It reports whether anything is left.
+// It reports whether anything is left. The loop settles a set when it
+// takes it, so a file's whole life within the set is seen.
 func (cs *changeSet) settle(root string) bool {
 	cs.paths = slices.DeleteFunc(cs.paths, func(rel string) bool {
 		if !cs.created[rel] {
@@ -35,7 +39,10 @@ func (cs *changeSet) settle(root string) bool {
 		_, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
 		return errors.Is(err, fs.ErrNotExist)
 	})
-	return len(cs.paths) > 0 || cs.overflow
+	if cs.overflow {
+		cs.paths = append(cs.paths, all) // the root: whatever a build relied on
+	}
+	return len(cs.paths) > 0
 }
 
 // watcher watches every directory of the project but the ignored ones,
@@ -145,14 +152,15 @@ func (w *watcher) run(quiet time.Duration) {
 			default:
 			}
 		case <-timer:
-			if !cs.settle(w.root) {
-				cs, timer = nil, nil
-				continue
-			}
 			if out == nil {
 				ready = *cs
-			} else {
-				ready.paths = append(ready.paths, cs.paths...)
+			} else { // the loop is busy: one set, each path as it first came
+				for _, p := range cs.paths {
+					if _, seen := ready.created[p]; !seen {
+						ready.paths = append(ready.paths, p)
+						ready.created[p] = cs.created[p]
+					}
+				}
 				ready.overflow = ready.overflow || cs.overflow
 			}
 			out, cs, timer = w.changes, nil, nil

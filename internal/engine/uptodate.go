@@ -11,9 +11,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
@@ -258,6 +262,56 @@ func (e *execution) saveLastRun(rec *runrec.Record) {
 	}
 	if err != nil {
 		e.explain("no record of this run for the next: " + err.Error())
+	}
+}
+
+// ReliedOn reads the last-run record of the pipeline p and returns
+// whether a change to a path (slash-separated, relative to root) can
+// change what that run relied on: the path is in the record; or it is a
+// file in a directory the run listed that an input glob matches (any file
+// there when a job reads Go packages or a build context, whose files no
+// glob names); or it lies deeper below a listed directory. It returns nil
+// when there is no record (the last run ran something it did not store,
+// or warned) or a job has tools (their output is not a file). A change
+// set none of whose paths it reports leaves every job's result as the
+// recorded run left it: sparkwing dev then has nothing to run.
+func ReliedOn(root string, p *plan.Plan) func(rel string) bool {
+	var globs []string
+	anyFile := false
+	for _, j := range p.Jobs {
+		if len(j.Tools) > 0 {
+			return nil
+		}
+		include, _ := plan.SplitInputs(j.Inputs)
+		globs = append(globs, include...)
+		anyFile = anyFile || len(j.GoInputs) > 0 || j.GoTest != nil || j.Image != nil
+	}
+	data, err := fileset.ReadRegular(filepath.Join(root, cache.StateDir, "last-run", p.Name), maxLastRun)
+	if err != nil {
+		return nil
+	}
+	rec, err := parseLastRun(data, len(p.Jobs))
+	if err != nil {
+		return nil
+	}
+	return func(rel string) bool {
+		if rec.snap.Has(rel) {
+			return true
+		}
+		parent := path.Dir(rel)
+		if rec.snap.Has(parent) {
+			if st, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel))); anyFile || (err == nil && st.IsDir()) {
+				return true // a directory's contents may match a ** glob
+			}
+			return slices.ContainsFunc(globs, func(g string) bool { ok, _ := doublestar.Match(g, rel); return ok })
+		}
+		for q := parent; q != "." && q != "/"; {
+			q = path.Dir(q)
+			if rec.snap.Has(q) {
+				return true
+			}
+		}
+		return false
 	}
 }
 

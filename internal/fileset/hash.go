@@ -176,7 +176,7 @@ func (h *Hasher) hashOne(rel string) (File, error) {
 		return File{}, err
 	}
 	if !h.trusted(key) {
-		h.Seen.Spoil(rel + " changed too recently to trust its timestamps")
+		h.Seen.Racy(rel)
 		return f, nil
 	}
 	h.mu.Lock()

@@ -48,11 +48,23 @@ func (s *Seen) add(rel string, st seenStat) {
 	if s.paths == nil {
 		s.paths = map[string]seenStat{}
 	}
-	if was, ok := s.paths[rel]; ok && was != st {
+	was, ok := s.paths[rel]
+	switch {
+	case ok && (was == seenStat{} || st == seenStat{}):
+		st = seenStat{} // too recent to trust once: unknown
+	case ok && was != st:
 		s.spoil(rel + " changed during the run")
 		return
 	}
 	s.paths[rel] = st
+}
+
+// Racy adds a path the run relied on whose stat is too recent to trust:
+// its stat is recorded as unknown, so the snapshot always reports it
+// changed (a record with one never holds), but the snapshot still says
+// which paths the run relied on.
+func (s *Seen) Racy(rel string) {
+	s.add(rel, seenStat{})
 }
 
 // Spoil says the run relied on something a snapshot cannot check.
@@ -81,7 +93,8 @@ func (s *Seen) Lstat(root, rel string) (fs.FileInfo, error) {
 	}
 	k := keyOf(st)
 	if !settled(k, timeNow()) {
-		s.Spoil(rel + " changed too recently to trust its timestamps")
+		s.Racy(rel)
+		return st, nil
 	}
 	s.add(rel, seenStat{key: k})
 	return st, nil
@@ -168,6 +181,12 @@ func (s *Snapshot) differs(rs *rootStat, i int) bool {
 	st, err := rs.lstat(s.paths[i])
 	now := seenStat{key: st.key, missing: errors.Is(err, fs.ErrNotExist)}
 	return (err != nil && !now.missing) || now != s.stats[i]
+}
+
+// Has reports whether rel is one of the snapshot's paths.
+func (s *Snapshot) Has(rel string) bool {
+	_, found := slices.BinarySearch(s.paths, rel)
+	return found
 }
 
 // Paths are the snapshot's paths, sorted.

@@ -132,7 +132,10 @@ func (d *dirState) seen(s *Seen, rel string) {
 	case d.missing:
 		s.add(cmp.Or(rel, "."), seenStat{missing: true})
 	case !settled(d.stat, d.readAt) || (d.ignore != statKey{} && !settled(d.ignore, d.readAt)):
-		s.Spoil(cmp.Or(rel, ".") + " changed too recently to trust its timestamps")
+		s.Racy(cmp.Or(rel, "."))
+		if d.ignore != (statKey{}) {
+			s.Racy(path.Join(rel, ".gitignore"))
+		}
 	default:
 		s.add(cmp.Or(rel, "."), seenStat{key: d.stat})
 		if d.ignore != (statKey{}) {

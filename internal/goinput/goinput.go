@@ -153,10 +153,10 @@ func (r *Resolver) Resolve(ctx context.Context, in plan.GoInput, env []string, s
 	if c.err != nil {
 		return nil, c.err
 	}
-	if c.res.Racy != "" {
-		seen.Spoil(c.res.Racy + ", which a `go:` input depends on, changed too recently to trust its timestamps")
+	if c.res.Snap == nil {
+		seen.Spoil(c.res.Racy) // not even stat-ed
 	} else {
-		seen.AddSnapshot(c.res.Snap)
+		seen.AddSnapshot(c.res.Snap) // racy paths have unknown stats: a record with them never holds
 	}
 	return c.res, nil
 }
