@@ -102,6 +102,18 @@ func staticTool(t *testing.T, dir string) {
 	}
 }
 
+// twoTargets builds gateway and cluster from one dependency stage.
+const twoTargets = `
+FROM scratch AS deps
+COPY go.mod go.sum /src/
+FROM scratch AS gateway
+COPY --from=deps /src /src
+COPY gateway/ /app/
+FROM scratch AS cluster
+COPY --from=deps /src /src
+COPY cluster/ /app/
+`
+
 // The narrowed listing, from which an image's key is made, holds exactly
 // the files BuildKit receives for the target, across tricky Dockerfiles;
 // where sparkwing cannot narrow, the listing is the whole context, a
@@ -129,26 +141,8 @@ func TestNarrowedContextIsWhatBuildKitReceives(t *testing.T) {
 		platforms                []string
 		whole                    string // the reason's instruction when the narrowing is whole
 	}{
-		{name: "multi-stage --from, one target", target: "gateway", dockerfile: `
-FROM scratch AS deps
-COPY go.mod go.sum /src/
-FROM scratch AS gateway
-COPY --from=deps /src /src
-COPY gateway/ /app/
-FROM scratch AS cluster
-COPY --from=deps /src /src
-COPY cluster/ /app/
-`},
-		{name: "multi-stage --from, the other target", target: "cluster", dockerfile: `
-FROM scratch AS deps
-COPY go.mod go.sum /src/
-FROM scratch AS gateway
-COPY --from=deps /src /src
-COPY gateway/ /app/
-FROM scratch AS cluster
-COPY --from=deps /src /src
-COPY cluster/ /app/
-`},
+		{name: "multi-stage --from, one target", target: "gateway", dockerfile: twoTargets},
+		{name: "multi-stage --from, the other target", target: "cluster", dockerfile: twoTargets},
 		{name: "heredocs", dockerfile: `
 FROM scratch
 COPY <<EOF /greeting

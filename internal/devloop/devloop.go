@@ -23,6 +23,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
 // Options configure a dev loop.
@@ -290,7 +291,7 @@ func (d *dev) start(ctx context.Context, svc plan.Job, prev *instance) error {
 	if prev != nil && time.Since(prev.started) < time.Minute { // crashing again soon: wait longer
 		in.backoff = min(prev.backoff*2, 30*time.Second)
 	}
-	out := &prefixed{d: d, id: svc.ID, tail: in.tail}
+	out := prefixed(d, svc.ID, in.tail)
 	proc, err := engine.StartService(ctx, d.o.Runner, svc, out, func(msg string) { d.say("warning: %s: %s", svc.ID, msg) })
 	if err != nil {
 		d.say("%s did not start: %v%s", svc.ID, err, in.tail.String())
@@ -413,27 +414,14 @@ func secs(ms float64) string {
 
 // prefixed writes a service's output to the loop's, each line prefixed
 // with its id, and keeps its last lines.
-type prefixed struct {
-	d    *dev
-	id   string
-	tail *tail
-	part []byte
-}
-
-func (p *prefixed) Write(b []byte) (int, error) {
-	p.part = append(p.part, b...)
-	for {
-		i := slices.Index(p.part, '\n')
-		if i < 0 {
-			return len(b), nil
-		}
-		line := string(p.part[:i])
-		p.part = p.part[i+1:]
-		p.tail.add(line)
-		p.d.mu.Lock()
-		fmt.Fprintf(p.d.o.Out, "%s │ %s\n", p.id, line)
-		p.d.mu.Unlock()
-	}
+func prefixed(d *dev, id string, t *tail) io.Writer {
+	return &ui.Lines{Line: func(line []byte) {
+		text := strings.TrimSuffix(string(line), "\n")
+		t.add(text)
+		d.mu.Lock()
+		fmt.Fprintf(d.o.Out, "%s │ %s\n", id, text)
+		d.mu.Unlock()
+	}}
 }
 
 // tail keeps a service's last lines.
