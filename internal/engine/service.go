@@ -40,10 +40,11 @@ type services struct {
 // need it then run while it serves, and the run stops it at its end.
 func (e *execution) doService(ctx context.Context, j plan.Job) (runrec.Job, sched.Status) {
 	rj := runrec.Job{Cache: runrec.Cache{Result: "off", Reason: ReasonService}}
-	out, closeLog, err := e.output(j)
+	log, closeLog, err := e.output(j)
 	if err != nil {
 		return e.fail(j, rj, err)
 	}
+	out := &lockedWriter{w: log} // the service's output and sparkwing's lines, from two goroutines
 	warn := func(msg string) { e.opts.Observer.Warn(j.ID, msg) }
 	t0 := time.Now()
 	proc, err := StartService(ctx, e.runner, j, out, warn)
@@ -61,6 +62,18 @@ func (e *execution) doService(ctx context.Context, j plan.Job) (runrec.Job, sche
 	e.services.mu.Unlock()
 	rj.Status = runrec.Ran
 	return rj, sched.Succeeded
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // stopServices stops the run's services, the last started first.
