@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/devloop"
 )
 
 // The dev-loop benchmark measures edit → healthy for the bundled example
@@ -213,20 +214,18 @@ func awaitAnswer(ctx context.Context, addr, want string) (time.Duration, error) 
 
 // devPhases takes the medians of sparkwing dev's own phase timings.
 func devPhases(file string, res *DevResult) error {
-	data, err := os.ReadFile(file)
+	timings, err := devloop.ReadTimings(file)
 	if err != nil {
 		return err
 	}
 	phases := map[string][]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		var t map[string]any
-		if json.Unmarshal(sc.Bytes(), &t) != nil || t["detect_ms"] == float64(0) {
+	for _, t := range timings {
+		if !t.EditToHealthy() {
 			continue // the first start
 		}
-		for _, p := range []string{"total", "detect", "build", "restart", "health"} {
-			v, _ := t[p+"_ms"].(float64)
-			phases[p] = append(phases[p], v)
+		phases["total"] = append(phases["total"], t.TotalMS)
+		for _, p := range t.Phases() {
+			phases[p.Name] = append(phases[p.Name], p.MS)
 		}
 	}
 	for p, xs := range phases {
@@ -268,21 +267,10 @@ func devCheck(ctx context.Context, o DevOptions, work string) ([]float64, error)
 		cmd.Wait()
 	}()
 	stats := filepath.Join(p.Dir, ".sparkwing", "dev", "build.jsonl")
-	lines := func() []map[string]any {
-		data, _ := os.ReadFile(stats)
-		var out []map[string]any
-		for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-			var t map[string]any
-			if json.Unmarshal(l, &t) == nil {
-				out = append(out, t)
-			}
-		}
-		return out
-	}
-	wait := func(n int) ([]map[string]any, error) {
+	wait := func(n int) ([]devloop.Timing, error) {
 		for t0 := time.Now(); time.Since(t0) < 2*time.Minute; time.Sleep(5 * time.Millisecond) {
-			if ls := lines(); len(ls) >= n {
-				return ls, nil
+			if ts, _ := devloop.ReadTimings(stats); len(ts) >= n {
+				return ts, nil
 			}
 		}
 		return nil, fmt.Errorf("sparkwing dev on 1,000 jobs wrote no line %d to %s", n, stats)
@@ -299,7 +287,7 @@ func devCheck(ctx context.Context, o DevOptions, work string) ([]float64, error)
 		if err != nil {
 			return nil, err
 		}
-		v, _ := ls[i]["build_ms"].(float64)
+		v := ls[i].BuildMS
 		checks = append(checks, v)
 		fmt.Fprintf(o.Log, "dev: check after a save, 1,000 jobs: %.1f ms\n", v)
 	}

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/devloop"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
-	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
@@ -228,7 +225,7 @@ func (o *devObserver) JobFinished(j runrec.Job, logPath string) {
 		fmt.Fprintf(o.w, "✓ %s %v\n", j.ID, time.Duration(j.DurationMS)*time.Millisecond)
 	case runrec.Failed:
 		fmt.Fprintf(o.w, "✗ %s failed: %s\n", j.ID, j.Error)
-		for _, line := range lastLines(logPath, 15) {
+		for _, line := range runrec.Tail(logPath, 15) {
 			fmt.Fprintf(o.w, "  │ %s\n", line)
 		}
 	}
@@ -251,41 +248,23 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.o.w.Write(p)
 }
 
-// lastLines is the last n lines of a log file.
-func lastLines(path string, n int) []string {
-	data, err := fileset.ReadRegular(path, 1<<20)
-	if err != nil {
-		return nil
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	return lines[max(len(lines)-n, 0):]
-}
-
 // writeDevStats prints the median and p95 of edit → healthy of the last
 // session and of all, and the phase with the largest median.
 func writeDevStats(w io.Writer, file string) error {
-	f, err := os.Open(file)
+	timings, err := devloop.ReadTimings(file)
 	if os.IsNotExist(err) {
 		return usageError("no dev session recorded yet (%s): run sparkwing dev first", file)
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var all, last []map[string]any
-	var session string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var t map[string]any
-		if json.Unmarshal(sc.Bytes(), &t) != nil {
+	var all, last []devloop.Timing
+	for _, t := range timings {
+		if !t.EditToHealthy() {
 			continue
 		}
-		restarted, _ := t["restarted"].([]any)
-		if t["failed"] != nil || t["crash"] != nil || len(restarted) == 0 || t["detect_ms"] == float64(0) {
-			continue // a failed build, a crash, nothing restarted, or the first start: no edit → healthy
-		}
-		if s, _ := t["session"].(string); s != session {
-			session, last = s, nil
+		if len(last) > 0 && last[0].Session != t.Session {
+			last = nil
 		}
 		all, last = append(all, t), append(last, t)
 	}
@@ -295,34 +274,27 @@ func writeDevStats(w io.Writer, file string) error {
 	}
 	for _, set := range []struct {
 		name string
-		ts   []map[string]any
+		ts   []devloop.Timing
 	}{{"last session", last}, {"all sessions", all}} {
+		total := func(t devloop.Timing) float64 { return t.TotalMS }
 		fmt.Fprintf(w, "%s: %d edits, edit → healthy median %s, p95 %s", set.name, len(set.ts),
-			msText(quantile(set.ts, "total_ms", 0.5)), msText(quantile(set.ts, "total_ms", 0.95)))
+			devloop.Secs(quantile(set.ts, total, 0.5)), devloop.Secs(quantile(set.ts, total, 0.95)))
 		top, topMS := "", -1.0
-		for _, phase := range []string{"detect", "build", "restart", "health"} {
-			if m := quantile(set.ts, phase+"_ms", 0.5); m > topMS {
-				top, topMS = phase, m
+		for i, p := range set.ts[0].Phases() {
+			if m := quantile(set.ts, func(t devloop.Timing) float64 { return t.Phases()[i].MS }, 0.5); m > topMS {
+				top, topMS = p.Name, m
 			}
 		}
-		fmt.Fprintf(w, "; %s dominates (median %s)\n", top, msText(topMS))
+		fmt.Fprintf(w, "; %s dominates (median %s)\n", top, devloop.Secs(topMS))
 	}
 	return nil
 }
 
-func quantile(ts []map[string]any, field string, q float64) float64 {
-	var xs []float64
-	for _, t := range ts {
-		v, _ := t[field].(float64)
-		xs = append(xs, v)
+func quantile(ts []devloop.Timing, field func(devloop.Timing) float64, q float64) float64 {
+	xs := make([]float64, len(ts))
+	for i, t := range ts {
+		xs[i] = field(t)
 	}
 	slices.Sort(xs)
 	return xs[min(int(q*float64(len(xs))), len(xs)-1)]
-}
-
-func msText(ms float64) string {
-	if ms < 1000 {
-		return fmt.Sprintf("%.0f ms", ms)
-	}
-	return fmt.Sprintf("%.2f s", ms/1000)
 }

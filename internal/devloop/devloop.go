@@ -151,8 +151,8 @@ func (d *dev) say(format string, args ...any) {
 	fmt.Fprintf(d.o.Out, "sparkwing dev: "+format+"\n", args...)
 }
 
-// timing is one change's record in the stats file.
-type timing struct {
+// Timing is one change's record in the stats file, a JSON line.
+type Timing struct {
 	Session   string   `json:"session"`
 	At        string   `json:"at"`
 	TotalMS   float64  `json:"total_ms"`
@@ -168,10 +168,43 @@ type timing struct {
 	Skipped   bool     `json:"skipped,omitempty"` // nothing the last build relied on changed: no build
 }
 
+// EditToHealthy reports whether t is an edit that ended with a service
+// restarted and healthy: what `sparkwing dev --stats` summarizes.
+func (t Timing) EditToHealthy() bool {
+	return t.Failed == "" && !t.Crash && len(t.Restarted) > 0 && t.DetectMS > 0
+}
+
+// Phases are the parts of a change, in order, each with its time.
+func (t Timing) Phases() []Phase {
+	return []Phase{{"detect", t.DetectMS}, {"build", t.BuildMS}, {"restart", t.RestartMS}, {"health", t.HealthMS}}
+}
+
+// Phase is one part of a change and its time.
+type Phase struct {
+	Name string
+	MS   float64
+}
+
+// ReadTimings reads a stats file; lines it cannot read are skipped.
+func ReadTimings(file string) ([]Timing, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var out []Timing
+	for line := range strings.Lines(string(data)) {
+		var t Timing
+		if json.Unmarshal([]byte(line), &t) == nil {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
 // cycle builds after a change set whose first event came at edited (the
 // loop's start for the first), then restarts what the build changed.
 func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
-	t := timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}}
+	t := Timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}}
 	t.Changed = slices.Compact(slices.Sorted(slices.Values(paths)))
 	t.Changed = t.Changed[:min(len(t.Changed), 10)]
 	start := time.Now()
@@ -247,14 +280,14 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	case t.Failed != "":
 	case len(t.Restarted) > 0 && paths != nil:
 		d.say("edit → healthy in %s (detect %s · build %s · restart %s · health %s)",
-			secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS), secs(t.RestartMS), secs(t.HealthMS))
+			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS), Secs(t.RestartMS), Secs(t.HealthMS))
 	case len(t.Restarted) > 0:
-		d.say("built and healthy in %s (build %s · start and health %s)", secs(t.TotalMS), secs(t.BuildMS), secs(t.HealthMS))
+		d.say("built and healthy in %s (build %s · start and health %s)", Secs(t.TotalMS), Secs(t.BuildMS), Secs(t.HealthMS))
 	case t.Ran > 0 && len(d.services) > 0:
 		d.say("edit → built in %s (detect %s · build %s); no output a service restarts on changed, so nothing restarted",
-			secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS))
+			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
 	case t.Ran > 0:
-		d.say("edit → built in %s (detect %s · build %s)", secs(t.TotalMS), secs(t.DetectMS), secs(t.BuildMS))
+		d.say("edit → built in %s (detect %s · build %s)", Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
 	}
 }
 
@@ -331,7 +364,7 @@ func (d *dev) recover(ctx context.Context, in *instance) {
 	if d.instanceOf(in.job.ID) != nil {
 		return // a save restarted it meanwhile
 	}
-	t := timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}, Crash: true}
+	t := Timing{Session: d.session, At: time.Now().UTC().Format(time.RFC3339Nano), Restarted: []string{}, Crash: true}
 	h0 := time.Now()
 	if err := d.start(ctx, in.job, in); err != nil {
 		t.Failed = fmt.Sprintf("%s: %v", in.job.ID, err)
@@ -364,7 +397,7 @@ func (d *dev) stopAll() {
 }
 
 // record appends a change's timing to the stats file.
-func (d *dev) record(t timing) {
+func (d *dev) record(t Timing) {
 	if d.o.Stats == "" {
 		return
 	}
@@ -405,7 +438,8 @@ func names(ins []*instance) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func secs(ms float64) string {
+// Secs writes a time in milliseconds for people: 640 ms, 1.25 s.
+func Secs(ms float64) string {
 	if ms < 1000 {
 		return fmt.Sprintf("%.0f ms", ms)
 	}

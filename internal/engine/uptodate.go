@@ -71,8 +71,19 @@ type lastJob struct {
 	tools []fileset.Digest
 }
 
-func (e *execution) lastRunPath() string {
-	return filepath.Join(e.opts.Root, cache.StateDir, "last-run", e.plan.Name)
+func (e *execution) lastRunPath() string { return lastRunPath(e.opts.Root, e.plan.Name) }
+
+func lastRunPath(root, pipeline string) string {
+	return filepath.Join(root, cache.StateDir, "last-run", pipeline)
+}
+
+// loadLastRun reads and decodes the record of a plan of n jobs.
+func loadLastRun(path string, n int) (*lastRun, error) {
+	data, err := fileset.ReadRegular(path, maxLastRun)
+	if err != nil {
+		return nil, err
+	}
+	return parseLastRun(data, n)
 }
 
 // identity digests what a record is valid for besides the tree: the
@@ -152,14 +163,10 @@ func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
 	if why := e.eligible(); why != "" {
 		return nil, why
 	}
-	data, err := fileset.ReadRegular(e.lastRunPath(), maxLastRun)
+	rec, err := loadLastRun(e.lastRunPath(), len(e.plan.Jobs))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "there is none (the last run ran or changed something, or warned)"
 	}
-	if err != nil {
-		return nil, err.Error()
-	}
-	rec, err := parseLastRun(data, len(e.plan.Jobs))
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -286,11 +293,7 @@ func ReliedOn(root string, p *plan.Plan) func(rel string) bool {
 		globs = append(globs, include...)
 		anyFile = anyFile || len(j.GoInputs) > 0 || j.GoTest != nil || j.Image != nil
 	}
-	data, err := fileset.ReadRegular(filepath.Join(root, cache.StateDir, "last-run", p.Name), maxLastRun)
-	if err != nil {
-		return nil
-	}
-	rec, err := parseLastRun(data, len(p.Jobs))
+	rec, err := loadLastRun(lastRunPath(root, p.Name), len(p.Jobs))
 	if err != nil {
 		return nil
 	}
