@@ -1167,7 +1167,9 @@ func earlyArg(rest []*Instr, decl *Instr, name string, vol bool) (Finding, bool)
 		if vol && via == nil && passedOn(in, ref) {
 			via = in
 			for i := 0; i < len(in.Args); i += 3 {
-				names = append(names, in.Args[i])
+				if n := in.Args[i]; n != "" && !strings.ContainsFunc(n, func(r rune) bool { return r > 127 || !isNameByte(byte(r)) }) {
+					names = append(names, n) // only a name can be referred to as $NAME
+				}
 			}
 			ref = refs()
 			continue
