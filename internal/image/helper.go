@@ -1,22 +1,18 @@
 package image
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildctx"
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
 
@@ -145,25 +141,11 @@ func (e *MissingHelperError) Hint() string {
 // $SPARKWING_IMAGE_HELPER) if set, else beside this executable, else on
 // PATH.
 func FindHelper(explicit string) (string, error) {
-	if explicit != "" {
-		if _, err := exec.LookPath(explicit); err != nil {
-			return "", &MissingHelperError{Looked: []string{"SPARKWING_IMAGE_HELPER=" + explicit}}
-		}
-		return explicit, nil
+	path, looked := helperproc.Find(HelperName, explicit, "SPARKWING_IMAGE_HELPER")
+	if path == "" {
+		return "", &MissingHelperError{Looked: looked}
 	}
-	var looked []string
-	if exe, err := os.Executable(); err == nil {
-		dir := filepath.Dir(exe)
-		p := filepath.Join(dir, HelperName)
-		if _, err := exec.LookPath(p); err == nil {
-			return p, nil
-		}
-		looked = append(looked, dir)
-	}
-	if p, err := exec.LookPath(HelperName); err == nil {
-		return p, nil
-	}
-	return "", &MissingHelperError{Looked: append(looked, "PATH")}
+	return path, nil
 }
 
 // HelperLister is a buildctx.Lister through sparkwing-image, found (see
@@ -230,32 +212,11 @@ func (h Helper) call(ctx context.Context, op string, req WireRequest, log io.Wri
 	if err != nil {
 		return nil, err
 	}
-	mr, mw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	defer mr.Close()
-	var stderr headBuffer
-	cmd := exec.CommandContext(ctx, h.Path, op)
-	cmd.Stdin = bytes.NewReader(body)
-	cmd.Stdout = log
-	cmd.Stderr = &stderr
-	cmd.ExtraFiles = []*os.File{mw}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 20 * time.Second
-	err = cmd.Start()
-	mw.Close()
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", HelperName, err)
-	}
 	var last *Message
-	sc := bufio.NewScanner(mr)
-	sc.Buffer(nil, 256<<20)
-	for sc.Scan() {
+	runErr := helperproc.Run(ctx, h.Path, op, body, log, func(line []byte) {
 		var m Message
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
+		if json.Unmarshal(line, &m) != nil {
+			return
 		}
 		if m.Warn != "" && warn != nil {
 			warn(m.Warn)
@@ -263,8 +224,7 @@ func (h Helper) call(ctx context.Context, op string, req WireRequest, log io.Wri
 		if m.OK || m.Error != "" {
 			last = &m
 		}
-	}
-	waitErr := cmd.Wait()
+	})
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
@@ -272,29 +232,10 @@ func (h Helper) call(ctx context.Context, op string, req WireRequest, log io.Wri
 		return nil, &UnreachableError{Addr: h.Addr, Err: errors.New(last.Error)}
 	case last != nil && last.Error != "":
 		return last, errors.New(last.Error)
-	case last != nil && last.OK && waitErr == nil:
+	case last != nil && last.OK && runErr == nil:
 		return last, nil
-	case waitErr != nil:
-		return nil, fmt.Errorf("%s %s failed: %v%s", HelperName, op, waitErr, stderr.String())
+	case runErr != nil:
+		return nil, runErr
 	}
-	return nil, fmt.Errorf("%s %s exited without a result%s", HelperName, op, stderr.String())
-}
-
-// headBuffer keeps the first 4 KiB of the helper's stderr: where a panic
-// says what went wrong.
-type headBuffer struct{ b []byte }
-
-func (t *headBuffer) Write(p []byte) (int, error) {
-	if room := 4096 - len(t.b); room > 0 {
-		t.b = append(t.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (t *headBuffer) String() string {
-	s := strings.TrimSpace(string(t.b))
-	if s == "" {
-		return ""
-	}
-	return ":\n" + s
+	return nil, fmt.Errorf("%s %s exited without a result", HelperName, op)
 }

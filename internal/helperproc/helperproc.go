@@ -1,0 +1,102 @@
+// Package helperproc starts sparkwing's helper programs (sparkwing-image,
+// sparkwing-deploy), one process a request. A helper is a program of its
+// own so that its heavy clients (BuildKit's, Kubernetes') never slow the
+// start of sparkwing itself.
+//
+// The protocol: the request is JSON on the helper's standard input; its
+// standard output is the log of the work, as it comes; it writes one JSON
+// message a line to file descriptor 3 (warnings, then the answer).
+package helperproc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Find locates helper name: explicit (from an environment variable) if
+// set, else beside this executable, else on PATH. It returns the places
+// it looked when it finds nothing.
+func Find(name, explicit, explicitVar string) (string, []string) {
+	if explicit != "" {
+		if _, err := exec.LookPath(explicit); err != nil {
+			return "", []string{explicitVar + "=" + explicit}
+		}
+		return explicit, nil
+	}
+	var looked []string
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		p := filepath.Join(dir, name)
+		if _, err := exec.LookPath(p); err == nil {
+			return p, nil
+		}
+		looked = append(looked, dir)
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", append(looked, "PATH")
+}
+
+// Run starts program op, writes body to its standard input, copies its
+// standard output to log and hands each line it writes to descriptor 3 to
+// message. Cancelling ctx sends the helper SIGTERM (it cancels its work),
+// then SIGKILL after 20 s. The error is the helper's exit, with the start
+// of its standard error (where a panic says what went wrong).
+func Run(ctx context.Context, program, op string, body []byte, log io.Writer, message func([]byte)) error {
+	mr, mw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer mr.Close()
+	var stderr headBuffer
+	cmd := exec.CommandContext(ctx, program, op)
+	cmd.Stdin = bytes.NewReader(body)
+	cmd.Stdout = log
+	cmd.Stderr = &stderr
+	cmd.ExtraFiles = []*os.File{mw}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 20 * time.Second
+	err = cmd.Start()
+	mw.Close()
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", filepath.Base(program), err)
+	}
+	sc := bufio.NewScanner(mr)
+	sc.Buffer(nil, 256<<20)
+	for sc.Scan() {
+		message(sc.Bytes())
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s %s failed: %v%s", filepath.Base(program), op, err, stderr.String())
+	}
+	return nil
+}
+
+// headBuffer keeps the first 4 KiB of the helper's stderr.
+type headBuffer struct{ b []byte }
+
+func (t *headBuffer) Write(p []byte) (int, error) {
+	if room := 4096 - len(t.b); room > 0 {
+		t.b = append(t.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (t *headBuffer) String() string {
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return ""
+	}
+	return ":\n" + s
+}
