@@ -14,6 +14,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
 	"github.com/sparkwing-dev/sparkwing/internal/registry"
+	"github.com/sparkwing-dev/sparkwing/internal/scripttest"
 )
 
 // TestImageScripts runs the image-job scenarios in testdata/image against
@@ -25,7 +26,7 @@ func TestImageScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/image",
 		Setup: func(env *testscript.Env) error {
-			env.Vars = append(env.Vars, goEnv...)
+			env.Vars = append(env.Vars, scripttest.GoEnv...)
 			env.Vars = append(env.Vars,
 				"SPARKWING_CACHE_DIR="+filepath.Join(env.WorkDir, ".cache"),
 				"BUILDKIT_HOST="+srv.Buildkit,
@@ -39,7 +40,7 @@ func TestImageScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":       cmdExitcode,
+			"exitcode":       scripttest.Exitcode,
 			"tags":           cmdTags,
 			"planmatchesrun": cmdPlanMatchesRun,
 		},

@@ -16,6 +16,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/remote/remotetest"
+	"github.com/sparkwing-dev/sparkwing/internal/scripttest"
 )
 
 // TestRemoteScripts runs the remote cache's scenarios in testdata/remote
@@ -37,7 +38,7 @@ func TestRemoteScripts(t *testing.T) {
 					env.Defer(srv.Stop)
 					env.Values["server"] = srv
 					env.Vars = append(env.Vars, srv.Env...)
-					env.Vars = append(env.Vars, goEnv...) // scripts that run go test reuse the build cache
+					env.Vars = append(env.Vars, scripttest.GoEnv...) // scripts that run go test reuse the build cache
 					env.Vars = append(env.Vars,
 						"SPARKWING_BIN="+filepath.Join(bin, "sparkwing"),
 						"SPARKWING_REMOTE_CACHE="+srv.URL,
@@ -56,7 +57,7 @@ func TestRemoteScripts(t *testing.T) {
 					return false, fmt.Errorf("unknown condition %q", cond)
 				},
 				Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-					"exitcode": cmdExitcode,
+					"exitcode": scripttest.Exitcode,
 					"remote":   cmdRemote,
 					"maxrss":   cmdMaxRSS,
 				},
@@ -105,7 +106,7 @@ func cmdMaxRSS(ts *testscript.TestScript, neg bool, args []string) {
 	report := ts.MkAbs("maxrss.out")
 	cmd := exec.Command("/usr/bin/time", append([]string{"-f", "%M", "-o", report}, args[1:]...)...)
 	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = scriptEnv(ts)
+	cmd.Env = scripttest.Env(ts)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -1,15 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +16,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/remote/helper"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/scripttest"
 	"github.com/sparkwing-dev/sparkwing/internal/sparks/sparkstest"
 )
 
@@ -33,25 +28,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// goEnv is the real Go cache locations, so scripts that compile Go
-// pipelines reuse the build cache (testscript sets HOME to /no-home).
-var goEnv = func() []string {
-	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT").Output()
-	if err != nil {
-		return nil
-	}
-	v := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(v) != 4 {
-		return nil
-	}
-	return []string{"GOCACHE=" + v[0], "GOMODCACHE=" + v[1], "GOPATH=" + v[2], "REAL_GOROOT=" + v[3]}
-}()
-
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			env.Vars = append(env.Vars, goEnv...)
+			env.Vars = append(env.Vars, scripttest.GoEnv...)
 			env.Vars = append(env.Vars,
 				"SPARKWING_CACHE_DIR="+filepath.Join(env.WorkDir, ".cache"),
 				"GOPROXY=off", // the SDK ships inside sparkwing: no network
@@ -61,13 +42,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":       cmdExitcode,
+			"exitcode":       scripttest.Exitcode,
 			"overlap":        cmdOverlap,
 			"dead":           cmdDead,
 			"planmatchesrun": cmdPlanMatchesRun,
 			"publish":        cmdPublish,
-			"waitline":       cmdWaitLine,
-			"probe":          cmdProbe,
+			"waitline":       scripttest.WaitLine,
+			"probe":          scripttest.Probe,
 		},
 	})
 }
@@ -79,94 +60,6 @@ func cmdPublish(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: publish PROXY MODULE VERSION DIR")
 	}
 	ts.Check(sparkstest.Publish(ts.MkAbs(args[0]), args[1], args[2], ts.MkAbs(args[3])))
-}
-
-// exitcode N [-int-after FILE] PROG ARGS...: run PROG and require exit code
-// N; its output becomes stdout/stderr for the next checks. With -int-after,
-// send SIGINT once FILE exists.
-func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: exitcode N [-int-after FILE] PROG ARGS...")
-	}
-	want, err := strconv.Atoi(args[0])
-	ts.Check(err)
-	args = args[1:]
-	intAfter := ""
-	if args[0] == "-int-after" {
-		intAfter, args = ts.MkAbs(args[1]), args[2:]
-	}
-	prog, err := lookPath(ts, args[0])
-	ts.Check(err)
-	cmd := exec.Command(prog, args[1:]...)
-	cmd.Dir = ts.MkAbs(".")
-	cmd.Env = scriptEnv(ts)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	ts.Check(cmd.Start())
-	if intAfter != "" {
-		waitFile(ts, intAfter, 30*time.Second)
-		ts.Check(cmd.Process.Signal(syscall.SIGINT))
-	}
-	err = cmd.Wait()
-	ts.Stdout().Write(stdout.Bytes())
-	ts.Stderr().Write(stderr.Bytes())
-	got := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		got = ee.ExitCode()
-	} else if err != nil {
-		ts.Fatalf("%v", err)
-	}
-	if got != want {
-		ts.Fatalf("exit code %d, want %d\nstderr:\n%s", got, want, stderr.String())
-	}
-}
-
-func scriptEnv(ts *testscript.TestScript) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if v := ts.Getenv(name); v != "" {
-			env = append(env, name+"="+v)
-		}
-	}
-	for _, name := range []string{"WORK", "HOME", "TMPDIR", "PATH", "SPARKWING_CACHE_DIR", "GOCACHE",
-		"GOMODCACHE", "GOPATH", "GOPROXY", "GOFLAGS", "NO_COLOR", "REAL_GOROOT", "BUILDKIT_HOST", "SPARKWING_IMAGE_HELPER"} {
-		env = append(env, name+"="+ts.Getenv(name))
-	}
-	for _, name := range []string{"SPARKWING_REMOTE_CACHE", "SPARKWING_CACHE_KEY", "SPARKWING_CACHE_NAMESPACE",
-		"SPARKWING_REMOTE_CACHE_TIMEOUT", "SPARKWING_REMOTE_CACHE_TOKEN", "AWS_ENDPOINT_URL",
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "SPARKWING_REMOTE_REFRESH",
-		"SPARKWING_REMOTE_CACHE_USER", "SPARKWING_REMOTE_CACHE_PASSWORD", "NETRC", "SPARKWING_REMOTE_UPLOAD_WAIT",
-		"GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GOWORK"} {
-		if v := ts.Getenv(name); v != "" {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
-func lookPath(ts *testscript.TestScript, name string) (string, error) {
-	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errors.New(name + " not found on the script's PATH")
-}
-
-func waitFile(ts *testscript.TestScript, path string, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s did not appear within %v", path, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // overlap A B: in the newest run's trace.json, the spans of jobs A and B
@@ -200,68 +93,6 @@ func cmdOverlap(ts *testscript.TestScript, neg bool, args []string) {
 	if overlaps == neg {
 		ts.Fatalf("overlap(%s, %s) = %v", args[0], args[1], overlaps)
 	}
-}
-
-// waitBound is how long waitlines and probe wait for what a background
-// process does: a bound against a hung test, not a speed requirement.
-const waitBound = 90 * time.Second
-
-// waitline FILE REGEXP: wait until a line of FILE after the last one an
-// earlier waitline on FILE matched matches REGEXP (a background process's
-// progress); that line becomes stdout.
-func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: waitline FILE REGEXP")
-	}
-	re, err := regexp.Compile(args[1])
-	ts.Check(err)
-	mark := "WAITLINE_" + strings.NewReplacer("/", "_", ".", "_").Replace(args[0])
-	from, _ := strconv.Atoi(ts.Getenv(mark))
-	var lines []string
-	for start := time.Now(); time.Since(start) < waitBound; time.Sleep(20 * time.Millisecond) {
-		data, _ := os.ReadFile(ts.MkAbs(args[0]))
-		lines = strings.SplitAfter(string(data), "\n")
-		for i := from; i < len(lines); i++ {
-			if strings.HasSuffix(lines[i], "\n") && re.MatchString(lines[i]) {
-				ts.Setenv(mark, strconv.Itoa(i+1))
-				ts.Stdout().Write([]byte(lines[i]))
-				return
-			}
-		}
-	}
-	ts.Fatalf("no line of %s after line %d matched %q in %v:\n%s", args[0], from, args[1], waitBound, strings.Join(lines, ""))
-}
-
-// probe URL REGEXP: wait until a GET of URL answers a body matching
-// REGEXP; ! probe URL: URL must not answer at all, now.
-func cmdProbe(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 1 || (!neg && len(args) != 2) {
-		ts.Fatalf("usage: probe URL REGEXP | ! probe URL")
-	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	if neg {
-		if resp, err := client.Get(args[0]); err == nil {
-			resp.Body.Close()
-			ts.Fatalf("%s answers %s", args[0], resp.Status)
-		}
-		return
-	}
-	re, err := regexp.Compile(args[1])
-	ts.Check(err)
-	last := ""
-	for start := time.Now(); time.Since(start) < waitBound; time.Sleep(20 * time.Millisecond) {
-		resp, err := client.Get(args[0])
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if last = string(body); re.MatchString(last) {
-			return
-		}
-	}
-	ts.Fatalf("%s never answered %q in %v (last: %q)", args[0], args[1], waitBound, last)
 }
 
 // dead PIDFILE: the process whose pid is in PIDFILE is not running.

@@ -53,11 +53,13 @@ func Require(t testing.TB) *Servers {
 	return shared
 }
 
-// StopShared stops what Require started; call it from TestMain.
+// StopShared stops what Require started; a later Require starts them
+// again.
 func StopShared() {
 	if shared != nil {
 		shared.Stop()
 	}
+	once, shared, sharedE = sync.Once{}, nil, nil
 }
 
 // Start starts a buildkitd and a registry in a new temporary directory.
