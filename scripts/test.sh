@@ -6,7 +6,9 @@
 # helper's request decoder, then the quick benchmark with its no-op gate
 # (bench/README.md).
 # Needs Go, make and git. The image-job tests need runc (from apt), buildkitd
-# and a registry; the remote cache's tests need bazel-remote and MinIO. All
+# and a registry; the remote cache's tests need bazel-remote and MinIO; the
+# deploy tests a Kubernetes cluster (etcd, containerd and the CNI plugins
+# from apt, the Kubernetes binaries built from source). All
 # are built once per machine by scripts/test-tools.sh into the tools
 # directory outside the clone (scripts/tools-dir.sh); the tests start and
 # stop the servers themselves.
@@ -26,6 +28,7 @@ eval "$(scripts/test-tools.sh)"
 export SPARKWING_REQUIRE_IMAGE_TESTS=1  # a missing component fails the image tests instead of skipping them
 export SPARKWING_REQUIRE_REMOTE_TESTS=1 # and the remote cache's
 export SPARKWING_REQUIRE_CONTROLLER_TESTS=1 # and the controller's (PostgreSQL)
+export SPARKWING_REQUIRE_KUBE_TESTS=1 # and the deploy tests' Kubernetes cluster
 
 echo "== go vet"
 go vet ./...
@@ -35,7 +38,7 @@ echo "== go test -race"
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
 go test -race -count=1 -timeout 45m ./...
 
-echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image helper's request decoder, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output, Go file heads and services' health checks"
+echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output, Go file heads and services' health checks"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -49,6 +52,7 @@ go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/files
 go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
+go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 50000x ./internal/deploy
 go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzServe$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 100000x ./internal/controller

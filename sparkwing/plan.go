@@ -134,6 +134,28 @@ func (p *Plan) Service(id string, spec ServiceSpec) *Job {
 	return j
 }
 
+// DeploySpec deploys a kustomize overlay to Kubernetes: its images pinned
+// to what image jobs of the run built (tag and digest), applied with
+// server-side apply, waited for, health-checked, and rolled back when that
+// fails. Fields mirror the `deploy:` keys of the project file.
+type DeploySpec struct {
+	Kustomize     string            `json:"kustomize"`                 // overlay directory; {profile} becomes the run's profile
+	Images        map[string]string `json:"images,omitempty"`          // image name in the manifests: the image job that builds it
+	Context       string            `json:"context,omitempty"`         // kubeconfig context; default the current one
+	NoRolloutWait bool              `json:"no_rollout_wait,omitempty"` // do not wait for workloads to roll out
+	Timeout       string            `json:"timeout,omitempty"`         // apply and rollout; default 2m
+	Health        []string          `json:"health,omitempty"`          // checks after the rollout, as a service's health
+	HealthTimeout string            `json:"health_timeout,omitempty"`  // default 30s
+	KeepOnFailure bool              `json:"keep_on_failure,omitempty"` // leave a failed revision instead of rolling back
+}
+
+// Deploy adds a deploy job; it needs the image jobs it pins.
+func (p *Plan) Deploy(id string, spec DeploySpec) *Job {
+	j := p.add(id)
+	j.spec.Deploy = &spec
+	return j
+}
+
 // Errorf rejects the plan, typically an argument that is out of range: the
 // run stops before any job starts, with the message and exit status 2.
 func (p *Plan) Errorf(format string, args ...any) {

@@ -28,6 +28,7 @@ type WireJob struct {
 	Step        bool         `json:"step,omitempty"`
 	Image       *ImageSpec   `json:"image,omitempty"`
 	Service     *ServiceSpec `json:"service,omitempty"`
+	Deploy      *DeploySpec  `json:"deploy,omitempty"`
 	Needs       []string     `json:"needs,omitempty"`
 	Inputs      []string     `json:"inputs,omitempty"`
 	GoInputs    []GoPackages `json:"go_inputs,omitempty"`

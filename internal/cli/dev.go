@@ -110,7 +110,7 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 		Runner: &job.Runner{Root: root, LookupEnv: e.lookupEnv, Watchdog: watchdog},
 		Build: func(ctx context.Context, p *plan.Plan) (*runrec.Record, error) {
 			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
-				Observer: obs, Cache: c, Images: images, Watchdog: exe, HideCachedLogs: true})
+				Observer: obs, Cache: c, Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watchdog: exe, HideCachedLogs: true})
 		},
 		Ignore:   e.devIgnore(root, pl),
 		Stats:    stats,

@@ -95,6 +95,8 @@ type predCache struct {
 
 func (c predCache) String() string {
 	switch {
+	case c.Result == "unknown" && c.After == "":
+		return c.Reason
 	case c.Result == "unknown":
 		return "after " + c.After
 	case c.Reason != "":
@@ -130,7 +132,7 @@ func (e *env) printPlan(root string, pl *plan.Plan, images engine.ImageOptions, 
 		keys, manifests, noKey := map[string]string{}, map[string]string{}, map[string]string{}
 		for _, p := range preds {
 			keys[p.ID], manifests[p.ID], noKey[p.ID] = p.Key, p.Manifest, p.Reason
-			if p.Result == "unknown" {
+			if p.Result == "unknown" && p.After != "" {
 				noKey[p.ID] = "known once " + p.After + " has run"
 			}
 		}

@@ -145,7 +145,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: ui.FilterLogs(e.observer(f.output, g), f.logs), Cache: c, NoCache: f.noCache,
-		Images: images, Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
+		Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
 		HideCachedLogs: f.logs != ui.LogsFull,
 	})
 	var setup interface{ Hint() string }

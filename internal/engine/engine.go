@@ -6,6 +6,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"os"
@@ -39,7 +40,9 @@ type Options struct {
 	NoCache   bool                        // run every job, but still store results
 	KillGrace time.Duration
 	Images    ImageOptions
-	Watchdog  string // the sparkwing executable, run as the job watchdog; "" for none (tests)
+	// DeployHelper is sparkwing-deploy; "" finds it (deploy.FindHelper).
+	DeployHelper string
+	Watchdog     string // the sparkwing executable, run as the job watchdog; "" for none (tests)
 	// Explain, if set, is told whether the last run's record (uptodate.go)
 	// holds and why not (--verbose); the run then computes every key.
 	Explain func(string)
@@ -95,6 +98,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		cache:    opts.Cache,
 		ws:       ws,
 		images:   &images{opts: opts.Images},
+		deploys:  &deploys{helper: opts.DeployHelper},
 		warnings: warnings,
 		last:     map[string]lastJob{},
 	}
@@ -174,7 +178,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	store.Prune(runrec.Keep)
 	opts.Observer.RunFinished(rec, run.Dir)
 	if err == nil {
-		err = e.images.setupError()
+		err = cmp.Or(e.images.setupError(), e.deploys.setupError())
 	}
 	return rec, err
 }
@@ -203,6 +207,7 @@ type execution struct {
 	lastKeys  map[string]string // each job's key in the previous run of this pipeline
 	durations runrec.Durations  // learned from earlier runs
 	images    *images
+	deploys   *deploys
 	warnings  *warnCounter   // the observer, counting the warnings given
 	seen      *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
 	remote    *remote.Client // nil: no remote cache

@@ -128,6 +128,9 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	}
 	d := e.images.decide(ctx, e.opts.Root, j, comp, e.opts.NoCache, e.lastKeys, func(msg string) { e.opts.Observer.Warn(j.ID, msg) })
 	rj.Cache = d.cache
+	if len(d.refs) > 0 {
+		e.deploys.setRef(j.ID, d.refs[0].String()) // the content tag at the profile's first registry
+	}
 	if d.cache.Result == "hit" {
 		rj.Status = runrec.Cached
 		e.opts.Observer.JobLine(j.ID, []byte(fmt.Sprintf("sparkwing: %s exists in every registry of profile %s: nothing to build or push", d.refs[0].Repo+":"+d.tag, d.profile)))

@@ -47,6 +47,9 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	if j.Service != nil {
 		return e.doService(ctx, j)
 	}
+	if j.Deploy != nil {
+		return e.doDeploy(ctx, j)
+	}
 	if j.Image != nil && j.Image.Export == "" {
 		return e.doImage(ctx, j) // an export is an ordinary job: its files are outputs
 	}

@@ -64,6 +64,11 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 			}
 			needs[n] = outputs[n]
 		}
+		if j.Deploy != nil {
+			known[j.ID] = true
+			pr.Result, pr.Reason, pr.After = "unknown", ReasonAsksCluster, ""
+			continue
+		}
 		if j.Image != nil && j.Image.Export == "" {
 			known[j.ID] = true // an image job gives the jobs that need it no output digest
 			if pr.Result == "unknown" {

@@ -121,6 +121,13 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 			}
 			j.Service = svc
 		}
+		if w.Deploy != nil {
+			d, err := deployOf(w.Deploy)
+			if err != nil {
+				return nil, &plan.JobError{Job: w.ID, Msg: "has a bad deploy: " + err.Error()}
+			}
+			j.Deploy = d
+		}
 		if w.Image != nil {
 			im, err := imageOf(w.Image)
 			if err != nil {
@@ -134,6 +141,30 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// deployOf converts the SDK's deploy spec, checking it as the project
+// file's `deploy:` is checked.
+func deployOf(s *sw.DeploySpec) (*plan.Deploy, error) {
+	d := &plan.Deploy{Kustomize: s.Kustomize, Images: s.Images, Context: s.Context, Rollout: !s.NoRolloutWait,
+		Health: s.Health, OnFailure: plan.OnFailureRollback}
+	if s.KeepOnFailure {
+		d.OnFailure = plan.OnFailureKeep
+	}
+	for _, t := range []struct {
+		text string
+		into *time.Duration
+	}{{s.Timeout, &d.Timeout}, {s.HealthTimeout, &d.HealthTimeout}} {
+		if t.text == "" {
+			continue
+		}
+		v, err := time.ParseDuration(t.text)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("timeout %q: write a duration such as 2m", t.text)
+		}
+		*t.into = v
+	}
+	return d, d.Check()
 }
 
 // imageOf converts the SDK's image spec, checking it as the project file's

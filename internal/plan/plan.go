@@ -20,6 +20,7 @@ type Job struct {
 	Step        *GoStep  // set for a Go step
 	Image       *Image   // set for an image job
 	Service     *Service `json:",omitempty"` // set for a service: started, checked, kept running
+	Deploy      *Deploy  `json:",omitempty"` // set for a deploy job: rendered, applied, waited for
 	Needs       []string
 	Inputs      []string
 	GoInputs    []GoInput `json:",omitempty"` // package graphs whose files are inputs (goinput.go)
@@ -109,6 +110,9 @@ func New(name string, jobs []Job) (*Plan, error) {
 	if err := p.checkNeeds(); err != nil {
 		return nil, err
 	}
+	if err := p.checkDeploys(); err != nil {
+		return nil, err
+	}
 	if err := checkSharedOutputs(jobs); err != nil {
 		return nil, err
 	}
@@ -123,11 +127,11 @@ func checkJob(j Job) error {
 	case !ValidID(j.ID):
 		return &JobError{Job: j.ID, Msg: "is not a valid job id: use letters, digits, '.', '_' and '-', starting with a letter or digit"}
 	case kinds(j) == 0:
-		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image`, a `service` or a Go step"}
+		return &JobError{Job: j.ID, Msg: "has nothing to do: give it a `run` command, an `image`, a `service`, a `deploy` or a Go step"}
 	case len(j.GoInputs) > 0 && j.Image != nil:
 		return &JobError{Job: j.ID, Msg: "has `go:` inputs and an `image`: an image's inputs are its build context"}
 	case kinds(j) > 1:
-		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image`, a `service` and a Go step; keep one"}
+		return &JobError{Job: j.ID, Msg: "has more than one of a `run` command, an `image`, a `service`, a `deploy` and a Go step; keep one"}
 	case j.Image != nil:
 		if err := j.Image.Check(); err != nil {
 			return &JobError{Job: j.ID, Msg: err.Error()}
@@ -143,6 +147,13 @@ func checkJob(j Job) error {
 		}
 		if len(j.Inputs) > 0 || len(j.Outputs) > 0 || len(j.GoInputs) > 0 || len(j.Tools) > 0 {
 			return &JobError{Job: j.ID, Msg: "is a service with inputs, outputs or tools: a service is never cached; the jobs it needs build what it runs"}
+		}
+	case j.Deploy != nil:
+		if err := j.Deploy.Check(); err != nil {
+			return &JobError{Job: j.ID, Msg: err.Error()}
+		}
+		if len(j.Inputs) > 0 || len(j.Outputs) > 0 || len(j.GoInputs) > 0 || len(j.Tools) > 0 {
+			return &JobError{Job: j.ID, Msg: "is a deploy with inputs, outputs or tools: a deploy's inputs are its rendered manifests, and the cluster says whether they are applied"}
 		}
 	case j.Retries < 0:
 		return &JobError{Job: j.ID, Msg: "has negative retries"}
@@ -167,10 +178,11 @@ func checkJob(j Job) error {
 	return checkPaths(j)
 }
 
-// kinds counts what j does: a command, a Go step, an image.
+// kinds counts what j does: a command, a Go step, an image, a service, a
+// deploy.
 func kinds(j Job) int {
 	n := 0
-	for _, set := range []bool{j.Run != "", j.Step != nil, j.Image != nil, j.Service != nil} {
+	for _, set := range []bool{j.Run != "", j.Step != nil, j.Image != nil, j.Service != nil, j.Deploy != nil} {
 		if set {
 			n++
 		}

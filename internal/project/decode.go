@@ -277,6 +277,13 @@ func (d *decoder) strings(n ast.Node, what string) ([]string, []Pos) {
 	var at []Pos
 	for _, e := range seq.Values {
 		if _, scalar := d.resolve(e).(ast.ScalarNode); !scalar {
+			if m, ok := d.resolve(e).(*ast.MappingNode); ok && len(m.Values) == 1 {
+				// The YAML parser reads host:port in a list inside {…} as a mapping.
+				kv := strings.TrimSpace(m.Values[0].Key.String()) + ":" + strings.TrimSpace(m.Values[0].Value.String())
+				d.errorf(e, "%s must be a list of strings: %s reads as a mapping here; quote it (\"%s\") or write the list on its own lines",
+					what, kv, kv)
+				continue
+			}
 			d.errorf(e, "%s must be a list of strings", what)
 			continue
 		}

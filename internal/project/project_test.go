@@ -106,6 +106,24 @@ func TestParseErrors(t *testing.T) {
 			"f.yaml:5:9: `run` does not apply to image job a"},
 		{"image unknown key", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {dockerfil: D}\n",
 			`f.yaml:5:17: unknown key "dockerfil" in ` + "`image`" + ` (did you mean "dockerfile"?)`},
+		{"host:port in a flow list", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {push: {local: [127.0.0.1:5000]}}\n",
+			"`image.push.local` must be a list of strings: 127.0.0.1:5000 reads as a mapping here; quote it (\"127.0.0.1:5000\") or write the list on its own lines"},
+		{"deploy with inputs", "pipelines:\n  - name: b\n    jobs:\n      a:\n        inputs: [x]\n        deploy: {kustomize: k}\n",
+			"f.yaml:5:9: `inputs` does not apply to deploy job a"},
+		{"deploy unknown key", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {kustomise: k}\n",
+			`f.yaml:5:18: unknown key "kustomise" in ` + "`deploy`" + ` (did you mean "kustomize"?)`},
+		{"deploy no overlay", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {images: {api: x}}\n",
+			"f.yaml:5:18: deploy: a deploy needs `kustomize`: the overlay directory, such as deploy/overlays/{profile}"},
+		{"deploy on_failure", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {kustomize: k, on_failure: retry}\n",
+			"f.yaml:5:44: `deploy.on_failure` \"retry\": use rollback (restore the previous revision) or keep (leave the failed one)"},
+		{"deploy bad health", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {kustomize: k, health: [ftp://x]}\n",
+			"f.yaml:5:41: `deploy.health`: health \"ftp://x\""},
+		{"deploy wait key", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {kustomize: k, wait: {rollout: true, timout: 1m}}\n",
+			`unknown key "timout" in ` + "`deploy.wait`" + ` (did you mean "timeout"?)`},
+		{"deploy outside", "pipelines:\n  - name: b\n    jobs:\n      a:\n        deploy: {kustomize: ../k}\n",
+			`deploy: kustomize "../k" is outside the project`},
+		{"deploy pins unneeded", "pipelines:\n  - name: b\n    jobs:\n      i: {image: {}}\n      a:\n        deploy: {kustomize: k, images: {api: i}}\n",
+			`pins image api to job "i", which it does not need: add it to ` + "`needs`"},
 		{"image context outside", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {context: ../up}\n",
 			`f.yaml:5:17: image: context "../up" is outside the project`},
 		{"image bad registry", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {push: {prod: [\"https://ghcr.io/x\"]}}\n",
@@ -225,6 +243,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(imageSrc)
 	f.Add("pipelines:\n  - name: b\n    jobs:\n      a: &x {run: x, needs: [a]}\n      b: *x\n")
 	f.Add("a: &a [*a]\n")
+	f.Add("pipelines:\n  - name: d\n    jobs:\n      i: {image: {push: {local: [r]}}}\n      d:\n        needs: [i]\n        deploy: {kustomize: k/{profile}, images: {api: i}, context: c, wait: {rollout: false, timeout: 1m, health: 5s}, health: [tcp:127.0.0.1:1], on_failure: keep}\n")
 	f.Add("pipelines:\n  - name: d\n    jobs:\n      b: {run: x}\n      s:\n        needs: [b]\n        service: {run: srv, health: 'http://127.0.0.1:8080/h', ready_timeout: 2s, stop_signal: INT, restart_on: [b]}\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		file, err := Parse("f.yaml", []byte(src))

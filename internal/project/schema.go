@@ -15,7 +15,7 @@ var (
 	cacheKeys    = []string{"remote", "trusted", "remote_write"}
 	pipelineKeys = []string{"name", "description", "jobs", "entrypoint", "runs_on", "on"}
 	jobKeys      = []string{"run", "needs", "inputs", "outputs", "env", "passthrough",
-		"tools", "cache", "timeout", "retries", "description", "image", "stamp", "go_test", "service"}
+		"tools", "cache", "timeout", "retries", "description", "image", "stamp", "go_test", "service", "deploy"}
 )
 
 func (d *decoder) pipelines(n ast.Node) []*Pipeline {
@@ -123,13 +123,21 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 		}
 	}
 	for _, kv := range fields {
-		if kv.key == "service" {
+		switch kv.key {
+		case "service":
 			j.Service = d.service(kv.value)
+		case "deploy":
+			j.Deploy = d.deploy(kv.value)
 		}
 	}
 	for _, kv := range fields {
 		if j.Service != nil && !slices.Contains(serviceJobKeys, kv.key) {
 			d.errorf(kv.node, "%s", serviceKeyError(kv.key, j.ID))
+			continue
+		}
+		if j.Deploy != nil && !slices.Contains(deployJobKeys, kv.key) {
+			d.errorf(kv.node, "`%s` does not apply to deploy job %s: its inputs are its rendered manifests, and the cluster says whether they are applied (keys: %s)",
+				kv.key, j.ID, strings.Join(deployJobKeys, ", "))
 			continue
 		}
 		if j.Image != nil && !slices.Contains(imageJobKeys, kv.key) {
@@ -177,15 +185,15 @@ func (d *decoder) job(entry keyValue, jp *jobPos) plan.Job {
 			}
 		case "go_test":
 			j.GoTest = d.goTest(kv.value)
-		case "image", "service":
+		case "image", "service", "deploy":
 		default:
 			d.unknownKey(kv, "in job "+j.ID, jobKeys)
 		}
 	}
 	// A job whose own keys had errors (a typo'd `run`, say) is not also
 	// reported as empty.
-	if j.Run == "" && j.Image == nil && j.GoTest == nil && j.Service == nil && len(d.errs) == before {
-		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`, `go_test:`, `image:` or `service:`", j.ID)
+	if j.Run == "" && j.Image == nil && j.GoTest == nil && j.Service == nil && j.Deploy == nil && len(d.errs) == before {
+		d.errorf(entry.node, "job %q has nothing to do: add `run: <command>`, `go_test:`, `image:`, `service:` or `deploy:`", j.ID)
 	}
 	if j.GoTest != nil && j.Run != "" {
 		d.errorf(entry.node, "job %q has `run` and `go_test`: go_test runs `go test` itself; keep one", j.ID)

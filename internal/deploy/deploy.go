@@ -1,0 +1,166 @@
+// Package deploy runs deploy jobs from sparkwing's side: it asks
+// sparkwing-deploy, the helper that links Kubernetes' and kustomize's
+// clients (internal/kube), to render, apply, wait and roll back, and reads
+// its answer. The helper is a program of its own so that client-go never
+// slows the start of a sparkwing run that deploys nothing.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+)
+
+// HelperName is the program that deploys; sparkwing looks for it in
+// $SPARKWING_DEPLOY_HELPER, next to its own executable, then on PATH.
+const HelperName = "sparkwing-deploy"
+
+// WireVersion is the version of the request; a helper from another
+// version of sparkwing refuses it.
+const WireVersion = 1
+
+// Request is what sparkwing writes to the helper's standard input.
+type Request struct {
+	V        int
+	Root     string // the project root, absolute
+	Pipeline string
+	Job      string
+	Profile  string
+	Deploy   *plan.Deploy
+	// Images maps each name of Deploy.Images to the reference its image
+	// job produced: REGISTRY/REPO:TAG (the helper adds the digest).
+	Images map[string]string
+}
+
+// Message is one line the helper writes to file descriptor 3: the answer.
+// Its standard output is the deploy's log.
+type Message struct {
+	OK      bool   `json:",omitempty"`
+	Applied bool   `json:",omitempty"` // false with OK: already applied, nothing changed
+	Key     string `json:",omitempty"` // the rendered manifests and the cluster, hashed
+	// Error says why the deploy failed; Config marks a configuration
+	// error found before anything was applied (exit 2), with Hint saying
+	// how to fix it.
+	Error  string `json:",omitempty"`
+	Config bool   `json:",omitempty"`
+	Hint   string `json:",omitempty"`
+	// Running says what runs now after a failure (the rollback's result).
+	Running string `json:",omitempty"`
+}
+
+// maxRequest bounds what the helper reads; a real request is a few KiB.
+const maxRequest = 1 << 20
+
+// DecodeRequest reads and checks the helper's request.
+func DecodeRequest(r io.Reader) (*Request, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxRequest+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxRequest {
+		return nil, fmt.Errorf("request larger than %d bytes", maxRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var req Request
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("request: more than one JSON value")
+	}
+	switch {
+	case req.V != WireVersion:
+		return nil, fmt.Errorf("request version %d, this %s speaks %d: install the %s that matches sparkwing (go install ./cmd/... in one checkout)", req.V, HelperName, WireVersion, HelperName)
+	case req.Deploy == nil:
+		return nil, errors.New("request names no deploy")
+	case !filepath.IsAbs(req.Root):
+		return nil, fmt.Errorf("request root %q is not absolute", req.Root)
+	}
+	if err := req.Deploy.Check(); err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	for _, name := range req.Deploy.ImageNames() {
+		if req.Images[name] == "" {
+			return nil, fmt.Errorf("request has no reference for image %s", name)
+		}
+	}
+	return &req, nil
+}
+
+// ConfigError is a deploy that could not start: its configuration (the
+// overlay, an image name, the kubeconfig context, the API server) is
+// wrong, and nothing was applied. The run exits 2.
+type ConfigError struct {
+	Job, Msg, Fix string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("deploy %s: %s", e.Job, e.Msg) }
+
+// Hint says how to fix it.
+func (e *ConfigError) Hint() string { return e.Fix }
+
+// MissingHelperError says sparkwing-deploy is not installed.
+type MissingHelperError struct{ Looked []string }
+
+func (e *MissingHelperError) Error() string {
+	return fmt.Sprintf("deploy jobs need %s, and it is not in %s", HelperName, strings.Join(e.Looked, ", "))
+}
+
+// Hint says how to install it.
+func (e *MissingHelperError) Hint() string {
+	return "install it beside sparkwing: `go install ./cmd/...` in the sparkwing checkout installs all three;\n" +
+		"or point SPARKWING_DEPLOY_HELPER at it"
+}
+
+// FindHelper locates sparkwing-deploy (see helperproc.Find).
+func FindHelper(explicit string) (string, error) {
+	path, looked := helperproc.Find(HelperName, explicit, "SPARKWING_DEPLOY_HELPER")
+	if path == "" {
+		return "", &MissingHelperError{Looked: looked}
+	}
+	return path, nil
+}
+
+// Run runs one deploy through the helper at program: its log to log. A
+// configuration error is a *ConfigError; a failed deploy is an error with
+// the reason and what runs now.
+func Run(ctx context.Context, program string, req Request, log io.Writer) (*Message, error) {
+	req.V = WireVersion
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var last *Message
+	runErr := helperproc.Run(ctx, program, "apply", body, log, func(line []byte) {
+		var m Message
+		if json.Unmarshal(line, &m) == nil && (m.OK || m.Error != "") {
+			last = &m
+		}
+	})
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case last != nil && last.Config:
+		return last, &ConfigError{Job: req.Job, Msg: last.Error, Fix: last.Hint}
+	case last != nil && last.Error != "":
+		msg := last.Error
+		if last.Running != "" {
+			msg += "; " + last.Running
+		}
+		return last, errors.New(msg)
+	case last != nil && last.OK && runErr == nil:
+		return last, nil
+	case runErr != nil:
+		return nil, runErr
+	}
+	return nil, fmt.Errorf("%s exited without a result", HelperName)
+}

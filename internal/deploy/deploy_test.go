@@ -1,0 +1,53 @@
+package deploy
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDecodeRequest(t *testing.T) {
+	good := `{"V":1,"Root":"/p","Job":"d","Profile":"local","Deploy":{"Kustomize":"k/{profile}","Images":{"api":"img"},"Rollout":true,"Timeout":0,"HealthTimeout":0,"OnFailure":"rollback"},"Images":{"api":"127.0.0.1:5000/api:t"}}`
+	if _, err := DecodeRequest(strings.NewReader(good)); err != nil {
+		t.Fatalf("good request refused: %v", err)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{strings.Replace(good, `"V":1`, `"V":7`, 1), "request version 7"},
+		{strings.Replace(good, `"Root":"/p"`, `"Root":"p"`, 1), `root "p" is not absolute`},
+		{strings.Replace(good, `"Images":{"api":"127.0.0.1:5000/api:t"}`, `"Images":{}`, 1), "no reference for image api"},
+		{strings.Replace(good, `"OnFailure":"rollback"`, `"OnFailure":"pray"`, 1), `on_failure "pray"`},
+		{strings.Replace(good, `"Kustomize":"k/{profile}"`, `"Kustomize":"../k"`, 1), "outside the project"},
+		{`{"V":1,"Root":"/p"}`, "names no deploy"},
+		{good + good, "more than one JSON value"},
+		{`{"V":1,"Extra":true}`, "unknown field"},
+	} {
+		if _, err := DecodeRequest(strings.NewReader(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","Images":{"api":"img"},"OnFailure":"keep"},"Images":{"api":"r/api:t"}}`)
+	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","OnFailure":"rollback","Health":["tcp:127.0.0.1:1"]}}`)
+	f.Add(`{"V":1,"Root":"rel","Deploy":{}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := DecodeRequest(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		switch {
+		case req.V != WireVersion:
+			t.Fatalf("accepted version %d", req.V)
+		case !filepath.IsAbs(req.Root):
+			t.Fatalf("accepted a relative root %q", req.Root)
+		case req.Deploy.Check() != nil:
+			t.Fatalf("accepted a deploy its check refuses: %v", req.Deploy.Check())
+		}
+		for _, name := range req.Deploy.ImageNames() {
+			if req.Images[name] == "" {
+				t.Fatalf("accepted image %s without a reference", name)
+			}
+		}
+	})
+}
