@@ -147,6 +147,7 @@ type DeploySpec struct {
 	Health        []string          `json:"health,omitempty"`          // checks after the rollout, as a service's health
 	HealthTimeout string            `json:"health_timeout,omitempty"`  // default 30s
 	KeepOnFailure bool              `json:"keep_on_failure,omitempty"` // leave a failed revision instead of rolling back
+	Expects       []string          `json:"expects,omitempty"`         // workloads (deployment/api) that must exist after it
 }
 
 // Deploy adds a deploy job; it needs the image jobs it pins.

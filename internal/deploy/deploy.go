@@ -38,6 +38,17 @@ type Request struct {
 	// Images maps each name of Deploy.Images to the reference its image
 	// job produced: REGISTRY/REPO:TAG (the helper adds the digest).
 	Images map[string]string
+	// Expects are workloads the pipeline acts on after the deploy: each
+	// must be in what is applied or already in the cluster.
+	Expects []Workload `json:",omitempty"`
+}
+
+// Workload is a Deployment, StatefulSet or DaemonSet the pipeline expects
+// to exist; Source says who expects it (a job's kubectl command).
+type Workload struct {
+	Kind, Name string
+	Namespace  string `json:",omitempty"` // "" the deploy's
+	Source     string
 }
 
 // Message is one line the helper writes to file descriptor 3: the answer.
@@ -91,6 +102,11 @@ func DecodeRequest(r io.Reader) (*Request, error) {
 	for _, name := range req.Deploy.ImageNames() {
 		if req.Images[name] == "" {
 			return nil, fmt.Errorf("request has no reference for image %s", name)
+		}
+	}
+	for _, w := range req.Expects {
+		if w.Kind == "" || w.Name == "" {
+			return nil, fmt.Errorf("request expects a workload without kind or name (%+v)", w)
 		}
 	}
 	return &req, nil

@@ -85,7 +85,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 		rj.Cache.Reason = "disabled"
 	}
 	req := deploy.Request{Root: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID, Profile: e.opts.Images.Profile,
-		Deploy: j.Deploy, Images: map[string]string{}}
+		Deploy: j.Deploy, Images: map[string]string{}, Expects: expectedWorkloads(e.plan, j)}
 	for _, name := range j.Deploy.ImageNames() {
 		id := j.Deploy.Images[name]
 		ref := e.deploys.ref(id)

@@ -175,6 +175,9 @@ func prepare(ctx context.Context, req *deploy.Request, log io.Writer) ([]*unstru
 	if err := c.place(ctx, objs, overlay); err != nil {
 		return nil, nil, "", err
 	}
+	if err := c.checkLayout(ctx, req.Root, overlay, objs, req.Expects); err != nil {
+		return nil, nil, "", err
+	}
 	return objs, c, c.key(objs), nil
 }
 

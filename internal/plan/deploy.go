@@ -26,6 +26,10 @@ type Deploy struct {
 	Rollout bool          // wait for Deployments, StatefulSets and DaemonSets to roll out
 	Timeout time.Duration // for the apply and the rollout
 	Health  []string      `json:",omitempty"` // checks after the rollout, as a service's `health`
+	// Expects names workloads (deployment/api) the pipeline needs to
+	// exist after the deploy, besides those its later jobs' kubectl
+	// commands act on.
+	Expects []string `json:",omitempty"`
 	// HealthTimeout is how long the checks may take to pass once the
 	// rollout is done.
 	HealthTimeout time.Duration
@@ -84,6 +88,12 @@ func (d *Deploy) Check() error {
 	for _, h := range d.Health {
 		if _, err := ParseHealth(h); err != nil {
 			return err
+		}
+	}
+	for _, e := range d.Expects {
+		kind, name, ok := strings.Cut(e, "/")
+		if !ok || name == "" || !slices.Contains([]string{"deployment", "statefulset", "daemonset"}, strings.ToLower(kind)) {
+			return fmt.Errorf("expects %q: write deployment/NAME, statefulset/NAME or daemonset/NAME", e)
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 )
 
 var (
-	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure"}
+	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects"}
 	deployWaitKeys = []string{"rollout", "timeout", "health"}
 	// deployJobKeys are the job keys a deploy job may have besides `deploy`.
 	deployJobKeys = []string{"deploy", "needs", "description", "env", "passthrough", "timeout", "retries"}
@@ -49,6 +49,8 @@ func (d *decoder) deploy(n ast.Node) *plan.Deploy {
 					d.errorAt(at[i], "%s: %v", what, err)
 				}
 			}
+		case "expects":
+			dep.Expects, _ = d.strings(kv.value, what)
 		case "on_failure":
 			dep.OnFailure = d.str(kv.value, what)
 			if dep.OnFailure != plan.OnFailureRollback && dep.OnFailure != plan.OnFailureKeep {
