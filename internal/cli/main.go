@@ -99,7 +99,7 @@ Shell completion of commands, pipelines and jobs: sparkwing completion --help
 	}
 	root.PersistentFlags().StringVarP(&g.dir, "dir", "C", "", "run as if started in `DIR` (the project root or below it)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v (see --help)", err) })
-	root.AddCommand(newRunCmd(e, g), newDevCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g), newSchemaCmd(e),
+	root.AddCommand(newRunCmd(e, g), newDevCmd(e, g), newPlanCmd(e, g), newWhyCmd(e, g), newDeployCmd(e, g), newRunsCmd(e, g), newCacheCmd(e, g), newInitCmd(e, g), newDoctorCmd(e, g), newSchemaCmd(e),
 		newPipelineCmd(e, g), newRunnerCmd(e, g), newProfileCmd(e))
 	root.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 	root.Args = func(c *cobra.Command, args []string) error {

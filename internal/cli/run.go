@@ -148,11 +148,10 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 		Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
 		HideCachedLogs: f.logs != ui.LogsFull,
 	})
-	var setup interface{ Hint() string }
-	if errors.As(err, &setup) {
-		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n%s", err, setup.Hint())}
-	}
 	if err != nil {
+		if setup := withHint(err); setup != err {
+			return setup
+		}
 		return fmt.Errorf("writing the run record: %w", err)
 	}
 	if keys != nil {

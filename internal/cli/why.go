@@ -57,6 +57,11 @@ func (e *env) why(root string, file *project.File, pl *plan.Plan, images engine.
 		return err
 	}
 	pr := preds[i]
+	if pl.Jobs[i].Deploy != nil {
+		fmt.Fprintf(e.stdout, "%s is a deploy: it is applied unless the cluster already runs what it would apply; `%s deploy diff %s %s` shows the difference\n",
+			id, command, pl.Name, id)
+		return nil
+	}
 	if scope := cache.ManifestValue(pr.Manifest, "context-scope"); scope != "" {
 		writeScope(e.stdout, id, scope)
 	}

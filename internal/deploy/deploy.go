@@ -52,10 +52,12 @@ type Workload struct {
 }
 
 // Message is one line the helper writes to file descriptor 3: the answer.
-// Its standard output is the deploy's log.
+// Its standard output is the deploy's log (apply), or the difference
+// (diff).
 type Message struct {
 	OK      bool   `json:",omitempty"`
-	Applied bool   `json:",omitempty"` // false with OK: already applied, nothing changed
+	Applied bool   `json:",omitempty"` // apply: false with OK: already applied, nothing changed
+	Differs bool   `json:",omitempty"` // diff: the live objects differ from what would be applied
 	Key     string `json:",omitempty"` // the rendered manifests and the cluster, hashed
 	// Error says why the deploy failed; Config marks a configuration
 	// error found before anything was applied (exit 2), with Hint saying
@@ -146,17 +148,21 @@ func FindHelper(explicit string) (string, error) {
 	return path, nil
 }
 
-// Run runs one deploy through the helper at program: its log to log. A
-// configuration error is a *ConfigError; a failed deploy is an error with
-// the reason and what runs now.
-func Run(ctx context.Context, program string, req Request, log io.Writer) (*Message, error) {
+// Ops are what the helper does: apply a deploy, or print how the live
+// objects differ from what it would apply.
+var Ops = []string{"apply", "diff"}
+
+// Run runs op ("apply" or "diff") of one deploy through the helper at
+// program: its log to log. A configuration error is a *ConfigError; a
+// failed deploy is an error with the reason and what runs now.
+func Run(ctx context.Context, program, op string, req Request, log io.Writer) (*Message, error) {
 	req.V = WireVersion
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	var last *Message
-	runErr := helperproc.Run(ctx, program, "apply", body, log, func(line []byte) {
+	runErr := helperproc.Run(ctx, program, op, body, log, func(line []byte) {
 		var m Message
 		if json.Unmarshal(line, &m) == nil && (m.OK || m.Error != "") {
 			last = &m

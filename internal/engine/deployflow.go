@@ -105,7 +105,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 	if err != nil {
 		return e.fail(j, rj, err)
 	}
-	m, err := deploy.Run(ctx, program, req, out)
+	m, err := deploy.Run(ctx, program, "apply", req, out)
 	done()
 	if m != nil {
 		rj.Key = m.Key

@@ -21,6 +21,7 @@ type Prediction struct {
 	Manifest string
 	Entry    *cache.Entry // on a hit
 	Parts    []cache.Part // a Go test job's packages
+	Image    string       // an image job's content tag at its profile's first registry, if it pushes
 }
 
 // PredictOptions are what Predict needs beside the plan and the cache.
@@ -85,6 +86,9 @@ func Predict(ctx context.Context, p *plan.Plan, c *cache.Cache, ws *cache.Worksp
 				}
 			})
 			pr.Result, pr.Reason = d.cache.Result, d.cache.Reason
+			if len(d.refs) > 0 {
+				pr.Image = d.refs[0].String()
+			}
 			continue
 		}
 		ok, why := cache.Cacheable(j)

@@ -52,8 +52,8 @@ const FieldManager = "sparkwing"
 
 // Main is sparkwing-deploy's entry point.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) != 1 || args[0] != "apply" {
-		fmt.Fprintf(stderr, "usage: %s apply < request.json\n"+
+	if len(args) != 1 || !slices.Contains(deploy.Ops, args[0]) {
+		fmt.Fprintf(stderr, "usage: %s apply|diff < request.json\n"+
 			"%s is started by sparkwing to run deploy jobs; it is not meant to be run by hand.\n", deploy.HelperName, deploy.HelperName)
 		return 2
 	}
@@ -69,12 +69,27 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		json.NewEncoder(msgs).Encode(deploy.Message{Error: err.Error()})
 		return 2
 	}
-	m := Apply(ctx, req, stdout)
+	var m deploy.Message
+	if args[0] == "diff" {
+		m = Diff(ctx, req, stdout)
+	} else {
+		m = Apply(ctx, req, stdout)
+	}
 	json.NewEncoder(msgs).Encode(m)
 	if m.Error != "" {
 		return 1
 	}
 	return 0
+}
+
+// failed is the answer for a deploy that could not start: a configuration
+// error (exit 2) or another.
+func failed(err error, key string) deploy.Message {
+	var ce *configError
+	if errors.As(err, &ce) {
+		return deploy.Message{Error: ce.msg, Config: true, Hint: ce.hint, Key: key}
+	}
+	return deploy.Message{Error: err.Error(), Key: key}
 }
 
 // configError is a problem found before anything was applied.
@@ -89,21 +104,14 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 	start := time.Now()
 	objs, c, key, err := prepare(ctx, req, log)
 	if err != nil {
-		var ce *configError
-		if errors.As(err, &ce) {
-			return deploy.Message{Error: ce.msg, Config: true, Hint: ce.hint}
-		}
-		return deploy.Message{Error: err.Error()}
+		return failed(err, "")
 	}
 	timeout := cmp.Or(d.Timeout, plan.DefaultDeployTimeout)
-	live, same, err := c.dryRun(ctx, objs)
+	live, dry, err := c.dryRun(ctx, objs)
 	if err != nil {
-		var ce *configError
-		if errors.As(err, &ce) {
-			return deploy.Message{Error: ce.msg, Config: true, Hint: ce.hint, Key: key}
-		}
-		return deploy.Message{Error: err.Error(), Key: key}
+		return failed(err, key)
 	}
+	same := unchanged(live, dry)
 	healthTimeout := cmp.Or(d.HealthTimeout, plan.DefaultHealthTimeout)
 	if same && c.rolledOut(ctx, objs) {
 		fmt.Fprintf(log, "already applied to %s: the %d objects of %s match the live ones, and they have rolled out\n", c.context, len(objs), overlay)
@@ -375,38 +383,46 @@ func objName(o *unstructured.Unstructured) string {
 
 // dryRun applies every object with a server-side dry run: the API server
 // validates them all before anything is applied (a rejected object is a
-// configuration error), and says whether applying would change anything.
-// It returns the live objects (nil where there is none), for a rollback.
-func (c *client) dryRun(ctx context.Context, objs []*unstructured.Unstructured) (live []*unstructured.Unstructured, same bool, err error) {
-	same = true
+// configuration error) and returns each as applying would leave it. It
+// also returns the live objects (nil where there is none), for a rollback
+// and to compare.
+func (c *client) dryRun(ctx context.Context, objs []*unstructured.Unstructured) (live, dry []*unstructured.Unstructured, err error) {
 	live = make([]*unstructured.Unstructured, len(objs))
+	dry = make([]*unstructured.Unstructured, len(objs))
 	for i, o := range objs {
 		ri, err := c.resource(o)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		cur, err := ri.Get(ctx, o.GetName(), metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			same = false
 		case err != nil:
-			return nil, false, fmt.Errorf("reading %s: %v", objName(o), err)
+			return nil, nil, fmt.Errorf("reading %s: %v", objName(o), err)
 		default:
 			live[i] = cur
 		}
 		if cur == nil && c.namespaceCreatedBy(objs[:i], o) {
-			continue // its namespace does not exist yet: the dry run would fail
+			dry[i] = o // its namespace does not exist yet: the dry run would fail
+			continue
 		}
-		got, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
+		dry[i], err = ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
-			return nil, false, &configError{msg: fmt.Sprintf("the API server rejects %s: %v", objName(o), err),
+			return nil, nil, &configError{msg: fmt.Sprintf("the API server rejects %s: %v", objName(o), err),
 				hint: "fix the manifest in the overlay; nothing was applied"}
 		}
-		if cur != nil && !reflect.DeepEqual(comparable(cur), comparable(got)) {
-			same = false
+	}
+	return live, dry, nil
+}
+
+// unchanged says whether applying would leave every live object as it is.
+func unchanged(live, dry []*unstructured.Unstructured) bool {
+	for i := range live {
+		if live[i] == nil || !reflect.DeepEqual(comparable(live[i]), comparable(dry[i])) {
+			return false
 		}
 	}
-	return live, same, nil
+	return true
 }
 
 // namespaceCreatedBy says whether an earlier object creates o's namespace.
