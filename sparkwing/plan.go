@@ -148,6 +148,17 @@ type DeploySpec struct {
 	HealthTimeout string            `json:"health_timeout,omitempty"`  // default 30s
 	KeepOnFailure bool              `json:"keep_on_failure,omitempty"` // leave a failed revision instead of rolling back
 	Expects       []string          `json:"expects,omitempty"`         // workloads (deployment/api) that must exist after it
+	// GitOps, by profile: pin the images in a gitops repository instead
+	// of applying.
+	GitOps map[string]GitOpsSpec `json:"gitops,omitempty"`
+}
+
+// GitOpsSpec is where a profile's deploys are pinned: the kustomization in
+// Path of Branch (default main) of the git repository Repo.
+type GitOpsSpec struct {
+	Repo   string `json:"repo"`
+	Path   string `json:"path"`
+	Branch string `json:"branch,omitempty"`
 }
 
 // Deploy adds a deploy job; it needs the image jobs it pins.

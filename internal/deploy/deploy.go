@@ -33,6 +33,7 @@ type Request struct {
 	Root     string // the project root, absolute
 	Pipeline string
 	Job      string
+	RunID    string // for the gitops commit's message
 	Profile  string
 	Deploy   *plan.Deploy
 	// Images maps each name of Deploy.Images to the reference its image
@@ -57,6 +58,7 @@ type Workload struct {
 type Message struct {
 	OK      bool   `json:",omitempty"`
 	Applied bool   `json:",omitempty"` // apply: false with OK: already applied, nothing changed
+	Reason  string `json:",omitempty"` // why nothing was applied: "already applied", "already pinned"
 	Differs bool   `json:",omitempty"` // diff: the live objects differ from what would be applied
 	Key     string `json:",omitempty"` // the rendered manifests and the cluster, hashed
 	// Error says why the deploy failed; Config marks a configuration

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 	if e.opts.NoCache {
 		rj.Cache.Reason = "disabled"
 	}
-	req := deploy.Request{Root: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID, Profile: e.opts.Images.Profile,
+	req := deploy.Request{Root: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID, RunID: e.run.ID, Profile: e.opts.Images.Profile,
 		Deploy: j.Deploy, Images: map[string]string{}, Expects: expectedWorkloads(e.plan, j)}
 	for _, name := range j.Deploy.ImageNames() {
 		id := j.Deploy.Images[name]
@@ -118,7 +119,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 		e.deploys.failedSetup(err)
 		return e.fail(j, rj, err)
 	case !m.Applied && !e.opts.NoCache:
-		rj.Cache = runrec.Cache{Result: "hit", Reason: ReasonApplied}
+		rj.Cache = runrec.Cache{Result: "hit", Reason: cmp.Or(m.Reason, ReasonApplied)}
 		rj.Status = runrec.Cached
 		return rj, sched.Succeeded
 	}

@@ -100,6 +100,14 @@ func (e *configError) Error() string { return e.msg }
 // Apply runs one deploy, its log to log.
 func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Message {
 	d := req.Deploy
+	if g, ok := d.GitOps[req.Profile]; ok {
+		pins, err := resolvePins(ctx, req)
+		if err != nil {
+			return failed(err, "")
+		}
+		logPins(log, d.ImageNames(), pins)
+		return pinGitOps(ctx, req, g, pins, log)
+	}
 	overlay := d.Overlay(req.Profile)
 	start := time.Now()
 	objs, c, key, err := prepare(ctx, req, log)
@@ -173,9 +181,7 @@ func prepare(ctx context.Context, req *deploy.Request, log io.Writer) ([]*unstru
 	if err := pin(objs, pins, overlay); err != nil {
 		return nil, nil, "", err
 	}
-	for _, name := range d.ImageNames() {
-		fmt.Fprintf(log, "image %s: %s\n", name, pins[name])
-	}
+	logPins(log, d.ImageNames(), pins)
 	c, err := connect(ctx, d.KubeContext(req.Profile))
 	if err != nil {
 		return nil, nil, "", err
@@ -187,6 +193,12 @@ func prepare(ctx context.Context, req *deploy.Request, log io.Writer) ([]*unstru
 		return nil, nil, "", err
 	}
 	return objs, c, c.key(objs), nil
+}
+
+func logPins(log io.Writer, names []string, pins map[string]string) {
+	for _, name := range names {
+		fmt.Fprintf(log, "image %s: %s\n", name, pins[name])
+	}
 }
 
 // resolvePins adds the registry's digest to each image job's reference:

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -150,6 +151,12 @@ func deployOf(s *sw.DeploySpec) (*plan.Deploy, error) {
 		Health: s.Health, Expects: s.Expects, OnFailure: plan.OnFailureRollback}
 	if s.KeepOnFailure {
 		d.OnFailure = plan.OnFailureKeep
+	}
+	for profile, g := range s.GitOps {
+		if d.GitOps == nil {
+			d.GitOps = map[string]plan.GitOps{}
+		}
+		d.GitOps[profile] = plan.GitOps{Repo: g.Repo, Path: g.Path, Branch: cmp.Or(g.Branch, plan.DefaultGitOpsBranch)}
 	}
 	for _, t := range []struct {
 		text string

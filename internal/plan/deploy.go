@@ -34,7 +34,21 @@ type Deploy struct {
 	// rollout is done.
 	HealthTimeout time.Duration
 	OnFailure     string // rollback or keep
+	// GitOps, by profile: instead of applying, pin the images in a
+	// gitops repository's kustomization, commit and push.
+	GitOps map[string]GitOps `json:",omitempty"`
 }
+
+// GitOps is where a profile's deploys are pinned: the kustomization in
+// Path of Branch of the git repository Repo.
+type GitOps struct {
+	Repo   string
+	Path   string
+	Branch string
+}
+
+// DefaultGitOpsBranch is the branch pins go to when none is named.
+const DefaultGitOpsBranch = "main"
 
 // Deploy defaults and choices.
 const (
@@ -88,6 +102,17 @@ func (d *Deploy) Check() error {
 	for _, h := range d.Health {
 		if _, err := ParseHealth(h); err != nil {
 			return err
+		}
+	}
+	for profile, g := range d.GitOps {
+		p := path.Clean(g.Path)
+		switch {
+		case strings.TrimSpace(g.Repo) == "":
+			return fmt.Errorf("gitops %s: name the repository with `repo` (a URL or path git can clone)", profile)
+		case path.IsAbs(g.Path) || p == ".." || strings.HasPrefix(p, "../"):
+			return fmt.Errorf("gitops %s: path %q must be a directory inside the repository, such as overlays/%s", profile, g.Path, profile)
+		case strings.HasPrefix(g.Branch, "-") || strings.ContainsAny(g.Branch, " ~^:?*[\\"):
+			return fmt.Errorf("gitops %s: branch %q is not a branch name", profile, g.Branch)
 		}
 	}
 	for _, e := range d.Expects {

@@ -7,7 +7,8 @@ import (
 )
 
 var (
-	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects"}
+	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects", "gitops"}
+	gitopsKeys     = []string{"repo", "path", "branch"}
 	deployWaitKeys = []string{"rollout", "timeout", "health"}
 	// deployJobKeys are the job keys a deploy job may have besides `deploy`.
 	deployJobKeys = []string{"deploy", "needs", "description", "env", "passthrough", "timeout", "retries"}
@@ -48,6 +49,25 @@ func (d *decoder) deploy(n ast.Node) *plan.Deploy {
 				if _, err := plan.ParseHealth(h); err != nil {
 					d.errorAt(at[i], "%s: %v", what, err)
 				}
+			}
+		case "gitops":
+			dep.GitOps = map[string]plan.GitOps{}
+			for _, p := range d.mapping(kv.value, what) {
+				g := plan.GitOps{Branch: plan.DefaultGitOpsBranch}
+				for _, f := range d.mapping(p.value, what+"."+p.key) {
+					w := what + "." + p.key + "." + f.key
+					switch f.key {
+					case "repo":
+						g.Repo = d.str(f.value, w)
+					case "path":
+						g.Path = d.str(f.value, w)
+					case "branch":
+						g.Branch = d.str(f.value, w)
+					default:
+						d.unknownKey(f, "in `deploy.gitops."+p.key+"`", gitopsKeys)
+					}
+				}
+				dep.GitOps[p.key] = g
 			}
 		case "expects":
 			dep.Expects, _ = d.strings(kv.value, what)
