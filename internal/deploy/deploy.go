@@ -17,6 +17,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 // HelperName is the program that deploys; sparkwing looks for it in
@@ -59,6 +60,8 @@ type Message struct {
 	OK      bool   `json:",omitempty"`
 	Applied bool   `json:",omitempty"` // apply: false with OK: already applied, nothing changed
 	Reason  string `json:",omitempty"` // why nothing was applied: "already applied", "already pinned"
+	// Phases split a deploy that applied.
+	Phases *runrec.DeployPhases `json:",omitempty"`
 	Differs bool   `json:",omitempty"` // diff: the live objects differ from what would be applied
 	Key     string `json:",omitempty"` // the rendered manifests and the cluster, hashed
 	// Error says why the deploy failed; Config marks a configuration

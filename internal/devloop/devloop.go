@@ -57,7 +57,15 @@ func Loop(ctx context.Context, o Options) error {
 	d := &dev{o: o, session: time.Now().UTC().Format(time.RFC3339Nano), restart: make(chan *instance, 16),
 		output: map[string]string{}, keys: map[string]string{}}
 	d.build, d.services = split(o.Plan)
+	var deploys []string
+	for _, j := range d.build.Jobs {
+		if j.Deploy != nil {
+			deploys = append(deploys, j.ID)
+		}
+	}
 	switch {
+	case len(deploys) > 0:
+		d.say("%s deploys (%s) after every save that changes what it applies, and reports edit → healthy on the cluster", o.Plan.Name, strings.Join(deploys, ", "))
 	case len(d.services) == 0:
 		d.say("%s has no service: sparkwing dev rebuilds on every save, and there is nothing to keep running", o.Plan.Name)
 	}
@@ -153,13 +161,19 @@ func (d *dev) say(format string, args ...any) {
 
 // Timing is one change's record in the stats file, a JSON line.
 type Timing struct {
-	Session   string   `json:"session"`
-	At        string   `json:"at"`
-	TotalMS   float64  `json:"total_ms"`
-	DetectMS  float64  `json:"detect_ms"`
-	BuildMS   float64  `json:"build_ms"`
-	RestartMS float64  `json:"restart_ms"`
-	HealthMS  float64  `json:"health_ms"`
+	Session   string  `json:"session"`
+	At        string  `json:"at"`
+	TotalMS   float64 `json:"total_ms"`
+	DetectMS  float64 `json:"detect_ms"`
+	BuildMS   float64 `json:"build_ms"`
+	RestartMS float64 `json:"restart_ms"`
+	HealthMS  float64 `json:"health_ms"`
+	// A change that deployed: its image jobs' build and push, and the
+	// deploy jobs' render, check and apply, and rollout (health above).
+	ImageMS   float64  `json:"image_ms,omitempty"`
+	ApplyMS   float64  `json:"apply_ms,omitempty"`
+	RolloutMS float64  `json:"rollout_ms,omitempty"`
+	Deployed  []string `json:"deployed,omitempty"`
 	Changed   []string `json:"changed,omitempty"` // the paths that changed (the first 10)
 	Ran       int      `json:"ran"`
 	Restarted []string `json:"restarted"`
@@ -169,13 +183,18 @@ type Timing struct {
 }
 
 // EditToHealthy reports whether t is an edit that ended with a service
-// restarted and healthy: what `sparkwing dev --stats` summarizes.
+// restarted, or a deploy rolled out, and healthy: what `sparkwing dev
+// --stats` summarizes.
 func (t Timing) EditToHealthy() bool {
-	return t.Failed == "" && !t.Crash && len(t.Restarted) > 0 && t.DetectMS > 0
+	return t.Failed == "" && !t.Crash && (len(t.Restarted) > 0 || len(t.Deployed) > 0) && t.DetectMS > 0
 }
 
 // Phases are the parts of a change, in order, each with its time.
 func (t Timing) Phases() []Phase {
+	if len(t.Deployed) > 0 {
+		return []Phase{{"detect", t.DetectMS}, {"build", t.BuildMS}, {"image", t.ImageMS}, {"apply", t.ApplyMS},
+			{"rollout", t.RolloutMS}, {"health", t.HealthMS}}
+	}
 	return []Phase{{"detect", t.DetectMS}, {"build", t.BuildMS}, {"restart", t.RestartMS}, {"health", t.HealthMS}}
 }
 
@@ -243,6 +262,7 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	if d.o.ReliedOn != nil {
 		d.relied = d.o.ReliedOn(d.build)
 	}
+	d.splitDeploys(rec, &t)
 	changed := map[string]bool{}
 	for _, j := range rec.Jobs {
 		if j.Status == runrec.Ran {
@@ -278,6 +298,12 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	d.record(t)
 	switch {
 	case t.Failed != "":
+	case len(t.Deployed) > 0 && paths != nil:
+		d.say("edit → healthy on the cluster in %s (detect %s · build %s · image %s · apply %s · rollout %s · health %s)",
+			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS), Secs(t.ImageMS), Secs(t.ApplyMS), Secs(t.RolloutMS), Secs(t.HealthMS))
+	case len(t.Deployed) > 0:
+		d.say("built and deployed in %s (build %s · image %s · apply %s · rollout %s · health %s)",
+			Secs(t.TotalMS), Secs(t.BuildMS), Secs(t.ImageMS), Secs(t.ApplyMS), Secs(t.RolloutMS), Secs(t.HealthMS))
 	case len(t.Restarted) > 0 && paths != nil:
 		d.say("edit → healthy in %s (detect %s · build %s · restart %s · health %s)",
 			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS), Secs(t.RestartMS), Secs(t.HealthMS))
@@ -288,6 +314,32 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
 	case t.Ran > 0:
 		d.say("edit → built in %s (detect %s · build %s)", Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+	}
+}
+
+// splitDeploys takes the time of the image jobs that built and the deploy
+// jobs that applied out of t's build time, into the cluster phases.
+func (d *dev) splitDeploys(rec *runrec.Record, t *Timing) {
+	var taken float64
+	for _, rj := range rec.Jobs {
+		i := d.build.Index(rj.ID)
+		if i < 0 || rj.Status != runrec.Ran {
+			continue
+		}
+		switch j := d.build.Jobs[i]; {
+		case rj.Deploy != nil:
+			t.Deployed = append(t.Deployed, rj.ID)
+			t.ApplyMS += float64(rj.Deploy.CheckMS + rj.Deploy.ApplyMS)
+			t.RolloutMS += float64(rj.Deploy.RolloutMS)
+			t.HealthMS += float64(rj.Deploy.HealthMS)
+			taken += float64(rj.DurationMS)
+		case j.Image != nil && j.Image.Export == "":
+			t.ImageMS += float64(rj.DurationMS)
+			taken += float64(rj.DurationMS)
+		}
+	}
+	if len(t.Deployed) > 0 {
+		t.BuildMS = max(0, t.BuildMS-taken)
 	}
 }
 

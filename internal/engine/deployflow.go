@@ -123,6 +123,6 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 		rj.Status = runrec.Cached
 		return rj, sched.Succeeded
 	}
-	rj.Status = runrec.Ran
+	rj.Status, rj.Deploy = runrec.Ran, m.Phases
 	return rj, sched.Succeeded
 }

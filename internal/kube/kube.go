@@ -45,6 +45,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/registry"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
 
 // FieldManager owns the fields sparkwing applies.
@@ -146,7 +147,9 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 		t3 := time.Now()
 		fmt.Fprintf(log, "deployed in %s (render and check %s · apply %s · rollout %s · health %s)\n",
 			seconds(t3.Sub(start)), seconds(t0.Sub(start)), seconds(t1.Sub(t0)), seconds(t2.Sub(t1)), seconds(t3.Sub(t2)))
-		return deploy.Message{OK: true, Applied: true, Key: key}
+		return deploy.Message{OK: true, Applied: true, Key: key, Phases: &runrec.DeployPhases{
+			CheckMS: t0.Sub(start).Milliseconds(), ApplyMS: t1.Sub(t0).Milliseconds(),
+			RolloutMS: t2.Sub(t1).Milliseconds(), HealthMS: t3.Sub(t2).Milliseconds()}}
 	}
 	if ctx.Err() != nil {
 		return deploy.Message{Error: "cancelled: " + failure.Error(), Key: key}

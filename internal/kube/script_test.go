@@ -55,6 +55,7 @@ func TestDeployScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": scripttest.Exitcode,
 			"probe":    scripttest.Probe,
+			"waitline": scripttest.WaitLine,
 			"freeport": cmdFreePort,
 		},
 	})

@@ -56,6 +56,18 @@ type Job struct {
 	Log        string   `json:"log,omitempty"`        // relative to the run's directory
 	LogDigest  string   `json:"log_digest,omitempty"` // cached jobs: their log is this blob of the cache
 	Output     string   `json:"output,omitempty"`     // the digest of its outputs, when this run knew it
+	// Deploy is a deploy job's split of its time, when it applied.
+	Deploy *DeployPhases `json:"deploy,omitempty"`
+}
+
+// DeployPhases split a deploy job that applied: rendering and checking
+// (kustomize, the registry's digests, the API server's dry run), applying,
+// the rollout and the health checks.
+type DeployPhases struct {
+	CheckMS   int64 `json:"check_ms"`
+	ApplyMS   int64 `json:"apply_ms"`
+	RolloutMS int64 `json:"rollout_ms"`
+	HealthMS  int64 `json:"health_ms"`
 }
 
 // Cache says whether the job's result came from the cache, and why not.
