@@ -148,6 +148,7 @@ type DeploySpec struct {
 	HealthTimeout string            `json:"health_timeout,omitempty"`  // default 30s
 	KeepOnFailure bool              `json:"keep_on_failure,omitempty"` // leave a failed revision instead of rolling back
 	Expects       []string          `json:"expects,omitempty"`         // workloads (deployment/api) that must exist after it
+	Prune         bool              `json:"prune,omitempty"`           // delete what its last deploy applied and this one lacks
 	// GitOps, by profile: pin the images in a gitops repository instead
 	// of applying.
 	GitOps map[string]GitOpsSpec `json:"gitops,omitempty"`

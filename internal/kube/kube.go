@@ -121,6 +121,15 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 		return failed(err, key)
 	}
 	same := unchanged(live, dry)
+	var inventory []string
+	if d.Prune {
+		if inventory, err = c.readInventory(ctx, inventoryName(req.Pipeline, req.Job)); err != nil {
+			return failed(err, key)
+		}
+		if stale := stale(inventory, objs); len(stale) > 0 {
+			same = false // the cluster still runs objects the overlay dropped
+		}
+	}
 	healthTimeout := cmp.Or(d.HealthTimeout, plan.DefaultHealthTimeout)
 	if same && c.rolledOut(ctx, objs) {
 		fmt.Fprintf(log, "already applied to %s: the %d objects of %s match the live ones, and they have rolled out\n", c.context, len(objs), overlay)
@@ -143,8 +152,11 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 	if failure == nil {
 		failure = checkHealth(ctx, d.Health, healthTimeout, req.Root, log)
 	}
+	t3 := time.Now()
+	if failure == nil && d.Prune {
+		failure = c.prune(wctx, inventoryName(req.Pipeline, req.Job), inventory, objs, log)
+	}
 	if failure == nil {
-		t3 := time.Now()
 		fmt.Fprintf(log, "deployed in %s (render and check %s · apply %s · rollout %s · health %s)\n",
 			seconds(t3.Sub(start)), seconds(t0.Sub(start)), seconds(t1.Sub(t0)), seconds(t2.Sub(t1)), seconds(t3.Sub(t2)))
 		return deploy.Message{OK: true, Applied: true, Key: key, Phases: &runrec.DeployPhases{

@@ -148,7 +148,7 @@ func (p *Program) jobs(name string, args []string, wjobs []sw.WireJob) ([]plan.J
 // file's `deploy:` is checked.
 func deployOf(s *sw.DeploySpec) (*plan.Deploy, error) {
 	d := &plan.Deploy{Kustomize: s.Kustomize, Images: s.Images, Context: s.Context, Rollout: !s.NoRolloutWait,
-		Health: s.Health, Expects: s.Expects, OnFailure: plan.OnFailureRollback}
+		Health: s.Health, Expects: s.Expects, Prune: s.Prune, OnFailure: plan.OnFailureRollback}
 	if s.KeepOnFailure {
 		d.OnFailure = plan.OnFailureKeep
 	}

@@ -34,6 +34,9 @@ type Deploy struct {
 	// rollout is done.
 	HealthTimeout time.Duration
 	OnFailure     string // rollback or keep
+	// Prune deletes, after a successful deploy, what the job's previous
+	// deploy applied and this one no longer has.
+	Prune bool `json:",omitempty"`
 	// GitOps, by profile: instead of applying, pin the images in a
 	// gitops repository's kustomization, commit and push.
 	GitOps map[string]GitOps `json:",omitempty"`

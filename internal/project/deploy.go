@@ -7,7 +7,7 @@ import (
 )
 
 var (
-	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects", "gitops"}
+	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects", "gitops", "prune"}
 	gitopsKeys     = []string{"repo", "path", "branch"}
 	deployWaitKeys = []string{"rollout", "timeout", "health"}
 	// deployJobKeys are the job keys a deploy job may have besides `deploy`.
@@ -68,6 +68,10 @@ func (d *decoder) deploy(n ast.Node) *plan.Deploy {
 					}
 				}
 				dep.GitOps[p.key] = g
+			}
+		case "prune":
+			if b := d.boolean(kv.value, what); b != nil {
+				dep.Prune = *b
 			}
 		case "expects":
 			dep.Expects, _ = d.strings(kv.value, what)
