@@ -16,8 +16,8 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, imageGraph, devBench, storage, remoteCache, controller, sparksBench bool
-	var air string
+	var report, images, imageGraph, devBench, deployBench, storage, remoteCache, controller, sparksBench bool
+	var air, buildctl string
 	var turboCache string
 	var remoteJobs, triggers int
 	var storageMB int
@@ -32,6 +32,8 @@ func main() {
 	flag.BoolVar(&imageGraph, "image-graph", false, "only the image-graph benchmark: per-target fingerprints against whole-context hashing after a one-target edit, and export against --load (writes IMAGEGRAPH.md)")
 	flag.BoolVar(&devBench, "dev", false, "only the dev-loop benchmark: edit → healthy for the example service with sparkwing dev, a go build && restart script and air, and dev's check on 1,000 jobs (writes DEV.md)")
 	flag.StringVar(&air, "air", "", "air binary (the dev-loop benchmark)")
+	flag.BoolVar(&deployBench, "deploy", false, "only the deploy benchmark: edit → built → pushed → rolled out → healthy for the example service on a real cluster, against a buildctl + kubectl script (writes DEPLOY.md)")
+	flag.StringVar(&buildctl, "buildctl", "", "buildctl binary (the deploy benchmark)")
 	flag.BoolVar(&storage, "storage", false, "only the storage benchmark: store, restore and log replay of large outputs against cp, with peak memory (writes STORAGE.md)")
 	flag.IntVar(&storageMB, "storage-mb", 1024, "size of the big output in the storage benchmark")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
@@ -75,6 +77,15 @@ func main() {
 	if devBench {
 		_, err := bench.RunDev(context.Background(), bench.DevOptions{Sparkwing: o.Paths.Sparkwing, Air: air, Reps: o.Reps,
 			Source: "examples/hello-service", Work: o.Work, Out: o.Out, Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if deployBench {
+		_, err := bench.RunDeploy(context.Background(), bench.DeployOptions{Sparkwing: o.Paths.Sparkwing, Buildctl: buildctl,
+			Reps: o.Reps, Source: "examples/hello-service", Work: o.Work, Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)

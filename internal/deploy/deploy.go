@@ -61,9 +61,9 @@ type Message struct {
 	Applied bool   `json:",omitempty"` // apply: false with OK: already applied, nothing changed
 	Reason  string `json:",omitempty"` // why nothing was applied: "already applied", "already pinned"
 	// Phases split a deploy that applied.
-	Phases *runrec.DeployPhases `json:",omitempty"`
-	Differs bool   `json:",omitempty"` // diff: the live objects differ from what would be applied
-	Key     string `json:",omitempty"` // the rendered manifests and the cluster, hashed
+	Phases  *runrec.DeployPhases `json:",omitempty"`
+	Differs bool                 `json:",omitempty"` // diff: the live objects differ from what would be applied
+	Key     string               `json:",omitempty"` // the rendered manifests and the cluster, hashed
 	// Error says why the deploy failed; Config marks a configuration
 	// error found before anything was applied (exit 2), with Hint saying
 	// how to fix it.
