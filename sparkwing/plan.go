@@ -160,6 +160,7 @@ type GitOpsSpec struct {
 	Repo   string `json:"repo"`
 	Path   string `json:"path"`
 	Branch string `json:"branch,omitempty"`
+	ArgoCD string `json:"argocd,omitempty"` // the Argo CD application to wait for
 }
 
 // Deploy adds a deploy job; it needs the image jobs it pins.

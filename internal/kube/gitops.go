@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -35,14 +36,25 @@ func pinGitOps(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map
 	where := fmt.Sprintf("%s %s (branch %s)", g.Repo, g.Path, g.Branch)
 	var last error
 	for range pushAttempts {
-		changed, err := pinOnce(ctx, req, g, pins, log)
+		changed, revision, err := pinOnce(ctx, req, g, pins, log)
+		m := deploy.Message{OK: true, Applied: changed}
 		switch {
 		case err == nil && !changed:
 			fmt.Fprintf(log, "%s already pins these images: nothing to commit\n", where)
-			return deploy.Message{OK: true, Reason: ReasonPinned}
+			m.Reason = ReasonPinned
 		case err == nil:
-			fmt.Fprintf(log, "pinned in %s\n", where)
-			return deploy.Message{OK: true, Applied: true}
+			fmt.Fprintf(log, "pinned in %s: commit %s\n", where, short(revision))
+		}
+		switch {
+		case err == nil && g.ArgoCD != "":
+			if err := waitArgoCD(ctx, g.ArgoCD, revision, cmp.Or(req.Deploy.Timeout, plan.DefaultDeployTimeout), log); err != nil {
+				m := failed(err, "")
+				m.Running = "the pin is committed; Argo CD runs what it last synced"
+				return m
+			}
+			return m
+		case err == nil:
+			return m
 		case err == errMoved:
 			fmt.Fprintf(log, "%s moved while pinning: trying again\n", g.Branch)
 			last = err
@@ -56,15 +68,15 @@ func pinGitOps(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map
 var errMoved = fmt.Errorf("the branch moved")
 
 // pinOnce clones the branch, edits, and pushes once.
-func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[string]string, log io.Writer) (bool, error) {
+func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[string]string, log io.Writer) (changed bool, revision string, err error) {
 	tmp, err := os.MkdirTemp("", "sparkwing-gitops-")
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	defer os.RemoveAll(tmp)
 	repo := filepath.Join(tmp, "repo")
 	if out, err := git(ctx, tmp, "clone", "--quiet", "--depth", "1", "--single-branch", "--branch", g.Branch, g.Repo, repo); err != nil {
-		return false, &configError{msg: fmt.Sprintf("cannot clone gitops repository %s (branch %s): %s", g.Repo, g.Branch, lastLine(out)),
+		return false, "", &configError{msg: fmt.Sprintf("cannot clone gitops repository %s (branch %s): %s", g.Repo, g.Branch, lastLine(out)),
 			hint: "check `gitops.repo` and `branch` in the deploy job, and that git can reach it with your credentials"}
 	}
 	dir := filepath.Join(repo, filepath.FromSlash(g.Path))
@@ -76,29 +88,30 @@ func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[s
 		}
 	}
 	if file == "" {
-		return false, &configError{msg: fmt.Sprintf("gitops repository %s has no kustomization.yaml in %s (branch %s)", g.Repo, g.Path, g.Branch),
+		return false, "", &configError{msg: fmt.Sprintf("gitops repository %s has no kustomization.yaml in %s (branch %s)", g.Repo, g.Path, g.Branch),
 			hint: "point `gitops.path` at the overlay's directory in that repository"}
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	edited, err := setImages(data, pins)
 	if err != nil {
-		return false, &configError{msg: fmt.Sprintf("gitops repository %s: %s: %v", g.Repo, filepath.ToSlash(filepath.Join(g.Path, filepath.Base(file))), err)}
+		return false, "", &configError{msg: fmt.Sprintf("gitops repository %s: %s: %v", g.Repo, filepath.ToSlash(filepath.Join(g.Path, filepath.Base(file))), err)}
 	}
 	if edited == nil {
-		return false, nil
+		head, err := git(ctx, repo, "rev-parse", "HEAD")
+		return false, strings.TrimSpace(head), err
 	}
 	if err := os.WriteFile(file, edited, 0o644); err != nil {
-		return false, err
+		return false, "", err
 	}
 	objs, err := render(dir)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	if err := rendersPins(objs, pins, g.Repo+" "+g.Path); err != nil {
-		return false, err
+		return false, "", err
 	}
 	msg := commitMessage(req, pins)
 	args := []string{"commit", "--quiet", "--all", "--message", msg}
@@ -106,16 +119,17 @@ func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[s
 		args = append([]string{"-c", "user.name=sparkwing", "-c", "user.email=sparkwing@localhost"}, args...)
 	}
 	if out, err := git(ctx, repo, args...); err != nil {
-		return false, fmt.Errorf("committing the pin: %s", lastLine(out))
+		return false, "", fmt.Errorf("committing the pin: %s", lastLine(out))
 	}
 	out, err := git(ctx, repo, "push", "--quiet", "origin", "HEAD:refs/heads/"+g.Branch)
 	switch {
 	case err == nil:
-		return true, nil
+		head, err := git(ctx, repo, "rev-parse", "HEAD")
+		return true, strings.TrimSpace(head), err
 	case strings.Contains(out, "non-fast-forward") || strings.Contains(out, "fetch first"):
-		return false, errMoved
+		return false, "", errMoved
 	}
-	return false, &configError{msg: fmt.Sprintf("gitops repository %s rejected the push to %s: %s", g.Repo, g.Branch, pushError(out)),
+	return false, "", &configError{msg: fmt.Sprintf("gitops repository %s rejected the push to %s: %s", g.Repo, g.Branch, pushError(out)),
 		hint: "check your push rights to it, and whether " + g.Branch + " is protected (then pin through a merge request)"}
 }
 

@@ -34,6 +34,8 @@ func TestDeployScripts(t *testing.T) {
 	t.Cleanup(imagetest.StopShared)
 	cluster := kubetest.Require(t, srv.Registry)
 	t.Cleanup(kubetest.StopShared)
+	argo, argoServer := newFakeArgoCD("argo-token")
+	t.Cleanup(argoServer.Close)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/deploy",
 		Setup: func(env *testscript.Env) error {
@@ -44,6 +46,7 @@ func TestDeployScripts(t *testing.T) {
 				"REGISTRY="+srv.Registry,
 				"KUBECONFIG="+cluster.Kubeconfig,
 				"KUBECTL="+cluster.Kubectl,
+				"ARGOCD_SERVER="+argoServer.URL, "ARGOCD_AUTH_TOKEN=argo-token",
 				"NO_COLOR=1",
 				"GOPROXY=off",
 				"GOFLAGS=-buildvcs=false",
@@ -53,10 +56,11 @@ func TestDeployScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": scripttest.Exitcode,
-			"probe":    scripttest.Probe,
-			"waitline": scripttest.WaitLine,
-			"freeport": cmdFreePort,
+			"exitcode":  scripttest.Exitcode,
+			"probe":     scripttest.Probe,
+			"waitline":  scripttest.WaitLine,
+			"freeport":  cmdFreePort,
+			"argocdapp": argo.cmd,
 		},
 	})
 }

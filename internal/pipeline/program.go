@@ -156,7 +156,7 @@ func deployOf(s *sw.DeploySpec) (*plan.Deploy, error) {
 		if d.GitOps == nil {
 			d.GitOps = map[string]plan.GitOps{}
 		}
-		d.GitOps[profile] = plan.GitOps{Repo: g.Repo, Path: g.Path, Branch: cmp.Or(g.Branch, plan.DefaultGitOpsBranch)}
+		d.GitOps[profile] = plan.GitOps{Repo: g.Repo, Path: g.Path, Branch: cmp.Or(g.Branch, plan.DefaultGitOpsBranch), ArgoCD: g.ArgoCD}
 	}
 	for _, t := range []struct {
 		text string

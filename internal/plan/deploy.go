@@ -48,6 +48,9 @@ type GitOps struct {
 	Repo   string
 	Path   string
 	Branch string
+	// ArgoCD names the Argo CD application that syncs Path: the deploy
+	// waits until it runs the pushed commit and is healthy.
+	ArgoCD string `json:",omitempty"`
 }
 
 // DefaultGitOpsBranch is the branch pins go to when none is named.

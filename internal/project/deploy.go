@@ -8,7 +8,7 @@ import (
 
 var (
 	deployKeys     = []string{"kustomize", "images", "context", "wait", "health", "on_failure", "expects", "gitops", "prune"}
-	gitopsKeys     = []string{"repo", "path", "branch"}
+	gitopsKeys     = []string{"repo", "path", "branch", "argocd"}
 	deployWaitKeys = []string{"rollout", "timeout", "health"}
 	// deployJobKeys are the job keys a deploy job may have besides `deploy`.
 	deployJobKeys = []string{"deploy", "needs", "description", "env", "passthrough", "timeout", "retries"}
@@ -63,6 +63,8 @@ func (d *decoder) deploy(n ast.Node) *plan.Deploy {
 						g.Path = d.str(f.value, w)
 					case "branch":
 						g.Branch = d.str(f.value, w)
+					case "argocd":
+						g.ArgoCD = d.str(f.value, w)
 					default:
 						d.unknownKey(f, "in `deploy.gitops."+p.key+"`", gitopsKeys)
 					}
