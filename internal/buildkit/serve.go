@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/sparkwing-dev/sparkwing/internal/dockerfile"
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/registry"
 )
@@ -32,9 +33,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"%s is started by sparkwing to build image jobs; it is not meant to be run by hand.\n", image.HelperName, image.HelperName)
 		return 2
 	}
-	msgs := os.NewFile(3, "messages")
-	if _, err := msgs.Stat(); err != nil {
-		fmt.Fprintf(stderr, "%s: file descriptor 3 (messages) is not open: sparkwing starts this program\n", image.HelperName)
+	msgs := helperproc.Messages(image.HelperName, stderr)
+	if msgs == nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

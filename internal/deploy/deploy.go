@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -131,26 +130,10 @@ func (e *ConfigError) Error() string { return fmt.Sprintf("deploy %s: %s", e.Job
 // Hint says how to fix it.
 func (e *ConfigError) Hint() string { return e.Fix }
 
-// MissingHelperError says sparkwing-deploy is not installed.
-type MissingHelperError struct{ Looked []string }
-
-func (e *MissingHelperError) Error() string {
-	return fmt.Sprintf("deploy jobs need %s, and it is not in %s", HelperName, strings.Join(e.Looked, ", "))
-}
-
-// Hint says how to install it.
-func (e *MissingHelperError) Hint() string {
-	return "install it beside sparkwing: `go install ./cmd/...` in the sparkwing checkout installs all three;\n" +
-		"or point SPARKWING_DEPLOY_HELPER at it"
-}
-
-// FindHelper locates sparkwing-deploy (see helperproc.Find).
+// FindHelper locates sparkwing-deploy (see helperproc.Find); nothing
+// found is a *helperproc.MissingError.
 func FindHelper(explicit string) (string, error) {
-	path, looked := helperproc.Find(HelperName, explicit, "SPARKWING_DEPLOY_HELPER")
-	if path == "" {
-		return "", &MissingHelperError{Looked: looked}
-	}
-	return path, nil
+	return helperproc.Find(HelperName, "deploy jobs", "SPARKWING_DEPLOY_HELPER", explicit)
 }
 
 // Ops are what the helper does: apply a deploy, or print how the live

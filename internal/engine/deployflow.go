@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sparkwing-dev/sparkwing/internal/deploy"
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 	"github.com/sparkwing-dev/sparkwing/internal/sched"
@@ -59,7 +60,7 @@ func (s *deploys) program() (string, error) {
 
 func (s *deploys) failedSetup(err error) {
 	var ce *deploy.ConfigError
-	var me *deploy.MissingHelperError
+	var me *helperproc.MissingError
 	if errors.As(err, &ce) || errors.As(err, &me) {
 		s.mu.Lock()
 		if s.setupErr == nil {

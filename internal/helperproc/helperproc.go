@@ -22,29 +22,50 @@ import (
 	"time"
 )
 
-// Find locates helper name: explicit (from an environment variable) if
-// set, else beside this executable, else on PATH. It returns the places
-// it looked when it finds nothing.
-func Find(name, explicit, explicitVar string) (string, []string) {
+// MissingError says a helper program is not installed: a setup problem,
+// not a failed job.
+type MissingError struct {
+	Name   string // sparkwing-image
+	For    string // image jobs
+	EnvVar string // SPARKWING_IMAGE_HELPER
+	Looked []string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("%s need %s, and it is not in %s", e.For, e.Name, strings.Join(e.Looked, ", "))
+}
+
+// Hint says how to install it.
+func (e *MissingError) Hint() string {
+	return "install it beside sparkwing: `go install ./cmd/...` in the sparkwing checkout installs sparkwing and its helpers;\n" +
+		"or point " + e.EnvVar + " at it"
+}
+
+// Find locates helper name, which `purpose` (image jobs) needs: explicit
+// (from the environment variable envVar) if set, else beside this
+// executable, else on PATH. Nothing found is a *MissingError.
+func Find(name, purpose, envVar, explicit string) (string, error) {
+	missing := &MissingError{Name: name, For: purpose, EnvVar: envVar}
 	if explicit != "" {
 		if _, err := exec.LookPath(explicit); err != nil {
-			return "", []string{explicitVar + "=" + explicit}
+			missing.Looked = []string{envVar + "=" + explicit}
+			return "", missing
 		}
 		return explicit, nil
 	}
-	var looked []string
 	if exe, err := os.Executable(); err == nil {
 		dir := filepath.Dir(exe)
 		p := filepath.Join(dir, name)
 		if _, err := exec.LookPath(p); err == nil {
 			return p, nil
 		}
-		looked = append(looked, dir)
+		missing.Looked = append(missing.Looked, dir)
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", append(looked, "PATH")
+	missing.Looked = append(missing.Looked, "PATH")
+	return "", missing
 }
 
 // Run starts program op, writes body to its standard input, copies its
@@ -81,6 +102,17 @@ func Run(ctx context.Context, program, op string, body []byte, log io.Writer, me
 		return fmt.Errorf("%s %s failed: %v%s", filepath.Base(program), op, err, stderr.String())
 	}
 	return nil
+}
+
+// Messages is, in a helper, the file its messages go to (descriptor 3),
+// or nil after telling stderr that sparkwing starts this program.
+func Messages(name string, stderr io.Writer) *os.File {
+	msgs := os.NewFile(3, "messages")
+	if _, err := msgs.Stat(); err != nil {
+		fmt.Fprintf(stderr, "%s: file descriptor 3 (messages) is not open: sparkwing starts this program\n", name)
+		return nil
+	}
+	return msgs
 }
 
 // headBuffer keeps the first 4 KiB of the helper's stderr.

@@ -125,27 +125,13 @@ func DecodeRequest(op string, r io.Reader) (*WireRequest, error) {
 
 // MissingHelperError says sparkwing-image is not installed: a setup
 // problem, not a failed build.
-type MissingHelperError struct{ Looked []string }
-
-func (e *MissingHelperError) Error() string {
-	return fmt.Sprintf("image jobs need %s, and it is not in %s", HelperName, strings.Join(e.Looked, ", "))
-}
-
-// Hint says how to install it.
-func (e *MissingHelperError) Hint() string {
-	return "install it beside sparkwing: `go install ./cmd/...` in the sparkwing checkout installs both;\n" +
-		"or point SPARKWING_IMAGE_HELPER at it"
-}
+type MissingHelperError = helperproc.MissingError
 
 // FindHelper locates sparkwing-image: explicit (from
 // $SPARKWING_IMAGE_HELPER) if set, else beside this executable, else on
 // PATH.
 func FindHelper(explicit string) (string, error) {
-	path, looked := helperproc.Find(HelperName, explicit, "SPARKWING_IMAGE_HELPER")
-	if path == "" {
-		return "", &MissingHelperError{Looked: looked}
-	}
-	return path, nil
+	return helperproc.Find(HelperName, "image jobs", "SPARKWING_IMAGE_HELPER", explicit)
 }
 
 // HelperLister is a buildctx.Lister through sparkwing-image, found (see

@@ -42,6 +42,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/deploy"
 	"github.com/sparkwing-dev/sparkwing/internal/health"
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/image"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/registry"
@@ -58,9 +59,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"%s is started by sparkwing to run deploy jobs; it is not meant to be run by hand.\n", deploy.HelperName, deploy.HelperName)
 		return 2
 	}
-	msgs := os.NewFile(3, "messages")
-	if _, err := msgs.Stat(); err != nil {
-		fmt.Fprintf(stderr, "%s: file descriptor 3 (messages) is not open: sparkwing starts this program\n", deploy.HelperName)
+	msgs := helperproc.Messages(deploy.HelperName, stderr)
+	if msgs == nil {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
