@@ -16,7 +16,7 @@ import (
 // the deploy would apply (the API server's dry run of it), as unified
 // diffs of their YAML: `sparkwing deploy diff`.
 func Diff(ctx context.Context, req *deploy.Request, out io.Writer) deploy.Message {
-	objs, c, key, err := prepare(ctx, req, io.Discard)
+	objs, c, key, err := prepare(ctx, req, false, io.Discard)
 	if err != nil {
 		return failed(err, "")
 	}

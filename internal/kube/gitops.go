@@ -36,31 +36,29 @@ func pinGitOps(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map
 	where := fmt.Sprintf("%s %s (branch %s)", g.Repo, g.Path, g.Branch)
 	var last error
 	for range pushAttempts {
-		changed, revision, err := pinOnce(ctx, req, g, pins, log)
-		m := deploy.Message{OK: true, Applied: changed}
-		switch {
-		case err == nil && !changed:
-			fmt.Fprintf(log, "%s already pins these images: nothing to commit\n", where)
-			m.Reason = ReasonPinned
-		case err == nil:
-			fmt.Fprintf(log, "pinned in %s: commit %s\n", where, short(revision))
-		}
-		switch {
-		case err == nil && g.ArgoCD != "":
-			if err := waitArgoCD(ctx, g.ArgoCD, revision, cmp.Or(req.Deploy.Timeout, plan.DefaultDeployTimeout), log); err != nil {
-				m := failed(err, "")
-				m.Running = "the pin is committed; Argo CD runs what it last synced"
-				return m
-			}
-			return m
-		case err == nil:
-			return m
-		case err == errMoved:
+		changed, revision, err := pinOnce(ctx, req, g, pins)
+		if err == errMoved {
 			fmt.Fprintf(log, "%s moved while pinning: trying again\n", g.Branch)
 			last = err
 			continue
 		}
-		return failed(err, "")
+		if err != nil {
+			return failed(err, "")
+		}
+		m := deploy.Message{OK: true, Applied: changed}
+		if changed {
+			fmt.Fprintf(log, "pinned in %s: commit %s\n", where, short(revision))
+		} else {
+			fmt.Fprintf(log, "%s already pins these images: nothing to commit\n", where)
+			m.Reason = ReasonPinned
+		}
+		if g.ArgoCD != "" {
+			if err := waitArgoCD(ctx, g.ArgoCD, revision, cmp.Or(req.Deploy.Timeout, plan.DefaultDeployTimeout), log); err != nil {
+				m = failed(err, "")
+				m.Running = "the pin is committed; Argo CD runs what it last synced"
+			}
+		}
+		return m
 	}
 	return deploy.Message{Error: fmt.Sprintf("%s kept moving: %v", where, last)}
 }
@@ -68,7 +66,7 @@ func pinGitOps(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map
 var errMoved = fmt.Errorf("the branch moved")
 
 // pinOnce clones the branch, edits, and pushes once.
-func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[string]string, log io.Writer) (changed bool, revision string, err error) {
+func pinOnce(ctx context.Context, req *deploy.Request, g plan.GitOps, pins map[string]string) (changed bool, revision string, err error) {
 	tmp, err := os.MkdirTemp("", "sparkwing-gitops-")
 	if err != nil {
 		return false, "", err

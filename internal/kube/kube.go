@@ -102,7 +102,7 @@ func (e *configError) Error() string { return e.msg }
 func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Message {
 	d := req.Deploy
 	if g, ok := d.GitOps[req.Profile]; ok {
-		pins, err := resolvePins(ctx, req)
+		pins, err := resolvePins(ctx, req, true)
 		if err != nil {
 			return failed(err, "")
 		}
@@ -111,7 +111,7 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 	}
 	overlay := d.Overlay(req.Profile)
 	start := time.Now()
-	objs, c, key, err := prepare(ctx, req, log)
+	objs, c, key, err := prepare(ctx, req, true, log)
 	if err != nil {
 		return failed(err, "")
 	}
@@ -181,15 +181,16 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 // seconds formats d as the timing lines do: 0.84 s.
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
-// prepare renders and pins the overlay and connects to the cluster.
-func prepare(ctx context.Context, req *deploy.Request, log io.Writer) ([]*unstructured.Unstructured, *client, string, error) {
+// prepare renders and pins the overlay and connects to the cluster. For a
+// diff (pushed false) an image not pushed yet is pinned by its tag alone.
+func prepare(ctx context.Context, req *deploy.Request, pushed bool, log io.Writer) ([]*unstructured.Unstructured, *client, string, error) {
 	d := req.Deploy
 	overlay := d.Overlay(req.Profile)
 	objs, err := render(filepath.Join(req.Root, overlay))
 	if err != nil {
 		return nil, nil, "", err
 	}
-	pins, err := resolvePins(ctx, req)
+	pins, err := resolvePins(ctx, req, pushed)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -217,8 +218,9 @@ func logPins(log io.Writer, names []string, pins map[string]string) {
 }
 
 // resolvePins adds the registry's digest to each image job's reference:
-// the pod runs exactly what was built, even if the tag moves.
-func resolvePins(ctx context.Context, req *deploy.Request) (map[string]string, error) {
+// the pod runs exactly what was built, even if the tag moves. An image
+// not in its registry is an error when it must have been pushed.
+func resolvePins(ctx context.Context, req *deploy.Request, pushed bool) (map[string]string, error) {
 	reg := registry.New()
 	pins := map[string]string{}
 	for _, name := range req.Deploy.ImageNames() {
@@ -233,7 +235,7 @@ func resolvePins(ctx context.Context, req *deploy.Request) (map[string]string, e
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("image %s: asking %s for %s: %v", name, r.Host, ref, err)
-		case digest == "":
+		case digest == "" && pushed:
 			return nil, fmt.Errorf("image %s: %s is not in its registry", name, ref)
 		case strings.HasPrefix(digest, "sha256:"):
 			ref += "@" + digest
