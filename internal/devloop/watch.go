@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"time"
@@ -29,11 +30,13 @@ const all = "."
 
 // settle drops the paths created and gone again within the set (a
 // compiler's or an editor's temporary file): the tree is as it was there.
-// It reports whether anything is left. The loop settles a set when it
-// takes it, so a file's whole life within the set is seen.
+// A path gone from a directory the set created counts too: its creation
+// can come before the watch on the new directory. It reports whether
+// anything is left. The loop settles a set when it takes it, so a file's
+// whole life within the set is seen.
 func (cs *changeSet) settle(root string) bool {
 	cs.paths = slices.DeleteFunc(cs.paths, func(rel string) bool {
-		if !cs.created[rel] {
+		if !cs.created[rel] && !cs.created[path.Dir(rel)] {
 			return false
 		}
 		_, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel)))
