@@ -379,11 +379,12 @@ func (d *dev) start(ctx context.Context, svc plan.Job, prev *instance) error {
 	out := prefixed(d, svc.ID, in.tail)
 	proc, err := engine.StartService(ctx, d.o.Runner, svc, out, func(msg string) { d.say("warning: %s: %s", svc.ID, msg) })
 	if err != nil {
-		d.say("%s did not start: %v%s", svc.ID, err, in.tail.String())
-		if ctx.Err() == nil {
-			in.proc = nil
-			d.later(in)
+		if ctx.Err() != nil {
+			return err
 		}
+		d.say("%s did not start: %v%s\nsparkwing dev: restarting it in %v", svc.ID, err, in.tail.String(), in.backoff)
+		in.proc = nil
+		d.later(in)
 		return err
 	}
 	in.proc = proc
