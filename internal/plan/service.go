@@ -68,6 +68,9 @@ func ParseHealth(spec string) (Health, error) {
 		if u.Port() == "" {
 			addr = net.JoinHostPort(u.Hostname(), "80")
 		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return Health{}, fmt.Errorf("health %q is not a URL: write http://127.0.0.1:8080/healthz", spec)
+		}
 		return Health{Kind: "http", URL: spec, Addr: addr}, nil
 	case strings.HasPrefix(spec, "tcp:"):
 		addr := strings.TrimPrefix(spec, "tcp:")
