@@ -35,6 +35,7 @@ type Request struct {
 	Job      string
 	RunID    string // for the gitops commit's message
 	Profile  string
+	Force    bool // apply even when the cluster already runs it (--no-cache)
 	Deploy   *plan.Deploy
 	// Images maps each name of Deploy.Images to the reference its image
 	// job produced: REGISTRY/REPO:TAG (the helper adds the digest).

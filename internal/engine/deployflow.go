@@ -87,7 +87,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 		rj.Cache.Reason = "disabled"
 	}
 	req := deploy.Request{Root: e.opts.Root, Pipeline: e.plan.Name, Job: j.ID, RunID: e.run.ID, Profile: e.opts.Images.Profile,
-		Deploy: j.Deploy, Images: map[string]string{}, Expects: expectedWorkloads(e.plan, j)}
+		Force: e.opts.NoCache, Deploy: j.Deploy, Images: map[string]string{}, Expects: expectedWorkloads(e.plan, j)}
 	for _, name := range j.Deploy.ImageNames() {
 		id := j.Deploy.Images[name]
 		ref := e.deploys.ref(id)
@@ -119,7 +119,7 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 	case err != nil:
 		e.deploys.failedSetup(err)
 		return e.fail(j, rj, err)
-	case !m.Applied && !e.opts.NoCache:
+	case !m.Applied:
 		rj.Cache = runrec.Cache{Result: "hit", Reason: cmp.Or(m.Reason, ReasonApplied)}
 		rj.Status = runrec.Cached
 		return rj, sched.Succeeded

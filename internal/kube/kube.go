@@ -131,7 +131,7 @@ func Apply(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messa
 		}
 	}
 	healthTimeout := cmp.Or(d.HealthTimeout, plan.DefaultHealthTimeout)
-	if same && c.rolledOut(ctx, objs) {
+	if same && !req.Force && c.rolledOut(ctx, objs) {
 		fmt.Fprintf(log, "already applied to %s: the %d objects of %s match the live ones, and they have rolled out\n", c.context, len(objs), overlay)
 		if err := checkHealth(ctx, d.Health, healthTimeout, req.Root, log); err != nil {
 			return deploy.Message{Error: err.Error(), Key: key}
