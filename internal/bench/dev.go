@@ -349,3 +349,5 @@ func p95(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	return s[min(int(0.95*float64(len(s))), len(s)-1)]
 }
+
+func (l *logTail) String() string { return string(l.b) }
