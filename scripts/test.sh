@@ -60,7 +60,7 @@ go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 100000x ./internal/logstream
 go test -run '^$' -fuzz '^FuzzPackIndex$' -fuzztime 10000x ./internal/gitcache
 go test -run '^$' -fuzz '^FuzzConstraint$' -fuzztime 100000x ./internal/sparks
 go test -run '^$' -fuzz '^FuzzTestDemux$' -fuzztime 100000x ./internal/engine
-go test -run '^$' -fuzz '^FuzzHead$' -fuzztime 50000x ./internal/goinput
+go test -run '^$' -fuzz '^FuzzHead$' -fuzztime 20000x ./internal/goinput
 
 
 echo "== benchmark gate (bench/run --quick)"
