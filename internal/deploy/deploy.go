@@ -6,7 +6,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -79,21 +78,9 @@ const maxRequest = 1 << 20
 
 // DecodeRequest reads and checks the helper's request.
 func DecodeRequest(r io.Reader) (*Request, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxRequest+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRequest {
-		return nil, fmt.Errorf("request larger than %d bytes", maxRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var req Request
-	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("request: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("request: more than one JSON value")
+	if err := helperproc.Decode(r, maxRequest, &req); err != nil {
+		return nil, err
 	}
 	switch {
 	case req.V != WireVersion:

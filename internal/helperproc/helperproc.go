@@ -12,6 +12,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -100,6 +102,28 @@ func Run(ctx context.Context, program, op string, body []byte, log io.Writer, me
 	}
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("%s %s failed: %v%s", filepath.Base(program), op, err, stderr.String())
+	}
+	return nil
+}
+
+// Decode reads one JSON value of at most limit bytes from r into v, in a
+// helper: unknown fields and anything after the value are errors, so a
+// request from another version of sparkwing is refused, not half read.
+func Decode(r io.Reader, limit int, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > limit {
+		return fmt.Errorf("request larger than %d bytes", limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	if dec.More() {
+		return errors.New("request: more than one JSON value")
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,21 +70,9 @@ const maxRequest = 16 << 20
 // DecodeRequest reads and checks the helper's request for op ("build",
 // "list" or "exists").
 func DecodeRequest(op string, r io.Reader) (*WireRequest, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxRequest+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxRequest {
-		return nil, fmt.Errorf("request larger than %d bytes", maxRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var req WireRequest
-	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("request: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("request: more than one JSON value")
+	if err := helperproc.Decode(r, maxRequest, &req); err != nil {
+		return nil, err
 	}
 	if req.V != WireVersion {
 		return nil, fmt.Errorf("request version %d, this %s speaks %d: install the %s that matches sparkwing (go install ./cmd/... in one checkout)", req.V, HelperName, WireVersion, HelperName)
