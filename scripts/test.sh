@@ -44,18 +44,18 @@ echo "== fuzz the project-file parser, the glob overlap check, the stat and list
 # with no failing input when a worker is busy as the time runs out. Each
 # count takes about 20 s or less here, busy or not.
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 200000x ./internal/project
-go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 400000x ./internal/plan
+go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 200000x ./internal/plan
 go test -run '^$' -fuzz '^FuzzParseHealth$' -fuzztime 50000x ./internal/plan
 go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 10000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseListing$' -fuzztime 300000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
-go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 100000x ./internal/dockerfile
+go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 50000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 50000x ./internal/deploy
 go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzServe$' -fuzztime 100000x ./internal/remote
-go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 100000x ./internal/controller
+go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 50000x ./internal/controller
 go test -run '^$' -fuzz '^FuzzReader$' -fuzztime 100000x ./internal/logstream
 go test -run '^$' -fuzz '^FuzzPackIndex$' -fuzztime 10000x ./internal/gitcache
 go test -run '^$' -fuzz '^FuzzConstraint$' -fuzztime 100000x ./internal/sparks
