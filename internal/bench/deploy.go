@@ -120,14 +120,8 @@ func RunDeploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
 	greet := filepath.Join(dir, "internal/greet/greet.go")
 	for rep := 1; rep <= 2*o.Reps; rep++ {
 		tool := deployTools[rep%2] // alternate, so both see the same machine
-		data, err := os.ReadFile(greet)
+		t0, err := edit(greet, rep)
 		if err != nil {
-			return nil, err
-		}
-		prev := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep-1))
-		next := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep))
-		t0 := time.Now()
-		if err := os.WriteFile(greet, bytes.Replace(data, []byte(prev), []byte(next), 1), 0o644); err != nil {
 			return nil, err
 		}
 		switch tool {
@@ -185,14 +179,8 @@ func devEdits(ctx context.Context, o DeployOptions, dir string, env []string, ad
 	}
 	fmt.Fprintln(o.Log, "deploy: sparkwing dev ship is watching")
 	for rep := done + 1; rep <= done+o.Reps; rep++ {
-		data, err := os.ReadFile(greet)
+		t0, err := edit(greet, rep)
 		if err != nil {
-			return err
-		}
-		prev := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep-1))
-		next := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep))
-		t0 := time.Now()
-		if err := os.WriteFile(greet, bytes.Replace(data, []byte(prev), []byte(next), 1), 0o644); err != nil {
 			return err
 		}
 		if _, err := awaitAnswer(ctx, addr, "Hello, bench!"+edition(rep)); err != nil {

@@ -152,14 +152,8 @@ func RunDev(ctx context.Context, o DevOptions) (*DevResult, error) {
 		for i := range devTools {
 			tool := devTools[(rep+i)%len(devTools)] // rotate which goes first
 			greet := filepath.Join(dirs[tool], "internal/greet/greet.go")
-			data, err := os.ReadFile(greet)
+			t0, err := edit(greet, rep)
 			if err != nil {
-				return nil, err
-			}
-			prev := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep-1))
-			next := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep))
-			t0 := time.Now()
-			if err := os.WriteFile(greet, bytes.Replace(data, []byte(prev), []byte(next), 1), 0o644); err != nil {
 				return nil, err
 			}
 			if tool == "script" {
@@ -180,6 +174,19 @@ func RunDev(ctx context.Context, o DevOptions) (*DevResult, error) {
 		return nil, err
 	}
 	return res, writeDev(o.Out, res)
+}
+
+// edit makes edit rep of the greeting in file greet (the mark of edit
+// rep-1 becomes rep's) and returns when it was written.
+func edit(greet string, rep int) (time.Time, error) {
+	data, err := os.ReadFile(greet)
+	if err != nil {
+		return time.Time{}, err
+	}
+	prev := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep-1))
+	next := fmt.Sprintf(`"%%s, %%s!%s"`, edition(rep))
+	t0 := time.Now()
+	return t0, os.WriteFile(greet, bytes.Replace(data, []byte(prev), []byte(next), 1), 0o644)
 }
 
 // edition is the mark edit n leaves in the greeting.
