@@ -24,11 +24,16 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "the claim names no runner")
 	}
 	wait := min(time.Duration(c.WaitMS)*time.Millisecond, api.MaxClaimWait)
+	if c.Run != "" {
+		wait = 0
+	} else {
+		defer s.waiters.add(c.Labels)()
+	}
 	timeout := time.NewTimer(wait)
 	defer timeout.Stop()
 	for {
 		woken := s.wake.Wait(queueKey) // before looking, so no wake-up falls between
-		run, ok, err := s.st.Claim(r.Context(), store.Claim{Runner: c.Runner, Labels: c.Labels, Lease: s.cfg.Lease, Now: s.now()})
+		run, ok, err := s.st.Claim(r.Context(), store.Claim{Runner: c.Runner, Run: c.Run, Labels: c.Labels, Lease: s.cfg.Lease, Now: s.now()})
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ type Server struct {
 	log  *slog.Logger
 
 	scheduleErr map[string]string // by repository: why its schedules were last skipped (runSchedules' own)
+	waiters     waiters           // runners in a claim long-poll now
 }
 
 // queueKey is woken when a run may be waiting to be claimed.
@@ -122,8 +123,13 @@ func (s *Server) expireLeases(ctx context.Context) {
 		s.log.Error("expire leases", "err", err)
 		return
 	}
+	s.released(runs, "its lease ended")
+}
+
+// released tells whoever waits on runs that they left their runners.
+func (s *Server) released(runs []store.Run, why string) {
 	for _, r := range runs {
-		s.log.Warn("runner lost; run "+r.Status, "run", r.ID, "attempt", r.Attempt, "runner", r.Runner)
+		s.log.Warn("runner lost ("+why+"); run "+r.Status, "run", r.ID, "attempt", r.Attempt, "runner", r.Runner)
 		s.wake.Notify(r.ID)
 		s.wake.Notify(holderKey(r.ID))
 	}

@@ -135,7 +135,7 @@ func (s *SQL) Claim(ctx context.Context, c Claim) (run Run, ok bool, err error) 
 
 func (s *SQL) claimOnce(ctx context.Context, c Claim) (run Run, ok, lost bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		id, err := s.pickQueued(ctx, tx, c.Labels)
+		id, err := s.pickQueued(ctx, tx, c.Run, c.Labels)
 		if err != nil || id == "" {
 			return err
 		}
@@ -170,9 +170,14 @@ func (s *SQL) claimOnce(ctx context.Context, c Claim) (run Run, ok, lost bool, e
 	return run, ok, lost, err
 }
 
-// pickQueued returns the oldest queued run the labels admit, or "".
-func (s *SQL) pickQueued(ctx context.Context, tx *sql.Tx, labels map[string]string) (string, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT id, runs_on FROM runs WHERE status = ? ORDER BY created, id LIMIT 200`), Queued)
+// pickQueued returns the oldest queued run the labels admit (only, if
+// set: the run with that id), or "".
+func (s *SQL) pickQueued(ctx context.Context, tx *sql.Tx, only string, labels map[string]string) (string, error) {
+	query, args := `SELECT id, runs_on FROM runs WHERE status = ? ORDER BY created, id LIMIT 200`, []any{Queued}
+	if only != "" {
+		query, args = `SELECT id, runs_on FROM runs WHERE status = ? AND id = ?`, []any{Queued, only}
+	}
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return "", err
 	}
@@ -250,7 +255,20 @@ func (s *SQL) RequestCancel(ctx context.Context, id string, now time.Time) (Run,
 // fence so that runner's later writes fail; after MaxAttempts it ends
 // the run in error instead. It returns the runs it changed.
 func (s *SQL) ExpireLeases(ctx context.Context, now time.Time) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE status = ? AND lease_until < ?`), Running, nanos(now))
+	return s.release(ctx, now, `lease_until < ?`, nanos(now))
+}
+
+// LoseRunner does for the runs runner holds what ExpireLeases does for
+// lapsed leases, without waiting for the lease: the caller knows the
+// runner is gone (its Kubernetes pod was deleted, or its node lost).
+func (s *SQL) LoseRunner(ctx context.Context, runner string, now time.Time) ([]Run, error) {
+	return s.release(ctx, now, `runner = ?`, runner)
+}
+
+// release queues again (or ends, see ExpireLeases) the running runs that
+// match where.
+func (s *SQL) release(ctx context.Context, now time.Time, where string, arg any) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE status = ? AND `+where), Running, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +305,38 @@ func (s *SQL) ExpireLeases(ctx context.Context, now time.Time) ([]Run, error) {
 		}
 	}
 	return out, nil
+}
+
+// FailQueued ends in error a run still queued after attempt claims, with
+// message: the runner started for it can never take it (its image does
+// not pull, its token is missing). It reports whether it did; a run
+// claimed or ended meanwhile is left alone.
+func (s *SQL) FailQueued(ctx context.Context, id string, attempt int, message string, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE runs SET status = ?, exit_code = 2, message = ?, finished = ?
+		WHERE id = ? AND status = ? AND attempt = ?`), Error, message, nanos(now), id, Queued, attempt)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// Queued lists the queued runs, oldest first, at most limit of them.
+func (s *SQL) Queued(ctx context.Context, limit int) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE status = ? ORDER BY created, id LIMIT ?`), Queued, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // AppendLog adds data to the log of a run the caller holds (fence) at

@@ -124,6 +124,7 @@ type Run struct {
 // Claim is what a runner asks for.
 type Claim struct {
 	Runner string
+	Run    string // only this run (a runner started for it); "" for any
 	Labels map[string]string
 	Lease  time.Duration
 	Now    time.Time

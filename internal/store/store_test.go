@@ -236,6 +236,51 @@ func TestLeaseExpiryAndFencing(t *testing.T) {
 	})
 }
 
+// A runner started for one run (a Kubernetes Job) takes only that run;
+// when its pod is gone the run is queued again at once, and a run no
+// runner can ever take is ended with the reason.
+func TestClaimOneRunLoseRunnerFailQueued(t *testing.T) {
+	each(t, func(t *testing.T, s *store.SQL) {
+		older := queue(t, s, store.Run{Repo: "app", Pipeline: "old", Created: t0})
+		mine := queue(t, s, store.Run{Repo: "app", Pipeline: "mine", Created: t0.Add(time.Second)})
+		if q, err := s.Queued(ctx, 10); err != nil || len(q) != 2 || q[0].ID != older.ID {
+			t.Fatalf("Queued = %+v, %v; want the two runs, oldest first", q, err)
+		}
+		r, ok, err := s.Claim(ctx, store.Claim{Runner: "pod-1", Run: mine.ID, Lease: time.Minute, Now: t0})
+		if err != nil || !ok || r.ID != mine.ID {
+			t.Fatalf("claim of one run = %+v ok=%v %v, want %s", r, ok, err, mine.ID)
+		}
+		if _, ok, _ := s.Claim(ctx, store.Claim{Runner: "pod-2", Run: mine.ID, Lease: time.Minute, Now: t0}); ok {
+			t.Fatalf("a run already held was claimed again by id")
+		}
+		lost, err := s.LoseRunner(ctx, "pod-1", t0.Add(time.Second))
+		if err != nil || len(lost) != 1 || lost[0].ID != mine.ID || lost[0].Status != store.Queued {
+			t.Fatalf("LoseRunner = %+v, %v", lost, err)
+		}
+		if _, err := s.Heartbeat(ctx, r.ID, r.Fence, t0.Add(time.Minute)); !errors.Is(err, store.ErrFenced) {
+			t.Errorf("the lost runner's heartbeat: %v, want ErrFenced", err)
+		}
+		if again, _ := s.LoseRunner(ctx, "pod-1", t0.Add(time.Second)); len(again) != 0 {
+			t.Errorf("losing the runner twice changed %+v", again)
+		}
+		// The run is queued after attempt 1: failing it "after attempt 0"
+		// (a stale view) does nothing; after attempt 1 it ends it.
+		if ok, err := s.FailQueued(ctx, mine.ID, 0, "stale", t0); ok || err != nil {
+			t.Errorf("FailQueued with a stale attempt = %v, %v", ok, err)
+		}
+		if ok, err := s.FailQueued(ctx, mine.ID, 1, "image does not pull", t0); !ok || err != nil {
+			t.Fatalf("FailQueued = %v, %v", ok, err)
+		}
+		got, _ := s.Run(ctx, mine.ID)
+		if got.Status != store.Error || got.ExitCode != 2 || got.Message != "image does not pull" {
+			t.Errorf("failed queued run: %+v", got)
+		}
+		if q, _ := s.Queued(ctx, 10); len(q) != 1 || q[0].ID != older.ID {
+			t.Errorf("queue after: %+v, want only the older run", q)
+		}
+	})
+}
+
 func TestLostTooOftenFails(t *testing.T) {
 	each(t, func(t *testing.T, s *store.SQL) {
 		queue(t, s, store.Run{Repo: "app", Pipeline: "p"})

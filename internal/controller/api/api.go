@@ -71,6 +71,9 @@ type Run struct {
 type Claim struct {
 	Runner string            `json:"runner"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// Run, when set, asks for that run only (the runner was started for
+	// it): the answer comes at once, 204 if the run is not queued.
+	Run string `json:"run,omitempty"`
 	// WaitMS is how long the request may wait for work (at most 30 s).
 	WaitMS int `json:"wait_ms"`
 	// Have names, for each repository the runner has a mirror of, a
