@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/project"
 	"github.com/sparkwing-dev/sparkwing/internal/remote"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
@@ -63,6 +63,7 @@ type RunnerOptions struct {
 	Labels map[string]string
 	Slots  int
 	Dir    string
+	Run    string // only this run, then exit
 }
 
 // RemoteRunsOptions are `sparkwing runs --remote`'s: list, or show ID.
@@ -121,16 +122,9 @@ func (e *env) streams(g *globals) Streams {
 
 // parseLabels reads "k=v,k2=v2".
 func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usageError("label %q: write labels as KEY=VALUE,KEY=VALUE", kv)
-		}
-		out[k] = v
+	out, err := project.ParseLabels(s)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
 	return out, nil
 }

@@ -112,7 +112,11 @@ pipeline with the same engine as 'sparkwing run', and stream its log back.
 A run whose runner dies goes to another runner when its lease ends.
 
 --labels are matched against a pipeline's runs_on. Stop with Ctrl-C: runs in
-progress are stopped and go back to the queue.`,
+progress are stopped and go back to the queue.
+
+With --run ID the runner takes that run only and exits when it ends (or at
+once, with status 0, when the run is no longer queued): this is how the
+controller's Kubernetes Jobs run (sparkwing-controller serve --kube).`,
 		Example: "  sparkwing runner --controller https://ci.example.com --token-file runner.token --labels os=linux --slots 2",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -155,5 +159,6 @@ progress are stopped and go back to the queue.`,
 	fl.IntVar(&o.Slots, "slots", 1, "run up to `N` runs at once")
 	fl.StringVar(&o.Name, "name", "", "the runner's `NAME` in the controller's records (default HOST-PID)")
 	fl.StringVar(&o.Dir, "dir", "", "where mirrors and checkouts go (default the user cache dir's sparkwing/runner)")
+	fl.StringVar(&o.Run, "run", "", "take only the run `ID`, then exit")
 	return cmd
 }

@@ -122,3 +122,20 @@ func included(patterns []string, s string) bool {
 	}
 	return in
 }
+
+// ParseLabels reads runner labels, the values runs_on is matched
+// against, written KEY=VALUE,KEY=VALUE.
+func ParseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: write labels as KEY=VALUE,KEY=VALUE", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -23,7 +23,7 @@ func (Verbs) Runner(ctx context.Context, s cli.Streams, o cli.RunnerOptions) err
 	log := slog.New(slog.NewTextHandler(s.Stderr, nil)).With("runner", o.Name)
 	log.Info("runner started", "controller", o.URL, "slots", o.Slots, "labels", o.Labels)
 	err := runner.Run(ctx, runner.Config{Client: api.NewClient(o.URL, o.Token), Name: o.Name, Labels: o.Labels,
-		Slots: o.Slots, Dir: o.Dir, Sparkwing: s.Self, Env: s.Environ, Log: log})
+		Slots: o.Slots, Dir: o.Dir, Only: o.Run, Sparkwing: s.Self, Env: s.Environ, Log: log})
 	log.Info("runner stopped")
 	return err
 }

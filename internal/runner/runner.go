@@ -30,7 +30,11 @@ type Config struct {
 	Name   string            // how the controller lists it
 	Labels map[string]string // what runs_on it satisfies
 	Slots  int               // runs at once
-	Dir    string            // mirrors and checkouts
+	// Only makes a runner started for one run (a Kubernetes Job): it
+	// claims that run, runs it and returns; if the run is not queued
+	// (another runner took it, or it ended) it returns at once.
+	Only string
+	Dir  string // mirrors and checkouts
 	// Sparkwing is the command that runs a pipeline: sparkwing, with any
 	// leading arguments (the helper binary passes its own "sparkwing").
 	Sparkwing []string
@@ -42,7 +46,7 @@ type Config struct {
 // (their jobs are killed) without a result: the controller queues them
 // again when their lease ends, for another runner to run from the start.
 func Run(ctx context.Context, cfg Config) error {
-	if cfg.Slots < 1 {
+	if cfg.Slots < 1 || cfg.Only != "" {
 		cfg.Slots = 1
 	}
 	dir, err := filepath.Abs(cfg.Dir) // worktrees name their mirror by its full path
@@ -72,7 +76,8 @@ type runner struct {
 func (r *runner) slot(ctx context.Context, slot int) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		a, err := r.cfg.Client.Claim(ctx, api.Claim{Runner: r.cfg.Name, Labels: r.cfg.Labels, WaitMS: int(api.MaxClaimWait.Milliseconds()), Have: r.haves()})
+		a, err := r.cfg.Client.Claim(ctx, api.Claim{Runner: r.cfg.Name, Labels: r.cfg.Labels, Run: r.cfg.Only,
+			WaitMS: int(api.MaxClaimWait.Milliseconds()), Have: r.haves()})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -85,6 +90,12 @@ func (r *runner) slot(ctx context.Context, slot int) {
 		backoff = 100 * time.Millisecond
 		if a != nil {
 			r.execute(ctx, a, slot)
+		}
+		if r.cfg.Only != "" {
+			if a == nil {
+				r.cfg.Log.Info("nothing to do: the run is not queued (another runner took it, or it ended)", "run", r.cfg.Only)
+			}
+			return
 		}
 	}
 }
