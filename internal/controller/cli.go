@@ -109,6 +109,7 @@ func newServeCmd(stderr io.Writer) *cobra.Command {
 	var sf stateFlags
 	var addr, certFile, keyFile, baseURL, secretFile string
 	var lease time.Duration
+	var kf kubeFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the API until interrupted",
@@ -118,7 +119,15 @@ serves plain HTTP, which it allows on a loopback address only.
 With --webhook-secret-file, GitHub push webhooks sent to /webhooks/github
 with that secret queue the pipelines whose 'on: push' filter the push
 passes; 'on: schedule' entries on each repository's default branch are
-queued when due.`,
+queued when due.
+
+With --kube, runs are also started on Kubernetes: a warm pool of
+--warm-runners runners (a Deployment holding claim long-polls) takes runs
+at once, and a run no waiting runner takes gets a batch/v1 Job of its own
+running 'sparkwing runner --run ID'. The runner image's entrypoint is
+sparkwing, with git and /bin/sh beside it; the runners' token is the key
+"token" of the Secret --runner-token-secret. A runner pod deleted, or lost
+with its node, has its run queued again at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if (certFile == "") != (keyFile == "") {
@@ -163,7 +172,16 @@ queued when due.`,
 			}
 			logger := slog.New(slog.NewTextHandler(stderr, nil))
 			srv := New(Config{Store: st, Git: git, Lease: lease, BaseURL: baseURL, WebhookSecret: secret, Log: logger})
-			return serve(ctx, srv, ln, certFile, keyFile, logger)
+			var extra []func(context.Context)
+			if kf.on {
+				dispatch, err := kf.dispatcher(ctx, srv, baseURL, logger)
+				if err != nil {
+					ln.Close()
+					return err
+				}
+				extra = append(extra, dispatch)
+			}
+			return serve(ctx, srv, ln, certFile, keyFile, logger, extra...)
 		},
 	}
 	sf.add(cmd)
@@ -174,17 +192,21 @@ queued when due.`,
 	fl.StringVar(&baseURL, "base-url", "", "the `URL` clients reach the controller at, for the run links it returns (default from --addr)")
 	fl.StringVar(&secretFile, "webhook-secret-file", "", "`FILE` holding the secret GitHub signs push webhooks with")
 	fl.DurationVar(&lease, "lease", 30*time.Second, "how long a runner keeps a run without a heartbeat before it is queued again")
+	kf.add(cmd)
 	return cmd
 }
 
 // serve runs srv on ln until ctx ends, then stops taking requests and
 // ends the open streams (clients resume them elsewhere or later).
-func serve(ctx context.Context, srv *Server, ln net.Listener, certFile, keyFile string, logger *slog.Logger) error {
+func serve(ctx context.Context, srv *Server, ln net.Listener, certFile, keyFile string, logger *slog.Logger, extra ...func(context.Context)) error {
 	base, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hs := &http.Server{Handler: srv.Handler(), BaseContext: func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second}
 	go srv.Background(base)
+	for _, fn := range extra {
+		go fn(base)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if certFile != "" {

@@ -27,6 +27,17 @@ func TestServeRefusals(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
 	os.WriteFile(file, nil, 0o644)
+	badTemplate := filepath.Join(dir, "runner-pod.yaml")
+	os.WriteFile(badTemplate, []byte("spec:\n  containerz: []\n"), 0o644)
+	unreachable := filepath.Join(dir, "kubeconfig")
+	os.WriteFile(unreachable, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: k, context: {cluster: c, user: u}}]
+current-context: k
+`), 0o600)
+	kube := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--kube"}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -39,6 +50,12 @@ func TestServeRefusals(t *testing.T) {
 		{"bad address", []string{"serve", "--data", dir, "--addr", "8420"}, "use HOST:PORT"},
 		{"unknown scope", []string{"token", "create", "--data", dir, "--name", "x", "--scope", "root"}, `unknown scope "root"`},
 		{"unknown flag", []string{"serve", "--dta", dir}, "unknown flag: --dta"},
+		{"no kubeconfig", append(kube, "--kubeconfig", filepath.Join(dir, "none")), "--kube: the kubeconfig: "},
+		{"unknown kube context", append(kube, "--kubeconfig", unreachable, "--kube-context", "prod"), `context "prod" does not exist`},
+		{"unreachable API server", append(kube, "--kubeconfig", unreachable), "--kube: the Kubernetes API server: "},
+		{"bad runner template", append(kube, "--runner-template", badTemplate), badTemplate + `: error unmarshaling JSON: while decoding JSON: json: unknown field "containerz"`},
+		{"bad runner labels", append(kube, "--runner-labels", "os"), `--runner-labels: label "os": write labels as KEY=VALUE`},
+		{"negative warm pool", append(kube, "--warm-runners", "-1"), "--warm-runners -1: use 0 or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
