@@ -16,7 +16,7 @@ import (
 func main() {
 	var o bench.Options
 	var tools, only string
-	var report, images, imageGraph, devBench, deployBench, storage, remoteCache, controller, sparksBench bool
+	var report, images, imageGraph, devBench, deployBench, dispatchBench, storage, remoteCache, controller, sparksBench bool
 	var air, buildctl string
 	var turboCache string
 	var remoteJobs, triggers int
@@ -33,7 +33,8 @@ func main() {
 	flag.BoolVar(&devBench, "dev", false, "only the dev-loop benchmark: edit → healthy for the example service with sparkwing dev, a go build && restart script and air, and dev's check on 1,000 jobs (writes DEV.md)")
 	flag.StringVar(&air, "air", "", "air binary (the dev-loop benchmark)")
 	flag.BoolVar(&deployBench, "deploy", false, "only the deploy benchmark: edit → built → pushed → rolled out → healthy for the example service on a real cluster, against a buildctl + kubectl script (writes DEPLOY.md)")
-	flag.StringVar(&buildctl, "buildctl", "", "buildctl binary (the deploy benchmark)")
+	flag.BoolVar(&dispatchBench, "dispatch", false, "only the dispatch benchmark: a triggered run claimed by a warm runner and by a Job on a real cluster, against a bare Job's start (writes DISPATCH.md)")
+	flag.StringVar(&buildctl, "buildctl", "", "buildctl binary (the deploy and dispatch benchmarks)")
 	flag.BoolVar(&storage, "storage", false, "only the storage benchmark: store, restore and log replay of large outputs against cp, with peak memory (writes STORAGE.md)")
 	flag.IntVar(&storageMB, "storage-mb", 1024, "size of the big output in the storage benchmark")
 	flag.StringVar(&o.Work, "work", ".tools/bench-work", "scratch directory for the generated projects (emptied first)")
@@ -86,6 +87,16 @@ func main() {
 	if deployBench {
 		_, err := bench.RunDeploy(context.Background(), bench.DeployOptions{Sparkwing: o.Paths.Sparkwing, Buildctl: buildctl,
 			Reps: o.Reps, Source: "examples/hello-service", Work: o.Work, Out: o.Out, Log: os.Stdout})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if dispatchBench {
+		root, _ := filepath.Abs(".")
+		_, err := bench.RunDispatch(context.Background(), bench.DispatchOptions{Root: root, Buildctl: buildctl, Reps: o.Reps,
+			Out: o.Out, Log: os.Stdout})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
