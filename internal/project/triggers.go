@@ -132,10 +132,10 @@ func ParseLabels(s string) (map[string]string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
+		if k = strings.TrimSpace(k); !ok || k == "" {
 			return nil, fmt.Errorf("label %q: write labels as KEY=VALUE,KEY=VALUE", kv)
 		}
-		out[k] = v
+		out[k] = strings.TrimSpace(v)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package project
 
 import (
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,4 +90,29 @@ func TestPushFilterMatch(t *testing.T) {
 	if ok, _ := (&PushFilter{Branches: []string{"*"}}).Match("a/b", nil); ok {
 		t.Error("* must not cross a /")
 	}
+}
+
+// Labels that parse are non-empty keys without separators, and written
+// back out they parse to the same set.
+func FuzzParseLabels(f *testing.F) {
+	for _, s := range []string{"", "os=linux", "os=linux, gpu=yes", "a=", "=b", "a", ",,", "a=b=c", " k = v "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseLabels(s)
+		if err != nil {
+			return
+		}
+		var parts []string
+		for k, v := range m {
+			if k == "" || strings.ContainsAny(k, ",=") || strings.Contains(v, ",") {
+				t.Fatalf("ParseLabels(%q) gave key %q value %q", s, k, v)
+			}
+			parts = append(parts, k+"="+v)
+		}
+		again, err := ParseLabels(strings.Join(parts, ","))
+		if err != nil || !maps.Equal(again, m) {
+			t.Fatalf("ParseLabels(%q) = %v; written back and parsed: %v, %v", s, m, again, err)
+		}
+	})
 }
