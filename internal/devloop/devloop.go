@@ -28,9 +28,12 @@ import (
 
 // Options configure a dev loop.
 type Options struct {
-	Root  string
-	Plan  *plan.Plan
-	Build func(ctx context.Context, p *plan.Plan) (*runrec.Record, error) // one run of the jobs through the engine
+	Root string
+	Plan *plan.Plan
+	// Build is one run of the jobs through the engine; it tells onDone of
+	// each job that ended well, with its output digest, as soon as its
+	// outputs are in place (engine.Options.OnDone).
+	Build func(ctx context.Context, p *plan.Plan, onDone func(job, output string)) (*runrec.Record, error)
 	// Runner starts services.
 	Runner *job.Runner
 	Out    io.Writer // what the loop says, and the services' output, prefixed
@@ -240,8 +243,13 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 		return
 	}
 	d.relied = nil
-	rec, err := d.o.Build(ctx, d.build)
+	e := d.early(ctx)
+	rec, err := d.o.Build(ctx, d.build, e.ended)
+	e.wait(&t)
 	t.BuildMS = ms(time.Since(start))
+	if !e.begun.IsZero() {
+		t.BuildMS = ms(e.begun.Sub(start)) // the rest of the run went on while the services restarted
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -251,9 +259,12 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	if err != nil {
 		t.Failed = err.Error()
 		t.TotalMS = ms(time.Since(edited))
-		if len(d.running) > 0 {
+		switch {
+		case len(t.Restarted) > 0:
+			d.say("build failed: %v; %s restarted before, on what it needs", err, strings.Join(t.Restarted, ", "))
+		case len(d.running) > 0:
 			d.say("build failed: %v; the running %s stays as it was", err, names(d.running))
-		} else {
+		default:
 			d.say("build failed: %v; waiting for the next save", err)
 		}
 		d.record(t)
@@ -272,29 +283,24 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 			changed[j.ID] = true
 		}
 	}
+	healthy := e.healthy
 	for _, svc := range d.services {
-		in := d.instanceOf(svc.ID)
-		on := svc.Service.RestartOn
-		if on == nil {
-			on = svc.Needs
-		}
-		if in != nil && !slices.ContainsFunc(on, func(id string) bool { return changed[id] }) {
+		if e.decided[svc.ID] {
 			continue
 		}
-		r0 := time.Now()
-		if in != nil {
-			d.stop(in)
+		in := d.instanceOf(svc.ID)
+		if in != nil && !slices.ContainsFunc(restartOn(svc), func(id string) bool { return changed[id] }) {
+			continue
 		}
-		t.RestartMS += ms(time.Since(r0))
-		h0 := time.Now()
-		if err := d.start(ctx, svc, nil); err != nil {
-			t.Failed = fmt.Sprintf("%s: %v", svc.ID, err)
+		if err := d.restartService(ctx, svc, in, &t); err != nil {
 			break
 		}
-		t.HealthMS += ms(time.Since(h0))
-		t.Restarted = append(t.Restarted, svc.ID)
+		healthy = time.Now()
 	}
 	t.TotalMS = ms(time.Since(edited))
+	if len(t.Restarted) > 0 && t.Failed == "" {
+		t.TotalMS = ms(healthy.Sub(edited))
+	}
 	d.record(t)
 	switch {
 	case t.Failed != "":
@@ -314,6 +320,123 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
 	case t.Ran > 0:
 		d.say("edit → built in %s (detect %s · build %s)", Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+	}
+}
+
+// restartOn are the jobs whose new output restarts svc.
+func restartOn(svc plan.Job) []string {
+	if svc.Service.RestartOn != nil {
+		return svc.Service.RestartOn
+	}
+	return svc.Needs
+}
+
+// restartService stops in (if any) and starts svc until it is healthy,
+// adding the times to t.
+func (d *dev) restartService(ctx context.Context, svc plan.Job, in *instance, t *Timing) error {
+	r0 := time.Now()
+	if in != nil {
+		d.stop(in)
+	}
+	t.RestartMS += ms(time.Since(r0))
+	h0 := time.Now()
+	if err := d.start(ctx, svc, nil); err != nil {
+		t.Failed = fmt.Sprintf("%s: %v", svc.ID, err)
+		return err
+	}
+	t.HealthMS += ms(time.Since(h0))
+	t.Restarted = append(t.Restarted, svc.ID)
+	return nil
+}
+
+// earlyRestarts restart services while the build still runs: a service
+// whose needs have all ended is restarted the moment one it restarts on
+// has a new output, instead of after the engine has stored every result
+// and written the run's record. Services that wait on anything else are
+// left to the end of the build.
+type earlyRestarts struct {
+	d   *dev
+	ctx context.Context
+
+	mu     sync.Mutex
+	ends   map[string]string // job → output digest, as the engine reports them
+	queued map[string]bool   // services handed to the worker
+	queue  chan plan.Job
+	done   chan struct{}
+
+	// The worker's, read after done: which services it decided on (those
+	// it restarted and those with nothing new), and its times.
+	decided map[string]bool
+	t       Timing
+	begun   time.Time // when the first restart began
+	healthy time.Time // when the last restarted service was healthy
+}
+
+func (d *dev) early(ctx context.Context) *earlyRestarts {
+	e := &earlyRestarts{d: d, ctx: ctx, ends: map[string]string{}, queued: map[string]bool{}, queue: make(chan plan.Job, len(d.services)),
+		done: make(chan struct{}), decided: map[string]bool{}}
+	go e.work()
+	return e
+}
+
+// ended is the engine's OnDone.
+func (e *earlyRestarts) ended(job, output string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.queue == nil {
+		return
+	}
+	e.ends[job] = output
+	for _, svc := range e.d.services {
+		if !e.queued[svc.ID] && e.allEnded(svc.Needs) && e.allEnded(restartOn(svc)) {
+			e.queued[svc.ID] = true
+			e.queue <- svc
+		}
+	}
+}
+
+func (e *earlyRestarts) allEnded(jobs []string) bool {
+	for _, j := range jobs {
+		if _, ok := e.ends[j]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *earlyRestarts) work() {
+	defer close(e.done)
+	for svc := range e.queue {
+		e.decided[svc.ID] = true
+		in := e.d.instanceOf(svc.ID)
+		e.mu.Lock()
+		changed := slices.ContainsFunc(restartOn(svc), func(id string) bool { return e.ends[id] != e.d.output[id] })
+		e.mu.Unlock()
+		if in != nil && !changed {
+			continue
+		}
+		if e.begun.IsZero() {
+			e.begun = time.Now()
+		}
+		if e.d.restartService(e.ctx, svc, in, &e.t) != nil {
+			continue
+		}
+		e.healthy = time.Now()
+	}
+}
+
+// wait waits for the restarts begun and adds their times to t.
+func (e *earlyRestarts) wait(t *Timing) {
+	e.mu.Lock()
+	close(e.queue)
+	e.queue = nil
+	e.mu.Unlock()
+	<-e.done
+	t.RestartMS += e.t.RestartMS
+	t.HealthMS += e.t.HealthMS
+	t.Restarted = append(t.Restarted, e.t.Restarted...)
+	if e.t.Failed != "" {
+		t.Failed = e.t.Failed
 	}
 }
 

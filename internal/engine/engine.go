@@ -60,6 +60,11 @@ type Options struct {
 	// show its stored log (--output-logs new, errors or none); the log is
 	// still in the run's record.
 	HideCachedLogs bool
+	// OnDone, if set, is told of each job that ends well (ran or restored
+	// from the cache, not image, deploy or service jobs) with its output
+	// digest, as soon as its outputs are in place: before its result is
+	// stored and the run recorded. It is called from the job's goroutine.
+	OnDone func(job, output string)
 }
 
 // DefaultUploadWait is how long a run waits at its end for its uploads.

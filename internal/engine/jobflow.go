@@ -85,6 +85,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 			rj.Cache = runrec.Cache{Result: "miss", Reason: "disabled"}
 		} else if entry, log := e.lookup(ctx, j, comp, lock, &rj.Cache); entry != nil {
 			e.remember(j, comp, entry, log)
+			e.ended(j.ID)
 			rj.Status, rj.LogDigest = runrec.Cached, entry.Log
 			return rj, sched.Succeeded
 		}
@@ -119,6 +120,7 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		return e.fail(j, rj, err)
 	}
 	e.setOutput(j.ID, cache.OutputDigest(outputs))
+	e.ended(j.ID)
 	var stored *cache.Entry
 	if comp != nil {
 		stored = e.store(ctx, j, comp, needs, outputs, time.Since(t0))
@@ -311,6 +313,17 @@ func (e *execution) setOutput(id string, d fileset.Digest) {
 	e.mu.Lock()
 	e.outputs[id] = d
 	e.mu.Unlock()
+}
+
+// ended tells Options.OnDone that job id's outputs are in place.
+func (e *execution) ended(id string) {
+	if e.opts.OnDone == nil {
+		return
+	}
+	e.mu.Lock()
+	d := e.outputs[id]
+	e.mu.Unlock()
+	e.opts.OnDone(id, d.String())
 }
 
 func digestOf(s string) fileset.Digest {
