@@ -64,9 +64,17 @@ type statEntry struct {
 	digest Digest
 }
 
-// trustAfter: a file modified less than this long ago may still change
-// without its timestamps changing, so its digest is not cached.
-const trustAfter = 2 * time.Second
+// A file modified less than trustAfter ago may still change without its
+// timestamps changing (they are as coarse as the filesystem and the
+// kernel's clock tick), so its digest is not cached. Timestamps with a
+// fraction of a second come from a filesystem that keeps them to the
+// nanosecond and a kernel whose tick is at most 10 ms: fineTrustAfter is
+// ten ticks. Whole seconds may mean a filesystem that keeps seconds (or
+// two, as FAT): those wait trustAfter.
+const (
+	trustAfter     = 2 * time.Second
+	fineTrustAfter = 100 * time.Millisecond
+)
 
 // Hasher hashes files below a root. Safe for concurrent use.
 type Hasher struct {

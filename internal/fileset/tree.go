@@ -207,7 +207,11 @@ func (d *dirState) fresh(now statKey, abs string) bool {
 // that a later change could not leave them equal (timestamps are coarser
 // than the clock).
 func settled(k statKey, readAt time.Time) bool {
-	limit := readAt.Add(-trustAfter).UnixNano()
+	wait := fineTrustAfter
+	if k.mtime%1e9 == 0 || k.ctime%1e9 == 0 {
+		wait = trustAfter
+	}
+	limit := readAt.Add(-wait).UnixNano()
 	return k.mtime < limit && k.ctime < limit
 }
 

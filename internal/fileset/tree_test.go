@@ -162,3 +162,30 @@ func TestRecentlyChangedDirectoriesAreReadAgain(t *testing.T) {
 		t.Error("a settled, unchanged directory was read again")
 	}
 }
+
+// Timestamps kept to the nanosecond are trusted a tenth of a second after
+// they were set; whole seconds (a filesystem that may keep only seconds)
+// only after two.
+func TestSettledWaitsForTheTimestampsGrain(t *testing.T) {
+	base := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	fine := statKey{mtime: base.Add(123456789).UnixNano(), ctime: base.Add(123456789).UnixNano()}
+	coarse := statKey{mtime: base.UnixNano(), ctime: base.UnixNano()}
+	mixed := statKey{mtime: base.UnixNano(), ctime: base.Add(123456789).UnixNano()}
+	for _, tc := range []struct {
+		name  string
+		k     statKey
+		after time.Duration
+		want  bool
+	}{
+		{"fine, within a tenth", fine, 123456789 + 50*time.Millisecond, false},
+		{"fine, after a tenth", fine, 123456789 + 150*time.Millisecond, true},
+		{"whole seconds, after a tenth", coarse, 150 * time.Millisecond, false},
+		{"whole seconds, within two", coarse, 1900 * time.Millisecond, false},
+		{"whole seconds, after two", coarse, 2100 * time.Millisecond, true},
+		{"mtime in whole seconds", mixed, 1900 * time.Millisecond, false},
+	} {
+		if got := settled(tc.k, base.Add(tc.after)); got != tc.want {
+			t.Errorf("%s: settled = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
