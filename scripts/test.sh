@@ -36,7 +36,9 @@ go vet ./...
 echo "== go test -race"
 # The CLI's scripts take about 5 minutes under the race detector on a quiet
 # 2-core machine and over 10 (go test's default limit) beside a CPU hog.
-go test -race -count=1 -timeout 45m ./...
+# Most of a script's time is waiting (servers, services, child processes),
+# so four run at once rather than GOMAXPROCS (2).
+go test -race -count=1 -parallel 4 -timeout 45m ./...
 
 echo "== fuzz the project-file parser, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes, spark version constraints, go test -json output, Go file heads and services' health checks"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
