@@ -503,6 +503,28 @@ func (c *Cluster) killContainers() {
 	}
 }
 
+// ErrRunning is Clean's when a cluster runs: it holds the machine lock
+// (and it cleaned what an earlier one left when it started).
+var ErrRunning = errors.New("a cluster is running (a test, or kube-cluster up)")
+
+// Clean undoes what a cluster that was killed left on the host (see
+// cleanHost), unless another cluster runs now.
+func Clean() error {
+	if err := os.MkdirAll(filepath.Dir(Dir), 0o755); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(Dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return ErrRunning
+	}
+	cleanHost(nil)
+	return nil
+}
+
 // cleanHost undoes what a cluster in Dir leaves on the host, whether it was
 // stopped or killed: its processes (by the pids recorded and the shims
 // serving its containerd), mounts under Dir, the kubepods cgroups, KUBE-*

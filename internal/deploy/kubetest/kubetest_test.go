@@ -2,9 +2,14 @@ package kubetest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,5 +44,72 @@ spec:
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
 	if strings.Contains(string(mounts), Dir) {
 		t.Errorf("mounts under %s remain after Stop", Dir)
+	}
+}
+
+// TestKubeClusterScript: scripts/kube-cluster.sh up starts a cluster a
+// person can use (its node Ready through the environment it prints), and
+// down, after the cluster's program was killed (a crash), stops what is
+// left and leaves the host as it was.
+func TestKubeClusterScript(t *testing.T) {
+	if os.Getenv("SPARKWING_TEST_KUBE") == "" && os.Getenv("SPARKWING_REQUIRE_KUBE_TESTS") != "1" {
+		t.Skip("SPARKWING_TEST_KUBE is not set: eval \"$(scripts/test-tools.sh)\"")
+	}
+	StopShared() // the machine runs one cluster at a time
+	state := t.TempDir()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("bash", append([]string{"../../../scripts/kube-cluster.sh"}, args...)...)
+		cmd.Env = append(os.Environ(), "SPARKWING_KUBE_CLUSTER_STATE="+state, fmt.Sprintf("SPARKWING_KUBE_REGISTRY=127.0.0.1:%d", port))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kube-cluster.sh %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() { exec.Command("bash", "../../../scripts/kube-cluster.sh", "down").Run() })
+	if out := script("up"); !strings.Contains(out, fmt.Sprintf("export REGISTRY=127.0.0.1:%d", port)) {
+		t.Fatalf("up printed no environment with the registry asked for:\n%s", out)
+	}
+	if out := script("status"); !regexp.MustCompile(`(?m)^\S+\s+Ready\s`).MatchString(out) {
+		t.Fatalf("status shows no Ready node:\n%s", out)
+	}
+	// The cluster's processes, to check after down that none is left.
+	var pids []int
+	for _, name := range []string{"kubelet", "containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
+		data, err := os.ReadFile(filepath.Join(Dir, "logs", name+".pid"))
+		if err != nil {
+			t.Fatalf("no pid file for %s while up: %v", name, err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		pids = append(pids, pid)
+	}
+	server, err := os.ReadFile(filepath.Join(state, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec.Command("kill", "-KILL", strings.TrimSpace(string(server))).Run() // a crash: its Stop never runs
+	script("down")
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) == nil {
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+			t.Errorf("process %d (%s) of the cluster still runs after down", pid, exe)
+		}
+	}
+	// Unless another test's cluster has started since (it may, once the
+	// machine lock is free), nothing of Dir is left.
+	lock, err := os.Open(Dir + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		if _, err := os.Stat(Dir); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after down: %v", Dir, err)
+		}
 	}
 }

@@ -63,7 +63,11 @@ func StopShared() {
 }
 
 // Start starts a buildkitd and a registry in a new temporary directory.
-func Start() (*Servers, error) {
+func Start() (*Servers, error) { return StartAt("") }
+
+// StartAt is Start with the registry on registry (HOST:PORT; "" for a
+// free port on 127.0.0.1).
+func StartAt(registry string) (*Servers, error) {
 	bk, reg, err := binaries()
 	if err != nil {
 		return nil, err
@@ -79,7 +83,7 @@ func Start() (*Servers, error) {
 		return nil, err
 	}
 	s := &Servers{dir: dir, Buildkit: "unix://" + filepath.Join(dir, "buildkitd.sock")}
-	if err := s.startRegistry(reg); err != nil {
+	if err := s.startRegistry(reg, registry); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -140,14 +144,21 @@ func (s *Servers) start(name string, args ...string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-func (s *Servers) startRegistry(bin string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+func (s *Servers) startRegistry(bin, addr string) error {
+	s.Registry = addr
+	if addr == "" {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		s.Registry = fmt.Sprintf("127.0.0.1:%d", port)
+	} else if l, err := net.Listen("tcp", addr); err != nil {
+		return fmt.Errorf("the registry's address: %w", err)
+	} else {
+		l.Close()
 	}
-	s.Registry = fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(s.dir, "registry.yml")
-	err = os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 0.1
 log: {level: warn}
 storage:
   filesystem: {rootdirectory: %s}
