@@ -251,13 +251,20 @@ func (d *dispatcher) wake() {
 	}
 }
 
-// pod follows a runner pod: gone or failed, its runs are queued again;
-// unable to start, a Job's run ends in error.
-func (d *dispatcher) pod(ctx context.Context, obj any, deleted bool) {
+// object is what an informer handed over: obj, or the last state it knew
+// of an object deleted while its watch was down.
+func object[T any](obj any) (T, bool) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	p, ok := obj.(*corev1.Pod)
+	o, ok := obj.(T)
+	return o, ok
+}
+
+// pod follows a runner pod: gone or failed, its runs are queued again;
+// unable to start, a Job's run ends in error.
+func (d *dispatcher) pod(ctx context.Context, obj any, deleted bool) {
+	p, ok := object[*corev1.Pod](obj)
 	if !ok {
 		return
 	}
@@ -311,10 +318,7 @@ func (d *dispatcher) deleteJob(ctx context.Context, name string) {
 // job follows a runner Job: one that failed before its run was claimed
 // ends the run in error; one deleted may be made again.
 func (d *dispatcher) job(ctx context.Context, obj any, deleted bool) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	j, ok := obj.(*batchv1.Job)
+	j, ok := object[*batchv1.Job](obj)
 	if !ok {
 		return
 	}

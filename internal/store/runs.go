@@ -102,7 +102,12 @@ func (s *SQL) Run(ctx context.Context, id string) (Run, error) {
 
 // Runs lists the newest runs first, at most limit of them.
 func (s *SQL) Runs(ctx context.Context, limit int) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs ORDER BY created DESC, id DESC LIMIT ?`), limit)
+	return s.runs(ctx, `ORDER BY created DESC, id DESC LIMIT ?`, limit)
+}
+
+// runs returns the runs a query of the runs table ending in tail finds.
+func (s *SQL) runs(ctx context.Context, tail string, args ...any) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs `+tail), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -268,20 +273,10 @@ func (s *SQL) LoseRunner(ctx context.Context, runner string, now time.Time) ([]R
 // release queues again (or ends, see ExpireLeases) the running runs that
 // match where.
 func (s *SQL) release(ctx context.Context, now time.Time, where string, arg any) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE status = ? AND `+where), Running, arg)
+	lapsed, err := s.runs(ctx, `WHERE status = ? AND `+where, Running, arg)
 	if err != nil {
 		return nil, err
 	}
-	var lapsed []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		lapsed = append(lapsed, r)
-	}
-	rows.Close()
 	var out []Run
 	for _, r := range lapsed {
 		status, msg, code := Queued, "", 0
@@ -323,20 +318,7 @@ func (s *SQL) FailQueued(ctx context.Context, id string, attempt int, message st
 
 // Queued lists the queued runs, oldest first, at most limit of them.
 func (s *SQL) Queued(ctx context.Context, limit int) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+runCols+` FROM runs WHERE status = ? ORDER BY created, id LIMIT ?`), Queued, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return s.runs(ctx, `WHERE status = ? ORDER BY created, id LIMIT ?`, Queued, limit)
 }
 
 // AppendLog adds data to the log of a run the caller holds (fence) at
