@@ -59,9 +59,5 @@ func (f *kubeFlags) dispatcher(ctx context.Context, srv *Server, baseURL string,
 	if err := kubedispatch.Check(ctx, cfg); err != nil {
 		return nil, usagef("--kube: %v", err)
 	}
-	return func(ctx context.Context) {
-		if err := kubedispatch.Run(ctx, cfg, srv); err != nil {
-			log.Error("the Kubernetes dispatcher stopped", "err", err)
-		}
-	}, nil
+	return func(ctx context.Context) { kubedispatch.Run(ctx, cfg, srv) }, nil
 }

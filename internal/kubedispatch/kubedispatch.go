@@ -125,8 +125,9 @@ func Check(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// Run dispatches until ctx ends.
-func Run(ctx context.Context, cfg Config, q Queue) error {
+// Run dispatches until ctx ends. A warm pool the cluster refuses is
+// tried again while runs get Jobs.
+func Run(ctx context.Context, cfg Config, q Queue) {
 	if cfg.WarmGrace <= 0 {
 		cfg.WarmGrace = 2 * time.Second
 	}
@@ -134,9 +135,6 @@ func Run(ctx context.Context, cfg Config, q Queue) error {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &dispatcher{cfg: cfg, q: q, log: cfg.Log, created: map[string]bool{}, lost: map[string]bool{}, poke: make(chan struct{}, 1)}
-	if err := d.ensureWarm(ctx); err != nil {
-		return err
-	}
 	f := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, informers.WithNamespace(cfg.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = managedBy + "=" + manager }))
 	f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -154,15 +152,25 @@ func Run(ctx context.Context, cfg Config, q Queue) error {
 	f.WaitForCacheSync(ctx.Done())
 	d.log.Info("dispatching runners to Kubernetes", "namespace", cfg.Namespace, "warm", cfg.Warm)
 
+	warm := false // the pool's Deployment is as configured
 	for {
 		changed := q.QueueChanged() // before looking, so no change falls between
+		after := d.dispatch(ctx)
+		if !warm {
+			if err := d.ensureWarm(ctx); err != nil {
+				d.warn("the warm pool (runs get Jobs meanwhile)", err)
+				after = soonest(after, 5*time.Second)
+			} else {
+				warm = true
+			}
+		}
 		var recheck <-chan time.Time
-		if after := d.dispatch(ctx); after > 0 {
+		if after > 0 {
 			recheck = time.After(after)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-changed:
 		case <-d.poke:
 		case <-recheck:
@@ -410,7 +418,7 @@ func (d *dispatcher) ensureWarm(ctx context.Context) error {
 		_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("the warm runner pool (deployment %s/%s): %w", d.cfg.Namespace, WarmName, err)
+		return fmt.Errorf("deployment %s/%s: %w", d.cfg.Namespace, WarmName, err)
 	}
 	return nil
 }
