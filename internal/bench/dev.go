@@ -348,6 +348,8 @@ func (l *logTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (l *logTail) String() string { return string(l.b) }
+
 // p95 is the 95th percentile of xs.
 func p95(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -356,5 +358,3 @@ func p95(xs []float64) float64 {
 	s := slices.Sorted(slices.Values(xs))
 	return s[min(int(0.95*float64(len(s))), len(s)-1)]
 }
-
-func (l *logTail) String() string { return string(l.b) }

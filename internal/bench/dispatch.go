@@ -18,6 +18,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/deploy/kubetest"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
+	"github.com/sparkwing-dev/sparkwing/internal/kubedispatch"
 	"github.com/sparkwing-dev/sparkwing/internal/kubedispatch/dispatchtest"
 	"github.com/sparkwing-dev/sparkwing/internal/store"
 )
@@ -110,7 +111,7 @@ func dispatchRuns(ctx context.Context, o DispatchOptions, cluster *kubetest.Clus
 		if r.Status != store.Succeeded {
 			return fmt.Errorf("run %s: %s (%s)\n%s", r.ID, r.Status, r.Message, e.Log(r.ID))
 		}
-		if mode == "warm" != strings.HasPrefix(r.Runner, "sparkwing-runner-") {
+		if byWarm := strings.HasPrefix(r.Runner, kubedispatch.WarmName+"-"); byWarm != (mode == "warm") {
 			return fmt.Errorf("run %s was taken by %s", r.ID, r.Runner)
 		}
 		if rep == 0 {

@@ -50,24 +50,26 @@ func (s *Server) FailQueued(ctx context.Context, id string, attempt int, why str
 	}
 }
 
-// waiters are the label sets of the runners in a claim long-poll.
+// waiters are the runners in a claim long-poll, by their labels.
 type waiters struct {
 	mu  sync.Mutex
-	set map[*map[string]string]bool
+	set map[*waiter]bool
 }
+
+type waiter struct{ labels map[string]string }
 
 // add records one waiting runner; the func it returns removes it.
 func (w *waiters) add(labels map[string]string) func() {
-	key := &labels
+	one := &waiter{labels}
 	w.mu.Lock()
 	if w.set == nil {
-		w.set = map[*map[string]string]bool{}
+		w.set = map[*waiter]bool{}
 	}
-	w.set[key] = true
+	w.set[one] = true
 	w.mu.Unlock()
 	return func() {
 		w.mu.Lock()
-		delete(w.set, key)
+		delete(w.set, one)
 		w.mu.Unlock()
 	}
 }
@@ -75,8 +77,8 @@ func (w *waiters) add(labels map[string]string) func() {
 func (w *waiters) any(match func(map[string]string) bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for labels := range w.set {
-		if match(*labels) {
+	for one := range w.set {
+		if match(one.labels) {
 			return true
 		}
 	}

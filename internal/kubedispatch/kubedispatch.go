@@ -277,13 +277,13 @@ func (d *dispatcher) pod(ctx context.Context, obj any, deleted bool) {
 		return
 	}
 	switch {
-	case deleted:
+	case deleted || p.DeletionTimestamp != nil:
 		d.lose(ctx, p, "its pod "+p.Name+" was deleted")
-		d.mu.Lock()
-		delete(d.lost, p.Name) // the name is not used again
-		d.mu.Unlock()
-	case p.DeletionTimestamp != nil:
-		d.lose(ctx, p, "its pod "+p.Name+" was deleted")
+		if deleted {
+			d.mu.Lock()
+			delete(d.lost, p.Name) // the name is not used again
+			d.mu.Unlock()
+		}
 	case p.Status.Phase == corev1.PodFailed:
 		d.lose(ctx, p, "its pod "+p.Name+" failed: "+podReason(p))
 	case p.Labels[roleLabel] == "job":
@@ -305,7 +305,7 @@ func (d *dispatcher) lose(ctx context.Context, p *corev1.Pod, why string) {
 	if seen {
 		return
 	}
-	defer d.log.Info("runner pod gone", "pod", p.Name, "why", why)
+	d.log.Info("runner pod gone", "pod", p.Name, "why", why)
 	d.q.LoseRunner(ctx, p.Name, why)
 	if p.Labels[roleLabel] == "job" {
 		d.deleteJob(ctx, p.Labels["job-name"])

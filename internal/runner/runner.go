@@ -30,11 +30,11 @@ type Config struct {
 	Name   string            // how the controller lists it
 	Labels map[string]string // what runs_on it satisfies
 	Slots  int               // runs at once
+	Dir    string            // mirrors and checkouts
 	// Only makes a runner started for one run (a Kubernetes Job): it
 	// claims that run, runs it and returns; if the run is not queued
 	// (another runner took it, or it ended) it returns at once.
 	Only string
-	Dir  string // mirrors and checkouts
 	// Sparkwing is the command that runs a pipeline: sparkwing, with any
 	// leading arguments (the helper binary passes its own "sparkwing").
 	Sparkwing []string

@@ -132,11 +132,11 @@ func New(ctx context.Context, name string, cluster *kubetest.Cluster, image stri
 	if err != nil {
 		return e, err
 	}
-	e.defer_(func() { os.RemoveAll(dir) })
+	e.onClose(func() { os.RemoveAll(dir) })
 	if e.Store, err = store.Open(ctx, filepath.Join(dir, "state.db")); err != nil {
 		return e, err
 	}
-	e.defer_(func() { e.Store.Close() })
+	e.onClose(func() { e.Store.Close() })
 	git, err := gitcache.New(filepath.Join(dir, "mirrors"))
 	if err != nil {
 		return e, err
@@ -158,7 +158,7 @@ func New(ctx context.Context, name string, cluster *kubetest.Cluster, image stri
 	if _, err := e.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.NS}}, metav1.CreateOptions{}); err != nil {
 		return e, err
 	}
-	e.defer_(func() { e.Kube.CoreV1().Namespaces().Delete(context.Background(), e.NS, metav1.DeleteOptions{}) })
+	e.onClose(func() { e.Kube.CoreV1().Namespaces().Delete(context.Background(), e.NS, metav1.DeleteOptions{}) })
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sparkwing-runner"}, Data: map[string][]byte{"token": []byte(runnerToken)}}
 	if _, err := e.Kube.CoreV1().Secrets(e.NS).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
 		return e, err
@@ -166,7 +166,7 @@ func New(ctx context.Context, name string, cluster *kubetest.Cluster, image stri
 	return e, e.makeRepo(dir)
 }
 
-func (e *Env) defer_(fn func()) { e.cleanup = append(e.cleanup, fn) }
+func (e *Env) onClose(fn func()) { e.cleanup = append(e.cleanup, fn) }
 
 // Close stops what New started, last first.
 func (e *Env) Close() {
@@ -188,7 +188,7 @@ func (e *Env) serve(git *gitcache.Cache, lease time.Duration) error {
 	hs := &http.Server{Handler: e.Srv.Handler(), BaseContext: func(net.Listener) context.Context { return ctx }}
 	go hs.Serve(ln)
 	go e.Srv.Background(ctx)
-	e.defer_(func() { cancel(); hs.Close() })
+	e.onClose(func() { cancel(); hs.Close() })
 	return nil
 }
 
@@ -229,7 +229,7 @@ func (e *Env) Dispatch(cfg kubedispatch.Config) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); kubedispatch.Run(ctx, cfg, e.Srv) }()
-	e.defer_(func() { cancel(); <-done })
+	e.onClose(func() { cancel(); <-done })
 	return nil
 }
 
