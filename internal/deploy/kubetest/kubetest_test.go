@@ -1,6 +1,7 @@
 package kubetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -95,7 +96,7 @@ func TestKubeClusterScript(t *testing.T) {
 	exec.Command("kill", "-KILL", strings.TrimSpace(string(server))).Run() // a crash: its Stop never runs
 	script("down")
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil {
+		if running(pid) {
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 			t.Errorf("process %d (%s) of the cluster still runs after down", pid, exe)
 		}
@@ -112,4 +113,16 @@ func TestKubeClusterScript(t *testing.T) {
 			t.Errorf("%s is still there after down: %v", Dir, err)
 		}
 	}
+}
+
+// running reports whether pid is a live process: a zombie (killed, not
+// yet reaped by whoever inherited it) is not.
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command, which is in parentheses.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
