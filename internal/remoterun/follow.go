@@ -15,7 +15,6 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cli"
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
 	"github.com/sparkwing-dev/sparkwing/internal/logstream"
-	"github.com/sparkwing-dev/sparkwing/internal/store"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
@@ -176,17 +175,17 @@ func (t *touchReader) Close() error { return t.r.Close() }
 // result turns the run's final state into the trigger's exit status.
 func result(run api.Run, s cli.Streams) error {
 	switch run.Status {
-	case store.Succeeded:
+	case api.RunSucceeded:
 		return nil
-	case store.Failed:
+	case api.RunFailed:
 		if run.Message != "" {
 			fmt.Fprintf(s.Stderr, "sparkwing: run %s failed: %s\n", run.ID, run.Message)
 		}
 		return cli.ExitError(1, nil)
-	case store.Cancelled:
+	case api.RunCancelled:
 		fmt.Fprintf(s.Stderr, "sparkwing: run %s was cancelled\n", run.ID)
 		return cli.ExitError(130, nil)
-	case store.Error:
+	case api.RunError:
 		return cli.ExitError(2, fmt.Errorf("run %s could not run: %s", run.ID, run.Message))
 	}
 	return cli.ExitError(3, fmt.Errorf("run %s ended in an unknown state %q", run.ID, run.Status))

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
-	"github.com/sparkwing-dev/sparkwing/internal/store"
 )
 
 // Config configures a runner.
@@ -125,13 +124,13 @@ func (r *runner) execute(ctx context.Context, a *api.Assignment, slot int) {
 	out := newShipper(r.cfg.Client, run.ID, a.Fence)
 	fin := r.attempt(runCtx, a, out, dir)
 	if errors.Is(context.Cause(runCtx), errCancelled) {
-		fin = api.Finish{Status: store.Cancelled, ExitCode: 130, Message: "cancelled"}
+		fin = api.Finish{Status: api.RunCancelled, ExitCode: 130, Message: "cancelled"}
 	}
-	lost := errors.Is(context.Cause(runCtx), store.ErrFenced) || ctx.Err() != nil
+	lost := errors.Is(context.Cause(runCtx), api.ErrFenced) || ctx.Err() != nil
 	closeCtx, done := context.WithTimeout(context.Background(), lease)
 	defer done()
 	if err := out.Close(closeCtx); err != nil {
-		lost = lost || errors.Is(err, store.ErrFenced)
+		lost = lost || errors.Is(err, api.ErrFenced)
 		log.Warn("the log did not all reach the controller", "err", err)
 	}
 	stop(nil)
@@ -159,7 +158,7 @@ func (r *runner) heartbeat(ctx context.Context, a *api.Assignment, lease time.Du
 		case ctx.Err() != nil:
 			return
 		case api.Code(err) == "fenced":
-			stop(store.ErrFenced)
+			stop(api.ErrFenced)
 			return
 		case err != nil:
 			sleep(ctx, min(wait/4, time.Second)) // the controller is away: retry while the lease lasts
@@ -188,23 +187,23 @@ func (r *runner) attempt(ctx context.Context, a *api.Assignment, out io.Writer, 
 	from, err := r.checkout(ctx, a, dir)
 	if err != nil {
 		fmt.Fprintf(out, "sparkwing runner: checkout of %s at %s failed: %v\n", a.Run.Repo, short(a.Run.SHA), err)
-		return api.Finish{Status: store.Error, ExitCode: 2, Message: "checkout failed: " + err.Error()}
+		return api.Finish{Status: api.RunError, ExitCode: 2, Message: "checkout failed: " + err.Error()}
 	}
 	r.cfg.Log.Info("checked out", "run", a.Run.ID, "from", from, "took", time.Since(start).Round(100*time.Microsecond))
 	code, err := r.pipeline(ctx, a, dir, out)
 	if err != nil {
 		fmt.Fprintf(out, "sparkwing runner: %v\n", err)
-		return api.Finish{Status: store.Error, ExitCode: 2, Message: err.Error()}
+		return api.Finish{Status: api.RunError, ExitCode: 2, Message: err.Error()}
 	}
 	switch code {
 	case 0:
-		return api.Finish{Status: store.Succeeded}
+		return api.Finish{Status: api.RunSucceeded}
 	case 2:
-		return api.Finish{Status: store.Error, ExitCode: 2, Message: "the pipeline could not start (usage, config or plan error)"}
+		return api.Finish{Status: api.RunError, ExitCode: 2, Message: "the pipeline could not start (usage, config or plan error)"}
 	case 130:
-		return api.Finish{Status: store.Cancelled, ExitCode: 130, Message: "interrupted"}
+		return api.Finish{Status: api.RunCancelled, ExitCode: 130, Message: "interrupted"}
 	}
-	return api.Finish{Status: store.Failed, ExitCode: 1, Message: fmt.Sprintf("sparkwing run exited %d", code)}
+	return api.Finish{Status: api.RunFailed, ExitCode: 1, Message: fmt.Sprintf("sparkwing run exited %d", code)}
 }
 
 func short(sha string) string { return sha[:min(len(sha), 12)] }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
-	"github.com/sparkwing-dev/sparkwing/internal/store"
 )
 
 // shipper sends a run's output to the controller as it comes: whatever
@@ -52,7 +51,7 @@ func (s *shipper) signal() {
 }
 
 // Close sends what is left and waits until it is stored or ctx ends.
-// It returns store.ErrFenced when the run was taken from this runner.
+// It returns api.ErrFenced when the run was taken from this runner.
 func (s *shipper) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -89,7 +88,7 @@ func (s *shipper) loop() {
 		}
 		if err != nil {
 			if api.Code(err) == "fenced" {
-				s.err = store.ErrFenced
+				s.err = api.ErrFenced
 				return
 			}
 			time.Sleep(backoff) // the controller is away: keep everything and try again

@@ -16,14 +16,14 @@ package store
 import (
 	"errors"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
 )
 
 // Errors a caller tells apart.
 var (
 	ErrNotFound = errors.New("not found")
-	// ErrFenced: the write came from a runner that no longer holds the run
-	// (its lease lapsed and the run was claimed again, or it finished).
-	ErrFenced = errors.New("the run is no longer held by this runner")
+	ErrFenced   = api.ErrFenced
 	// ErrLogGap: a log chunk starts past the end of what is stored; the
 	// runner resends from the stored size it is told.
 	ErrLogGap = errors.New("log chunk leaves a gap")
@@ -68,20 +68,19 @@ type Repo struct {
 	Created time.Time
 }
 
-// Run statuses. Queued and Running are live; the rest are final.
+// Run statuses: the API's. Queued and Running are live; the rest are
+// final.
 const (
-	Queued    = "queued"
-	Running   = "running"
-	Succeeded = "succeeded"
-	Failed    = "failed"    // a job failed (exit 1)
-	Error     = "error"     // the run could not start: plan, config or checkout (exit 2)
-	Cancelled = "cancelled" // exit 130
+	Queued    = api.RunQueued
+	Running   = api.RunRunning
+	Succeeded = api.RunSucceeded
+	Failed    = api.RunFailed
+	Error     = api.RunError
+	Cancelled = api.RunCancelled
 )
 
 // Final reports whether status is a final one.
-func Final(status string) bool {
-	return status != Queued && status != Running
-}
+func Final(status string) bool { return api.Final(status) }
 
 // Run is one triggered pipeline run and its place in the queue.
 type Run struct {

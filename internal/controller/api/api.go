@@ -4,7 +4,10 @@
 // HTTP (/git/NAME/…), the seeds' /git/register, and /webhooks/.
 package api
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Paths.
 const (
@@ -101,6 +104,27 @@ type Assignment struct {
 type Heartbeat struct {
 	Cancel bool `json:"cancel"`
 }
+
+// Run statuses, the store's and the API's. Queued and Running are live;
+// the rest are final.
+const (
+	RunQueued    = "queued"
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"    // a job failed (exit 1)
+	RunError     = "error"     // the run could not start: plan, config or checkout (exit 2)
+	RunCancelled = "cancelled" // exit 130
+)
+
+// Final reports whether status is a final one.
+func Final(status string) bool {
+	return status != RunQueued && status != RunRunning
+}
+
+// ErrFenced is a write from a runner that no longer holds the run (its
+// lease lapsed and the run was claimed again, or it finished): the
+// store's error, and the client's for the code "fenced".
+var ErrFenced = errors.New("the run is no longer held by this runner")
 
 // Finish ends a run.
 type Finish struct {
