@@ -185,7 +185,7 @@ func writeStorage(dir string, r *StorageResult) error {
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %.2f× | %.0f |\n", c.Name, c.MB, c.MB/s, c.MB/cp, s/cp, c.PeakMB)
 	}
 	fmt.Fprintf(&b, "\nStore hashes the file (SHA-256), decides from its first 128 KiB whether to compress it (zstd, fastest),\n"+
-		"and streams it to a temporary file that is synced and renamed; restore streams it back, verifying the\n"+
+		"and streams it to a temporary file that is renamed into place (not synced: every read verifies the digest); restore streams it back, verifying the\n"+
 		"digest, into a temporary file that is renamed into place. Neither holds a file in memory.\n")
 	return os.WriteFile(filepath.Join(dir, "STORAGE.md"), []byte(b.String()), 0o644)
 }

@@ -217,17 +217,17 @@ func (s *Store) Touch(k Key) error {
 	return os.Chtimes(s.entryPath(k), now, now)
 }
 
-// publish writes r to a unique temporary file, syncs it and renames it to
-// dest, so dest is either absent, its old content, or all of the new.
+// publish writes r to a unique temporary file and renames it to dest, so
+// a process killed at any instant leaves dest absent, its old content, or
+// all of the new. It does not sync: an entry carries its own digest and a
+// blob is named by its, both checked on every read, so a file torn by a
+// power failure is read as damaged (a miss), never as a result.
 func (s *Store) publish(r io.Reader, dest string) error {
 	tmp, err := os.CreateTemp(filepath.Join(s.Dir, "tmp"), "w-*")
 	if err != nil {
 		return err
 	}
 	_, err = io.Copy(tmp, r)
-	if err == nil {
-		err = tmp.Sync()
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

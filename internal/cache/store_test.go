@@ -258,3 +258,32 @@ func TestStoreFilesThatAreNotFilesAreCorrupt(t *testing.T) {
 		}
 	})
 }
+
+// A small file whose content is already stored is hashed in memory: no
+// temporary file is made for it (on some disks making a file costs more
+// than a tiny job), and the digest is the content's.
+func TestStoredSmallContentMakesNoFile(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a, b, other := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "other")
+	os.WriteFile(a, []byte("same content\n"), 0o644)
+	os.WriteFile(b, []byte("same content\n"), 0o644)
+	os.WriteFile(other, []byte("other content\n"), 0o644)
+	want, _, err := s.PutFile(a, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No temporary file can be made from here on.
+	os.RemoveAll(filepath.Join(s.Dir, "tmp"))
+	os.WriteFile(filepath.Join(s.Dir, "tmp"), nil, 0o644)
+	got, size, err := s.PutFile(b, "")
+	if err != nil || got != want || size != int64(len("same content\n")) {
+		t.Fatalf("stored content again: %s %d %v, want %s with no file made", got, size, err, want)
+	}
+	if _, _, err := s.PutFile(other, ""); err == nil {
+		t.Fatal("new content was stored without a temporary file: the check above proves nothing")
+	}
+}
