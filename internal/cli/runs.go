@@ -186,6 +186,8 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 		time.Duration(rec.WallMS)*time.Millisecond, rec.Workers)
 	if rec.UpToDate {
 		fmt.Fprintf(w, "up to date: nothing the last run read had changed (no key computed)\n")
+	} else if rec.Unchanged > 0 {
+		fmt.Fprintf(w, "%d jobs unchanged since the last run: nothing they read had changed (no key computed)\n", rec.Unchanged)
 	}
 	if line := rec.RemoteSummary(); line != "" {
 		fmt.Fprintln(w, line)

@@ -153,6 +153,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		if e.eligible() == "" {
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
+			if e.unaffected != nil {
+				e.seen.AddSnapshotIf(e.lastRec.snap, e.carried)
+			}
 		}
 		if err := checkTargets(opts.Root, p); err != nil {
 			os.RemoveAll(run.Dir)
@@ -172,6 +175,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 
 	rec := e.record(started, results, ctx.Err() != nil)
 	rec.UpToDate = upToDate
+	rec.Unchanged = int(e.unchanged.Load())
 	rec.Remote = e.finishUploads()
 	if !upToDate {
 		e.saveLastRun(rec)
@@ -222,6 +226,13 @@ type execution struct {
 	jobs    []runrec.Job              // filled in by runJob, one element per job
 	outputs map[string]fileset.Digest // output digest of each finished job
 	last    map[string]lastJob        // by job: what the last-run record needs of it (remember)
+
+	// The edit's shortcut (held.go): the jobs reported from the record,
+	// and which of its paths the new record keeps.
+	unaffected []bool
+	lastRec    *lastRun
+	carried    func(rel string) bool
+	unchanged  atomic.Int64 // jobs reported from the record
 }
 
 // warnCounter counts the warnings a run gives: a run that warned writes
@@ -242,7 +253,13 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	obs := e.opts.Observer
 	obs.JobStarted(j.ID)
 	t0 := time.Now()
-	rj, st := e.do(ctx, j)
+	rj, st, ok := runrec.Job{}, sched.Status(0), false
+	if e.unaffected != nil && e.unaffected[i] {
+		rj, st, ok = e.fromRecord(i)
+	}
+	if !ok {
+		rj, st = e.do(ctx, j)
+	}
 	rj.ID = j.ID
 	if rj.Status != runrec.Cached {
 		rj.Log = "logs/" + j.ID + ".log"

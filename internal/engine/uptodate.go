@@ -50,7 +50,7 @@ import (
 // store's least-recently-used order unrefreshed.
 const recordTTL = time.Hour
 
-const recordMagic = "sparkwing-lastrun v1 "
+const recordMagic = "sparkwing-lastrun v2 "
 
 // maxLastRun bounds a record file.
 const maxLastRun = 1 << 30
@@ -65,10 +65,11 @@ type lastRun struct {
 
 // lastJob is what a hit on one job needs.
 type lastJob struct {
-	key   cache.Key
-	log   string // blob digest
-	text  []byte // the log itself (only small logs are recorded)
-	tools []fileset.Digest
+	key    cache.Key
+	output fileset.Digest // its outputs' digest, which the jobs that need it read
+	log    string         // blob digest
+	text   []byte         // the log itself (only small logs are recorded)
+	tools  []fileset.Digest
 }
 
 func (e *execution) lastRunPath() string { return lastRunPath(e.opts.Root, e.plan.Name) }
@@ -139,6 +140,14 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		e.explain("the last run's record is not used: " + why)
 		return nil
 	}
+	if changed := rec.snap.ChangedPaths(e.opts.Root, maxChanged); len(changed) > 0 {
+		why := changed[0] + " changed"
+		if held := e.holdUnaffected(rec, changed); held != "" {
+			why += "; " + held
+		}
+		e.explain("the last run's record is not used: " + why)
+		return nil
+	}
 	if e.opts.Explain != nil {
 		e.explain(fmt.Sprintf("the last run's record holds (%d paths checked); --verbose computes every key anyway", rec.snap.Len()))
 		return nil
@@ -158,7 +167,8 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 	return results
 }
 
-// checkLastRun reads the record and checks it against this run.
+// checkLastRun reads the record and checks it against this run, all but
+// the tree.
 func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
 	if why := e.eligible(); why != "" {
 		return nil, why
@@ -193,9 +203,6 @@ func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
 			return nil, "the store no longer has the result of job " + j.ID
 		}
 	}
-	if p := rec.snap.Changed(e.opts.Root); p != "" {
-		return nil, p + " changed"
-	}
 	return rec, ""
 }
 
@@ -218,7 +225,7 @@ func (e *execution) remember(j plan.Job, comp *cache.Computed, entry *cache.Entr
 		e.seen.Spoil("the log of job " + j.ID + " is too large to record")
 		return
 	}
-	lj := lastJob{key: comp.Key, log: entry.Log, text: log}
+	lj := lastJob{key: comp.Key, output: digestOf(entry.OutputDigest), log: entry.Log, text: log}
 	for _, t := range j.Tools {
 		lj.tools = append(lj.tools, comp.Tools[t])
 	}
@@ -338,6 +345,7 @@ func (r *lastRun) appendBinary(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.jobs)))
 	for _, j := range r.jobs {
 		b = append(b, j.key[:]...)
+		b = append(b, j.output[:]...)
 		b = appendString(b, []byte(j.log))
 		b = appendString(b, j.text)
 		b = binary.AppendUvarint(b, uint64(len(j.tools)))
@@ -369,6 +377,7 @@ func parseLastRun(data []byte, n int) (*lastRun, error) {
 	for range n {
 		var j lastJob
 		copy(j.key[:], r.bytes(len(j.key)))
+		copy(j.output[:], r.bytes(len(j.output)))
 		j.log = string(r.string())
 		j.text = r.string()
 		for range min(r.uvarint(), uint64(len(r.b))) {

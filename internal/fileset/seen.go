@@ -136,42 +136,40 @@ func (s *Snapshot) Len() int { return len(s.paths) }
 // whose stat differs from the snapshot's (a path that appeared or went
 // away counts), or "" when none does.
 func (s *Snapshot) Changed(root string) string {
-	rs := &rootStat{dir: root}
-	workers := min(runtime.GOMAXPROCS(0), max(len(s.paths)/256, 1))
-	changed := make([]string, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(s.paths); i += workers {
-				if s.differs(rs, i) {
-					changed[w] = s.paths[i]
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, c := range changed {
-		if c != "" {
-			return c
-		}
+	if c := s.changed(root, 0); len(c) > 0 {
+		return c[0]
 	}
 	return ""
 }
 
 // ChangedPaths returns the paths whose stat differs from the snapshot's,
-// in order, stopping once it found more than limit.
+// in order, or more than limit of them when there are more. It lstat-s
+// them in parallel.
 func (s *Snapshot) ChangedPaths(root string, limit int) []string {
+	return s.changed(root, limit)
+}
+
+// changed lstat-s the paths in parallel, each worker stopping once it
+// found more than limit that differ, and returns those found, in order.
+func (s *Snapshot) changed(root string, limit int) []string {
 	rs := &rootStat{dir: root}
-	var out []string
-	for i, p := range s.paths {
-		if s.differs(rs, i) {
-			if out = append(out, p); len(out) > limit {
-				break
+	workers := min(runtime.GOMAXPROCS(0), max(len(s.paths)/256, 1))
+	found := make([][]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(s.paths) && len(found[w]) <= limit; i += workers {
+				if s.differs(rs, i) {
+					found[w] = append(found[w], i)
+				}
 			}
-		}
+		})
+	}
+	wg.Wait()
+	all := slices.Sorted(slices.Values(slices.Concat(found...)))
+	out := make([]string, len(all))
+	for k, i := range all {
+		out[k] = s.paths[i]
 	}
 	return out
 }
@@ -301,7 +299,15 @@ func StatPathsRacy(root string, paths []string, readAt time.Time) (snap *Snapsho
 
 // AddSnapshot adds every path of snap with its stat, as seen by this run.
 func (s *Seen) AddSnapshot(snap *Snapshot) {
+	s.AddSnapshotIf(snap, func(string) bool { return true })
+}
+
+// AddSnapshotIf adds the paths of snap that keep reports true for, with
+// their stats, as seen by this run.
+func (s *Seen) AddSnapshotIf(snap *Snapshot, keep func(rel string) bool) {
 	for i, p := range snap.paths {
-		s.add(p, snap.stats[i])
+		if keep(p) {
+			s.add(p, snap.stats[i])
+		}
 	}
 }

@@ -25,9 +25,13 @@ type Record struct {
 	Workers            int       `json:"workers"`
 	// UpToDate: every job was a hit known from the last run's record,
 	// with one lstat per path that run read (no keys computed).
-	UpToDate bool         `json:"up_to_date,omitempty"`
-	Remote   *RemoteStats `json:"remote,omitempty"`
-	Jobs     []Job        `json:"jobs"`
+	UpToDate bool `json:"up_to_date,omitempty"`
+	// Unchanged counts the jobs none of whose paths changed since the last
+	// run's record, reported from it with no key computed (the edit's
+	// shortcut), in a run that was not up to date.
+	Unchanged int          `json:"unchanged,omitempty"`
+	Remote    *RemoteStats `json:"remote,omitempty"`
+	Jobs      []Job        `json:"jobs"`
 }
 
 // RemoteStats are what a run did with the remote cache.

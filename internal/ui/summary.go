@@ -47,6 +47,8 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 	fmt.Fprintf(w, "\n%s %s in %s · %s\n", rec.Pipeline, verdict(rec.Status), fmtDuration(ms(rec.WallMS)), counts(rec))
 	if rec.UpToDate {
 		fmt.Fprintf(w, "up to date: nothing the last run read has changed\n")
+	} else if rec.Unchanged > 0 {
+		fmt.Fprintf(w, "%d unchanged since the last run: nothing they read has changed\n", rec.Unchanged)
 	}
 	if line := rec.RemoteSummary(); line != "" {
 		fmt.Fprintln(w, line)
