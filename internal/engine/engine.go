@@ -89,6 +89,11 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	if err != nil {
 		return nil, err
 	}
+	// The oldest runs go while this one works, not after it (removing a
+	// run of many jobs is a file per job).
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); store.Prune(runrec.Keep) }()
+	defer func() { <-pruned }()
 	var watchdog *job.Watchdog
 	if opts.Watchdog != "" {
 		watchdog = &job.Watchdog{Exe: opts.Watchdog, Warn: func(msg string) { opts.Observer.Warn("sparkwing", msg) }}
@@ -184,7 +189,6 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	if rec.Status != runrec.Interrupted {
 		store.Learn(rec)
 	}
-	store.Prune(runrec.Keep)
 	opts.Observer.RunFinished(rec, run.Dir)
 	if err == nil {
 		err = cmp.Or(e.images.setupError(), e.deploys.setupError())

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
@@ -63,19 +64,25 @@ func (s *Store) Create(started time.Time) (*Run, error) {
 // LogPath is where the log of job id goes.
 func (r *Run) LogPath(id string) string { return filepath.Join(r.Dir, "logs", id+".log") }
 
-// Write stores the summary and the trace of a finished run.
+// Write stores the summary and the trace of a finished run, the two at
+// once (each is a new file, which on some disks costs more than its
+// content).
 func (r *Run) Write(rec *Record) error {
+	var traceErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		trace, err := json.Marshal(Trace(rec))
+		if err == nil {
+			err = fileset.WriteAtomic(filepath.Join(r.Dir, "trace.json"), trace, 0o600)
+		}
+		traceErr = err
+	})
 	summary, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
+	if err == nil {
+		err = fileset.WriteAtomic(filepath.Join(r.Dir, "summary.json"), append(summary, '\n'), 0o600)
 	}
-	trace, err := json.Marshal(Trace(rec))
-	if err != nil {
-		return err
-	}
-	return errors.Join(
-		fileset.WriteAtomic(filepath.Join(r.Dir, "trace.json"), trace, 0o600),
-		fileset.WriteAtomic(filepath.Join(r.Dir, "summary.json"), append(summary, '\n'), 0o600))
+	wg.Wait()
+	return errors.Join(err, traceErr)
 }
 
 // IDs returns the ids of the stored runs that have a summary, oldest first.
