@@ -566,13 +566,15 @@ func writeController(dir string, r *ControllerResult) error {
 	row("command start → the job's first line", r.StartRemote, r.StartLocal, "≤ 50 ms")
 	row("the job prints a line → the command shows it", r.LineRemote, r.LineLocal, "≤ 20 ms")
 	fmt.Fprintf(&b, "\nWhere a remote start's time goes (medians, p99 in brackets): command start → queued %.1f ms (%.1f): the CLI,\n"+
-		"then the controller fetching the just-pushed commit into its mirror; queued → claimed by the waiting runner %.1f ms (%.1f);\n"+
+		"then the controller adding the just-pushed commit to its mirror from the pack the trigger carries; queued → claimed\n"+
+		"by the waiting runner %.1f ms (%.1f);\n"+
 		"claimed → the job's first line %.1f ms (%.1f): the runner indexing the commit's pack sent with the claim, its worktree,\n"+
 		"and `sparkwing run`.\n", r.ToQueued.Median, r.ToQueued.P99, r.ToClaimed.Median, r.ToClaimed.P99, r.ToFirstLine.Median, r.ToFirstLine.P99)
-	fmt.Fprintf(&b, "\nThe floor: one git process costs %.1f ms here (`git rev-parse HEAD`, median), and the path runs 12 processes\n"+
-		"one after another: sparkwing; git status (git remote get-url beside it); the controller's git fetch with the\n"+
-		"upload-pack, pack-objects, unpack-objects and rev-list it starts; pack-objects for the claim; the runner's\n"+
-		"index-pack and the git reset that fills its worktree; sparkwing run; the job's shell.\n",
+	fmt.Fprintf(&b, "\nThe floor: one git process costs %.1f ms here (`git rev-parse HEAD`, median), and the path runs 9 processes\n"+
+		"one after another: sparkwing (which becomes sparkwing-remote); git status (git remote get-url and the pack-objects\n"+
+		"of the commit's new objects beside it); the controller's index-pack and rev-list (the pack checked in quarantine,\n"+
+		"where a fetch from the upstream started four processes); pack-objects for the claim; the runner's index-pack and\n"+
+		"the git reset that fills its worktree; sparkwing run; the job's shell.\n",
 		r.GitStart.Median)
 	fmt.Fprintf(&b, "\nLog throughput: a job printing %d MB of lines (%.0f MB of JSON events in the stored log), followed live:\n"+
 		"remote %.2f s, local %.2f s (**%.2f×**). The finished run's log read back at once by 1 subscriber: %.0f MB/s;\n"+

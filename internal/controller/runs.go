@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
 	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
@@ -120,6 +121,9 @@ func (s *Server) checkCommit(ctx context.Context, t *api.Trigger) error {
 	if len(t.Bundle) > 0 {
 		return s.checkBundle(ctx, t)
 	}
+	if s.addPack(ctx, t) {
+		return nil
+	}
 	if err := s.git.Refresh(ctx, t.Repo, t.SHA); err != nil {
 		return errorf(http.StatusBadGateway, "refreshing repository %q: %v", t.Repo, err)
 	}
@@ -128,6 +132,31 @@ func (s *Server) checkCommit(ctx context.Context, t *api.Trigger) error {
 			msg: fmt.Sprintf("commit %s is not in %s (not pushed?): send it as a bundle", t.SHA[:12], t.Repo)}
 	}
 	return nil
+}
+
+// addPack adds the commit from the pack sent with the trigger, when the
+// mirror lacks it and the pack completes it, and reports whether it did.
+// The mirror is then refreshed in the background (its branches move on
+// with the push), not on the way to the run. Any pack the mirror cannot
+// take is ignored: the commit comes from the upstream, as without one.
+func (s *Server) addPack(ctx context.Context, t *api.Trigger) bool {
+	if len(t.Pack) == 0 || len(t.Pack) > gitcache.MaxPack || gitcache.Stored(s.git.Path(t.Repo), t.SHA) {
+		return false
+	}
+	start := time.Now()
+	if err := s.git.AddPack(ctx, t.Repo, t.SHA, t.Pack); err != nil {
+		s.log.Info("the trigger's pack was not taken; fetching", "repo", t.Repo, "sha", t.SHA, "err", err)
+		return false
+	}
+	s.log.Info("commit added from the trigger's pack", "repo", t.Repo, "sha", t.SHA, "took", time.Since(start).Round(100*time.Microsecond))
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := s.git.Refresh(ctx, t.Repo, ""); err != nil {
+			s.log.Warn("refreshing the mirror after a trigger", "repo", t.Repo, "err", err)
+		}
+	}()
+	return true
 }
 
 // checkBundle refuses a bundle that does not hold the commit, or that

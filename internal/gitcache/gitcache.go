@@ -306,3 +306,51 @@ func (c *Cache) Pack(ctx context.Context, name, want, have string, max int) ([]b
 	}
 	return pack, nil
 }
+
+// MaxPack bounds the pack a trigger may carry.
+const MaxPack = 1 << 20
+
+// AddPack adds to the mirror of name the objects of commit sha that pack
+// holds, as a pack made with `--thin` against commits the mirror already
+// has (the trigger's, for the commit it names), in the time of one
+// index-pack where a fetch from the upstream takes four processes and its
+// round trips. As git's receive-pack does, it indexes the pack into a
+// quarantine beside the mirror's objects and moves it in only when every
+// object reachable from sha is then there (rev-list stops at what the
+// mirror's refs reach): a pack that lacks something leaves the mirror as
+// it was. The objects are named by their content, so a pack can add
+// objects but never change one.
+func (c *Cache) AddPack(ctx context.Context, name, sha string, pack []byte) error {
+	mirror := c.Path(name)
+	objects := filepath.Join(mirror, "objects")
+	q, err := os.MkdirTemp(objects, "incoming-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(q)
+	env := []string{"GIT_OBJECT_DIRECTORY=" + q, "GIT_ALTERNATE_OBJECT_DIRECTORIES=" + objects}
+	cmd := exec.CommandContext(ctx, "git", "index-pack", "--stdin", "--fix-thin")
+	cmd.Dir, cmd.Env, cmd.Stdin = mirror, append(os.Environ(), env...), bytes.NewReader(pack)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("git index-pack: %s", strings.TrimSpace(string(out)))
+	}
+	cmd = exec.CommandContext(ctx, "git", "rev-list", "--objects", "--quiet", "--stdin", "--not", "--all")
+	cmd.Dir, cmd.Env, cmd.Stdin = mirror, append(os.Environ(), env...), strings.NewReader(sha+"\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("the pack does not complete commit %s: %s", sha, strings.TrimSpace(string(out)))
+	}
+	// The index last: git reads a pack through its index, so a pack is
+	// never seen without its data.
+	files, _ := filepath.Glob(filepath.Join(q, "pack", "pack-*"))
+	for _, idx := range []bool{false, true} {
+		for _, f := range files {
+			if strings.HasSuffix(f, ".idx") != idx {
+				continue
+			}
+			if err := os.Rename(f, filepath.Join(objects, "pack", filepath.Base(f))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

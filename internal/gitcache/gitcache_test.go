@@ -131,3 +131,68 @@ func TestReadFileChangedHead(t *testing.T) {
 		t.Errorf("an unreachable upstream: %v", err)
 	}
 }
+
+// A trigger's pack adds its commit with no fetch, and only when it holds
+// everything the mirror lacks of that commit: any other pack leaves the
+// mirror as it was.
+func TestAddPack(t *testing.T) {
+	ctx := context.Background()
+	u := newUpstream(t)
+	c, _ := New(t.TempDir())
+	if err := c.Clone(ctx, "app", u.url); err != nil {
+		t.Fatal(err)
+	}
+	fetches := u.countFetches(c, "app")
+	// Two commits made after the mirror's clone, neither pushed.
+	local := func(msg string) string {
+		os.WriteFile(filepath.Join(u.work, msg), []byte(msg+" content"), 0o644)
+		u.git(u.work, "add", "-A")
+		u.git(u.work, "commit", "-q", "-m", msg)
+		return u.git(u.work, "rev-parse", "HEAD")
+	}
+	two := local("two")
+	three := local("three")
+	pack := func(revs ...string) []byte {
+		cmd := exec.Command("git", "pack-objects", "--revs", "--thin", "--stdout", "-q")
+		cmd.Dir, cmd.Stdin = u.work, strings.NewReader(strings.Join(revs, "\n")+"\n")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	refused := func(what, sha string, p []byte) {
+		t.Helper()
+		if err := c.AddPack(ctx, "app", sha, p); err == nil {
+			t.Errorf("%s: added", what)
+		}
+		if c.HasCommit(ctx, "app", sha) {
+			t.Errorf("%s: the mirror has commit %s", what, sha[:12])
+		}
+	}
+	refused("not a pack", two, []byte("PACK but not really"))
+	commitOnly := exec.Command("git", "pack-objects", "--stdout", "-q")
+	commitOnly.Dir, commitOnly.Stdin = u.work, strings.NewReader(two+"\n")
+	onlyTwo, err := commitOnly.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("the commit without its tree", two, onlyTwo)
+	refused("a pack against a parent the mirror lacks", three, pack(three, "--not", two))
+	if left, _ := filepath.Glob(filepath.Join(c.Path("app"), "objects", "incoming-*")); len(left) > 0 {
+		t.Errorf("quarantines left behind: %v", left)
+	}
+
+	if err := c.AddPack(ctx, "app", two, pack(two, "--not", two+"^@")); err != nil {
+		t.Fatalf("a pack against the mirror's commit: %v", err)
+	}
+	if err := c.AddPack(ctx, "app", three, pack(three, "--not", three+"^@")); err != nil {
+		t.Fatalf("then one against that: %v", err)
+	}
+	if got := u.git(c.Path("app"), "cat-file", "-p", three+":two"); got != "two content" {
+		t.Errorf("two's file read back from the mirror: %q", got)
+	}
+	if n := fetches(); n != 0 {
+		t.Errorf("%d fetches from the upstream, want none", n)
+	}
+}

@@ -274,6 +274,31 @@ func TestWhatRuns(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "hello v3") {
 		t.Errorf("not pushed: exit %d:\n%s", code, out)
 	}
+	// Both came as the trigger's pack, their parents being in the mirror:
+	// no fetch on the way to the run, and no bundle.
+	w.mu.Lock()
+	log := w.ctlLog.String()
+	w.mu.Unlock()
+	if n := strings.Count(log, "commit added from the trigger's pack"); n != 2 {
+		t.Errorf("%d commits added from the trigger's pack, want 2:\n%s", n, log)
+	}
+
+	// Two commits not pushed: the second's pack needs the first, which
+	// the mirror lacks, so it goes as a bundle.
+	w.write("version.txt", "v3a")
+	w.commit("v3a, not pushed")
+	w.write("version.txt", "v3b")
+	w.commit("v3b, not pushed")
+	out, code = w.triggerOut("build")
+	if code != 0 || !strings.Contains(out, "hello v3b") {
+		t.Errorf("two not pushed: exit %d:\n%s", code, out)
+	}
+	w.mu.Lock()
+	log = w.ctlLog.String()
+	w.mu.Unlock()
+	if !strings.Contains(log, "the trigger's pack was not taken") {
+		t.Errorf("the controller took a pack whose parent it lacks:\n%s", log)
+	}
 
 	w.write("version.txt", "v4")
 	out, code = w.triggerOut("build")

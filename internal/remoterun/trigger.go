@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -39,10 +41,13 @@ func (Verbs) Trigger(ctx context.Context, s cli.Streams, o cli.TriggerOptions) e
 func short(sha string) string { return sha[:min(len(sha), 12)] }
 
 // describeCommit says what to run: the checked-out commit, its branch, the
-// upstream, and the uncommitted changes if they may go. It asks git
-// twice, at once: this is on the path from the command to the run.
+// upstream, the commit's new objects (headPack) and the uncommitted
+// changes if they may go. It asks git three times, at once: this is on
+// the path from the command to the run.
 func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, error) {
 	t := api.Trigger{Pipeline: o.Pipeline, Args: o.Args, RunsOn: o.RunsOn, RepoURL: o.RepoURL, NoAutoRegister: o.NoAutoRegister, Key: newKey()}
+	pack := make(chan []byte, 1)
+	go func() { pack <- headPack(ctx, o.Dir) }()
 	var urlErr error
 	urlDone := make(chan struct{})
 	go func() {
@@ -62,6 +67,7 @@ func describeCommit(ctx context.Context, o cli.TriggerOptions) (api.Trigger, err
 		return t, cli.ExitError(2, fmt.Errorf("%s: no commit to run (is it a git repository with a commit?): %s", o.Dir, why))
 	}
 	t.SHA, t.Branch = st.sha, st.branch
+	t.Pack = <-pack
 	if urlErr != nil {
 		return t, cli.ExitError(2, errors.New("the repository has no origin remote: pass --repo URL, the repository the controller fetches from"))
 	}
@@ -120,6 +126,32 @@ func parseStatus(out string) status {
 		}
 	}
 	return st
+}
+
+// headPack is HEAD's objects that its parents lack, as a thin pack, or
+// nil past gitcache.MaxPack (or on any error): a controller whose mirror
+// has the parents adds the commit from it, with no fetch from the
+// upstream. It is HEAD when git read it; should that not be the commit
+// status reports, the controller finds the pack incomplete and fetches.
+func headPack(ctx context.Context, dir string) []byte {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops pack-objects when the pack is too large
+	cmd := exec.CommandContext(ctx, "git", "pack-objects", "--revs", "--thin", "--stdout", "--delta-base-offset", "-q")
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader("HEAD\n--not\nHEAD^@\n")
+	out, err := cmd.StdoutPipe()
+	if err != nil || cmd.Start() != nil {
+		return nil
+	}
+	pack, err := io.ReadAll(io.LimitReader(out, gitcache.MaxPack+1))
+	if err != nil || len(pack) > gitcache.MaxPack {
+		cancel()
+		cmd.Wait()
+		return nil
+	}
+	if cmd.Wait() != nil {
+		return nil
+	}
+	return pack
 }
 
 // absoluteIfPath makes a remote that is a relative path absolute: the

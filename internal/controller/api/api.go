@@ -41,6 +41,10 @@ type Trigger struct {
 	Key string `json:"key"`
 	// Bundle holds SHA and the commits the upstream lacks (git bundle).
 	Bundle []byte `json:"bundle,omitempty"`
+	// Pack is SHA's objects that its parents lack, as a thin pack: with
+	// it, a controller whose mirror has the parents needs no fetch for a
+	// commit pushed a moment ago. Optional; at most gitcache.MaxPack.
+	Pack []byte `json:"pack,omitempty"`
 	// Patch is the work tree's diff against SHA, for a dirty run.
 	Patch []byte `json:"patch,omitempty"`
 	Dirty bool   `json:"dirty,omitempty"`
