@@ -20,8 +20,13 @@ import (
 
 // Checkouts: one bare mirror per repository under Dir/mirrors, fetched
 // from the controller (only what is new), and for each slot a worktree
-// of it at a fixed path, Dir/work/REPO/N, made fresh for every run: the
-// same path every time, so a project's local cache state stays its own.
+// of it at a fixed path, Dir/work/REPO/N, kept from run to run: each run
+// starts with `git clean -ffdx` (every file git does not track goes,
+// ignored ones and nested repositories too) and `git reset --hard` to its
+// commit, so it finds exactly the commit's files, as a fresh worktree
+// would, but only the files that changed are written. Those that did not
+// keep their stat, which the run's stat cache then trusts instead of
+// hashing them again (the same path every time keeps that cache its own).
 
 func (r *runner) mirrorLock(repo string) *sync.Mutex {
 	r.mu.Lock()
@@ -56,6 +61,12 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 		}
 	}
 	url := r.cfg.Client.Base() + api.PathGit + run.Repo
+	// The worktree is cleaned while the objects come: neither touches
+	// what the other does.
+	var kept sync.WaitGroup
+	reuse := false
+	kept.Go(func() { reuse = r.cleanWorktree(ctx, mirror, dir) })
+	defer kept.Wait()
 	switch from = "mirror"; {
 	case len(a.Bundle) > 0:
 		from = "bundle"
@@ -79,11 +90,12 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 			return from, err
 		}
 	}
-	if _, err := os.Lstat(dir); err == nil { // left by a runner that was killed
-		os.RemoveAll(dir)
-		r.git(ctx, mirror, "worktree", "prune")
-	}
-	if err := r.addWorktree(ctx, mirror, dir, run.SHA); err != nil {
+	kept.Wait()
+	if reuse {
+		if _, err := r.git(ctx, dir, "reset", "--hard", "--quiet", run.SHA); err != nil {
+			return from, err
+		}
+	} else if err := r.addWorktree(ctx, mirror, dir, run.SHA); err != nil {
 		return from, err
 	}
 	if len(a.Patch) > 0 {
@@ -94,6 +106,28 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 		}
 	}
 	return from, nil
+}
+
+// cleanWorktree readies the slot's worktree dir from an earlier run for
+// the next: it removes every file git does not track, and reports true.
+// A directory that is not a worktree of the mirror (a runner killed while
+// making it, a mirror made again) is removed, with what git knew of it,
+// and it reports false: the caller makes the worktree afresh.
+func (r *runner) cleanWorktree(ctx context.Context, mirror, dir string) bool {
+	admin := filepath.Join(mirror, "worktrees", filepath.Base(dir))
+	link, err := os.ReadFile(filepath.Join(dir, ".git"))
+	if err == nil && string(link) == "gitdir: "+admin+"\n" {
+		if _, err := os.Stat(filepath.Join(admin, "HEAD")); err == nil {
+			if _, err := r.git(ctx, dir, "clean", "-ffdxq"); err == nil {
+				return true
+			}
+		}
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		os.RemoveAll(dir)
+		r.git(ctx, mirror, "worktree", "prune")
+	}
+	return false
 }
 
 // addWorktree makes dir a worktree of the mirror with sha checked out
@@ -176,11 +210,13 @@ func (r *runner) unbundle(ctx context.Context, mirror, url string, bundle []byte
 	return err
 }
 
-func (r *runner) removeCheckout(repo, dir string) {
+// tidyCheckout follows a run: what it made in the worktree goes now (the
+// worktree stays, for the slot's next run to reset), and the mirror's
+// packs are packed into one when there are many.
+func (r *runner) tidyCheckout(repo, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r.git(ctx, r.mirrorPath(repo), "worktree", "remove", "--force", dir)
-	os.RemoveAll(dir)
+	r.git(ctx, dir, "clean", "-ffdxq")
 	// Each run may add a pack: gc packs them into one when there are
 	// many, after the run rather than in the way of the next one's start.
 	lock := r.mirrorLock(repo)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
@@ -105,4 +106,80 @@ func tree(t *testing.T, dir string) string {
 func fileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+// A slot's worktree is kept: the next run's checkout leaves exactly the
+// commit's files, as a fresh one would (a file the run made, an ignored
+// one, an edited one, one the new commit deletes), and a file the two
+// commits share keeps its inode, so the stat cache still trusts it. A
+// directory that is not the mirror's worktree is made afresh.
+func TestKeptWorktree(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	src := filepath.Join(tmp, "src")
+	git("", "init", "-q", src)
+	os.WriteFile(filepath.Join(src, ".gitignore"), []byte("out/\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "same.txt"), []byte("same\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "gone.txt"), []byte("gone\n"), 0o644)
+	git(src, "add", "-A")
+	git(src, "commit", "-q", "-m", "one")
+	first := git(src, "rev-parse", "HEAD")
+	os.Remove(filepath.Join(src, "gone.txt"))
+	os.WriteFile(filepath.Join(src, "new.txt"), []byte("new\n"), 0o644)
+	git(src, "add", "-A")
+	git(src, "commit", "-q", "-m", "two")
+	second := git(src, "rev-parse", "HEAD")
+
+	r := &runner{cfg: Config{Dir: tmp, Client: api.NewClient("http://127.0.0.1:1", "t"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		mirrors: map[string]*sync.Mutex{}}
+	mirror := r.mirrorPath("app")
+	os.MkdirAll(filepath.Dir(mirror), 0o755)
+	git("", "clone", "-q", "--bare", src, mirror)
+	dir := filepath.Join(tmp, "work", "app", "0")
+	checkout := func(sha string) {
+		t.Helper()
+		if from, err := r.checkout(ctx, &api.Assignment{Run: api.Run{Repo: "app", SHA: sha}}, dir); err != nil || from != "mirror" {
+			t.Fatalf("checkout of %s: %q, %v", sha[:12], from, err)
+		}
+	}
+	checkout(first)
+	before, _ := os.Stat(filepath.Join(dir, "same.txt"))
+	// What a run leaves behind.
+	os.MkdirAll(filepath.Join(dir, "out"), 0o755)
+	os.WriteFile(filepath.Join(dir, "out", "result"), []byte("built\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "untracked.txt"), []byte("x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "gone.txt"), []byte("edited\n"), 0o644)
+	git("", "init", "-q", filepath.Join(dir, "nested"))
+
+	checkout(second)
+	theirs := filepath.Join(tmp, "theirs")
+	git(mirror, "worktree", "add", "-q", "--detach", theirs, second)
+	if got, want := tree(t, dir), tree(t, theirs); got != want {
+		t.Errorf("files:\n%s\nwant (a fresh worktree):\n%s", got, want)
+	}
+	if st := git(dir, "status", "--porcelain", "--ignored"); st != "" || git(dir, "rev-parse", "HEAD") != second {
+		t.Errorf("status %q, HEAD %s, want clean at %s", st, git(dir, "rev-parse", "HEAD"), second[:12])
+	}
+	after, _ := os.Stat(filepath.Join(dir, "same.txt"))
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) {
+		t.Error("a file both commits share was written again")
+	}
+
+	// Not the mirror's worktree any more: made afresh.
+	os.WriteFile(filepath.Join(dir, ".git"), []byte("gitdir: /elsewhere\n"), 0o644)
+	checkout(first)
+	if got := git(dir, "rev-parse", "HEAD"); got != first || !fileExists(filepath.Join(dir, "gone.txt")) {
+		t.Errorf("made afresh at %s: HEAD %s", first[:12], got)
+	}
 }

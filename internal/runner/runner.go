@@ -120,7 +120,7 @@ func (r *runner) execute(ctx context.Context, a *api.Assignment, slot int) {
 	go func() { defer close(hbDone); r.heartbeat(runCtx, a, lease, stop) }()
 
 	dir := filepath.Join(r.cfg.Dir, "work", run.Repo, strconv.Itoa(slot))
-	defer r.removeCheckout(run.Repo, dir) // after the result is reported
+	defer r.tidyCheckout(run.Repo, dir) // after the result is reported
 	out := newShipper(r.cfg.Client, run.ID, a.Fence)
 	fin := r.attempt(runCtx, a, out, dir)
 	if errors.Is(context.Cause(runCtx), errCancelled) {
