@@ -111,7 +111,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		deploys:  &deploys{helper: opts.DeployHelper},
 		warnings: warnings,
 		last:     map[string]lastJob{},
+		lastKeys: func() map[string]string { return nil },
 	}
+	e.identity = sync.OnceValues(e.computeIdentity)
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
 			e.cache.JobEnv = e.runner.Env
@@ -149,13 +151,16 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		if e.remote != nil {
 			defer e.remote.Close()
 		}
-		e.lastKeys = store.LastKeys(p.Name)
+		// Read beside the run's start: only a miss's reason needs them.
+		e.lastKeys = sync.OnceValue(func() map[string]string { return store.LastKeys(p.Name) })
+		go e.lastKeys()
 		e.durations = store.Durations()
 		if e.cache != nil {
 			e.cache.Hasher.Preload()
 			e.cache.Tree.Preload()
 		}
 		if e.eligible() == "" {
+			go e.identity()
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 			if e.unaffected != nil {
@@ -217,8 +222,9 @@ type execution struct {
 	runner    *job.Runner
 	cache     *cache.Cache
 	ws        *cache.Workspace
-	lastKeys  map[string]string // each job's key in the previous run of this pipeline
-	durations runrec.Durations  // learned from earlier runs
+	lastKeys  func() map[string]string       // each job's key in the previous run of this pipeline, read once
+	identity  func() (fileset.Digest, error) // computeIdentity's, once
+	durations runrec.Durations               // learned from earlier runs
 	images    *images
 	deploys   *deploys
 	warnings  *warnCounter   // the observer, counting the warnings given

@@ -126,7 +126,7 @@ func (e *execution) doImage(ctx context.Context, j plan.Job) (runrec.Job, sched.
 	if len(im.Push[e.opts.Images.Profile]) > 0 {
 		e.warnUnusedTags(j, e.opts.Images.Profile)
 	}
-	d := e.images.decide(ctx, e.opts.Root, j, comp, e.opts.NoCache, e.lastKeys, func(msg string) { e.opts.Observer.Warn(j.ID, msg) })
+	d := e.images.decide(ctx, e.opts.Root, j, comp, e.opts.NoCache, e.lastKeys(), func(msg string) { e.opts.Observer.Warn(j.ID, msg) })
 	rj.Cache = d.cache
 	if len(d.refs) > 0 {
 		e.deploys.setRef(j.ID, d.refs[0].String()) // the content tag at the profile's first registry

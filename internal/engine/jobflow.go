@@ -149,7 +149,7 @@ func (e *execution) lookup(ctx context.Context, j plan.Job, comp *cache.Computed
 	var corrupt *cache.CorruptError
 	*rc = runrec.Cache{Result: "miss", Reason: "restore error"}
 	if errors.Is(err, cache.ErrNotFound) {
-		rc.Reason = missReason(e.lastKeys, j.ID, comp.Key.String())
+		rc.Reason = missReason(e.lastKeys(), j.ID, comp.Key.String())
 		if entry = e.fetchRemote(ctx, j, comp.Key, rc); entry == nil {
 			return nil, nil
 		}

@@ -87,10 +87,12 @@ func loadLastRun(path string, n int) (*lastRun, error) {
 	return parseLastRun(data, n)
 }
 
-// identity digests what a record is valid for besides the tree: the
-// project, the store, the program (the key's definition), the plan, the
-// environment the keys read and the remote cache's settings.
-func (e *execution) identity() (fileset.Digest, error) {
+// computeIdentity digests what a record is valid for besides the tree:
+// the project, the store, the program (the key's definition), the plan,
+// the environment the keys read and the remote cache's settings. A run
+// computes it once (execution.identity), as it starts, beside its jobs:
+// the record written at its end names the program that made its keys.
+func (e *execution) computeIdentity() (fileset.Digest, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return fileset.Digest{}, err

@@ -252,3 +252,28 @@ func FuzzStatCache(f *testing.F) {
 		}
 	})
 }
+
+// The stat cache reads back what it wrote, entry for entry.
+func TestStatCacheRoundTrip(t *testing.T) {
+	root := t.TempDir()
+	cachePath := filepath.Join(t.TempDir(), "stat")
+	write(t, root, map[string]string{"a.txt": "one", "dir/b.txt": "two", "dir/with space.txt": "three", "exec.sh": "#!/bin/sh\n"})
+	os.Chmod(filepath.Join(root, "exec.sh"), 0o755)
+	old := time.Now().Add(-time.Hour)
+	for _, p := range []string{"a.txt", "dir/b.txt", "dir/with space.txt", "exec.sh"} {
+		os.Chtimes(filepath.Join(root, p), old, old)
+	}
+	h := NewHasher(root, cachePath)
+	h.now = func() time.Time { return time.Now().Add(time.Hour) }
+	if _, err := h.Hash([]string{"a.txt", "dir/b.txt", "dir/with space.txt", "exec.sh"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Save(); err != nil {
+		t.Fatal(err)
+	}
+	back := NewHasher(root, cachePath)
+	back.wait()
+	if len(h.cache) != 4 || !reflect.DeepEqual(back.cache, h.cache) {
+		t.Fatalf("read back %v\nwrote %v", back.cache, h.cache)
+	}
+}

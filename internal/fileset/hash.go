@@ -313,19 +313,25 @@ func (h *Hasher) Save() error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	var b strings.Builder
+	// Appended by hand, not with fmt: a large project's cache is tens of
+	// thousands of lines, written after every run that hashed something.
+	b := make([]byte, 0, len(paths)*(2*len(Digest{})+96))
 	for _, p := range paths {
 		if strings.ContainsAny(p, "\t\n") {
 			continue
 		}
 		e := h.cache[p]
-		fmt.Fprintf(&b, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p, e.key.dev, e.key.ino, e.key.size,
-			e.key.mtime, e.key.ctime, e.key.mode, e.digest)
+		b = append(b, p...)
+		for _, n := range [...]int64{e.key.dev, e.key.ino, e.key.size, e.key.mtime, e.key.ctime, int64(e.key.mode)} {
+			b = strconv.AppendInt(append(b, '\t'), n, 10)
+		}
+		b = hex.AppendEncode(append(b, '\t'), e.digest[:])
+		b = append(b, '\n')
 	}
 	if err := os.MkdirAll(filepath.Dir(h.cachePath), 0o755); err != nil {
 		return err
 	}
-	if err := WriteAtomic(h.cachePath, []byte(b.String()), 0o600); err != nil {
+	if err := WriteAtomic(h.cachePath, b, 0o600); err != nil {
 		return err
 	}
 	h.dirty = false
