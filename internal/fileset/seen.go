@@ -305,6 +305,9 @@ func (s *Seen) AddSnapshot(snap *Snapshot) {
 // AddSnapshotIf adds the paths of snap that keep reports true for, with
 // their stats, as seen by this run.
 func (s *Seen) AddSnapshotIf(snap *Snapshot, keep func(rel string) bool) {
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
 	if s.paths == nil {
 		s.paths = make(map[string]seenStat, len(snap.paths))
