@@ -276,9 +276,7 @@ func TestWhatRuns(t *testing.T) {
 	}
 	// Both came as the trigger's pack, their parents being in the mirror:
 	// no fetch on the way to the run, and no bundle.
-	w.mu.Lock()
-	log := w.ctlLog.String()
-	w.mu.Unlock()
+	log := w.logs()
 	if n := strings.Count(log, "commit added from the trigger's pack"); n != 2 {
 		t.Errorf("%d commits added from the trigger's pack, want 2:\n%s", n, log)
 	}
@@ -293,10 +291,7 @@ func TestWhatRuns(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "hello v3b") {
 		t.Errorf("two not pushed: exit %d:\n%s", code, out)
 	}
-	w.mu.Lock()
-	log = w.ctlLog.String()
-	w.mu.Unlock()
-	if !strings.Contains(log, "the trigger's pack was not taken") {
+	if log := w.logs(); !strings.Contains(log, "the trigger's pack was not taken") {
 		t.Errorf("the controller took a pack whose parent it lacks:\n%s", log)
 	}
 
@@ -347,9 +342,7 @@ func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 	if size > int64(3*len(big)/2) {
 		t.Errorf("the runner's mirror holds %d bytes of objects after 3 runs: the %d-byte file came more than once", size, len(big))
 	}
-	w.mu.Lock()
-	log := w.ctlLog.String()
-	w.mu.Unlock()
+	log := w.logs()
 	if n := strings.Count(log, `msg="checked out"`); n != 3 || strings.Count(log, "from=fetch") != 1 || strings.Count(log, "from=pack") != 2 {
 		t.Errorf("want the first run fetched and the next two from the pack sent with the claim:\n%s", log)
 	}

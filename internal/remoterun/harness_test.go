@@ -243,6 +243,13 @@ func kill(cmd *exec.Cmd) {
 	cmd.Wait()
 }
 
+// logs is what the controller and the runners have logged so far.
+func (w *world) logs() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ctlLog.String()
+}
+
 func (w *world) stop() {
 	w.mu.Lock()
 	runners := w.runners

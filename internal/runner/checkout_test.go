@@ -22,17 +22,7 @@ import (
 func TestAddWorktree(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := gitIn(t)
 	src := filepath.Join(tmp, "src")
 	git("", "init", "-q", src)
 	os.MkdirAll(filepath.Join(src, "cmd", "app"), 0o755)
@@ -78,6 +68,22 @@ func TestAddWorktree(t *testing.T) {
 	}
 }
 
+// gitIn returns a function that runs git in a directory and returns its
+// output, failing the test on an error.
+func gitIn(t *testing.T) func(dir string, args ...string) string {
+	return func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+}
+
 // tree lists dir's files (not .git) with their modes and contents.
 func tree(t *testing.T, dir string) string {
 	var b strings.Builder
@@ -116,17 +122,7 @@ func fileExists(path string) bool {
 func TestKeptWorktree(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	git := func(dir string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	git := gitIn(t)
 	src := filepath.Join(tmp, "src")
 	git("", "init", "-q", src)
 	os.WriteFile(filepath.Join(src, ".gitignore"), []byte("out/\n"), 0o644)
