@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -196,7 +199,8 @@ func (c *Cache) Tool(ctx context.Context, j plan.Job, command string) (fileset.D
 }
 
 // Save stores a job's result: its outputs and log as blobs first, then the
-// entry that names them.
+// entry that names them. A log file that does not exist is an empty log
+// (a job that printed nothing has none).
 func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entry) (*Entry, error) {
 	e := meta
 	e.Key, e.Manifest, e.OutputDigest = comp.Key.String(), comp.Manifest, OutputDigest(outputs).String()
@@ -213,6 +217,11 @@ func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entr
 		e.Outputs = append(e.Outputs, o)
 	}
 	d, size, err := c.Store.PutFile(logPath, "")
+	if errors.Is(err, fs.ErrNotExist) {
+		empty := sha256.Sum256(nil)
+		d, size = hex.EncodeToString(empty[:]), 0
+		err = c.Store.PutReader(bytes.NewReader(nil), d, 0)
+	}
 	if err != nil {
 		return nil, err
 	}

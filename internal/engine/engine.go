@@ -272,7 +272,16 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	}
 	rj.ID = j.ID
 	if rj.Status != runrec.Cached {
-		rj.Log = "logs/" + j.ID + ".log"
+		logPath := e.run.LogPath(j.ID)
+		if rj.Status == runrec.Failed {
+			// Its log is shown with the failure, even when it is empty.
+			if f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				f.Close()
+			}
+		}
+		if _, err := os.Lstat(logPath); err == nil {
+			rj.Log = "logs/" + j.ID + ".log"
+		}
 	}
 	rj.DurationMS = time.Since(t0).Milliseconds()
 	e.mu.Lock()
@@ -294,12 +303,35 @@ func (e *execution) execute(ctx context.Context, j plan.Job, started func(pgid i
 }
 
 // output is where what j prints goes: its log and the observer, line by
-// line. done flushes and closes both.
+// line. done flushes and closes both. The log file is made at the job's
+// first byte: a job that prints nothing has none (creating a file costs
+// more than a tiny job on some disks), unless it fails (runJob).
 func (e *execution) output(j plan.Job) (out io.Writer, done func(), err error) {
-	f, err := os.Create(e.run.LogPath(j.ID))
-	if err != nil {
-		return nil, nil, err
-	}
+	log := &lazyFile{path: e.run.LogPath(j.ID)}
 	lines := &ui.LineWriter{Obs: e.opts.Observer, Job: j.ID}
-	return io.MultiWriter(f, lines), func() { lines.Close(); f.Close() }, nil
+	return io.MultiWriter(log, lines), func() { lines.Close(); log.Close() }, nil
+}
+
+// lazyFile creates its file at the first write.
+type lazyFile struct {
+	path string
+	f    *os.File
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		f, err := os.Create(l.path)
+		if err != nil {
+			return 0, err
+		}
+		l.f = f
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	if l.f == nil {
+		return nil
+	}
+	return l.f.Close()
 }
