@@ -111,7 +111,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		deploys:  &deploys{helper: opts.DeployHelper},
 		warnings: warnings,
 		last:     map[string]lastJob{},
-		lastKeys: func() map[string]string { return nil },
+		lastKeys: sync.OnceValue(func() map[string]string { return store.LastKeys(p.Name) }),
 	}
 	e.identity = sync.OnceValues(e.computeIdentity)
 	if e.cache != nil {
@@ -151,9 +151,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		if e.remote != nil {
 			defer e.remote.Close()
 		}
-		// Read beside the run's start: only a miss's reason needs them.
-		e.lastKeys = sync.OnceValue(func() map[string]string { return store.LastKeys(p.Name) })
-		go e.lastKeys()
+		go e.lastKeys() // beside the run's start: only a miss's reason needs them
 		e.durations = store.Durations()
 		if e.cache != nil {
 			e.cache.Hasher.Preload()

@@ -82,7 +82,7 @@ func (r *relation) jobs(rel string, fn func(i int)) {
 		for _, i := range r.at[d] {
 			fn(i)
 		}
-		if d == "." || d == "/" {
+		if d == "." {
 			return
 		}
 	}

@@ -132,26 +132,11 @@ type Snapshot struct {
 // Len is the number of paths.
 func (s *Snapshot) Len() int { return len(s.paths) }
 
-// Changed lstat-s every path below root, in parallel, and returns one
-// whose stat differs from the snapshot's (a path that appeared or went
-// away counts), or "" when none does.
-func (s *Snapshot) Changed(root string) string {
-	if c := s.changed(root, 0); len(c) > 0 {
-		return c[0]
-	}
-	return ""
-}
-
-// ChangedPaths returns the paths whose stat differs from the snapshot's,
-// in order, or more than limit of them when there are more. It lstat-s
-// them in parallel.
+// ChangedPaths lstat-s every path below root, in parallel, and returns
+// those whose stat differs from the snapshot's (a path that appeared or
+// went away counts), in order; each worker stops once it found more than
+// limit, so past limit the list is only some of them.
 func (s *Snapshot) ChangedPaths(root string, limit int) []string {
-	return s.changed(root, limit)
-}
-
-// changed lstat-s the paths in parallel, each worker stopping once it
-// found more than limit that differ, and returns those found, in order.
-func (s *Snapshot) changed(root string, limit int) []string {
 	rs := &rootStat{dir: root}
 	workers := min(runtime.GOMAXPROCS(0), max(len(s.paths)/256, 1))
 	found := make([][]int, workers)
