@@ -59,6 +59,10 @@ func main() {
 		o.Only = strings.Split(only, ",")
 	}
 	o.Log = os.Stdout
+	if err := os.MkdirAll(o.Out, 0o755); err != nil { // before the work, not after it
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 	if report {
 		if err := bench.Rewrite(o.Out); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)

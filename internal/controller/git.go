@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
 	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
@@ -95,18 +96,64 @@ func (s *Server) gitUploadPack(w http.ResponseWriter, r *http.Request) error {
 const maxClaimPack = 8 << 20
 
 // packFor returns what a runner holding commit have lacks of the run's
-// commit, as a thin pack to send with the claim: the runner then skips a
-// fetch (several git processes and round trips) on the path from
-// trigger to run. Nil, and the runner fetches, when it has no mirror of
-// the repository or already has the commit, when the controller's
-// mirror lacks have, or when the pack would be large.
-func (s *Server) packFor(ctx context.Context, run store.Run, have string) []byte {
+// commit, as a thin pack to send with the claim, and where it came from:
+// "trigger" (the pack the trigger brought, when have is the commit's
+// parent) or "made". The runner then skips a fetch (several git
+// processes and round trips) on the path from trigger to run. Nil, and
+// the runner fetches, when it has no mirror of the repository or already
+// has the commit, when the controller's mirror lacks have, or when the
+// pack would be large.
+func (s *Server) packFor(ctx context.Context, run store.Run, have string) (pack []byte, from string) {
 	if have == "" || have == run.SHA || len(run.Bundle) > 0 || !fullSHA.MatchString(have) || !gitcache.Stored(s.git.Path(run.Repo), have) {
-		return nil
+		return nil, "none"
+	}
+	if p := s.triggerPacks.get(run.SHA); p != nil {
+		if parents, ok := gitcache.Parents(p, run.SHA); ok && len(parents) == 1 && parents[0] == have {
+			return p, "trigger"
+		}
 	}
 	pack, err := s.git.Pack(ctx, run.Repo, run.SHA, have, maxClaimPack)
-	if err != nil && !errors.Is(err, gitcache.ErrTooBig) && ctx.Err() == nil {
-		s.log.Warn("no pack for the runner; it fetches", "run", run.ID, "err", err)
+	if err != nil {
+		if !errors.Is(err, gitcache.ErrTooBig) && ctx.Err() == nil {
+			s.log.Warn("no pack for the runner; it fetches", "run", run.ID, "err", err)
+		}
+		return nil, "none"
 	}
-	return pack
+	return pack, "made"
+}
+
+// triggerPacks keeps the packs that the last triggers brought their
+// commits in (taken, so checked complete against the mirror), by commit:
+// a runner that has the commit's parent gets the pack as it came, with
+// no pack-objects on the way from the trigger to its run.
+type triggerPacks struct {
+	mu    sync.Mutex
+	packs map[string][]byte
+	order []string // oldest first
+}
+
+// keptPacks bounds triggerPacks (each pack is at most gitcache.MaxPack).
+const keptPacks = 16
+
+func (t *triggerPacks) add(sha string, pack []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.packs == nil {
+		t.packs = map[string][]byte{}
+	}
+	if _, ok := t.packs[sha]; ok {
+		return
+	}
+	if len(t.order) == keptPacks {
+		delete(t.packs, t.order[0])
+		t.order = t.order[1:]
+	}
+	t.packs[sha] = pack
+	t.order = append(t.order, sha)
+}
+
+func (t *triggerPacks) get(sha string) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.packs[sha]
 }

@@ -38,10 +38,11 @@ func (s *Server) claim(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if ok {
-			s.log.Info("run claimed", "run", run.ID, "runner", c.Runner, "attempt", run.Attempt)
+			pack, from := s.packFor(r.Context(), run, c.Have[run.Repo])
+			s.log.Info("run claimed", "run", run.ID, "runner", c.Runner, "attempt", run.Attempt, "pack", from)
 			s.wake.Notify(run.ID)
 			writeJSON(w, http.StatusOK, api.Assignment{Run: s.runView(run), Fence: run.Fence, Bundle: run.Bundle, Patch: run.Patch,
-				Pack: s.packFor(r.Context(), run, c.Have[run.Repo]), LeaseMS: s.cfg.Lease.Milliseconds()})
+				Pack: pack, LeaseMS: s.cfg.Lease.Milliseconds()})
 			return nil
 		}
 		select {

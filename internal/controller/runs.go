@@ -149,6 +149,7 @@ func (s *Server) addPack(ctx context.Context, t *api.Trigger) bool {
 		return false
 	}
 	s.log.Info("commit added from the trigger's pack", "repo", t.Repo, "sha", t.SHA, "took", time.Since(start).Round(100*time.Microsecond))
+	s.triggerPacks.add(t.SHA, t.Pack)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()

@@ -43,8 +43,9 @@ type Server struct {
 	wake *logstream.Notifier // keys: a run id (its log or state changed), holderKey(id), queueKey
 	log  *slog.Logger
 
-	scheduleErr map[string]string // by repository: why its schedules were last skipped (runSchedules' own)
-	waiters     waiters           // runners in a claim long-poll now
+	scheduleErr  map[string]string // by repository: why its schedules were last skipped (runSchedules' own)
+	waiters      waiters           // runners in a claim long-poll now
+	triggerPacks triggerPacks
 }
 
 // queueKey is woken when a run may be waiting to be claimed.

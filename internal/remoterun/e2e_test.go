@@ -280,6 +280,10 @@ func TestWhatRuns(t *testing.T) {
 	if n := strings.Count(log, "commit added from the trigger's pack"); n != 2 {
 		t.Errorf("%d commits added from the trigger's pack, want 2:\n%s", n, log)
 	}
+	// Read without git: its objects are loose, where index-pack makes a pack.
+	if !looseIn(filepath.Join(w.dir, "data", "git", "app.git"), sha) {
+		t.Errorf("commit %s is not a loose object in the controller's mirror", short(sha))
+	}
 
 	// Two commits not pushed: the second's pack needs the first, which
 	// the mirror lacks, so it goes as a bundle.
@@ -319,9 +323,10 @@ func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible
 	w.write("big.bin", string(big))
 	w.commit("big")
+	var shas []string
 	for i := range 3 {
 		w.write("version.txt", fmt.Sprintf("v%d", i+2))
-		w.commit(fmt.Sprintf("v%d", i+2))
+		shas = append(shas, w.commit(fmt.Sprintf("v%d", i+2)))
 		w.run(w.work, "git", "push", "-q", "origin", "HEAD:main")
 		if out, code := w.triggerOut("build"); code != 0 {
 			t.Fatalf("trigger %d exited %d:\n%s", i, code, out)
@@ -346,6 +351,22 @@ func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 	if n := strings.Count(log, `msg="checked out"`); n != 3 || strings.Count(log, "from=fetch") != 1 || strings.Count(log, "from=pack") != 2 {
 		t.Errorf("want the first run fetched and the next two from the pack sent with the claim:\n%s", log)
 	}
+	// Each of those had the commit before it, so the pack its trigger
+	// brought went on as it was, and the runner read it without git.
+	if n := strings.Count(log, "pack=trigger"); n != 2 {
+		t.Errorf("%d claims carried the trigger's pack, want 2:\n%s", n, log)
+	}
+	for _, sha := range shas[1:] {
+		if !looseIn(filepath.Join(w.dir, "runner-a", "mirrors", "app.git"), sha) {
+			t.Errorf("commit %s is not a loose object in the runner's mirror", short(sha))
+		}
+	}
+}
+
+// looseIn reports whether the repository at gitDir has object id loose.
+func looseIn(gitDir, id string) bool {
+	_, err := os.Stat(filepath.Join(gitDir, "objects", id[:2], id[2:]))
+	return err == nil
 }
 
 func short(sha string) string { return sha[:12] }

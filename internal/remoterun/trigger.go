@@ -128,7 +128,7 @@ func parseStatus(out string) status {
 	return st
 }
 
-// headPack is HEAD's objects that its parents lack, as a thin pack, or
+// headPack is HEAD's objects that its parents lack, as a pack, or
 // nil past gitcache.MaxPack (or on any error): a controller whose mirror
 // has the parents adds the commit from it, with no fetch from the
 // upstream. It is HEAD when git read it; should that not be the commit
@@ -136,7 +136,9 @@ func parseStatus(out string) status {
 func headPack(ctx context.Context, dir string) []byte {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops pack-objects when the pack is too large
-	cmd := exec.CommandContext(ctx, "git", "pack-objects", "--revs", "--thin", "--stdout", "--delta-base-offset", "-q")
+	// Whole objects, no deltas: the controller and the runner read such
+	// a pack without running git (gitcache.AddObjects).
+	cmd := exec.CommandContext(ctx, "git", "pack-objects", "--revs", "--window=0", "--no-reuse-delta", "--stdout", "-q")
 	cmd.Dir, cmd.Stdin = dir, strings.NewReader("HEAD\n--not\nHEAD^@\n")
 	out, err := cmd.StdoutPipe()
 	if err != nil || cmd.Start() != nil {

@@ -166,6 +166,9 @@ func (r *runner) addPack(ctx context.Context, mirror string, pack []byte, sha st
 	if len(pack) == 0 {
 		return false
 	}
+	if gitcache.AddObjects(mirror, sha, pack) == nil { // a pack of whole objects, read without git
+		return true
+	}
 	cmd := exec.CommandContext(ctx, "git", "index-pack", "--stdin", "--fix-thin")
 	cmd.Dir, cmd.Stdin = mirror, bytes.NewReader(pack)
 	if out, err := cmd.CombinedOutput(); err != nil {
