@@ -39,6 +39,9 @@ func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer, r Remote
 	if len(args) == 1 && args[0] == job.WatchdogArg {
 		return job.WatchdogMain(stdin)
 	}
+	if !job.PassGate() { // the runner called the run off before it began
+		return 0
+	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background(), args: args, remote: r}
 	if path := e.getenv("SPARKWING_CPUPROFILE"); path != "" {
 		if stop, err := startCPUProfile(path); err == nil {

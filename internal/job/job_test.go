@@ -270,5 +270,8 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && os.Args[0] == "sparkwing" && os.Args[1] == WatchdogArg {
 		os.Exit(WatchdogMain(os.Stdin))
 	}
+	if len(os.Args) == 2 && os.Args[1] == gatedArg {
+		gatedMain()
+	}
 	os.Exit(m.Run())
 }

@@ -16,13 +16,15 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
 	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
 )
 
 // Checkouts: one bare mirror per repository under Dir/mirrors, fetched
 // from the controller (only what is new), and for each slot a worktree
 // of it at a fixed path, Dir/work/REPO/N, kept from run to run: each run
-// starts with `git clean -ffdx` (every file git does not track goes,
-// ignored ones and nested repositories too) and `git reset --hard` to its
+// ends with `git clean -ffdx` (every file git does not track goes,
+// ignored ones and nested repositories too), and the next starts with
+// another unless that one finished, and with `git reset --hard` to its
 // commit, so it finds exactly the commit's files, as a fresh worktree
 // would, but only the files that changed are written. Those that did not
 // keep their stat, which the run's stat cache then trusts instead of
@@ -75,12 +77,10 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 		}
 	case gitcache.Stored(mirror, run.SHA): // a re-run needs no fetch
 	case r.addPack(ctx, mirror, a.Pack, run.SHA):
-		// The tip moves while the worktree is made: it only serves the
-		// next fetch.
 		from = "pack"
-		var tip sync.WaitGroup
-		defer tip.Wait()
-		tip.Go(func() { r.git(ctx, mirror, "update-ref", tipRef, run.SHA) })
+		if err := setTip(mirror, run.SHA); err != nil {
+			r.cfg.Log.Warn("the mirror's tip was not moved: the next run fetches", "err", err)
+		}
 	default:
 		// Into a ref: the next fetch offers it, so only what is new
 		// comes (a commit fetched into no ref brings its whole history
@@ -108,16 +108,39 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 	return from, nil
 }
 
+// setTip points tipRef at sha, writing the ref's file as git does (a
+// lock file renamed into place), which takes no git process. The caller
+// holds the mirror's lock.
+func setTip(mirror, sha string) error {
+	ref := filepath.Join(mirror, filepath.FromSlash(tipRef))
+	if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(ref+".lock", []byte(sha+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(ref+".lock", ref)
+}
+
+// cleanMark, in a worktree's directory in the mirror, says that the run
+// before left the worktree clean (tidyCheckout): the next run, which
+// removes it first, has no clean to wait for.
+const cleanMark = "sparkwing-clean"
+
 // cleanWorktree readies the slot's worktree dir from an earlier run for
-// the next: it removes every file git does not track, and reports true.
-// A directory that is not a worktree of the mirror (a runner killed while
-// making it, a mirror made again) is removed, with what git knew of it,
-// and it reports false: the caller makes the worktree afresh.
+// the next: it removes every file git does not track, unless the last
+// run's tidy-up did and said so, and reports true. A directory that is
+// not a worktree of the mirror (a runner killed while making it, a
+// mirror made again) is removed, with what git knew of it, and it
+// reports false: the caller makes the worktree afresh.
 func (r *runner) cleanWorktree(ctx context.Context, mirror, dir string) bool {
 	admin := filepath.Join(mirror, "worktrees", filepath.Base(dir))
 	link, err := os.ReadFile(filepath.Join(dir, ".git"))
 	if err == nil && string(link) == "gitdir: "+admin+"\n" {
 		if _, err := os.Stat(filepath.Join(admin, "HEAD")); err == nil {
+			if os.Remove(filepath.Join(admin, cleanMark)) == nil {
+				return true
+			}
 			if _, err := r.git(ctx, dir, "clean", "-ffdxq"); err == nil {
 				return true
 			}
@@ -219,7 +242,9 @@ func (r *runner) unbundle(ctx context.Context, mirror, url string, bundle []byte
 func (r *runner) tidyCheckout(repo, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r.git(ctx, dir, "clean", "-ffdxq")
+	if _, err := r.git(ctx, dir, "clean", "-ffdxq"); err == nil {
+		os.WriteFile(filepath.Join(r.mirrorPath(repo), "worktrees", filepath.Base(dir), cleanMark), nil, 0o644)
+	}
 	// Each run may add a pack: gc packs them into one when there are
 	// many, after the run rather than in the way of the next one's start.
 	lock := r.mirrorLock(repo)
@@ -242,19 +267,47 @@ func (r *runner) git(ctx context.Context, dir string, args ...string) (string, e
 	return out, nil
 }
 
-// pipeline runs `sparkwing -C dir run PIPELINE --output json ARGS…` with
-// its output (both streams) going to out, and returns its exit code. A
-// cancel interrupts it as Ctrl-C would, so its jobs are stopped and it
-// records the run, and kills it if it has not ended 10 s later.
-func (r *runner) pipeline(ctx context.Context, a *api.Assignment, dir string, out io.Writer) (int, error) {
+// pipeline is `sparkwing -C dir run PIPELINE --output json ARGS…`,
+// started before dir is ready and waiting for it at its start gate, with
+// its output (both streams) going to out.
+type pipeline struct {
+	cmd  *exec.Cmd
+	gate *job.Gate
+}
+
+func (r *runner) startPipeline(a *api.Assignment, dir string, out io.Writer) (*pipeline, error) {
 	args := append(append([]string{}, r.cfg.Sparkwing[1:]...), "-C", dir, "run", a.Run.Pipeline, "--output", "json")
 	args = append(args, a.Run.Args...) // as after `sparkwing run PIPELINE`: run's flags and the pipeline's arguments
 	cmd := exec.Command(r.cfg.Sparkwing[0], args...)
-	cmd.Dir = dir
+	cmd.Dir = r.cfg.Dir // dir may not be there yet: the gate moves it in
 	cmd.Env = append(append([]string{}, r.cfg.Env...), "SPARKWING_REMOTE_RUN="+a.Run.ID)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	gate, err := job.NewGate(cmd)
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
+		gate.Close()
+		return nil, fmt.Errorf("start sparkwing: %w", err)
+	}
+	return &pipeline{cmd, gate}, nil
+}
+
+// callOff ends the pipeline before it began: it exits at its gate.
+func (p *pipeline) callOff() {
+	p.gate.Close()
+	p.cmd.Wait()
+}
+
+// wait lets the pipeline go on in dir and returns its exit code. A
+// cancel interrupts it as Ctrl-C would, so its jobs are stopped and it
+// records the run, and kills it if it has not ended 10 s later.
+func (p *pipeline) wait(ctx context.Context, dir string) (int, error) {
+	cmd := p.cmd
+	if err := p.gate.Open(dir); err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
 		return 0, fmt.Errorf("start sparkwing: %w", err)
 	}
 	waited := make(chan error, 1)

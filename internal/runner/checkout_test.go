@@ -172,10 +172,49 @@ func TestKeptWorktree(t *testing.T) {
 		t.Error("a file both commits share was written again")
 	}
 
+	// A run's tidy-up cleans and leaves the mark that lets the next
+	// checkout skip its clean; that checkout takes the mark away first,
+	// so a run killed before its tidy-up leaves none.
+	os.WriteFile(filepath.Join(dir, "untracked.txt"), []byte("x\n"), 0o644)
+	r.tidyCheckout("app", dir)
+	mark := filepath.Join(mirror, "worktrees", "0", cleanMark)
+	if fileExists(filepath.Join(dir, "untracked.txt")) || !fileExists(mark) {
+		t.Errorf("after the tidy-up: untracked file left %v, mark made %v", fileExists(filepath.Join(dir, "untracked.txt")), fileExists(mark))
+	}
+	checkout(first)
+	if fileExists(mark) {
+		t.Error("the mark outlived the checkout that used it")
+	}
+	if st := git(dir, "status", "--porcelain", "--ignored"); st != "" {
+		t.Errorf("status after a checkout on the mark: %q", st)
+	}
+
 	// Not the mirror's worktree any more: made afresh.
 	os.WriteFile(filepath.Join(dir, ".git"), []byte("gitdir: /elsewhere\n"), 0o644)
 	checkout(first)
 	if got := git(dir, "rev-parse", "HEAD"); got != first || !fileExists(filepath.Join(dir, "gone.txt")) {
 		t.Errorf("made afresh at %s: HEAD %s", first[:12], got)
+	}
+}
+
+// The tip written without git is the ref git reads, also over a packed
+// one.
+func TestSetTip(t *testing.T) {
+	git := gitIn(t)
+	src := filepath.Join(t.TempDir(), "src")
+	git("", "init", "-q", src)
+	git(src, "commit", "-q", "--allow-empty", "-m", "one")
+	one := git(src, "rev-parse", "HEAD")
+	git(src, "commit", "-q", "--allow-empty", "-m", "two")
+	two := git(src, "rev-parse", "HEAD")
+	gitDir := filepath.Join(src, ".git")
+	for _, sha := range []string{one, two} {
+		if err := setTip(gitDir, sha); err != nil {
+			t.Fatal(err)
+		}
+		if got := git(src, "rev-parse", "--verify", tipRef); got != sha {
+			t.Errorf("tip %s, want %s", got, sha)
+		}
+		git(src, "pack-refs", "--all")
 	}
 }

@@ -184,13 +184,21 @@ func (r *runner) finish(ctx context.Context, a *api.Assignment, fin api.Finish) 
 // prints to out, and returns the result to report.
 func (r *runner) attempt(ctx context.Context, a *api.Assignment, out io.Writer, dir string) api.Finish {
 	start := time.Now()
+	// sparkwing starts while the commit is checked out, and waits for it.
+	p, perr := r.startPipeline(a, dir, out)
 	from, err := r.checkout(ctx, a, dir)
 	if err != nil {
+		if perr == nil {
+			p.callOff()
+		}
 		fmt.Fprintf(out, "sparkwing runner: checkout of %s at %s failed: %v\n", a.Run.Repo, short(a.Run.SHA), err)
 		return api.Finish{Status: api.RunError, ExitCode: 2, Message: "checkout failed: " + err.Error()}
 	}
 	r.cfg.Log.Info("checked out", "run", a.Run.ID, "from", from, "took", time.Since(start).Round(100*time.Microsecond))
-	code, err := r.pipeline(ctx, a, dir, out)
+	code, err := 0, perr
+	if err == nil {
+		code, err = p.wait(ctx, dir)
+	}
 	if err != nil {
 		fmt.Fprintf(out, "sparkwing runner: %v\n", err)
 		return api.Finish{Status: api.RunError, ExitCode: 2, Message: err.Error()}
