@@ -136,8 +136,8 @@ func (s *Server) checkCommit(ctx context.Context, t *api.Trigger) error {
 
 // addPack adds the commit from the pack sent with the trigger, when the
 // mirror lacks it and the pack completes it, and reports whether it did.
-// The mirror is then refreshed in the background (its branches move on
-// with the push), not on the way to the run. Any pack the mirror cannot
+// The mirror is refreshed a little later (its branches move on with the
+// push), not on the way to the run. Any pack the mirror cannot
 // take is ignored: the commit comes from the upstream, as without one.
 func (s *Server) addPack(ctx context.Context, t *api.Trigger) bool {
 	if len(t.Pack) == 0 || len(t.Pack) > gitcache.MaxPack || gitcache.Stored(s.git.Path(t.Repo), t.SHA) {
@@ -150,15 +150,21 @@ func (s *Server) addPack(ctx context.Context, t *api.Trigger) bool {
 	}
 	s.log.Info("commit added from the trigger's pack", "repo", t.Repo, "sha", t.SHA, "took", time.Since(start).Round(100*time.Microsecond))
 	s.triggerPacks.add(t.SHA, t.Pack)
-	go func() {
+	time.AfterFunc(refreshAfterPack, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		if err := s.git.Refresh(ctx, t.Repo, ""); err != nil {
 			s.log.Warn("refreshing the mirror after a trigger", "repo", t.Repo, "err", err)
 		}
-	}()
+	})
 	return true
 }
+
+// refreshAfterPack is how long after a trigger that brought its commit
+// the mirror's branches are fetched: the fetch's four git processes then
+// do not compete for the CPU with the run's start (claim, checkout,
+// sparkwing), which the commit no longer waits for.
+const refreshAfterPack = time.Second
 
 // checkBundle refuses a bundle that does not hold the commit, or that
 // needs commits the mirror lacks.
