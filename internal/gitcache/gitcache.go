@@ -319,13 +319,10 @@ const MaxPack = 1 << 20
 // object reachable from sha is then there (rev-list stops at what the
 // mirror's refs reach): a pack that lacks something leaves the mirror as
 // it was. The objects are named by their content, so a pack can add
-// objects but never change one. A pack of whole objects (the trigger
-// makes those) is read in-process (AddObjects), without git.
+// objects but never change one. (AddObjects does the same in-process
+// for a pack of whole objects.)
 func (c *Cache) AddPack(ctx context.Context, name, sha string, pack []byte) error {
 	mirror := c.Path(name)
-	if AddObjects(mirror, sha, pack) == nil {
-		return nil
-	}
 	objects := filepath.Join(mirror, "objects")
 	q, err := os.MkdirTemp(objects, "incoming-")
 	if err != nil {

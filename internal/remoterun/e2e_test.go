@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/controller/api"
+	"github.com/sparkwing-dev/sparkwing/internal/gitcache"
 	"github.com/sparkwing-dev/sparkwing/internal/logstream"
 	"github.com/sparkwing-dev/sparkwing/internal/store/pgtest"
 )
@@ -280,9 +281,8 @@ func TestWhatRuns(t *testing.T) {
 	if n := strings.Count(log, "commit added from the trigger's pack"); n != 2 {
 		t.Errorf("%d commits added from the trigger's pack, want 2:\n%s", n, log)
 	}
-	// Read without git: its objects are loose, where index-pack makes a pack.
-	if !looseIn(filepath.Join(w.dir, "data", "git", "app.git"), sha) {
-		t.Errorf("commit %s is not a loose object in the controller's mirror", short(sha))
+	if n := strings.Count(log, "read=in-process"); n != 2 {
+		t.Errorf("%d of the triggers' packs read in-process, want 2:\n%s", n, log)
 	}
 
 	// Two commits not pushed: the second's pack needs the first, which
@@ -348,25 +348,20 @@ func TestRunnerFetchesOnlyWhatIsNew(t *testing.T) {
 		t.Errorf("the runner's mirror holds %d bytes of objects after 3 runs: the %d-byte file came more than once", size, len(big))
 	}
 	log := w.logs()
-	if n := strings.Count(log, `msg="checked out"`); n != 3 || strings.Count(log, "from=fetch") != 1 || strings.Count(log, "from=pack") != 2 {
+	if n := strings.Count(log, `msg="checked out"`); n != 3 || strings.Count(log, "from=fetch") != 1 || strings.Count(log, "from=pack ") != 2 {
 		t.Errorf("want the first run fetched and the next two from the pack sent with the claim:\n%s", log)
 	}
 	// Each of those had the commit before it, so the pack its trigger
-	// brought went on as it was, and the runner read it without git.
+	// brought went on as it was, and the runner read it without git
+	// (from=pack; git's index-pack logs from=indexed).
 	if n := strings.Count(log, "pack=trigger"); n != 2 {
 		t.Errorf("%d claims carried the trigger's pack, want 2:\n%s", n, log)
 	}
 	for _, sha := range shas[1:] {
-		if !looseIn(filepath.Join(w.dir, "runner-a", "mirrors", "app.git"), sha) {
-			t.Errorf("commit %s is not a loose object in the runner's mirror", short(sha))
+		if !gitcache.Stored(filepath.Join(w.dir, "runner-a", "mirrors", "app.git"), sha) {
+			t.Errorf("commit %s is not in the runner's mirror", short(sha))
 		}
 	}
-}
-
-// looseIn reports whether the repository at gitDir has object id loose.
-func looseIn(gitDir, id string) bool {
-	_, err := os.Stat(filepath.Join(gitDir, "objects", id[:2], id[2:]))
-	return err == nil
 }
 
 func short(sha string) string { return sha[:12] }

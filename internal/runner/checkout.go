@@ -49,8 +49,8 @@ func (r *runner) mirrorPath(repo string) string {
 }
 
 // checkout makes dir a worktree of the run's commit and says where the
-// commit came from: "mirror" (already there), "pack" (sent with the
-// claim), "fetch" or "bundle".
+// commit came from: "mirror" (already there), "pack" or "indexed" (sent
+// with the claim; see addPack), "fetch" or "bundle".
 func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (from string, err error) {
 	run := a.Run
 	mirror := r.mirrorPath(run.Repo)
@@ -76,12 +76,13 @@ func (r *runner) checkout(ctx context.Context, a *api.Assignment, dir string) (f
 			return from, err
 		}
 	case gitcache.Stored(mirror, run.SHA): // a re-run needs no fetch
-	case r.addPack(ctx, mirror, a.Pack, run.SHA):
-		from = "pack"
-		if err := setTip(mirror, run.SHA); err != nil {
-			r.cfg.Log.Warn("the mirror's tip was not moved: the next run fetches", "err", err)
-		}
 	default:
+		if from = r.addPack(ctx, mirror, a.Pack, run.SHA); from != "" {
+			if err := setTip(mirror, run.SHA); err != nil {
+				r.cfg.Log.Warn("the mirror's tip was not moved: the next run fetches", "err", err)
+			}
+			break
+		}
 		// Into a ref: the next fetch offers it, so only what is new
 		// comes (a commit fetched into no ref brings its whole history
 		// every time).
@@ -183,22 +184,26 @@ func (r *runner) addWorktree(ctx context.Context, mirror, dir, sha string) error
 	return err
 }
 
-// addPack stores the pack the controller sent with the run and reports
-// whether the mirror now has commit sha; if not, the caller fetches.
-func (r *runner) addPack(ctx context.Context, mirror string, pack []byte, sha string) bool {
+// addPack stores the pack the controller sent with the run and says how:
+// "pack" (read in-process: whole objects) or "indexed" (by git); "" when
+// the mirror still lacks commit sha, and the caller fetches.
+func (r *runner) addPack(ctx context.Context, mirror string, pack []byte, sha string) string {
 	if len(pack) == 0 {
-		return false
+		return ""
 	}
-	if gitcache.AddObjects(mirror, sha, pack) == nil { // a pack of whole objects, read without git
-		return true
+	if gitcache.AddObjects(mirror, sha, pack) == nil {
+		return "pack"
 	}
 	cmd := exec.CommandContext(ctx, "git", "index-pack", "--stdin", "--fix-thin")
 	cmd.Dir, cmd.Stdin = mirror, bytes.NewReader(pack)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		r.cfg.Log.Warn("the pack sent with the run did not go in; fetching instead", "err", strings.TrimSpace(string(out)))
-		return false
+		return ""
 	}
-	return gitcache.Stored(mirror, sha)
+	if !gitcache.Stored(mirror, sha) {
+		return ""
+	}
+	return "indexed"
 }
 
 // haves names, for each mirror, the last commit fetched into it (see

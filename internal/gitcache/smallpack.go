@@ -8,9 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -20,9 +23,10 @@ import (
 // milliseconds here, on the path from a trigger to its run. AddObjects
 // does the same for the packs the trigger makes (every object whole, no
 // deltas) in-process: it reads the pack, checks that everything the
-// commit reaches is in the pack or already stored, and only then writes
-// the objects as loose ones, the commit last. Anything else, a pack with
-// deltas or an object it cannot find, is left to git, which knows more.
+// commit reaches is in the pack or already stored, and only then stores
+// the pack as it came with an index it writes, the index last, as git
+// reads a pack through it. Anything else, a pack with deltas or an object
+// it cannot find, is left to git, which knows more.
 
 // ErrNotWhole is a pack that has deltas: git must index it.
 var ErrNotWhole = errors.New("the pack has deltas")
@@ -33,8 +37,10 @@ const maxInflated = 64 << 20
 
 // object is one git object read from a pack.
 type object struct {
-	kind string // commit, tree, blob or tag
-	data []byte
+	kind   string // commit, tree, blob or tag
+	data   []byte
+	offset int    // of its entry in the pack
+	crc    uint32 // of its entry's bytes, as the index records it
 }
 
 // packKinds are a pack entry's types that hold a whole object.
@@ -60,8 +66,10 @@ func readPack(pack []byte) (map[string]object, error) {
 	}
 	objs := make(map[string]object, count)
 	budget := uint64(maxInflated)
-	r := bytes.NewReader(body[head:])
+	r := bytes.NewReader(body)
+	r.Seek(head, io.SeekStart)
 	for range count {
+		offset := len(body) - r.Len()
 		b, err := r.ReadByte()
 		if err != nil {
 			return nil, errors.New("the pack ends early")
@@ -100,7 +108,12 @@ func readPack(pack []byte) (map[string]object, error) {
 		if uint64(len(data)) != size {
 			return nil, errors.New("an entry's data is not its stated size")
 		}
-		objs[objectID(kind, data)] = object{kind, data}
+		id := objectID(kind, data)
+		if _, dup := objs[id]; dup {
+			return nil, fmt.Errorf("object %s is in the pack twice", id)
+		}
+		end := len(body) - r.Len()
+		objs[id] = object{kind, data, offset, crc32.ChecksumIEEE(body[offset:end])}
 	}
 	if r.Len() != 0 {
 		return nil, errors.New("bytes after the pack's last entry")
@@ -237,9 +250,9 @@ func walkTree(data []byte, fn func(mode, ref string) error) error {
 // the pack has only whole objects and, with what gitDir stores, has
 // everything sha reaches. It returns ErrNotWhole for a pack with deltas,
 // and an error for anything else it cannot add: then gitDir may still
-// be able to take the pack through git, which the caller asks. What it
-// writes it writes whole (each file renamed into place), the commit last,
-// so a commit is never stored before what it reaches.
+// be able to take the pack through git, which the caller asks. The pack
+// goes in as it came, with an index written here: two files, where the
+// same objects loose would be a file each.
 func AddObjects(gitDir, sha string, pack []byte) error {
 	objs, err := readPack(pack)
 	if err != nil {
@@ -248,49 +261,68 @@ func AddObjects(gitDir, sha string, pack []byte) error {
 	if err := reaches(gitDir, sha, objs); err != nil {
 		return err
 	}
-	order := make([]string, 0, len(objs))
-	for id, o := range objs {
-		if o.kind != "commit" {
-			order = append(order, id)
-		}
-	}
-	for id, o := range objs {
-		if o.kind == "commit" && id != sha {
-			order = append(order, id)
-		}
-	}
-	order = append(order, sha)
-	for _, id := range order {
-		if err := writeLoose(gitDir, id, objs[id]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// writeLoose stores o as the loose object id, as git does: compressed,
-// read-only, renamed into place. An object already stored is left alone.
-func writeLoose(gitDir, id string, o object) error {
-	if Stored(gitDir, id) {
-		return nil
-	}
-	dir := filepath.Join(gitDir, "objects", id[:2])
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	sum := pack[len(pack)-sha1.Size:]
+	name := filepath.Join(gitDir, "objects", "pack", "pack-"+hex.EncodeToString(sum))
+	if err := writeFile(name+".pack", pack); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "tmp_obj_")
+	// The index last: git finds a pack's objects through its index, so
+	// none is seen before all are there.
+	return writeFile(name+".idx", packIndex(objs, sum))
+}
+
+// packIndex is a version 2 pack index of objs, for the pack whose
+// checksum is sum: the ids sorted, after a table of how many start with
+// each byte value up to it; then each one's CRC-32 and offset; then the
+// pack's checksum and the index's own.
+func packIndex(objs map[string]object, sum []byte) []byte {
+	ids := slices.Sorted(maps.Keys(objs))
+	idx := []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}
+	var fanout [256]uint32
+	for _, id := range ids {
+		first, _ := strconv.ParseUint(id[:2], 16, 8)
+		for b := first; b < 256; b++ {
+			fanout[b]++
+		}
+	}
+	for _, n := range fanout {
+		idx = binary.BigEndian.AppendUint32(idx, n)
+	}
+	for _, id := range ids {
+		raw, _ := hex.DecodeString(id)
+		idx = append(idx, raw...)
+	}
+	for _, id := range ids {
+		idx = binary.BigEndian.AppendUint32(idx, objs[id].crc)
+	}
+	for _, id := range ids { // a small pack: every offset fits in 31 bits
+		idx = binary.BigEndian.AppendUint32(idx, uint32(objs[id].offset))
+	}
+	idx = append(idx, sum...)
+	own := sha1.Sum(idx)
+	return append(idx, own[:]...)
+}
+
+// writeFile writes data to path whole, read-only (as git's packs are),
+// renamed into place; a file already there (the same pack, named by its
+// checksum) is left as it is.
+func writeFile(path string, data []byte) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "tmp_pack_")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name()) // a no-op once renamed
-	z, _ := zlib.NewWriterLevel(f, zlib.BestSpeed)
-	z.Write(objectHeader(o.kind, o.data))
-	z.Write(o.data)
-	err = errors.Join(z.Close(), f.Chmod(0o444), f.Close())
-	if err != nil {
+	_, err = f.Write(data)
+	if err = errors.Join(err, f.Chmod(0o444), f.Close()); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, id[2:]))
+	return os.Rename(f.Name(), path)
 }
 
 // Parents returns the parents of commit sha as a pack of whole objects

@@ -39,8 +39,8 @@ func bareAt(u *upstream, at string) string {
 
 // AddObjects takes the packs a trigger makes of commits of every shape,
 // and leaves a repository that git finds complete and correct: fsck
-// (which hashes every loose object again) and a checkout of each commit
-// agree with the work tree it was made from.
+// (which checks each pack against its index, and every object's hash)
+// and the trees of each commit agree with the repository it came from.
 func TestAddObjects(t *testing.T) {
 	u := newUpstream(t)
 	base := u.git(u.work, "rev-parse", "HEAD")
@@ -88,8 +88,8 @@ func TestAddObjects(t *testing.T) {
 	}
 }
 
-// What AddObjects cannot take it leaves as it was: the commit is not
-// stored, so git is asked instead.
+// What AddObjects cannot take it leaves as it was, with no file added:
+// the commit is not stored, so git is asked instead.
 func TestAddObjectsRefuses(t *testing.T) {
 	u := newUpstream(t)
 	base := u.git(u.work, "rev-parse", "HEAD")
@@ -115,6 +115,9 @@ func TestAddObjectsRefuses(t *testing.T) {
 		}
 		if Stored(mirror, sha) {
 			t.Errorf("%s: commit %s stored", what, sha[:12])
+		}
+		if packs, _ := filepath.Glob(filepath.Join(mirror, "objects", "pack", "*")); len(packs) > 0 {
+			t.Errorf("%s: files left: %v", what, packs)
 		}
 	}
 	refused("not a pack", two, []byte("PACK but not really, and long enough"), nil)
