@@ -31,8 +31,11 @@
 // go.mod, go.sum, go.work and go env files (and where a new one would
 // change the module), and the go command on PATH. While none of those
 // changed, a run uses it without starting the go command: a no-op runs no
-// `go list`. A path whose timestamps are too recent to trust when it was
-// listed keeps the resolution from being kept.
+// `go list`. Nor does an edit that changes what `go list` reads of no Go
+// file (its head: head.go) and the names in no directory (a save through
+// a temporary file renamed over the old one changes the directory, not its
+// names). A path too recent to trust when it was listed has an unknown
+// stat, so it is checked in those ways every time.
 package goinput
 
 import (
@@ -44,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +102,12 @@ type Resolution struct {
 	// changes neither leaves the listing as it was.
 	Heads map[string]string
 	Free  []string
+	// Dirs holds, for each directory the resolution depends on, the
+	// digest of its entries' names (head.go) when they are known to be
+	// those the listing saw, or "": a directory whose file was saved
+	// through a temporary one (renamed over it) changed, but not its
+	// names, and leaves the listing as it was.
+	Dirs map[string]string
 	// Packages are the import paths the patterns matched, sorted.
 	Packages []string
 }
@@ -202,7 +212,8 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 	if r.Clock != nil {
 		started = r.Clock()
 	}
-	if res := r.load(id); res != nil {
+	res := r.load(id)
+	if res != nil {
 		changed := res.Snap.ChangedPaths(r.Root, maxEdits)
 		if len(changed) == 0 {
 			return res, nil
@@ -223,11 +234,28 @@ func (r *Resolver) resolve(ctx context.Context, id string, in plan.GoInput, env 
 		files: map[string]bool{}, watch: map[string]bool{}, lines: map[string]bool{}, listed: map[string]bool{},
 		heads: map[string]string{}, free: map[string]bool{},
 		local: map[string]string{}, parsed: map[string]bool{}, matched: map[string]bool{}}
+	var before map[string]string // the names of the directories the last listing depended on
+	if res != nil {
+		before = dirNames(r.Root, slices.Collect(maps.Keys(res.Dirs)))
+	}
 	if err := l.run(ctx); err != nil {
 		return nil, err
 	}
-	res := &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free),
-		Packages: sortedKeys(l.matched)}
+	res = &Resolution{Files: sortedKeys(l.files), Lines: sortedKeys(l.lines), Heads: l.heads, Free: sortedKeys(l.free),
+		Dirs: map[string]string{}, Packages: sortedKeys(l.matched)}
+	// A directory's names are known to be those the listing saw when
+	// they were the same before it and after it; others are recorded
+	// unknown, and are known after the next listing.
+	for p := range l.watch {
+		if st, err := os.Lstat(filepath.Join(r.Root, filepath.FromSlash(p))); err == nil && st.IsDir() {
+			res.Dirs[p] = ""
+		}
+	}
+	for p, now := range dirNames(r.Root, slices.Collect(maps.Keys(res.Dirs))) {
+		if was, ok := before[p]; ok && was == now {
+			res.Dirs[p] = now
+		}
+	}
 	snap, racy, err := fileset.StatPathsRacy(r.Root, append(sortedKeys(l.watch), res.Files...), started)
 	if err != nil { // not kept, and the run cannot vouch for the tree
 		res.Racy = err.Error()
@@ -244,6 +272,7 @@ type kept struct {
 	Lines    []string
 	Heads    map[string]string
 	Free     []string
+	Dirs     map[string]string
 	Packages []string
 }
 
@@ -272,7 +301,7 @@ func (r *Resolver) load(id string) *Resolution {
 	if err != nil || len(rest) != 0 {
 		return nil
 	}
-	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap, Heads: k.Heads, Free: k.Free, Packages: k.Packages}
+	return &Resolution{Files: k.Files, Lines: k.Lines, Snap: snap, Heads: k.Heads, Free: k.Free, Dirs: k.Dirs, Packages: k.Packages}
 }
 
 // keep writes res for later runs; a failure only costs a later go list.
@@ -280,7 +309,7 @@ func (r *Resolver) keep(id string, res *Resolution) {
 	if r.Dir == "" {
 		return
 	}
-	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines, Heads: res.Heads, Free: res.Free, Packages: res.Packages})
+	text, err := json.Marshal(kept{Files: res.Files, Lines: res.Lines, Heads: res.Heads, Free: res.Free, Dirs: res.Dirs, Packages: res.Packages})
 	if err != nil {
 		return
 	}

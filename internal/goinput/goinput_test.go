@@ -426,20 +426,7 @@ func FuzzHead(f *testing.F) {
 // list; an edit that adds an import does, and is seen.
 func TestRacilyCleanFilesAreCheckedByContent(t *testing.T) {
 	p := newProject(t, layout)
-	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "go.log")
-	real, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrapper := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = list ] && echo list >> %s\nexec %s \"$@\"\n", log, real)
-	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(wrapper), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p.env["PATH"] = bin + string(os.PathListSeparator) + p.env["PATH"]
-	lists := func() int {
-		data, _ := os.ReadFile(log)
-		return strings.Count(string(data), "list\n")
-	}
+	lists := countLists(t, p)
 	// The clock is the last edit's time: what was just written is too
 	// recent to trust. Each resolution follows an edit, as in sparkwing
 	// dev; the first follows the writing of the whole module.
@@ -475,5 +462,136 @@ func TestRacilyCleanFilesAreCheckedByContent(t *testing.T) {
 	}
 	if lists() == before || !slices.Contains(third.Files, "internal/gen/gen.go") {
 		t.Errorf("an added import: %d more listings, files %q", lists()-before, third.Files)
+	}
+}
+
+// TestASaveThroughARenameIsABodyEdit: an editor (or sed -i) that saves a
+// file by renaming a new one over it changes the directory too. Once a
+// listing has seen the directory's names, such a save costs no go list;
+// a file added to the directory, removed from it or renamed does, and is
+// seen.
+func TestASaveThroughARenameIsABodyEdit(t *testing.T) {
+	p := newProject(t, layout)
+	lists := countLists(t, p)
+	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	resolve := func() *goinput.Resolution {
+		t.Helper()
+		res, err := r.Resolve(context.Background(), in, p.environ(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	save := func(path, content string) { // as sed -i does
+		tmp := filepath.Join(p.root, filepath.Dir(path), "sedXYZ")
+		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(p.root, path)); err != nil {
+			t.Fatal(err)
+		}
+		p.touch(path)
+		p.touch(filepath.Dir(path))
+	}
+	first := resolve()
+	p.stamp += 3600
+	for i := range 4 {
+		before := lists()
+		save("internal/core/core.go", fmt.Sprintf("package core\n\nfunc Name() string { return \"edit %d\" }\n", i))
+		again := resolve()
+		// The first two list: the directory's names are not known until
+		// one listing finds them the same before and after it.
+		if (i >= 2 && lists() != before) || !slices.Equal(first.Files, again.Files) {
+			t.Errorf("save %d: %d more listings, files %q", i+1, lists()-before, again.Files)
+		}
+	}
+	before := lists()
+	p.write("internal/core/more.go", "package core\n\nfunc More() int { return 1 }\n")
+	if got := resolve(); lists() == before || !slices.Contains(got.Files, "internal/core/more.go") {
+		t.Errorf("a file added: %d more listings, files %q", lists()-before, got.Files)
+	}
+	resolve() // its names known from here on
+	before = lists()
+	if err := os.Rename(filepath.Join(p.root, "internal/core/more.go"), filepath.Join(p.root, "internal/core/most.go")); err != nil {
+		t.Fatal(err)
+	}
+	p.touch("internal/core")
+	if got := resolve(); lists() == before || !slices.Contains(got.Files, "internal/core/most.go") || slices.Contains(got.Files, "internal/core/more.go") {
+		t.Errorf("a file renamed: %d more listings, files %q", lists()-before, got.Files)
+	}
+	resolve()
+	before = lists()
+	os.Remove(filepath.Join(p.root, "internal/core/most.go"))
+	p.touch("internal/core")
+	if got := resolve(); lists() == before || slices.Contains(got.Files, "internal/core/most.go") {
+		t.Errorf("a file removed: %d more listings, files %q", lists()-before, got.Files)
+	}
+}
+
+// countLists puts a go command that counts its listings first on the
+// project's PATH, and returns the count so far.
+func countLists(t *testing.T, p *project) func() int {
+	bin, log := t.TempDir(), filepath.Join(t.TempDir(), "go.log")
+	real, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = list ] && echo list >> %s\nexec %s \"$@\"\n", log, real)
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.env["PATH"] = bin + string(os.PathListSeparator) + p.env["PATH"]
+	return func() int {
+		data, _ := os.ReadFile(log)
+		return strings.Count(string(data), "list\n")
+	}
+}
+
+// TestAFileAddedDuringAListingIsSeen: a file that appears in a package
+// directory while go list runs (after it read the directory) is not in
+// that listing, so the directory's names from after it must not vouch
+// for it: the next resolution lists again and finds the file.
+func TestAFileAddedDuringAListingIsSeen(t *testing.T) {
+	p := newProject(t, layout)
+	bin := t.TempDir()
+	real, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.env["PATH"] = bin + string(os.PathListSeparator) + p.env["PATH"]
+	late := filepath.Join(p.root, "internal/core/late.go")
+	// With a time in the file flag, the go command on PATH adds late.go
+	// after its next listing, at that time (when the listing started).
+	flag := filepath.Join(t.TempDir(), "flag")
+	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\" || exit\n[ \"$1\" = list ] && [ -e %s ] || exit 0\n"+
+		"at=$(cat %s); rm %s; printf 'package core\\n' > %s && touch -d @$at %s %s\n", real, flag, flag, flag, late, late, filepath.Dir(late))
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addAfterList := func() { os.WriteFile(flag, fmt.Appendf(nil, "%d", p.stamp), 0o644) }
+	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	resolve := func() *goinput.Resolution {
+		t.Helper()
+		res, err := r.Resolve(context.Background(), in, p.environ(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	resolve()
+	p.stamp += 3600
+	p.write("internal/core/core.go", "package core\n\nfunc Name() string { return \"one\" }\n")
+	p.touch("internal/core")
+	addAfterList()
+	if got := resolve(); slices.Contains(got.Files, "internal/core/late.go") {
+		t.Fatal("the listing already has the file added after it")
+	}
+	if _, err := os.Stat(late); err != nil {
+		t.Fatalf("the go command did not add the file: %v", err)
+	}
+	if got := resolve(); !slices.Contains(got.Files, "internal/core/late.go") {
+		t.Errorf("a file added during the last listing is not seen: files %q", got.Files)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -75,6 +76,12 @@ func (res *Resolution) stillListed(root string, changed []string) bool {
 			}
 			continue
 		}
+		if want := res.Dirs[p]; want != "" {
+			if got, ok := names(abs); !ok || got != want {
+				return false // a file added, removed or renamed
+			}
+			continue
+		}
 		if _, found := slices.BinarySearch(res.Free, p); !found {
 			return false // a directory, go.mod, a C file, the go command...
 		}
@@ -83,4 +90,31 @@ func (res *Resolution) stillListed(root string, changed []string) bool {
 		}
 	}
 	return true
+}
+
+// names digests a directory's entries: each one's name and type. A file
+// added, removed, renamed or turned into a directory changes it; a file
+// replaced by another of the same name (an editor's save) does not.
+func names(abs string) (digest string, ok bool) {
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return "", false
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		fmt.Fprintf(h, "%s\x00%d\x00", e.Name(), e.Type())
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+// dirNames digests the entries of each directory in rels (relative to
+// root) that can be read.
+func dirNames(root string, rels []string) map[string]string {
+	out := make(map[string]string, len(rels))
+	for _, rel := range rels {
+		if d, ok := names(filepath.Join(root, filepath.FromSlash(rel))); ok {
+			out[rel] = d
+		}
+	}
+	return out
 }
