@@ -110,7 +110,7 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 		Runner: &job.Runner{Root: root, LookupEnv: e.lookupEnv, Watchdog: watchdog},
 		Build: func(ctx context.Context, p *plan.Plan, onDone func(job, output string)) (*runrec.Record, error) {
 			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
-				Observer: obs, Cache: c, Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watchdog: exe, HideCachedLogs: true,
+				Observer: obs, Cache: c, Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watching: watchdog, HideCachedLogs: true,
 				OnDone: onDone})
 		},
 		Ignore:   e.devIgnore(root, pl),

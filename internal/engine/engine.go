@@ -43,6 +43,10 @@ type Options struct {
 	// DeployHelper is sparkwing-deploy; "" finds it (deploy.FindHelper).
 	DeployHelper string
 	Watchdog     string // the sparkwing executable, run as the job watchdog; "" for none (tests)
+	// Watching, if set, is a job watchdog already running that the run's
+	// jobs use (sparkwing dev's, which outlives each run): the run then
+	// starts none, which would cost a process start before its first job.
+	Watching *job.Watchdog
 	// Explain, if set, is told whether the last run's record (uptodate.go)
 	// holds and why not (--verbose); the run then computes every key.
 	Explain func(string)
@@ -94,8 +98,8 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); store.Prune(runrec.Keep) }()
 	defer func() { <-pruned }()
-	var watchdog *job.Watchdog
-	if opts.Watchdog != "" {
+	watchdog := opts.Watching
+	if watchdog == nil && opts.Watchdog != "" {
 		watchdog = &job.Watchdog{Exe: opts.Watchdog, Warn: func(msg string) { opts.Observer.Warn("sparkwing", msg) }}
 		defer watchdog.Close()
 	}
