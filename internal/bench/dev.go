@@ -89,6 +89,9 @@ func RunDev(ctx context.Context, o DevOptions) (*DevResult, error) {
 	procs := map[string]*exec.Cmd{}
 	var scriptIn io.WriteCloser
 	defer func() {
+		if scriptIn != nil {
+			scriptIn.Close() // the script's loop ends, and it stops its server
+		}
 		for _, p := range procs {
 			if p.Process != nil {
 				p.Process.Signal(os.Interrupt)
@@ -96,6 +99,9 @@ func RunDev(ctx context.Context, o DevOptions) (*DevResult, error) {
 		}
 		for _, p := range procs {
 			p.Wait()
+			// What a tool started and left (a server in the background
+			// of a shell ignores SIGINT) would hold its port next time.
+			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
 		}
 	}()
 	for i, tool := range devTools {
@@ -139,6 +145,7 @@ func RunDev(ctx context.Context, o DevOptions) (*DevResult, error) {
 		}
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 		cmd.WaitDelay = 10 * time.Second
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("%s: %w", tool, err)
 		}
