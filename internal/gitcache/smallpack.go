@@ -43,8 +43,21 @@ type object struct {
 	crc    uint32 // of its entry's bytes, as the index records it
 }
 
-// packKinds are a pack entry's types that hold a whole object.
-var packKinds = map[byte]string{1: "commit", 2: "tree", 3: "blob", 4: "tag"}
+// kindOf names a pack entry's type that holds a whole object; "" for
+// the others.
+func kindOf(t byte) string {
+	switch t {
+	case 1:
+		return "commit"
+	case 2:
+		return "tree"
+	case 3:
+		return "blob"
+	case 4:
+		return "tag"
+	}
+	return ""
+}
 
 // readPack reads a version 2 or 3 pack of whole objects, checking its
 // trailing checksum and each object's size, and returns them by id.
@@ -52,6 +65,9 @@ func readPack(pack []byte) (map[string]object, error) {
 	const head, trailer = 12, sha1.Size
 	if len(pack) < head+trailer || string(pack[:4]) != "PACK" {
 		return nil, errors.New("not a pack")
+	}
+	if len(pack) >= 1<<31 { // its index would need large offsets
+		return nil, errors.New("the pack is too large to read here")
 	}
 	if v := binary.BigEndian.Uint32(pack[4:8]); v != 2 && v != 3 {
 		return nil, fmt.Errorf("pack version %d", v)
@@ -83,8 +99,8 @@ func readPack(pack []byte) (map[string]object, error) {
 			size |= uint64(b&0x7f) << shift
 			shift += 7
 		}
-		kind, ok := packKinds[t]
-		if !ok {
+		kind := kindOf(t)
+		if kind == "" {
 			if t == 6 || t == 7 {
 				return nil, ErrNotWhole
 			}
