@@ -473,16 +473,7 @@ func TestRacilyCleanFilesAreCheckedByContent(t *testing.T) {
 func TestASaveThroughARenameIsABodyEdit(t *testing.T) {
 	p := newProject(t, layout)
 	lists := countLists(t, p)
-	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
-	in := plan.GoInput{Packages: []string{"./cmd/server"}}
-	resolve := func() *goinput.Resolution {
-		t.Helper()
-		res, err := r.Resolve(context.Background(), in, p.environ(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	resolve := serverResolver(t, p)
 	save := func(path, content string) { // as sed -i does
 		tmp := filepath.Join(p.root, filepath.Dir(path), "sedXYZ")
 		if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
@@ -570,16 +561,7 @@ func TestAFileAddedDuringAListingIsSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	addAfterList := func() { os.WriteFile(flag, fmt.Appendf(nil, "%d", p.stamp), 0o644) }
-	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
-	in := plan.GoInput{Packages: []string{"./cmd/server"}}
-	resolve := func() *goinput.Resolution {
-		t.Helper()
-		res, err := r.Resolve(context.Background(), in, p.environ(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	resolve := serverResolver(t, p)
 	resolve()
 	p.stamp += 3600
 	p.write("internal/core/core.go", "package core\n\nfunc Name() string { return \"one\" }\n")
@@ -593,5 +575,20 @@ func TestAFileAddedDuringAListingIsSeen(t *testing.T) {
 	}
 	if got := resolve(); !slices.Contains(got.Files, "internal/core/late.go") {
 		t.Errorf("a file added during the last listing is not seen: files %q", got.Files)
+	}
+}
+
+// serverResolver resolves ./cmd/server's go input in p, keeping its
+// listings, on a clock at p's latest edit.
+func serverResolver(t *testing.T, p *project) func() *goinput.Resolution {
+	r := &goinput.Resolver{Root: p.root, Dir: p.kept, Clock: func() time.Time { return time.Unix(p.stamp, 0) }}
+	in := plan.GoInput{Packages: []string{"./cmd/server"}}
+	return func() *goinput.Resolution {
+		t.Helper()
+		res, err := r.Resolve(context.Background(), in, p.environ(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
 }
