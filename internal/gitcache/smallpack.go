@@ -80,7 +80,7 @@ func readPack(pack []byte) (map[string]object, error) {
 	if int64(count) > int64(len(body)) { // each entry takes bytes
 		return nil, errors.New("the pack claims more objects than it can hold")
 	}
-	objs := make(map[string]object, count)
+	objs := make(map[string]object, min(count, 1024)) // not what the pack claims: it is checked as it is read
 	budget := uint64(maxInflated)
 	r := bytes.NewReader(body)
 	r.Seek(head, io.SeekStart)
