@@ -16,32 +16,56 @@ import (
 // does not read (an alternate, a newer index format), so before acting
 // on a no, ask git (HasCommit does).
 func Stored(gitDir, id string) bool {
+	s := openStore(gitDir)
+	defer s.close()
+	return s.has(id)
+}
+
+// store answers Stored for many ids of one repository, listing and
+// opening its pack indexes once, when an id is first not loose.
+type store struct {
+	objects string
+	idxs    []*os.File
+	listed  bool
+}
+
+func openStore(gitDir string) *store { return &store{objects: filepath.Join(gitDir, "objects")} }
+
+func (s *store) has(id string) bool {
 	raw, err := hex.DecodeString(id)
 	if err != nil || len(raw) != 20 {
 		return false
 	}
-	objects := filepath.Join(gitDir, "objects")
-	if _, err := os.Stat(filepath.Join(objects, id[:2], id[2:])); err == nil {
+	if _, err := os.Stat(filepath.Join(s.objects, id[:2], id[2:])); err == nil {
 		return true
 	}
-	idxs, _ := filepath.Glob(filepath.Join(objects, "pack", "pack-*.idx"))
-	for _, idx := range idxs {
-		if inPackIndex(idx, raw) {
+	if !s.listed {
+		s.listed = true
+		paths, _ := filepath.Glob(filepath.Join(s.objects, "pack", "pack-*.idx"))
+		for _, p := range paths {
+			if f, err := os.Open(p); err == nil { // a repack may have removed it since the listing
+				s.idxs = append(s.idxs, f)
+			}
+		}
+	}
+	for _, f := range s.idxs {
+		if inPackIndex(f, raw) {
 			return true
 		}
 	}
 	return false
 }
 
-// inPackIndex looks id up in a version 2 pack index: a 256-entry table
+func (s *store) close() {
+	for _, f := range s.idxs {
+		f.Close()
+	}
+}
+
+// inPackIndex looks id up in a version 2 pack index f: a 256-entry table
 // of how many ids start with a byte up to each value, then the sorted
 // ids. A file it cannot read, or of another version, answers no.
-func inPackIndex(path string, id []byte) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false // a repack removed it since the listing: the caller asks git
-	}
-	defer f.Close()
+func inPackIndex(f *os.File, id []byte) bool {
 	const header, fanout, width = 8, 256 * 4, 20
 	var head [header]byte
 	if _, err := f.ReadAt(head[:], 0); err != nil || !bytes.Equal(head[:], []byte{0xff, 't', 'O', 'c', 0, 0, 0, 2}) {
@@ -76,6 +100,6 @@ func inPackIndex(path string, id []byte) bool {
 	if lo == end {
 		return false
 	}
-	_, err = f.ReadAt(got[:], int64(header+fanout)+int64(lo)*width)
+	_, err := f.ReadAt(got[:], int64(header+fanout)+int64(lo)*width)
 	return err == nil && bytes.Equal(got[:], id)
 }

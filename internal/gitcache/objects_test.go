@@ -73,7 +73,7 @@ func FuzzPackIndex(f *testing.F) {
 		dir := t.TempDir()
 		raw := filepath.Join(dir, "raw.idx")
 		os.WriteFile(raw, data, 0o644)
-		inPackIndex(raw, bytes.Repeat([]byte{probe}, 20))
+		lookup(t, raw, bytes.Repeat([]byte{probe}, 20))
 
 		set := map[[20]byte]bool{}
 		for i := 0; i+20 <= len(data); i += 20 {
@@ -98,12 +98,22 @@ func FuzzPackIndex(f *testing.F) {
 		os.WriteFile(path, idx, 0o644)
 		for _, id := range ids {
 			for _, q := range [][20]byte{id, flip(id, probe)} {
-				if got := inPackIndex(path, q[:]); got != set[q] {
+				if got := lookup(t, path, q[:]); got != set[q] {
 					t.Fatalf("lookup of %x in %d ids = %v, want %v", q, len(ids), got, set[q])
 				}
 			}
 		}
 	})
+}
+
+// lookup is inPackIndex on the index file at path.
+func lookup(t *testing.T, path string, id []byte) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return inPackIndex(f, id)
 }
 
 func flip(id [20]byte, probe byte) [20]byte {

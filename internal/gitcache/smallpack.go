@@ -164,6 +164,8 @@ func (e *incomplete) Error() string {
 // read; what it returns nil for is complete, any error may be git
 // knowing more.
 func reaches(gitDir, sha string, objs map[string]object) error {
+	stored := openStore(gitDir)
+	defer stored.close()
 	seen := map[string]bool{}
 	var walk func(id, kind, from string) error
 	walk = func(id, kind, from string) error {
@@ -173,7 +175,7 @@ func reaches(gitDir, sha string, objs map[string]object) error {
 		seen[id] = true
 		o, ok := objs[id]
 		if !ok {
-			if Stored(gitDir, id) {
+			if stored.has(id) {
 				return nil
 			}
 			return &incomplete{id, from}
