@@ -96,7 +96,7 @@ func (s *Server) gitUploadPack(w http.ResponseWriter, r *http.Request) error {
 const maxClaimPack = 8 << 20
 
 // packFor returns what a runner holding commit have lacks of the run's
-// commit, as a thin pack to send with the claim, and where it came from:
+// commit, as a pack to send with the claim, and where it came from:
 // "trigger" (the pack the trigger brought, when have is the commit's
 // parent) or "made". The runner then skips a fetch (several git
 // processes and round trips) on the path from trigger to run. Nil, and

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 )
 
 // A commit's new objects travel from the trigger to the controller and
@@ -321,9 +323,9 @@ func packIndex(objs map[string]object, sum []byte) []byte {
 	return append(idx, own[:]...)
 }
 
-// writeFile writes data to path whole, read-only (as git's packs are),
-// renamed into place; a file already there (the same pack, named by its
-// checksum) is left as it is.
+// writeFile writes data to path whole, read-only (as git's packs are);
+// a file already there (the same pack, named by its checksum) is left as
+// it is.
 func writeFile(path string, data []byte) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
@@ -331,16 +333,7 @@ func writeFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "tmp_pack_")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	_, err = f.Write(data)
-	if err = errors.Join(err, f.Chmod(0o444), f.Close()); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return fileset.WriteAtomic(path, data, 0o444)
 }
 
 // Parents returns the parents of commit sha as a pack of whole objects
