@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -47,6 +48,16 @@ type Start struct {
 	Hello, Sparkwing    float64 // seconds, median wall time of one start
 	HelloInit, SwInit   float64 // milliseconds, median sum of GODEBUG=inittrace=1
 	BinaryMiB, HelloMiB float64
+	// Dynamic says the sparkwing binary is linked against libc (built with
+	// cgo), whose loading and relocation cost about 0.7 ms per start here.
+	Dynamic bool
+}
+
+func (s *Start) linking() string {
+	if s.Dynamic {
+		return "a dynamically linked (cgo)"
+	}
+	return "a static"
 }
 
 // Ratio is sparkwing's start over the stdlib program's.
@@ -112,7 +123,24 @@ func MeasureStart(sparkwing, work string, reps int) (*Start, error) {
 		}
 		*f.to = float64(st.Size()) / (1 << 20)
 	}
-	return s, nil
+	var err error
+	s.Dynamic, err = dynamic(sparkwing)
+	return s, err
+}
+
+// dynamic says whether an ELF program asks for a dynamic loader.
+func dynamic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // initTime is the sum of a start's package initialisation, from
