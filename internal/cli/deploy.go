@@ -30,7 +30,7 @@ differs, 2 on a configuration error (the same checks a run makes).`,
 		DisableFlagParsing: true,
 		ValidArgsFunction:  e.completePipelineArgs(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := e.invoke(cmd, g, args, nil)
+			inv, err := e.invoke(cmd, g, args, nil, nil)
 			if inv == nil || err != nil {
 				return err
 			}

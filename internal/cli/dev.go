@@ -78,7 +78,7 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 			return usageError("-j %d: the number of parallel jobs must be at least 1", f.jobs)
 		}
 		return nil
-	})
+	}, nil)
 	if inv == nil || err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
 	"github.com/sparkwing-dev/sparkwing/internal/pipeline"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/project"
@@ -39,22 +40,31 @@ func (g *globals) startDir() (string, error) {
 // loadProject finds the project root and parses its project file, through
 // the plan cache under the cache directory (project.LoadCached).
 func (e *env) loadProject(g *globals) (string, *project.File, error) {
+	root, err := findRoot(g)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := e.loadFile(root)
+	return root, f, err
+}
+
+func findRoot(g *globals) (string, error) {
 	dir, err := g.startDir()
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
-	root, err := project.FindRoot(dir)
-	if err != nil {
-		return "", nil, err
-	}
+	return project.FindRoot(dir)
+}
+
+// loadFile parses the project file of the project at root.
+func (e *env) loadFile(root string) (*project.File, error) {
 	display := displayPath(filepath.Join(root, project.Dir, project.FileName))
 	cachePath := ""
 	if cacheDir, err := e.cacheDir(); err == nil {
 		sum := sha256.Sum256([]byte(root))
 		cachePath = filepath.Join(cacheDir, "plans", hex.EncodeToString(sum[:8]))
 	}
-	f, err := project.LoadCached(root, display, cachePath, programIdentity())
-	return root, f, err
+	return project.LoadCached(root, display, cachePath, programIdentity())
 }
 
 // programIdentity names this binary for caches of what it computed: its
@@ -318,15 +328,18 @@ func listPipelines(w io.Writer, f *project.File, command string) {
 // invocation is what run, plan and why share: sparkwing's own flags parsed
 // out of the arguments, the pipeline's name and arguments, the project.
 type invocation struct {
-	name string   // the pipeline, "" if none was given
-	rest []string // the pipeline's arguments
-	root string
-	file *project.File
+	name  string   // the pipeline, "" if none was given
+	rest  []string // the pipeline's arguments
+	root  string
+	file  *project.File
+	early *engine.Early // see invoke
 }
 
 // invoke parses args, runs check on the parsed flags, shows help if asked
-// (returning a nil invocation) and loads the project.
-func (e *env) invoke(cmd *cobra.Command, g *globals, args []string, check func() error) (*invocation, error) {
+// (returning a nil invocation) and loads the project. If early says so
+// (asked once the flags are parsed), the pipeline's last-run record is read
+// and checked while the project loads (engine.CheckEarly).
+func (e *env) invoke(cmd *cobra.Command, g *globals, args []string, check func() error, early func() bool) (*invocation, error) {
 	name, rest, err := parseOwnFlags(cmd, args)
 	if err != nil {
 		return nil, err
@@ -339,9 +352,15 @@ func (e *env) invoke(cmd *cobra.Command, g *globals, args []string, check func()
 	if help, _ := cmd.Flags().GetBool("help"); help {
 		return nil, e.pipelineHelp(cmd, g, name)
 	}
-	root, file, err := e.loadProject(g)
-	if err != nil {
+	inv := &invocation{name: name, rest: rest}
+	if inv.root, err = findRoot(g); err != nil {
 		return nil, err
 	}
-	return &invocation{name: name, rest: rest, root: root, file: file}, nil
+	if name != "" && early != nil && early() {
+		inv.early = engine.CheckEarly(inv.root, name)
+	}
+	if inv.file, err = e.loadFile(inv.root); err != nil {
+		return nil, err
+	}
+	return inv, nil
 }

@@ -38,7 +38,7 @@ With no PIPELINE, lists the pipelines.`,
 		DisableFlagParsing: true,
 		ValidArgsFunction:  e.completePipelineArgs(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := e.invoke(cmd, g, args, nil)
+			inv, err := e.invoke(cmd, g, args, nil, nil)
 			if inv == nil || err != nil {
 				return err
 			}

@@ -93,7 +93,7 @@ Exit status: 0 success, 1 a job failed, 2 usage or configuration error,
 }
 
 func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
-	inv, err := e.invoke(cmd, g, args, f.check)
+	inv, err := e.invoke(cmd, g, args, f.check, func() bool { return !f.noCache && !f.dryRun && !f.list })
 	if inv == nil || err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 	}
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
-		Root: root, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
+		Root: root, Early: inv.early, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
 		LookupEnv: e.lookupEnv, Observer: ui.FilterLogs(e.observer(f.output, g), f.logs), Cache: c, NoCache: f.noCache,
 		Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watchdog: exe, Explain: explain, Remote: opener, RemoteID: remoteID, UploadWait: uploadWait,
 		HideCachedLogs: f.logs != ui.LogsFull,

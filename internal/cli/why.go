@@ -31,7 +31,7 @@ each key.`,
 		DisableFlagParsing: true,
 		ValidArgsFunction:  e.completePipelineArgs(g, true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := e.invoke(cmd, g, args, nil)
+			inv, err := e.invoke(cmd, g, args, nil, nil)
 			if inv == nil || err != nil {
 				return err
 			}

@@ -47,6 +47,9 @@ type Options struct {
 	// jobs use (sparkwing dev's, which outlives each run): the run then
 	// starts none, which would cost a process start before its first job.
 	Watching *job.Watchdog
+	// Early, if set, is the last-run record the caller began reading and
+	// checking (CheckEarly); it is used if it is this pipeline's.
+	Early *Early
 	// Explain, if set, is told whether the last run's record (uptodate.go)
 	// holds and why not (--verbose); the run then computes every key.
 	Explain func(string)

@@ -61,6 +61,55 @@ type lastRun struct {
 	identity fileset.Digest
 	jobs     []lastJob // in plan order
 	snap     *fileset.Snapshot
+	// changed, when checked, are the snapshot's paths whose stat differed
+	// when an Early check compared them with the tree.
+	changed []string
+	checked bool
+}
+
+// Early is a pipeline's last-run record read, and its paths compared with
+// the tree, in the background (CheckEarly): the caller starts it as soon
+// as it knows the project and the pipeline's name, and the run uses it
+// (Options.Early) when it names the same record. Loading and checking the
+// plan then overlaps the record's lstats, which are most of a no-op.
+//
+// Nothing is decided early: the run checks the record it was given exactly
+// as one it read itself (plan, environment, program, store, tools, the
+// store's entries under the store's lock), and the paths' stats are as
+// good as ones taken a millisecond later.
+type Early struct {
+	path  string
+	done  chan struct{}
+	rec   *lastRun
+	err   error
+	check *fileset.Check
+}
+
+// CheckEarly starts reading the record of pipeline in the project at root
+// and comparing its paths with the tree.
+func CheckEarly(root, pipeline string) *Early {
+	c := &Early{path: lastRunPath(root, pipeline), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		c.rec, c.err = loadLastRun(c.path)
+		if c.err == nil {
+			c.check = c.rec.snap.StartCheck(root, maxChanged)
+		}
+	}()
+	return c
+}
+
+// load is the record at path: the early check's when it read that one.
+func (c *Early) load(path string) (*lastRun, error) {
+	if c == nil || c.path != path {
+		return loadLastRun(path)
+	}
+	<-c.done
+	if c.check != nil {
+		c.rec.changed, c.rec.checked = c.check.Changed(), true
+		c.check = nil
+	}
+	return c.rec, c.err
 }
 
 // lastJob is what a hit on one job needs.
@@ -78,13 +127,13 @@ func lastRunPath(root, pipeline string) string {
 	return filepath.Join(root, cache.StateDir, "last-run", pipeline)
 }
 
-// loadLastRun reads and decodes the record of a plan of n jobs.
-func loadLastRun(path string, n int) (*lastRun, error) {
+// loadLastRun reads and decodes a record.
+func loadLastRun(path string) (*lastRun, error) {
 	data, err := fileset.ReadRegular(path, maxLastRun)
 	if err != nil {
 		return nil, err
 	}
-	return parseLastRun(data, n)
+	return parseLastRun(data)
 }
 
 // computeIdentity digests what a record is valid for besides the tree:
@@ -142,7 +191,11 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		e.explain("the last run's record is not used: " + why)
 		return nil
 	}
-	if changed := rec.snap.ChangedPaths(e.opts.Root, maxChanged); len(changed) > 0 {
+	changed := rec.changed
+	if !rec.checked {
+		changed = rec.snap.ChangedPaths(e.opts.Root, maxChanged)
+	}
+	if len(changed) > 0 {
 		why := changed[0] + " changed"
 		if held := e.holdUnaffected(rec, changed); held != "" {
 			why += "; " + held
@@ -151,7 +204,11 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		return nil
 	}
 	if e.opts.Explain != nil {
-		e.explain(fmt.Sprintf("the last run's record holds (%d paths checked); --verbose computes every key anyway", rec.snap.Len()))
+		when := ""
+		if rec.checked {
+			when = " as the plan loaded"
+		}
+		e.explain(fmt.Sprintf("the last run's record holds (%d paths checked%s); --verbose computes every key anyway", rec.snap.Len(), when))
 		return nil
 	}
 	obs := e.opts.Observer
@@ -175,9 +232,12 @@ func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
 	if why := e.eligible(); why != "" {
 		return nil, why
 	}
-	rec, err := loadLastRun(e.lastRunPath(), len(e.plan.Jobs))
+	rec, err := e.opts.Early.load(e.lastRunPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "there is none (the last run ran or changed something, or warned)"
+	}
+	if err == nil && len(rec.jobs) != len(e.plan.Jobs) {
+		err = errors.New("damaged record") // the identity would differ too
 	}
 	if err != nil {
 		return nil, err.Error()
@@ -302,8 +362,8 @@ func ReliedOn(root string, p *plan.Plan) func(rel string) bool {
 		globs = append(globs, include...)
 		anyFile = anyFile || len(j.GoInputs) > 0 || j.GoTest != nil || j.Image != nil
 	}
-	rec, err := loadLastRun(lastRunPath(root, p.Name), len(p.Jobs))
-	if err != nil {
+	rec, err := loadLastRun(lastRunPath(root, p.Name))
+	if err != nil || len(rec.jobs) != len(p.Jobs) {
 		return nil
 	}
 	return func(rel string) bool {
@@ -362,8 +422,8 @@ func appendString(b, s []byte) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// parseLastRun decodes a record file of a plan of n jobs.
-func parseLastRun(data []byte, n int) (*lastRun, error) {
+// parseLastRun decodes a record file.
+func parseLastRun(data []byte) (*lastRun, error) {
 	damaged := errors.New("damaged record")
 	header, body, ok := bytes.Cut(data, []byte("\n"))
 	sum := sha256.Sum256(body)
@@ -373,10 +433,7 @@ func parseLastRun(data []byte, n int) (*lastRun, error) {
 	r := &reader{b: body}
 	rec := &lastRun{written: time.Unix(0, r.varint())}
 	copy(rec.identity[:], r.bytes(len(rec.identity)))
-	if r.uvarint() != uint64(n) {
-		return nil, damaged // the identity would differ too
-	}
-	for range n {
+	for range min(r.uvarint(), uint64(len(r.b))) {
 		var j lastJob
 		copy(j.key[:], r.bytes(len(j.key)))
 		copy(j.output[:], r.bytes(len(j.output)))

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -134,29 +135,70 @@ func (s *Snapshot) Len() int { return len(s.paths) }
 
 // ChangedPaths lstat-s every path below root, in parallel, and returns
 // those whose stat differs from the snapshot's (a path that appeared or
-// went away counts), in order; each worker stops once it found more than
+// went away counts), in order; the check stops once it found more than
 // limit, so past limit the list is only some of them.
 func (s *Snapshot) ChangedPaths(root string, limit int) []string {
-	rs := &rootStat{dir: root}
-	workers := min(runtime.GOMAXPROCS(0), max(len(s.paths)/256, 1))
-	found := make([][]int, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(s.paths) && len(found[w]) <= limit; i += workers {
-				if s.differs(rs, i) {
-					found[w] = append(found[w], i)
-				}
-			}
-		})
+	return s.StartCheck(root, limit).Changed()
+}
+
+// Check is ChangedPaths begun in the background (StartCheck) for a caller
+// with other work to do meanwhile; Changed then joins in and returns the
+// result. The background takes one processor fewer than ChangedPaths
+// would use, so that the caller's own work is not queued behind lstats.
+type Check struct {
+	s       *Snapshot
+	rs      *rootStat
+	limit   int
+	next    atomic.Int64 // the next path to check, taken a chunk at a time
+	over    atomic.Bool  // more than limit found: stop
+	mu      sync.Mutex
+	found   []int
+	workers sync.WaitGroup
+}
+
+// StartCheck begins comparing the snapshot's paths with the tree at root.
+func (s *Snapshot) StartCheck(root string, limit int) *Check {
+	c := &Check{s: s, rs: &rootStat{dir: root}, limit: limit}
+	for range min(runtime.GOMAXPROCS(0), len(s.paths)/256+1) - 1 {
+		c.workers.Go(c.work)
 	}
-	wg.Wait()
-	all := slices.Sorted(slices.Values(slices.Concat(found...)))
-	out := make([]string, len(all))
-	for k, i := range all {
-		out[k] = s.paths[i]
+	return c
+}
+
+// Changed checks what is left alongside the background workers, waits for
+// them and returns the paths whose stat differs, as ChangedPaths does.
+func (c *Check) Changed() []string {
+	c.work()
+	c.workers.Wait()
+	slices.Sort(c.found)
+	out := make([]string, len(c.found))
+	for k, i := range c.found {
+		out[k] = c.s.paths[i]
 	}
 	return out
+}
+
+func (c *Check) work() {
+	const chunk = 64
+	n := len(c.s.paths)
+	for !c.over.Load() {
+		start := int(c.next.Add(chunk)) - chunk
+		if start >= n {
+			return
+		}
+		var found []int
+		for i := start; i < min(start+chunk, n) && len(found) <= c.limit; i++ {
+			if c.s.differs(c.rs, i) {
+				found = append(found, i)
+			}
+		}
+		if len(found) > 0 {
+			c.mu.Lock()
+			c.found = append(c.found, found...)
+			c.over.Store(len(c.found) > c.limit)
+			c.mu.Unlock()
+		}
+	}
 }
 
 // differs reports whether path i's stat is not the snapshot's.

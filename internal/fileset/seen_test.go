@@ -2,8 +2,11 @@ package fileset
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +201,57 @@ func firstChanged(snap *Snapshot, root string) string {
 		return c[0]
 	}
 	return ""
+}
+
+// TestCheckFindsWhatChanged: a check begun in the background and finished
+// by its caller (StartCheck, Changed) names exactly the paths that changed,
+// whatever the number of processors; with a limit it stops early, naming
+// more than the limit and only changed paths.
+func TestCheckFindsWhatChanged(t *testing.T) {
+	root := t.TempDir()
+	var paths []string
+	for i := range 1500 {
+		p := fmt.Sprintf("d%02d/f%04d", i%30, i)
+		write(t, root, map[string]string{p: "same"})
+		paths = append(paths, p)
+	}
+	snap, racy, err := StatPathsRacy(root, paths, time.Now().Add(time.Minute))
+	if err != nil || racy != "" {
+		t.Fatal(err, racy)
+	}
+	check := func(limit int) map[int][]string {
+		got := map[int][]string{}
+		for _, procs := range []int{1, 2, 4} {
+			old := runtime.GOMAXPROCS(procs)
+			got[procs] = snap.StartCheck(root, limit).Changed()
+			runtime.GOMAXPROCS(old)
+		}
+		return got
+	}
+	for procs, changed := range check(1000) {
+		if len(changed) != 0 {
+			t.Fatalf("GOMAXPROCS=%d: nothing changed, yet %v did", procs, changed)
+		}
+	}
+	var want []string
+	for i := 0; i < len(paths); i += 97 {
+		write(t, root, map[string]string{paths[i]: "changed"})
+		want = append(want, paths[i])
+	}
+	slices.Sort(want)
+	for procs, changed := range check(1000) {
+		if !slices.Equal(changed, want) {
+			t.Fatalf("GOMAXPROCS=%d: changed %v, want %v", procs, changed, want)
+		}
+	}
+	for procs, changed := range check(2) {
+		if len(changed) <= 2 || len(changed) > len(want) {
+			t.Fatalf("GOMAXPROCS=%d, limit 2: %d named, want 3 to %d", procs, len(changed), len(want))
+		}
+		for _, p := range changed {
+			if !slices.Contains(want, p) {
+				t.Fatalf("GOMAXPROCS=%d, limit 2: %s named, which did not change", procs, p)
+			}
+		}
+	}
 }
