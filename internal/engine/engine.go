@@ -118,8 +118,13 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		deploys:  &deploys{helper: opts.DeployHelper},
 		warnings: warnings,
 		last:     map[string]lastJob{},
-		lastKeys: sync.OnceValue(func() map[string]string { return store.LastKeys(p.Name) }),
 	}
+	e.lastKeys = sync.OnceValue(func() map[string]string {
+		if e.recorded != nil {
+			return e.recorded.keys(p) // every run since it was written was a no-op
+		}
+		return store.LastKeys(p.Name)
+	})
 	e.identity = sync.OnceValues(e.computeIdentity)
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
@@ -169,7 +174,10 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 			if e.unaffected != nil {
-				e.seen.AddSnapshotIf(e.lastRec.snap, e.carried)
+				// Beside the jobs, which add their own paths: adding is
+				// the same in any order (a path seen with two stats
+				// spoils the record either way).
+				e.carrying.Go(func() { e.seen.AddSnapshotIf(e.lastRec.snap, e.carried) })
 			}
 		}
 		if err := checkTargets(opts.Root, p); err != nil {
@@ -192,10 +200,12 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 	rec.UpToDate = upToDate
 	rec.Unchanged = int(e.unchanged.Load())
 	rec.Remote = e.finishUploads()
+	var saving sync.WaitGroup
 	if !upToDate {
-		e.saveLastRun(rec)
+		saving.Go(func() { e.saveLastRun(rec) }) // beside the run's own record: two files, two cores
 	}
 	err = run.Write(rec)
+	saving.Wait()
 	if rec.Status != runrec.Interrupted {
 		store.Learn(rec)
 	}
@@ -245,9 +255,11 @@ type execution struct {
 	// The edit's shortcut (held.go): the jobs reported from the record,
 	// and which of its paths the new record keeps.
 	unaffected []bool
+	recorded   *lastRun // the last-run record, when it matched all but the tree
 	lastRec    *lastRun
 	carried    func(rel string) bool
-	unchanged  atomic.Int64 // jobs reported from the record
+	carrying   sync.WaitGroup // the old record's paths being added to seen
+	unchanged  atomic.Int64   // jobs reported from the record
 }
 
 // warnCounter counts the warnings a run gives: a run that warned writes

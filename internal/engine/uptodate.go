@@ -127,6 +127,15 @@ func lastRunPath(root, pipeline string) string {
 	return filepath.Join(root, cache.StateDir, "last-run", pipeline)
 }
 
+// keys are each job's key in the record, which is of plan p.
+func (r *lastRun) keys(p *plan.Plan) map[string]string {
+	keys := make(map[string]string, len(p.Jobs))
+	for i, j := range p.Jobs {
+		keys[j.ID] = r.jobs[i].key.String()
+	}
+	return keys
+}
+
 // loadLastRun reads and decodes a record.
 func loadLastRun(path string) (*lastRun, error) {
 	data, err := fileset.ReadRegular(path, maxLastRun)
@@ -191,6 +200,7 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		e.explain("the last run's record is not used: " + why)
 		return nil
 	}
+	e.recorded = rec
 	changed := rec.changed
 	if !rec.checked {
 		changed = rec.snap.ChangedPaths(e.opts.Root, maxChanged)
@@ -306,6 +316,7 @@ func (e *execution) forgetLastRun() {
 // saveLastRun writes the record after a run every job of which is known
 // to be its entry, with nothing warned.
 func (e *execution) saveLastRun(rec *runrec.Record) {
+	e.carrying.Wait()
 	if e.seen == nil || rec.Status != runrec.Success {
 		return
 	}
