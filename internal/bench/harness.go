@@ -26,6 +26,10 @@ const (
 type Sample struct {
 	Seconds float64
 	RSSKiB  int64 // the largest process of the run's tree (ru_maxrss)
+	// JobSeconds is, for sparkwing, the critical path of the jobs the run
+	// ran (its record's critical_path_ms): the re-run jobs' own time, which
+	// the edit's target allows sparkwing 20 ms above.
+	JobSeconds float64 `json:",omitempty"`
 }
 
 // A Series is every sample of one tool in one scenario on one workload.
@@ -242,7 +246,21 @@ func (e *Entry) measure(scenario string, round int) (Sample, error) {
 	if err := e.prepare(scenario, round); err != nil {
 		return Sample{}, fmt.Errorf("preparing %s: %w", scenario, err)
 	}
-	return e.run(e.Tool.Build(e.P))
+	s, err := e.run(e.Tool.Build(e.P))
+	if t, ok := e.Tool.(jobTimer); ok && err == nil {
+		s.JobSeconds, err = t.JobTime(e.P)
+	}
+	return s, err
+}
+
+// jobTimer is a tool whose runs say how long their jobs took.
+type jobTimer interface {
+	JobTime(p *Project) (float64, error)
+}
+
+// JobMedian is the median of the samples' job time.
+func (s *Series) JobMedian() float64 {
+	return median(s.Samples, func(x Sample) float64 { return x.JobSeconds })
 }
 
 // Check compares every entry's outputs with the first entry's: each tool
