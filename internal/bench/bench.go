@@ -204,6 +204,14 @@ func Run(o Options, command string) (*Results, error) {
 			if err := Check(succeeded(run, series)); err != nil {
 				return res, fmt.Errorf("%s %s: %w", name, sc, err)
 			}
+			if mk := slices.IndexFunc(run, func(e *Entry) bool { return e.Tool.Name() == "make" }); sc == Edit && step.W != nil && mk >= 0 && series[mk].Err == "" {
+				job, err := JobAlone(run[mk], reps)
+				if err != nil {
+					return res, fmt.Errorf("%s: the edited job alone: %w", name, err)
+				}
+				fmt.Fprintf(o.Log, "  %-20s %-8s %-10s median %8.3fs\n", job.Workload, Edit, job.Tool, job.Median())
+				res.Series = append(res.Series, job)
+			}
 		}
 		if step.Memory {
 			if res.Memory, err = measureMemory(entries[0], name); err != nil {

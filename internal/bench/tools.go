@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -146,25 +145,6 @@ func (sparkwing) Clean(p *Project) error {
 
 func (sparkwing) Output(p *Project, i int) string { return p.W.Output(i) }
 
-// JobTime is the critical path of the newest run's jobs, from its record.
-func (sparkwing) JobTime(p *Project) (float64, error) {
-	runs := filepath.Join(p.Dir, ".sparkwing", "runs")
-	ids, err := filepath.Glob(filepath.Join(runs, "2*", "summary.json"))
-	if err != nil || len(ids) == 0 {
-		return 0, fmt.Errorf("no run record in %s (%v)", runs, err)
-	}
-	b, err := os.ReadFile(slices.Max(ids))
-	if err != nil {
-		return 0, err
-	}
-	var rec struct {
-		CriticalPathMS float64 `json:"critical_path_ms"`
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return 0, fmt.Errorf("%s: %v", slices.Max(ids), err)
-	}
-	return rec.CriticalPathMS / 1000, nil
-}
 
 // --- GNU make ---
 
