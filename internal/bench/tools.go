@@ -145,7 +145,6 @@ func (sparkwing) Clean(p *Project) error {
 
 func (sparkwing) Output(p *Project, i int) string { return p.W.Output(i) }
 
-
 // --- GNU make ---
 
 type gnuMake struct{}

@@ -126,6 +126,11 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		return store.LastKeys(p.Name)
 	})
 	e.identity = sync.OnceValues(e.computeIdentity)
+	e.saveCaches = sync.OnceFunc(func() {
+		e.cache.Hasher.Save()
+		e.cache.Tree.Save()
+		e.cache.SaveStats()
+	})
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
 			e.cache.JobEnv = e.runner.Env
@@ -141,11 +146,10 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 				}()
 			}
 		}
-		defer func() {
-			e.cache.Hasher.Save()
-			e.cache.Tree.Save()
-			e.cache.SaveStats()
-		}()
+		defer e.saveCaches()
+	}
+	if e.eligible() == "" {
+		go e.identity() // beside the record's check, which needs it
 	}
 	deps := p.Deps()
 	opts.Observer.RunStarted(ui.RunInfo{ID: run.ID, Pipeline: p.Name, Jobs: len(p.Jobs), Workers: opts.Workers})
@@ -170,7 +174,6 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			e.cache.Tree.Preload()
 		}
 		if e.eligible() == "" {
-			go e.identity()
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 			if e.unaffected != nil {
@@ -194,6 +197,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			Priority:  priorities(deps, p, e.durations),
 		}, e.runJob)
 		e.stopServices()
+		if e.cache != nil {
+			go e.saveCaches() // nothing hashes any more: beside the records
+		}
 	}
 
 	rec := e.record(started, results, ctx.Err() != nil)
@@ -231,21 +237,22 @@ func priorities(deps [][]int, p *plan.Plan, learned runrec.Durations) []float64 
 }
 
 type execution struct {
-	plan      *plan.Plan
-	opts      Options
-	run       *runrec.Run
-	runner    *job.Runner
-	cache     *cache.Cache
-	ws        *cache.Workspace
-	lastKeys  func() map[string]string       // each job's key in the previous run of this pipeline, read once
-	identity  func() (fileset.Digest, error) // computeIdentity's, once
-	durations runrec.Durations               // learned from earlier runs
-	images    *images
-	deploys   *deploys
-	warnings  *warnCounter   // the observer, counting the warnings given
-	seen      *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
-	remote    *remote.Client // nil: no remote cache
-	services  services       // running services, stopped when the run ends
+	plan       *plan.Plan
+	opts       Options
+	run        *runrec.Run
+	runner     *job.Runner
+	cache      *cache.Cache
+	ws         *cache.Workspace
+	lastKeys   func() map[string]string       // each job's key in the previous run of this pipeline, read once
+	identity   func() (fileset.Digest, error) // computeIdentity's, once
+	saveCaches func()                         // writes the stat caches, once (the first caller's wait is everyone's)
+	durations  runrec.Durations               // learned from earlier runs
+	images     *images
+	deploys    *deploys
+	warnings   *warnCounter   // the observer, counting the warnings given
+	seen       *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
+	remote     *remote.Client // nil: no remote cache
+	services   services       // running services, stopped when the run ends
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

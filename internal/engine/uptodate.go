@@ -213,6 +213,14 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		e.explain("the last run's record is not used: " + why)
 		return nil
 	}
+	for i, j := range e.plan.Jobs {
+		// Only when nothing changed: on an edit, each held job touches its
+		// entry and takes the full path if it is gone (fromRecord).
+		if !e.cache.Store.Has(rec.jobs[i].key) {
+			e.explain("the last run's record is not used: the store no longer has the result of job " + j.ID)
+			return nil
+		}
+	}
 	if e.opts.Explain != nil {
 		when := ""
 		if rec.checked {
@@ -270,9 +278,6 @@ func (e *execution) checkLastRun(ctx context.Context) (*lastRun, string) {
 			if d, err := e.cache.Tool(ctx, j, command); err != nil || d != lj.tools[t] {
 				return nil, fmt.Sprintf("tool command %q of job %s prints something else", command, j.ID)
 			}
-		}
-		if !e.cache.Store.Has(lj.key) {
-			return nil, "the store no longer has the result of job " + j.ID
 		}
 	}
 	return rec, ""
