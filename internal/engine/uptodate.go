@@ -206,6 +206,9 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		changed = rec.snap.ChangedPaths(e.opts.Root, maxChanged)
 	}
 	if len(changed) > 0 {
+		// Some job will hash: its stat caches load while the rest is decided.
+		e.cache.Hasher.Preload()
+		e.cache.Tree.Preload()
 		why := changed[0] + " changed"
 		if held := e.holdUnaffected(rec, changed); held != "" {
 			why += "; " + held
