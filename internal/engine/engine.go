@@ -177,10 +177,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			e.seen = &fileset.Seen{}
 			e.cache.Hasher.Seen, e.cache.Tree.Seen = e.seen, e.seen
 			if e.unaffected != nil {
-				// Beside the jobs, which add their own paths: adding is
-				// the same in any order (a path seen with two stats
-				// spoils the record either way).
-				e.carrying.Go(func() { e.seen.AddSnapshotIf(e.lastRec.snap, e.carried) })
+				e.seen.AddSnapshotIf(e.lastRec.snap, e.carried)
 			}
 		}
 		if err := checkTargets(opts.Root, p); err != nil {
@@ -265,8 +262,7 @@ type execution struct {
 	recorded   *lastRun // the last-run record, when it matched all but the tree
 	lastRec    *lastRun
 	carried    func(rel string) bool
-	carrying   sync.WaitGroup // the old record's paths being added to seen
-	unchanged  atomic.Int64   // jobs reported from the record
+	unchanged  atomic.Int64 // jobs reported from the record
 }
 
 // warnCounter counts the warnings a run gives: a run that warned writes

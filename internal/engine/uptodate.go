@@ -324,7 +324,6 @@ func (e *execution) forgetLastRun() {
 // saveLastRun writes the record after a run every job of which is known
 // to be its entry, with nothing warned.
 func (e *execution) saveLastRun(rec *runrec.Record) {
-	e.carrying.Wait()
 	if e.seen == nil || rec.Status != runrec.Success {
 		return
 	}

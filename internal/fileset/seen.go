@@ -31,7 +31,16 @@ import (
 type Seen struct {
 	mu      sync.Mutex
 	paths   map[string]seenStat
+	added   []addedSnapshot // merged in by Snapshot, in order
 	spoiled string
+}
+
+// addedSnapshot is a snapshot added whole (AddSnapshotIf): its paths are
+// merged with the rest when the run's snapshot is taken, which costs a
+// pass over sorted lists instead of a map insert per path.
+type addedSnapshot struct {
+	snap *Snapshot
+	keep func(rel string) bool
 }
 
 // seenStat is a path's stat, or that it did not exist.
@@ -50,14 +59,27 @@ func (s *Seen) add(rel string, st seenStat) {
 		s.paths = map[string]seenStat{}
 	}
 	was, ok := s.paths[rel]
-	switch {
-	case ok && (was == seenStat{} || st == seenStat{}):
-		st = seenStat{} // too recent to trust once: unknown
-	case ok && was != st:
-		s.spoil(rel + " changed during the run")
-		return
+	if ok {
+		var agree bool
+		if st, agree = both(was, st); !agree {
+			s.spoil(rel + " changed during the run")
+			return
+		}
 	}
 	s.paths[rel] = st
+}
+
+// both is what a path seen twice in one run is recorded as: unknown if
+// either time was too recent to trust, else its stat if both agree
+// (agree false: it changed during the run).
+func both(a, b seenStat) (st seenStat, agree bool) {
+	switch {
+	case a == seenStat{} || b == seenStat{}:
+		return seenStat{}, true
+	case a != b:
+		return seenStat{}, false
+	}
+	return a, true
 }
 
 // Racy adds a path the run relied on whose stat is too recent to trust:
@@ -121,7 +143,43 @@ func (s *Seen) Snapshot() (*Snapshot, error) {
 	for i, p := range snap.paths {
 		snap.stats[i] = s.paths[p]
 	}
+	for _, a := range s.added {
+		var err error
+		if snap, err = merge(snap, a.snap, a.keep); err != nil {
+			s.spoiled = err.Error()
+			return nil, err
+		}
+	}
 	return snap, nil
+}
+
+// merge is the paths of x and those of y that keep reports true for, each
+// once (see both).
+func merge(x, y *Snapshot, keep func(rel string) bool) (*Snapshot, error) {
+	out := &Snapshot{paths: make([]string, 0, len(x.paths)+len(y.paths)), stats: make([]seenStat, 0, len(x.paths)+len(y.paths))}
+	i, j := 0, 0
+	for i < len(x.paths) || j < len(y.paths) {
+		if j < len(y.paths) && !keep(y.paths[j]) {
+			j++
+			continue
+		}
+		switch {
+		case j == len(y.paths) || i < len(x.paths) && x.paths[i] < y.paths[j]:
+			out.paths, out.stats = append(out.paths, x.paths[i]), append(out.stats, x.stats[i])
+			i++
+		case i == len(x.paths) || y.paths[j] < x.paths[i]:
+			out.paths, out.stats = append(out.paths, y.paths[j]), append(out.stats, y.stats[j])
+			j++
+		default:
+			st, agree := both(x.stats[i], y.stats[j])
+			if !agree {
+				return nil, errors.New(x.paths[i] + " changed during the run")
+			}
+			out.paths, out.stats = append(out.paths, x.paths[i]), append(out.stats, st)
+			i, j = i+1, j+1
+		}
+	}
+	return out, nil
 }
 
 // Snapshot is the paths a run relied on, with their stats.
@@ -330,19 +388,13 @@ func (s *Seen) AddSnapshot(snap *Snapshot) {
 }
 
 // AddSnapshotIf adds the paths of snap that keep reports true for, with
-// their stats, as seen by this run.
+// their stats, as seen by this run. keep is called when the run's
+// snapshot is taken.
 func (s *Seen) AddSnapshotIf(snap *Snapshot, keep func(rel string) bool) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
-	if s.paths == nil {
-		s.paths = make(map[string]seenStat, len(snap.paths))
-	}
-	s.mu.Unlock()
-	for i, p := range snap.paths {
-		if keep(p) {
-			s.add(p, snap.stats[i])
-		}
-	}
+	defer s.mu.Unlock()
+	s.added = append(s.added, addedSnapshot{snap, keep})
 }

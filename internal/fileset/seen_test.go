@@ -255,3 +255,49 @@ func TestCheckFindsWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestAddedSnapshotsMerge: a snapshot added whole is merged with what the
+// run saw itself as if each path had been added on its own: the union,
+// sorted, of the paths keep allows; a path seen both ways with the same
+// stat once, unknown if either time was unknown, and the whole spoiled if
+// the stats differ.
+func TestAddedSnapshotsMerge(t *testing.T) {
+	k := func(ino int64) seenStat { return seenStat{key: statKey{ino: ino, size: 1}} }
+	old := &Snapshot{
+		paths: []string{"a", "b", "c", "d", "skip"},
+		stats: []seenStat{k(1), k(2), k(3), {}, k(5)},
+	}
+	keep := func(rel string) bool { return rel != "skip" }
+
+	s := &Seen{}
+	s.add("0", k(10))
+	s.add("b", k(2))       // the same stat
+	s.add("c", seenStat{}) // unknown this time
+	s.add("d", k(4))       // unknown in the old snapshot
+	s.add("e", k(11))      // only here
+	s.AddSnapshotIf(old, keep)
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Snapshot{
+		paths: []string{"0", "a", "b", "c", "d", "e"},
+		stats: []seenStat{k(10), k(1), k(2), {}, {}, k(11)},
+	}
+	if !slices.Equal(snap.paths, want.paths) || !slices.Equal(snap.stats, want.stats) {
+		t.Fatalf("merged %v %v, want %v %v", snap.paths, snap.stats, want.paths, want.stats)
+	}
+
+	s = &Seen{}
+	s.add("b", k(9)) // b changed during the run
+	s.AddSnapshotIf(old, keep)
+	if _, err := s.Snapshot(); err == nil || !strings.Contains(err.Error(), "b changed during the run") {
+		t.Fatalf("a path seen with two stats: %v", err)
+	}
+	s = &Seen{}
+	s.add("skip", k(9)) // not kept from the old snapshot: no conflict
+	s.AddSnapshotIf(old, keep)
+	if snap, err := s.Snapshot(); err != nil || !slices.Contains(snap.paths, "skip") || snap.Len() != 5 {
+		t.Fatalf("a path keep leaves out: %v, %v", snap, err)
+	}
+}
