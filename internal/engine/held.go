@@ -72,19 +72,34 @@ func (r *relation) jobs(rel string, fn func(i int)) {
 	if path.Base(rel) == ".gitignore" {
 		rel = path.Dir(rel) // its rules apply to the whole directory
 	}
+	r.below(rel, fn)
+	r.startsUpFrom(rel, fn)
+}
+
+// below calls fn with the jobs that rely on every path, and those with a
+// start below rel.
+func (r *relation) below(rel string, fn func(i int)) {
 	for _, i := range r.every {
 		fn(i)
 	}
 	for _, i := range r.above[rel] {
 		fn(i)
 	}
-	for d := rel; ; d = path.Dir(d) {
-		for _, i := range r.at[d] {
-			fn(i)
-		}
+}
+
+// startsUpFrom calls fn with the jobs with a start at dir or above it.
+func (r *relation) startsUpFrom(dir string, fn func(i int)) {
+	for d := dir; ; d = path.Dir(d) {
+		r.startsAt(d, fn)
 		if d == "." {
 			return
 		}
+	}
+}
+
+func (r *relation) startsAt(d string, fn func(i int)) {
+	for _, i := range r.at[d] {
+		fn(i)
 	}
 }
 
@@ -126,14 +141,40 @@ func (e *execution) holdUnaffected(rec *lastRun, changed []string) string {
 	// A path a held job relates to is unchanged (a changed one makes every
 	// job it relates to re-checked); one that only re-checked jobs relate
 	// to is theirs to add again, as they find it.
-	e.carried = func(p string) bool {
-		forHeld, forOthers := false, false
-		rel.jobs(p, func(i int) {
-			forHeld, forOthers = forHeld || held[i], forOthers || !held[i]
-		})
-		return forHeld || !forOthers
-	}
+	e.carried = carriedBy(rel, held)
 	return ""
+}
+
+// carriedBy says of a path of the old record whether the new one keeps it:
+// when a held job relates to it, or no job does. (Relations are cached
+// by directory: it is asked of every path the old record holds. Not safe
+// for concurrent use.)
+func carriedBy(rel *relation, held []bool) func(p string) bool {
+	type sides struct{ held, others bool }
+	note := func(s *sides) func(int) {
+		return func(i int) { s.held, s.others = s.held || held[i], s.others || !held[i] }
+	}
+	byDir := map[string]sides{} // the jobs of the starts at and above each directory
+	return func(p string) bool {
+		if path.Base(p) == ".gitignore" {
+			p = path.Dir(p)
+		}
+		var s sides
+		if p != "." {
+			dir := path.Dir(p)
+			d, ok := byDir[dir]
+			if !ok {
+				rel.startsUpFrom(dir, note(&d))
+				byDir[dir] = d
+			}
+			s = d
+			rel.startsAt(p, note(&s))
+		} else {
+			rel.startsUpFrom(p, note(&s))
+		}
+		rel.below(p, note(&s))
+		return s.held || !s.others
+	}
 }
 
 // fromRecord reports held job i as the record has it: a hit whose

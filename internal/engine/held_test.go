@@ -61,3 +61,37 @@ func TestRelation(t *testing.T) {
 		}
 	}
 }
+
+// TestCarriedBy: the new record keeps a path of the old one exactly when a
+// held job relates to it or no job does, whatever the order paths come in
+// (the answer is cached by directory).
+func TestCarriedBy(t *testing.T) {
+	p := &plan.Plan{Jobs: []plan.Job{
+		{ID: "api", Inputs: []string{"svc/api/**"}, Outputs: []string{"out/api"}},
+		{ID: "web", Inputs: []string{"svc/web/*.ts"}},
+		{ID: "docs", Inputs: []string{"*.md"}},
+		{ID: "deep", Inputs: []string{"svc/api/sub/x.txt"}},
+	}}
+	rel := relate(p)
+	paths := []string{".", ".gitignore", "README.md", "svc", "svc/.gitignore", "svc/api", "svc/api/main.go",
+		"svc/api/sub", "svc/api/sub/x.txt", "svc/api/sub/y.txt", "svc/api/sub/.gitignore", "svc/web/app.ts",
+		"svc/web/sub/a.ts", "out/api", "out/other", "elsewhere/file"}
+	for mask := range 1 << len(p.Jobs) {
+		held := make([]bool, len(p.Jobs))
+		for i := range held {
+			held[i] = mask&(1<<i) != 0
+		}
+		reversed := slices.Clone(paths)
+		slices.Reverse(reversed)
+		for _, order := range [][]string{paths, reversed} {
+			carried := carriedBy(rel, held)
+			for _, path := range order {
+				forHeld, forOthers := false, false
+				rel.jobs(path, func(i int) { forHeld, forOthers = forHeld || held[i], forOthers || !held[i] })
+				if want := forHeld || !forOthers; carried(path) != want {
+					t.Errorf("held %v: carried(%s) = %v, want %v", held, path, !want, want)
+				}
+			}
+		}
+	}
+}
