@@ -1,6 +1,9 @@
 package plan
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // findCycle returns a dependency cycle as a path of ids whose first and
 // last element are the same job, or nil. Depth-first, in declaration order,
@@ -129,7 +132,8 @@ func CriticalPath(deps [][]int, dur []time.Duration) ([]int, time.Duration) {
 	}
 	var path []int
 	for i := end; i >= 0; i = prev[i] {
-		path = append([]int{i}, path...)
+		path = append(path, i)
 	}
+	slices.Reverse(path)
 	return path, finish[end]
 }
