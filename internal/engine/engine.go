@@ -130,6 +130,9 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		e.cache.Hasher.Save()
 		e.cache.Tree.Save()
 		e.cache.SaveStats()
+		for _, k := range e.touch {
+			e.cache.Store.Touch(k)
+		}
 	})
 	if e.cache != nil {
 		if e.cache.JobEnv == nil {
@@ -242,7 +245,7 @@ type execution struct {
 	ws         *cache.Workspace
 	lastKeys   func() map[string]string       // each job's key in the previous run of this pipeline, read once
 	identity   func() (fileset.Digest, error) // computeIdentity's, once
-	saveCaches func()                         // writes the stat caches, once (the first caller's wait is everyone's)
+	saveCaches func()                         // writes the stat caches and touches e.touch, once (the first caller's wait is everyone's)
 	durations  runrec.Durations               // learned from earlier runs
 	images     *images
 	deploys    *deploys
@@ -255,6 +258,7 @@ type execution struct {
 	jobs    []runrec.Job              // filled in by runJob, one element per job
 	outputs map[string]fileset.Digest // output digest of each finished job
 	last    map[string]lastJob        // by job: what the last-run record needs of it (remember)
+	touch   []cache.Key               // the entries of the jobs held from the record
 
 	// The edit's shortcut (held.go): the jobs reported from the record,
 	// and which of its paths the new record keeps.

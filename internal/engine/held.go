@@ -72,34 +72,19 @@ func (r *relation) jobs(rel string, fn func(i int)) {
 	if path.Base(rel) == ".gitignore" {
 		rel = path.Dir(rel) // its rules apply to the whole directory
 	}
-	r.below(rel, fn)
-	r.startsUpFrom(rel, fn)
-}
-
-// below calls fn with the jobs that rely on every path, and those with a
-// start below rel.
-func (r *relation) below(rel string, fn func(i int)) {
 	for _, i := range r.every {
 		fn(i)
 	}
 	for _, i := range r.above[rel] {
 		fn(i)
 	}
-}
-
-// startsUpFrom calls fn with the jobs with a start at dir or above it.
-func (r *relation) startsUpFrom(dir string, fn func(i int)) {
-	for d := dir; ; d = path.Dir(d) {
-		r.startsAt(d, fn)
+	for d := rel; ; d = path.Dir(d) {
+		for _, i := range r.at[d] {
+			fn(i)
+		}
 		if d == "." {
 			return
 		}
-	}
-}
-
-func (r *relation) startsAt(d string, fn func(i int)) {
-	for _, i := range r.at[d] {
-		fn(i)
 	}
 }
 
@@ -151,28 +136,34 @@ func (e *execution) holdUnaffected(rec *lastRun, changed []string) string {
 // for concurrent use.)
 func carriedBy(rel *relation, held []bool) func(p string) bool {
 	type sides struct{ held, others bool }
-	note := func(s *sides) func(int) {
-		return func(i int) { s.held, s.others = s.held || held[i], s.others || !held[i] }
+	add := func(s *sides, jobs []int) {
+		for _, i := range jobs {
+			s.held, s.others = s.held || held[i], s.others || !held[i]
+		}
 	}
-	byDir := map[string]sides{} // the jobs of the starts at and above each directory
+	byDir := map[string]sides{} // the jobs with a start at or above each directory
 	return func(p string) bool {
 		if path.Base(p) == ".gitignore" {
-			p = path.Dir(p)
+			p = path.Dir(p) // as relation.jobs
 		}
 		var s sides
 		if p != "." {
 			dir := path.Dir(p)
 			d, ok := byDir[dir]
 			if !ok {
-				rel.startsUpFrom(dir, note(&d))
+				for q := dir; ; q = path.Dir(q) {
+					add(&d, rel.at[q])
+					if q == "." {
+						break
+					}
+				}
 				byDir[dir] = d
 			}
 			s = d
-			rel.startsAt(p, note(&s))
-		} else {
-			rel.startsUpFrom(p, note(&s))
 		}
-		rel.below(p, note(&s))
+		add(&s, rel.at[p])
+		add(&s, rel.every)
+		add(&s, rel.above[p])
 		return s.held || !s.others
 	}
 }
@@ -189,7 +180,7 @@ func (e *execution) fromRecord(i int) (rj runrec.Job, st sched.Status, ok bool) 
 			return rj, st, false
 		}
 	}
-	if e.cache.Store.Touch(lj.key) != nil { // also keeps it from being pruned first
+	if !e.cache.Store.Has(lj.key) {
 		return rj, st, false
 	}
 	e.showCached(j.ID, lj.text)
@@ -197,6 +188,7 @@ func (e *execution) fromRecord(i int) (rj runrec.Job, st sched.Status, ok bool) 
 	e.ended(j.ID)
 	e.mu.Lock()
 	e.last[j.ID] = lj
+	e.touch = append(e.touch, lj.key) // used: pruned last (saveCaches)
 	e.mu.Unlock()
 	e.unchanged.Add(1)
 	return runrec.Job{Status: runrec.Cached, Key: lj.key.String(), Cache: runrec.Cache{Result: "hit"}, LogDigest: lj.log},
