@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -503,16 +504,25 @@ func machine() string {
 }
 
 // Rewrite renders RESULTS.md and ratios.svg again from dir/results.json,
-// after a change to NOTES.md or to the report, without measuring again.
+// and LOADED.md from dir/loaded-results.json if there is one, after a
+// change to NOTES.md or to the report, without measuring again.
 func Rewrite(dir string) error {
-	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		return err
+	for _, name := range []string{"results.json", "loaded-results.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) && name != "results.json" {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var r Results
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+		}
+		r.Gate = gate(&r)
+		if err := r.Write(dir); err != nil {
+			return err
+		}
 	}
-	var r Results
-	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
-	}
-	r.Gate = gate(&r)
-	return r.Write(dir)
+	return nil
 }

@@ -107,7 +107,9 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "- **Date:** %s\n- **Machine:** %s\n- **Command:** `%s`\n", r.Date, r.Machine, r.Command)
 	b.WriteString("- **Method:** every tool gets its own copy of each generated workload (a git repository), configured the way its documentation recommends with caching on where it has one, and 2 workers. Runs are interleaved: a warm-up run of each tool (except for cold runs, which start from nothing anyway), then rounds in which every tool runs once, each round starting one tool later. Times are medians with the min–max spread; peak RSS is the largest process of the run (`ru_maxrss`), which for Bazel is the client only, not its server. After each scenario the outputs of every tool are compared byte for byte.\n")
 	b.WriteString("- **Ratio** = the tool's median ÷ sparkwing's median: above 1, sparkwing is faster.\n\n")
-	b.WriteString("![ratios](ratios.svg)\n\n")
+	if !r.Loaded { // a loaded run draws no chart
+		b.WriteString("![ratios](ratios.svg)\n\n")
+	}
 	r.headline(&b)
 	groups := r.groups()
 	for _, sc := range scenarioTitles {
