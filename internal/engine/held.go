@@ -170,9 +170,9 @@ func carriedBy(rel *relation, held []bool) func(p string) bool {
 
 // fromRecord reports held job i as the record has it: a hit whose
 // outputs are in place. ok is false when the store no longer has its
-// entry (pruned since the check), or a job it needs ended with other
-// outputs than the record's (one that had to run after all, and made
-// something else): the job then takes the full path.
+// entry (pruned since the record was written), or a job it needs ended
+// with other outputs than the record's (one that had to run after all,
+// and made something else): the job then takes the full path.
 func (e *execution) fromRecord(i int) (rj runrec.Job, st sched.Status, ok bool) {
 	j, lj := e.plan.Jobs[i], e.lastRec.jobs[i]
 	for n, d := range e.needDigests(j) {

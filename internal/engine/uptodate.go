@@ -217,8 +217,8 @@ func (e *execution) upToDate(ctx context.Context) []sched.Result {
 		return nil
 	}
 	for i, j := range e.plan.Jobs {
-		// Only when nothing changed: on an edit, each held job touches its
-		// entry and takes the full path if it is gone (fromRecord).
+		// Only when nothing changed: on an edit, each held job checks its
+		// own entry and takes the full path if it is gone (fromRecord).
 		if !e.cache.Store.Has(rec.jobs[i].key) {
 			e.explain("the last run's record is not used: the store no longer has the result of job " + j.ID)
 			return nil
