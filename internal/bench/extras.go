@@ -48,16 +48,21 @@ type Start struct {
 	Hello, Sparkwing    float64 // seconds, median wall time of one start
 	HelloInit, SwInit   float64 // milliseconds, median sum of GODEBUG=inittrace=1
 	BinaryMiB, HelloMiB float64
-	// Dynamic says the sparkwing binary is linked against libc (built with
-	// cgo), whose loading and relocation cost about 0.7 ms per start here.
-	Dynamic bool
+	// Linking is "static", or "dynamic" for a sparkwing binary linked
+	// against libc (built with cgo), whose loading and relocation cost
+	// about 0.7 ms per start here; "" in results from before it was kept.
+	Linking string `json:",omitempty"`
 }
 
-func (s *Start) linking() string {
-	if s.Dynamic {
-		return "a dynamically linked (cgo)"
+// binary names the binary for the report: "a static binary ", say.
+func (s *Start) binary() string {
+	switch s.Linking {
+	case "static":
+		return "a static binary "
+	case "dynamic":
+		return "a dynamically linked (cgo) binary "
 	}
-	return "a static"
+	return "binary "
 }
 
 // Ratio is sparkwing's start over the stdlib program's.
@@ -124,23 +129,23 @@ func MeasureStart(sparkwing, work string, reps int) (*Start, error) {
 		*f.to = float64(st.Size()) / (1 << 20)
 	}
 	var err error
-	s.Dynamic, err = dynamic(sparkwing)
+	s.Linking, err = linking(sparkwing)
 	return s, err
 }
 
-// dynamic says whether an ELF program asks for a dynamic loader.
-func dynamic(path string) (bool, error) {
+// linking says whether an ELF program asks for a dynamic loader.
+func linking(path string) (string, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return true, nil
+			return "dynamic", nil
 		}
 	}
-	return false, nil
+	return "static", nil
 }
 
 // initTime is the sum of a start's package initialisation, from

@@ -165,8 +165,8 @@ func (r *Results) headline(b *strings.Builder) {
 		}
 	}
 	if s := r.Start; s != nil {
-		fmt.Fprintf(b, "- Start-up: `sparkwing --version` takes **%s** a stdlib-only Go program's start (package initialisation %.1f ms against %.1f ms, `GODEBUG=inittrace=1`; %s binary %.1f MiB against %.1f MiB).\n",
-			fmtRatio(s.Ratio()), s.SwInit, s.HelloInit, s.linking(), s.BinaryMiB, s.HelloMiB)
+		fmt.Fprintf(b, "- Start-up: `sparkwing --version` takes **%s** a stdlib-only Go program's start (package initialisation %.1f ms against %.1f ms, `GODEBUG=inittrace=1`; %s%.1f MiB against %.1f MiB).\n",
+			fmtRatio(s.Ratio()), s.SwInit, s.HelloInit, s.binary(), s.BinaryMiB, s.HelloMiB)
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(b, "- Memory: sparkwing's no-op on %s peaks at **%.0f MiB** resident (VmHWM, median of 3).\n", m.Workload, m.MiB)
@@ -209,8 +209,8 @@ func (r *Results) SummaryLines() []string {
 		out = append(out, fmt.Sprintf("memory: sparkwing's no-op on %s peaks at %.0f MiB resident (VmHWM)", m.Workload, m.MiB))
 	}
 	if s := r.Start; s != nil {
-		out = append(out, fmt.Sprintf("start-up: sparkwing --version takes %.2f× a stdlib-only Go program's start (init %.1f ms against %.1f ms; %s binary)",
-			s.Ratio(), s.SwInit, s.HelloInit, s.linking()))
+		out = append(out, fmt.Sprintf("start-up: sparkwing --version takes %.2f× a stdlib-only Go program's start (init %.1f ms against %.1f ms; %s%.1f MiB)",
+			s.Ratio(), s.SwInit, s.HelloInit, s.binary(), s.BinaryMiB))
 	}
 	return out
 }
