@@ -205,7 +205,8 @@ func Run(o Options, command string) (*Results, error) {
 			if err := Check(succeeded(run, series)); err != nil {
 				return res, fmt.Errorf("%s %s: %w", name, sc, err)
 			}
-			if mk := slices.IndexFunc(run, func(e *Entry) bool { return e.Tool.Name() == "make" }); sc == Edit && step.W != nil && mk >= 0 && series[mk].Err == "" {
+			mk := slices.IndexFunc(run, func(e *Entry) bool { return e.Tool.Name() == "make" })
+			if sc == Edit && step.W != nil && mk >= 0 && series[mk].Err == "" {
 				job, err := JobAlone(run[mk], reps)
 				if err != nil {
 					return res, fmt.Errorf("%s: the edited job alone: %w", name, err)
