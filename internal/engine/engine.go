@@ -191,10 +191,15 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			os.RemoveAll(run.Dir)
 			return nil, err
 		}
+		var done []bool
+		if e.unaffected != nil {
+			done = e.reportHeld(deps)
+		}
 		results = sched.Run(ctx, deps, sched.Options{
 			Workers:   opts.Workers,
 			KeepGoing: opts.KeepGoing,
 			Priority:  priorities(deps, p, e.durations),
+			Done:      done,
 		}, e.runJob)
 		e.stopServices()
 		if e.cache != nil {
@@ -287,14 +292,13 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 	obs := e.opts.Observer
 	obs.JobStarted(j.ID)
 	t0 := time.Now()
-	rj, st, ok := runrec.Job{}, sched.Status(0), false
-	if e.unaffected != nil && e.unaffected[i] {
-		rj, st, ok = e.fromRecord(i)
-	}
-	if !ok {
+	var rj runrec.Job
+	var st sched.Status
+	if e.unaffected != nil && e.unaffected[i] && e.holds(i) {
+		rj, st = e.fromRecord(i), sched.Succeeded
+	} else {
 		rj, st = e.do(ctx, j)
 	}
-	rj.ID = j.ID
 	if rj.Status != runrec.Cached {
 		logPath := e.run.LogPath(j.ID)
 		if rj.Status == runrec.Failed {
@@ -307,12 +311,19 @@ func (e *execution) runJob(ctx context.Context, i, worker int) sched.Status {
 			rj.Log = "logs/" + j.ID + ".log"
 		}
 	}
+	e.finishJob(i, rj, t0)
+	return st
+}
+
+// finishJob records job i's result, begun at t0, and tells the observer.
+func (e *execution) finishJob(i int, rj runrec.Job, t0 time.Time) {
+	j := e.plan.Jobs[i]
+	rj.ID = j.ID
 	rj.DurationMS = time.Since(t0).Milliseconds()
 	e.mu.Lock()
 	e.jobs[i] = rj
 	e.mu.Unlock()
-	obs.JobFinished(rj, e.run.LogPath(j.ID))
-	return st
+	e.opts.Observer.JobFinished(rj, e.run.LogPath(j.ID))
 }
 
 // execute runs j, with its output going to its log and the observer.

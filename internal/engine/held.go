@@ -3,11 +3,12 @@ package engine
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
-	"github.com/sparkwing-dev/sparkwing/internal/sched"
 )
 
 // The edit's shortcut. When the last-run record does not hold because
@@ -168,21 +169,25 @@ func carriedBy(rel *relation, held []bool) func(p string) bool {
 	}
 }
 
-// fromRecord reports held job i as the record has it: a hit whose
-// outputs are in place. ok is false when the store no longer has its
-// entry (pruned since the record was written), or a job it needs ended
-// with other outputs than the record's (one that had to run after all,
-// and made something else): the job then takes the full path.
-func (e *execution) fromRecord(i int) (rj runrec.Job, st sched.Status, ok bool) {
+// holds says whether held job i can be reported from the record: not
+// when the store no longer has its entry (pruned since the record was
+// written), nor when a job it needs ended with other outputs than the
+// record's (one that had to run after all, and made something else). The
+// job then takes the full path.
+func (e *execution) holds(i int) bool {
 	j, lj := e.plan.Jobs[i], e.lastRec.jobs[i]
 	for n, d := range e.needDigests(j) {
 		if d != e.lastRec.jobs[e.plan.Index(n)].output {
-			return rj, st, false
+			return false
 		}
 	}
-	if !e.cache.Store.Has(lj.key) {
-		return rj, st, false
-	}
+	return e.cache.Store.Has(lj.key)
+}
+
+// fromRecord reports held job i as the record has it (holds said it
+// can): a hit whose outputs are in place.
+func (e *execution) fromRecord(i int) runrec.Job {
+	j, lj := e.plan.Jobs[i], e.lastRec.jobs[i]
 	e.showCached(j.ID, lj.text)
 	e.setOutput(j.ID, lj.output)
 	e.ended(j.ID)
@@ -191,6 +196,24 @@ func (e *execution) fromRecord(i int) (rj runrec.Job, st sched.Status, ok bool) 
 	e.touch = append(e.touch, lj.key) // used: pruned last (saveCaches)
 	e.mu.Unlock()
 	e.unchanged.Add(1)
-	return runrec.Job{Status: runrec.Cached, Key: lj.key.String(), Cache: runrec.Cache{Result: "hit"}, LogDigest: lj.log},
-		sched.Succeeded, true
+	return runrec.Job{Status: runrec.Cached, Key: lj.key.String(), Cache: runrec.Cache{Result: "hit"}, LogDigest: lj.log}
+}
+
+// reportHeld reports from the record, before the scheduler starts and in
+// the order of the plan's needs, every held job whose needs it reported
+// too, and returns which. A chain of held jobs then costs no hand-off
+// between workers per job. The others are left to the scheduler, with
+// the jobs that need them.
+func (e *execution) reportHeld(deps [][]int) []bool {
+	done := make([]bool, len(deps))
+	for _, i := range plan.Topo(deps) {
+		if !e.unaffected[i] || slices.ContainsFunc(deps[i], func(d int) bool { return !done[d] }) || !e.holds(i) {
+			continue
+		}
+		t0 := time.Now()
+		e.opts.Observer.JobStarted(e.plan.Jobs[i].ID)
+		e.finishJob(i, e.fromRecord(i), t0)
+		done[i] = true
+	}
+	return done
 }

@@ -41,6 +41,10 @@ type Options struct {
 	Workers   int       // at least 1
 	KeepGoing bool      // after a failure, go on with everything not downstream of it
 	Priority  []float64 // higher runs first among ready tasks; nil: index order
+	// Done, if set, marks the tasks already done (succeeded) before Run:
+	// they are not run, and count as finished for the tasks that need them.
+	// A done task's needs must be done too.
+	Done []bool
 }
 
 // Result is the outcome of one task.
@@ -93,12 +97,19 @@ func newState(deps [][]int, opts Options) *state {
 	s.cond = sync.NewCond(&s.mu)
 	s.ready.prio = opts.Priority
 	now := time.Now()
+	done := func(i int) bool { return opts.Done != nil && opts.Done[i] }
 	for i, ds := range deps {
-		s.pending[i] = len(ds)
-		for _, d := range ds {
-			s.dependents[d] = append(s.dependents[d], i)
+		if done(i) {
+			s.results[i] = Result{Status: Succeeded, Ready: now, Start: now, End: now}
+			continue
 		}
-		if len(ds) == 0 {
+		for _, d := range ds {
+			if !done(d) {
+				s.pending[i]++
+				s.dependents[d] = append(s.dependents[d], i)
+			}
+		}
+		if s.pending[i] == 0 {
 			s.results[i].Ready = now
 			heap.Push(&s.ready, i)
 		}

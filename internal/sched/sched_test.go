@@ -3,6 +3,7 @@ package sched
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,5 +198,42 @@ func TestPriorityOrdersReadyTasks(t *testing.T) {
 func TestEmptyGraph(t *testing.T) {
 	if res := Run(context.Background(), nil, Options{Workers: 2}, nil); len(res) != 0 {
 		t.Fatal(res)
+	}
+}
+
+// TestDoneTasksAreNotRun: tasks marked done are reported succeeded and
+// never run, and the tasks that need them run at once, on random graphs
+// where a closed-downward set (every done task's needs done) is marked.
+func TestDoneTasksAreNotRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 50 {
+		deps := randomDAG(r, 30)
+		done := make([]bool, len(deps))
+		for _, i := range r.Perm(len(deps)) {
+			if r.IntN(2) == 0 && !slices.ContainsFunc(deps[i], func(d int) bool { return !done[d] }) {
+				done[i] = true
+			}
+		}
+		var mu sync.Mutex
+		ran := map[int]bool{}
+		res := Run(context.Background(), deps, Options{Workers: 3, Done: done}, func(_ context.Context, i, _ int) Status {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, d := range deps[i] {
+				if !done[d] && !ran[d] {
+					t.Errorf("task %d ran before its need %d", i, d)
+				}
+			}
+			ran[i] = true
+			return Succeeded
+		})
+		for i := range deps {
+			if done[i] == ran[i] {
+				t.Fatalf("task %d: done %v, ran %v", i, done[i], ran[i])
+			}
+			if res[i].Status != Succeeded {
+				t.Fatalf("task %d: %v", i, res[i].Status)
+			}
+		}
 	}
 }
