@@ -204,8 +204,20 @@ func (c *Cache) Tool(ctx context.Context, j plan.Job, command string) (fileset.D
 func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entry) (*Entry, error) {
 	e := meta
 	e.Key, e.Manifest, e.OutputDigest = comp.Key.String(), comp.Manifest, OutputDigest(outputs).String()
+	budget := int64(inlineBudget)
 	for _, o := range outputs {
-		if isFile(o) {
+		switch {
+		case !isFile(o) || o.Size == 0:
+		case o.Size <= min(InlineOutput, budget):
+			data, err := fileset.ReadRegular(c.abs(o.Path), o.Size)
+			if err != nil {
+				return nil, err
+			}
+			if sum := sha256.Sum256(data); int64(len(data)) != o.Size || hex.EncodeToString(sum[:]) != o.Digest {
+				return nil, fmt.Errorf("output %s changed while it was stored", o.Path)
+			}
+			o.Data, budget = data, budget-o.Size
+		default:
 			d, size, err := c.Store.PutFile(c.abs(o.Path), o.Digest)
 			if err != nil {
 				return nil, err

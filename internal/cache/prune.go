@@ -71,14 +71,9 @@ func (s *Store) scan(dry bool) ([]EntryInfo, map[string]int64, error) {
 			return
 		}
 		ei := EntryInfo{Key: e.Key, Project: e.Project, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size()}
-		for _, o := range e.Outputs {
-			if isFile(o) {
-				ei.blobs = append(ei.blobs, o.Digest)
-			}
-		}
-		ei.blobs = append(ei.blobs, e.Log)
-		for _, b := range ei.blobs {
-			ei.Bytes += blobs[b]
+		for _, b := range e.Blobs() {
+			ei.blobs = append(ei.blobs, b.Digest)
+			ei.Bytes += blobs[b.Digest]
 		}
 		entries = append(entries, ei)
 	})

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -126,7 +128,7 @@ func (w *Workspace) restoreOne(s *Store, o Output, h *fileset.Hasher) (bool, err
 			return false, nil
 		}
 	}
-	return true, w.place(o.Path, func(tmp string) error { return w.writeBlob(s, tmp, o.Digest, o.Size, mode&modeBits) })
+	return true, w.place(o.Path, func(tmp string) error { return w.writeFile(s, tmp, o, mode&modeBits) })
 }
 
 func (w *Workspace) abs(rel string) string { return filepath.Join(w.Dir, filepath.FromSlash(rel)) }
@@ -164,13 +166,23 @@ func (w *Workspace) place(dest string, create func(name string) error) error {
 	return err
 }
 
-// writeBlob writes a verified copy of a blob at name with mode.
-func (w *Workspace) writeBlob(s *Store, name, digest string, size int64, mode fs.FileMode) error {
+// writeFile writes a verified copy of file output o, from its entry or
+// its blob, at name with mode.
+func (w *Workspace) writeFile(s *Store, name string, o Output, mode fs.FileMode) error {
+	if inline(o) {
+		if sum := sha256.Sum256(o.Data); int64(len(o.Data)) != o.Size || hex.EncodeToString(sum[:]) != o.Digest {
+			return &CorruptError{What: "entry's copy of " + o.Path, Err: fmt.Errorf("%d bytes that hash to %x", len(o.Data), sum[:6])}
+		}
+	}
 	f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = s.CopyBlob(f, digest, size)
+	if inline(o) {
+		_, err = f.Write(o.Data)
+	} else {
+		_, err = s.CopyBlob(f, o.Digest, o.Size)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

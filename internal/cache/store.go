@@ -78,7 +78,20 @@ type Output struct {
 	Size     int64  `json:"size,omitempty"`
 	Link     string `json:"link,omitempty"`     // a symlink's text
 	HardLink string `json:"hardlink,omitempty"` // an earlier output this file is hard-linked to
+	Data     []byte `json:"data,omitempty"`     // a small file's content, kept in the entry (see InlineOutput)
 }
+
+// A file output of at most InlineOutput bytes is kept in its entry, up to
+// inlineBudget bytes an entry, and an empty one is not stored at all: a
+// blob costs a file created (and, in a new store, a directory), which on
+// some disks costs more than a tiny job does. Such an output is no blob.
+const (
+	InlineOutput = 4 << 10
+	inlineBudget = 64 << 10
+)
+
+// inline reports whether file output o needs no blob.
+func inline(o Output) bool { return o.Size == 0 || o.Data != nil }
 
 func (s *Store) entryPath(k Key) string {
 	h := k.Hex()
@@ -200,7 +213,7 @@ func (e *Entry) Blobs() []Blob {
 		}
 	}
 	for _, o := range e.Outputs {
-		if isFile(o) {
+		if isFile(o) && !inline(o) {
 			add(o.Digest, o.Size)
 		}
 	}

@@ -3,7 +3,9 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,7 @@ func stored(t *testing.T) (*Store, string, *Entry, *fileset.Hasher) {
 	os.MkdirAll(filepath.Join(root, "out/sub"), 0o755)
 	os.WriteFile(filepath.Join(root, "out/big.txt"), bytes.Repeat([]byte("compressible "), 2000), 0o644)
 	os.WriteFile(filepath.Join(root, "out/sub/tool"), []byte("#!/bin/sh\necho hi\n"), 0o755)
+	os.WriteFile(filepath.Join(root, "out/empty"), nil, 0o600)
 	os.Symlink("big.txt", filepath.Join(root, "out/link"))
 	log := filepath.Join(t.TempDir(), "job.log")
 	os.WriteFile(log, []byte("line 1\nno newline at end"), 0o644)
@@ -285,5 +288,125 @@ func TestStoredSmallContentMakesNoFile(t *testing.T) {
 	}
 	if _, _, err := s.PutFile(other, ""); err == nil {
 		t.Fatal("new content was stored without a temporary file: the check above proves nothing")
+	}
+}
+
+// Small outputs are kept in the entry and an empty one nowhere: the store
+// holds blobs for the large output and the log only, and the entry read
+// back carries the small file's bytes.
+func TestSmallOutputsAreKeptInTheEntry(t *testing.T) {
+	s, root, e, _ := stored(t)
+	want := map[string]bool{}
+	for _, o := range e.Outputs {
+		if o.Path == "out/big.txt" {
+			want[o.Digest] = true
+		}
+	}
+	want[e.Log] = true
+	got := map[string]bool{}
+	for _, b := range e.Blobs() {
+		got[b.Digest] = true
+	}
+	if len(want) != 2 || !maps.Equal(got, want) {
+		t.Fatalf("the entry names blobs %v, want the big output's and the log's, %v", got, want)
+	}
+	files := 0
+	filepath.Walk(filepath.Join(s.Dir, "blobs"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files != 2 {
+		t.Fatalf("%d blob files stored, want 2", files)
+	}
+	read, err := s.Get(Key{7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool, _ := os.ReadFile(filepath.Join(root, "out/sub/tool"))
+	for _, o := range read.Outputs {
+		if o.Path == "out/sub/tool" && !bytes.Equal(o.Data, tool) {
+			t.Fatalf("the entry keeps %q for out/sub/tool, want %q", o.Data, tool)
+		}
+	}
+}
+
+// An entry keeps at most inlineBudget bytes of files; the rest are blobs.
+func TestInlineBudget(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "out"), 0o755)
+	n := inlineBudget/InlineOutput + 3
+	for i := range n {
+		os.WriteFile(filepath.Join(root, "out", fmt.Sprintf("f%02d", i)), bytes.Repeat([]byte{byte('a' + i)}, InlineOutput), 0o644)
+	}
+	h := fileset.NewHasher(root, "")
+	outs, err := workspace(t, root).Collect(h, []string{"out/**"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cache{Store: s, Root: root}
+	e, err := c.Save(&Computed{Key: Key{8}, Manifest: "m\n"}, outs, filepath.Join(root, "no-log"), Entry{Job: "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inlined := 0
+	for _, o := range e.Outputs {
+		if o.Data != nil {
+			inlined++
+		}
+	}
+	// The other blob is the (empty) log's.
+	if inlined != inlineBudget/InlineOutput || len(e.Blobs()) != n-inlined+1 {
+		t.Fatalf("%d files kept in the entry and %d blobs, want %d and %d", inlined, len(e.Blobs()), inlineBudget/InlineOutput, n-inlined+1)
+	}
+	os.RemoveAll(filepath.Join(root, "out"))
+	if _, err := workspace(t, root).Restore(s, e, []string{"out/**"}, h, jobLock(t, root)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if data, _ := os.ReadFile(filepath.Join(root, "out", fmt.Sprintf("f%02d", i))); !bytes.Equal(data, bytes.Repeat([]byte{byte('a' + i)}, InlineOutput)) {
+			t.Fatalf("f%02d restored as %d bytes", i, len(data))
+		}
+	}
+}
+
+// An entry whose copy of a file does not hash to the file's digest (an
+// entry written by a faulty or hostile store, its checksum made right) is
+// a damaged entry: nothing of it is put in place.
+func TestDamagedInlineCopyIsNotRestored(t *testing.T) {
+	for name, damage := range map[string]func([]byte) []byte{
+		"flipped": func(b []byte) []byte { b[0] ^= 1; return b },
+		"short":   func(b []byte) []byte { return b[:len(b)-1] },
+		"longer":  func(b []byte) []byte { return append(b, 'x') },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, root, e, h := stored(t)
+			for i, o := range e.Outputs {
+				if o.Path == "out/sub/tool" {
+					e.Outputs[i].Data = damage(bytes.Clone(o.Data))
+				}
+			}
+			if err := s.Put(e); err != nil {
+				t.Fatal(err)
+			}
+			read, err := s.Get(Key{7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.RemoveAll(filepath.Join(root, "out"))
+			_, err = workspace(t, root).Restore(s, read, []string{"out/**"}, h, jobLock(t, root))
+			var corrupt *CorruptError
+			if !errors.As(err, &corrupt) {
+				t.Fatalf("restore of a damaged copy: %v, want a CorruptError", err)
+			}
+			if _, err := os.Lstat(filepath.Join(root, "out/sub/tool")); err == nil {
+				t.Fatal("a damaged copy was put in place")
+			}
+		})
 	}
 }

@@ -245,7 +245,11 @@ func (s *Server) Lose(digest string) error {
 		}
 		return s.Restart()
 	default:
-		return s.s3.RemoveObject(context.Background(), bucket, prefix+"/cas/"+digest, minio.RemoveObjectOptions{})
+		name := prefix + "/cas/" + digest
+		if _, err := s.s3.StatObject(context.Background(), bucket, name, minio.StatObjectOptions{}); err != nil {
+			return err // nothing to lose: the test would prove nothing
+		}
+		return s.s3.RemoveObject(context.Background(), bucket, name, minio.RemoveObjectOptions{})
 	}
 }
 
