@@ -201,6 +201,7 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 			Priority:  priorities(deps, p, e.durations),
 			Done:      done,
 		}, e.runJob)
+		e.storing.Wait()
 		e.stopServices()
 		if e.cache != nil {
 			go e.saveCaches() // nothing hashes any more: beside the records
@@ -258,6 +259,7 @@ type execution struct {
 	seen       *fileset.Seen  // what this run relied on of the tree, for the last-run record; nil: no record
 	remote     *remote.Client // nil: no remote cache
 	services   services       // running services, stopped when the run ends
+	storing    sync.WaitGroup // results of jobs that ran, being stored
 
 	mu      sync.Mutex
 	jobs    []runrec.Job              // filled in by runJob, one element per job

@@ -43,7 +43,12 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 		}
 		return e.fail(j, rj, fmt.Errorf("taking the job's lock: %w", err))
 	}
-	defer lock.Unlock()
+	storing := false // the lock goes with the result to be stored
+	defer func() {
+		if !storing {
+			lock.Unlock()
+		}
+	}()
 	if j.Service != nil {
 		return e.doService(ctx, j)
 	}
@@ -121,19 +126,28 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	e.setOutput(j.ID, cache.OutputDigest(outputs))
 	e.ended(j.ID)
-	var stored *cache.Entry
-	if comp != nil {
-		stored = e.store(ctx, j, comp, needs, outputs, time.Since(t0))
-	}
-	log := e.smallLog(j, stored)
-	lock.SetLedger(stored, outputs, log)
-	if stored != nil {
-		e.remember(j, comp, stored, log)
-		if e.remote != nil {
-			e.remote.Upload(e.cache.Store, stored)
-		}
-	}
 	rj.Status = runrec.Ran
+	if comp == nil {
+		lock.SetLedger(nil, outputs, nil)
+		return rj, sched.Succeeded
+	}
+	// The outputs are in place and hashed, so the dependents can start:
+	// the result is stored beside them (the run waits for it before its
+	// record), holding the job's lock until its state names the entry.
+	storing = true
+	took := time.Since(t0)
+	e.storing.Go(func() {
+		defer lock.Unlock()
+		stored := e.store(ctx, j, comp, needs, outputs, took)
+		log := e.smallLog(j, stored)
+		lock.SetLedger(stored, outputs, log)
+		if stored != nil {
+			e.remember(j, comp, stored, log)
+			if e.remote != nil {
+				e.remote.Upload(e.cache.Store, stored)
+			}
+		}
+	})
 	return rj, sched.Succeeded
 }
 
