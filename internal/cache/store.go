@@ -93,9 +93,22 @@ const (
 // inline reports whether file output o needs no blob.
 func inline(o Output) bool { return o.Size == 0 || o.Data != nil }
 
+// Entries are files of one directory, entries/KEY.json. They were kept in
+// fan-out directories (entries/KE/KEY.json), but a directory is an inode
+// as costly to make as the entry, and a new store made one for most of its
+// first 256 entries; ext4 and APFS index large directories. An entry
+// where the fan-out kept it is moved when first looked for (migrate).
 func (s *Store) entryPath(k Key) string {
+	return filepath.Join(s.Dir, "entries", k.Hex()+".json")
+}
+
+// migrate moves k's entry from its fan-out directory, if it is there, and
+// reports whether there could now be an entry to find: a caller that
+// found none looks again after it.
+func (s *Store) migrate(k Key) bool {
 	h := k.Hex()
-	return filepath.Join(s.Dir, "entries", h[:2], h+".json")
+	err := os.Rename(filepath.Join(s.Dir, "entries", h[:2], h+".json"), s.entryPath(k))
+	return !errors.Is(err, os.ErrNotExist) // another process may have moved it
 }
 
 func (s *Store) blobPath(d string, compressed bool) string {
@@ -123,6 +136,9 @@ func (s *Store) Peek(k Key) (*Entry, error) { return s.get(k, false) }
 func (s *Store) get(k Key, removeDamaged bool) (*Entry, error) {
 	p := s.entryPath(k)
 	data, err := fileset.ReadRegular(p, maxEntry)
+	if errors.Is(err, os.ErrNotExist) && s.migrate(k) {
+		data, err = fileset.ReadRegular(p, maxEntry)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
@@ -227,7 +243,11 @@ func (e *Entry) Blobs() []Blob {
 // It fails when the store no longer has the entry.
 func (s *Store) Touch(k Key) error {
 	now := time.Now()
-	return os.Chtimes(s.entryPath(k), now, now)
+	err := os.Chtimes(s.entryPath(k), now, now)
+	if errors.Is(err, os.ErrNotExist) && s.migrate(k) {
+		err = os.Chtimes(s.entryPath(k), now, now)
+	}
+	return err
 }
 
 // publish writes r to a unique temporary file and renames it to dest, so

@@ -410,3 +410,41 @@ func TestDamagedInlineCopyIsNotRestored(t *testing.T) {
 		})
 	}
 }
+
+// An entry where older stores kept it, in a fan-out directory, is found
+// by each way of looking for one and moved where entries are now kept; a
+// new entry makes no directory.
+func TestFanOutEntriesAreFoundAndMoved(t *testing.T) {
+	for name, look := range map[string]func(*Store, Key) bool{
+		"get":   func(s *Store, k Key) bool { e, err := s.Get(k); return err == nil && e.Key == k.String() },
+		"peek":  func(s *Store, k Key) bool { e, err := s.Peek(k); return err == nil && e.Key == k.String() },
+		"has":   func(s *Store, k Key) bool { return s.Has(k) },
+		"touch": func(s *Store, k Key) bool { return s.Touch(k) == nil },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _, _, _ := stored(t)
+			k := Key{7}
+			dirs, _ := os.ReadDir(filepath.Join(s.Dir, "entries"))
+			if len(dirs) != 1 || dirs[0].IsDir() {
+				t.Fatalf("the entries directory holds %v, want the one entry file", dirs)
+			}
+			old := filepath.Join(s.Dir, "entries", k.Hex()[:2], k.Hex()+".json")
+			os.Mkdir(filepath.Dir(old), 0o755)
+			if err := os.Rename(s.entryPath(k), old); err != nil {
+				t.Fatal(err)
+			}
+			if !look(s, k) {
+				t.Fatal("the entry in its fan-out directory was not found")
+			}
+			if _, err := os.Lstat(old); !errors.Is(err, os.ErrNotExist) {
+				t.Fatal("the entry was not moved")
+			}
+			if !s.Has(k) {
+				t.Fatal("the moved entry is not where entries are kept")
+			}
+			if look(s, Key{9}) {
+				t.Fatal("found an entry that was never stored")
+			}
+		})
+	}
+}

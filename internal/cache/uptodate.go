@@ -2,6 +2,7 @@ package cache
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -39,6 +40,9 @@ func EnvDigest(jobs []plan.Job, lookup func(string) (string, bool)) fileset.Dige
 // it (the entry is not read).
 func (s *Store) Has(k Key) bool {
 	st, err := os.Lstat(s.entryPath(k))
+	if errors.Is(err, fs.ErrNotExist) && s.migrate(k) {
+		st, err = os.Lstat(s.entryPath(k))
+	}
 	return err == nil && st.Mode().IsRegular()
 }
 

@@ -201,7 +201,7 @@ func cmdRemote(ts *testscript.TestScript, neg bool, args []string) {
 // cache directory dir.
 func storeKeys(ts *testscript.TestScript, dir string) []cache.Key {
 	var keys []cache.Key
-	matches, err := filepath.Glob(filepath.Join(dir, "store-v1", "entries", "*", "*.json"))
+	matches, err := filepath.Glob(filepath.Join(dir, "store-v1", "entries", "*.json"))
 	ts.Check(err)
 	for _, m := range matches {
 		k, err := cache.ParseKey("sha256:" + strings.TrimSuffix(filepath.Base(m), ".json"))
