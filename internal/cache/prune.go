@@ -41,7 +41,7 @@ type EntryInfo struct {
 	Pipeline string    `json:"pipeline"`
 	Job      string    `json:"job"`
 	LastUsed time.Time `json:"last_used"`
-	Bytes    int64     `json:"bytes"` // its outputs and log, as stored
+	Bytes    int64     `json:"bytes"` // its outputs and log as stored: its blobs and its file, which keeps small outputs
 	path     string
 	blobs    []string
 	own      int64 // the entry file itself
@@ -70,7 +70,7 @@ func (s *Store) scan(dry bool) ([]EntryInfo, map[string]int64, error) {
 			}
 			return
 		}
-		ei := EntryInfo{Key: e.Key, Project: e.Project, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size()}
+		ei := EntryInfo{Key: e.Key, Project: e.Project, Pipeline: e.Pipeline, Job: e.Job, LastUsed: info.ModTime(), path: p, own: info.Size(), Bytes: info.Size()}
 		for _, b := range e.Blobs() {
 			ei.blobs = append(ei.blobs, b.Digest)
 			ei.Bytes += blobs[b.Digest]
