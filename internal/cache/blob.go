@@ -64,13 +64,14 @@ func (s *Store) PutFile(path, expect string) (digest string, size int64, err err
 	if expect != "" && s.HasBlob(expect) {
 		return expect, st.Size(), nil
 	}
-	head := make([]byte, sampleSize)
+	head := make([]byte, min(sampleSize, st.Size()+1)) // +1: a file that grew is not read whole
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return "", 0, err
 	}
+	whole := n < len(head)
 	head = head[:n]
-	if n < sampleSize { // all of it: a blob already stored costs no file
+	if whole { // a blob already stored costs no file
 		sum := sha256.Sum256(head)
 		if d := hex.EncodeToString(sum[:]); s.HasBlob(d) {
 			return d, int64(n), nil

@@ -237,6 +237,10 @@ func keyOf(st fs.FileInfo) statKey {
 	return k
 }
 
+// copyBufs are HashFile's buffers: a cold run hashes thousands of small
+// files, and a buffer allocated for each was most of what it allocated.
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
 // HashFile returns the SHA-256 of a file's content.
 func HashFile(path string) (Digest, error) {
 	f, _, err := OpenRegular(path)
@@ -245,7 +249,10 @@ func HashFile(path string) (Digest, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	// Only the Reader: *os.File's WriteTo would allocate a buffer of its own.
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf[:]); err != nil {
 		return Digest{}, err
 	}
 	var d Digest
