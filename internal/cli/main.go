@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 
@@ -41,6 +42,13 @@ func mainWith(args []string, stdin io.Reader, stdout, stderr io.Writer, r Remote
 	}
 	if !job.PassGate() { // the runner called the run off before it began
 		return 0
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// A run that edits allocates a few MiB; the runtime's first
+		// collection at 4 MiB cost it two collections (8% of an edit's
+		// time on 100 jobs), twice the room none, for 16% more memory at
+		// 1,000 jobs.
+		debug.SetGCPercent(200)
 	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, environ: os.Environ(), ctx: context.Background(), args: args, remote: r}
 	if path := e.getenv("SPARKWING_CPUPROFILE"); path != "" {
