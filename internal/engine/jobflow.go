@@ -133,12 +133,13 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	// The outputs are in place and hashed, so the dependents can start:
 	// the result is stored beside them (the run waits for it before its
-	// record), holding the job's lock until its state names the entry.
+	// record), holding the job's lock until its state names the entry. A
+	// run cancelled meanwhile still keeps what its finished jobs made.
 	storing = true
 	took := time.Since(t0)
 	e.storing.Go(func() {
 		defer lock.Unlock()
-		stored := e.store(ctx, j, comp, needs, outputs, took)
+		stored := e.store(context.WithoutCancel(ctx), j, comp, needs, outputs, took)
 		log := e.smallLog(j, stored)
 		lock.SetLedger(stored, outputs, log)
 		if stored != nil {
