@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/job"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/ui"
+)
+
+// A job's result is stored beside its dependents, but a run returns only
+// once every result is stored and the job's state names it. The output is
+// large and random so that storing it takes long after the job ends: a
+// run that did not wait would return before the entry is there.
+func TestRunWaitsForItsStores(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "in.txt"), []byte("in\n"), 0o644)
+	p, err := plan.New("p", []plan.Job{
+		{ID: "big", Run: "head -c 50000000 /dev/urandom > big.bin", Inputs: []string{"in.txt"}, Outputs: []string{"big.bin"}},
+		{ID: "after", Needs: []string{"big"}, Run: "true", Inputs: []string{"in.txt"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cache.Cache{Store: store, Root: root, Tree: fileset.NewTree(root), Hasher: fileset.NewHasher(root, ""),
+		Env: os.LookupEnv, JobEnv: (&job.Runner{Root: root, LookupEnv: os.LookupEnv}).Env}
+	run := func() runrec.Job {
+		rec, err := Run(context.Background(), p, Options{Root: root, Workers: 2, LookupEnv: os.LookupEnv,
+			Observer: ui.New("plain", io.Discard, false, nil, "sparkwing"), Cache: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range rec.Jobs {
+			if j.ID == "big" {
+				return j
+			}
+		}
+		t.Fatal("no job big in the record")
+		return runrec.Job{}
+	}
+	big := run()
+	key, err := cache.ParseKey(big.Key)
+	if err != nil || big.Status != runrec.Ran {
+		t.Fatalf("first run: big %s, key %q", big.Status, big.Key)
+	}
+	if !store.Has(key) {
+		t.Fatal("the run returned before the job's result was stored")
+	}
+	os.Remove(filepath.Join(root, "big.bin"))
+	if big = run(); big.Status != runrec.Cached {
+		t.Fatalf("second run: big %s, want it restored", big.Status)
+	}
+}
