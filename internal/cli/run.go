@@ -141,6 +141,7 @@ func (e *env) run(cmd *cobra.Command, g *globals, f *runFlags, args []string) er
 			return usageError("SPARKWING_REMOTE_UPLOAD_WAIT=%s: not a duration (write it as 30s or 2m)", v)
 		}
 	}
+	gcRoom(len(pl.Jobs))
 	exe, _ := os.Executable()
 	rec, err := engine.Run(ctx, pl, engine.Options{
 		Root: root, Early: inv.early, Workers: f.jobs, KeepGoing: f.keepGoing, Args: rest,
