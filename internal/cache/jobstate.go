@@ -97,18 +97,32 @@ func (l *JobLock) SetRunning(pgid int) error {
 
 // SetLedger records the files the job has put in the tree and the entry
 // they equal (nil when none), with the entry's log when it is small (log
-// nil: not known); the job's command is no longer running.
+// nil: not known); the job's command is no longer running. With an entry,
+// the ledger is the entry's outputs, whose small files carry their bytes:
+// restoring one from the ledger then needs no entry read.
 func (l *JobLock) SetLedger(e *Entry, outputs []Output, log []byte) error {
 	s := jobState{Outputs: outputs}
 	if e != nil {
-		s.Key, s.Log, s.LogSize = e.Key, e.Log, e.LogSize
+		s.Key, s.Log, s.LogSize, s.Outputs = e.Key, e.Log, e.LogSize, e.Outputs
 		if log != nil && int64(len(log)) == e.LogSize && len(log) <= InlineLog {
 			s.LogInline = log
 		}
-		if s.Key == l.state.Key && l.state.Running == 0 && (l.state.LogInline != nil || s.LogInline == nil) {
+		if s.Key == l.state.Key && l.state.Running == 0 && (l.state.LogInline != nil || s.LogInline == nil) &&
+			inlined(l.state.Outputs) == inlined(s.Outputs) {
 			return nil // unchanged
 		}
 	}
 	l.state = s
 	return l.write()
+}
+
+// inlined is how many of outs carry their bytes.
+func inlined(outs []Output) int {
+	n := 0
+	for _, o := range outs {
+		if o.Data != nil {
+			n++
+		}
+	}
+	return n
 }

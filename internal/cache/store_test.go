@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -446,5 +447,35 @@ func TestFanOutEntriesAreFoundAndMoved(t *testing.T) {
 				t.Fatal("found an entry that was never stored")
 			}
 		})
+	}
+}
+
+// The job's state, given the entry it equals, keeps the entry's outputs
+// with the small files' bytes (whatever list of files the caller had), so
+// a held job's deleted small output is restored from the state alone, as
+// the no-op's shortcut restores it, with no entry read.
+func TestLedgerRestoresSmallOutputs(t *testing.T) {
+	s, root, e, h := stored(t)
+	bare := slices.Clone(e.Outputs)
+	for i := range bare {
+		bare[i].Data = nil // what the job's collect saw
+	}
+	lock := jobLock(t, root)
+	if err := lock.SetLedger(e, bare, nil); err != nil {
+		t.Fatal(err)
+	}
+	lock.Unlock()
+	lock = jobLock(t, root) // read back from the file
+	held, _ := lock.Held(e.Key)
+	if held == nil {
+		t.Fatal("the state does not hold the entry")
+	}
+	want, _ := os.ReadFile(filepath.Join(root, "out/sub/tool"))
+	os.Remove(filepath.Join(root, "out/sub/tool"))
+	if changed, err := workspace(t, root).Restore(s, held, []string{"out/**"}, h, lock); err != nil || !changed {
+		t.Fatalf("restore from the state: changed %v, %v", changed, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "out/sub/tool")); !bytes.Equal(got, want) {
+		t.Fatalf("restored %q, want %q", got, want)
 	}
 }
