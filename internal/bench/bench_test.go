@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/xml"
+	"go/token"
 	"io"
 	"os"
 	"os/exec"
@@ -249,6 +250,16 @@ func TestGoWorkloadConfigs(t *testing.T) {
 		}
 		if gen < 0 || server < 0 || pkg < 0 || !(gen < server && server < pkg) {
 			t.Errorf("%s's plan does not run generate, then server, then package:\n%s", tool, text)
+		}
+	}
+}
+
+// Job names become mage targets: exported Go identifiers.
+func TestGoName(t *testing.T) {
+	for name, want := range map[string]string{"j0001": "J0001", "test-internal-errors": "TestInternalErrors", "build_cli.v2": "BuildCliV2"} {
+		got := goName(name)
+		if got != want || !token.IsIdentifier(got) || !token.IsExported(got) {
+			t.Errorf("goName(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

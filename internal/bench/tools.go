@@ -273,7 +273,17 @@ func (mage) Setup(p *Project) error {
 	return nil
 }
 
-func goName(job string) string { return strings.ToUpper(job[:1]) + job[1:] }
+// goName is a job's name as a mage target: a Go identifier, exported
+// ("test-internal-errors" is TestInternalErrors).
+func goName(job string) string {
+	var b strings.Builder
+	for _, part := range strings.FieldsFunc(job, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
 
 func (mage) Build(p *Project) []string { return []string{p.Paths.Mage} }
 
