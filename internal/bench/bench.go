@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +154,7 @@ func Run(o Options, command string) (*Results, error) {
 		defer hog.Stop()
 		fmt.Fprintf(o.Log, "== %d CPU hogs running beside every measurement\n", Workers)
 	}
-	if len(o.Only) == 0 && !o.Go {
+	if !o.Go { // a few seconds: every run has it, -only ones too
 		fmt.Fprintf(o.Log, "== start-up: sparkwing --version against a stdlib-only Go program\n")
 		if res.Start, err = MeasureStart(o.Paths.Sparkwing, o.Work, 200); err != nil {
 			return res, err
@@ -269,6 +270,8 @@ func (r *Results) merge(path string) error {
 			r.Bounds[k] = v
 		}
 	}
+	r.Start = cmp.Or(r.Start, old.Start)
+	r.Memory = cmp.Or(r.Memory, old.Memory)
 	r.Command = old.Command + "`, then `" + r.Command
 	r.Date = old.Date + " and " + r.Date
 	return nil
