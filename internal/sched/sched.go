@@ -133,7 +133,9 @@ func (s *state) work(ctx context.Context, worker int, fn Func) {
 		for s.ready.Len() == 0 && s.running > 0 && !s.stopped {
 			s.cond.Wait()
 		}
-		if s.stopped || s.ready.Len() == 0 {
+		// ctx.Err too: stop runs on its own goroutine after the cancel,
+		// and a worker back from a task in between must not start one.
+		if s.stopped || ctx.Err() != nil || s.ready.Len() == 0 {
 			s.cond.Broadcast()
 			return
 		}
