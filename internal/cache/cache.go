@@ -213,7 +213,7 @@ func (c *Cache) Save(comp *Computed, outputs []Output, logPath string, meta Entr
 			if err != nil {
 				return nil, err
 			}
-			if sum := sha256.Sum256(data); int64(len(data)) != o.Size || hex.EncodeToString(sum[:]) != o.Digest {
+			if !isContent(o, data) {
 				return nil, fmt.Errorf("output %s changed while it was stored", o.Path)
 			}
 			o.Data, budget = data, budget-o.Size

@@ -93,6 +93,13 @@ const (
 // inline reports whether file output o needs no blob.
 func inline(o Output) bool { return o.Size == 0 || o.Data != nil }
 
+// isContent reports whether data is file output o's content: its size and
+// its digest.
+func isContent(o Output, data []byte) bool {
+	sum := sha256.Sum256(data)
+	return int64(len(data)) == o.Size && hex.EncodeToString(sum[:]) == o.Digest
+}
+
 // Entries are files of one directory, entries/KEY.json. They were kept in
 // fan-out directories (entries/KE/KEY.json), but a directory is an inode
 // as costly to make as the entry, and a new store made one for most of its
