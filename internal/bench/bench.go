@@ -508,10 +508,11 @@ func machine() string {
 }
 
 // Rewrite renders RESULTS.md and ratios.svg again from dir/results.json,
-// and LOADED.md from dir/loaded-results.json if there is one, after a
-// change to NOTES.md or to the report, without measuring again.
+// and LOADED.md and GO.md from loaded-results.json and go.json if they are
+// there, after a change to NOTES.md or to the report, without measuring
+// again.
 func Rewrite(dir string) error {
-	for _, name := range []string{"results.json", "loaded-results.json"} {
+	for _, name := range []string{"results.json", "loaded-results.json", "go.json"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if errors.Is(err, os.ErrNotExist) && name != "results.json" {
 			continue

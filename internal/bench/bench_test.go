@@ -99,7 +99,11 @@ func TestToolsAgree(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	paths := Paths{Sparkwing: bin, Task: os.Getenv("SPARKWING_BENCH_TASK")}
+	spawn, err := BuildSpawn(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := Paths{Sparkwing: bin, Task: os.Getenv("SPARKWING_BENCH_TASK"), Spawn: spawn}
 	if err := paths.Resolve(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,5 +265,41 @@ func TestGoName(t *testing.T) {
 		if got != want || !token.IsIdentifier(got) || !token.IsExported(got) {
 			t.Errorf("goName(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// The spawn helper reports the command's own peak memory, not the
+// harness's: this test holds 64 MiB, which a child started by the test
+// itself would report as its peak.
+func TestSpawnMeasuresTheCommandNotTheHarness(t *testing.T) {
+	spawn, err := BuildSpawn(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ballast := make([]byte, 64<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	small, err := measured(exec.Command("true"), spawn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.RSSKiB <= 0 || small.RSSKiB > 16<<10 || small.Seconds <= 0 {
+		t.Errorf("true: %+v, want a time and a peak under 16 MiB", small)
+	}
+	// A shell holding a 40 MB string peaks above it.
+	big, err := measured(exec.Command("sh", "-c", `x=$(head -c 40000000 /dev/zero | tr '\0' a); test ${#x} = 40000000`), spawn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.RSSKiB < 38<<10 {
+		t.Errorf("a shell holding 40 MB: peak %d KiB, want at least 38 MiB", big.RSSKiB)
+	}
+	// The command's status is the helper's.
+	if _, err := measured(exec.Command("sh", "-c", "exit 3"), spawn); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("exit 3: err %v, want exit status 3", err)
+	}
+	if ballast[len(ballast)-1] != 1 {
+		t.Fatal("unreachable: keeps the ballast alive")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -25,7 +24,7 @@ const (
 // A Sample is one measured run.
 type Sample struct {
 	Seconds float64
-	RSSKiB  int64 // the largest process of the run's tree (ru_maxrss)
+	RSSKiB  int64 // the largest process of the run's tree (ru_maxrss); 0 if not known
 }
 
 // A Series is every sample of one tool in one scenario on one workload.
@@ -109,19 +108,49 @@ func (e *Entry) run(args []string) (Sample, error) {
 	}
 	defer f.Close()
 	cmd.Stdout, cmd.Stderr = f, f
-	start := time.Now()
-	err = cmd.Run()
-	s := Sample{Seconds: time.Since(start).Seconds()}
-	if cmd.ProcessState == nil {
-		return s, fmt.Errorf("%s: %v", strings.Join(args, " "), err)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.RSSKiB = ru.Maxrss
-	}
+	s, err := measured(cmd, e.P.Paths.Spawn)
 	if err != nil {
 		return s, fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, tail(e.log, 20))
 	}
 	return s, nil
+}
+
+// measured runs cmd through the spawn helper (internal/bench/spawn), which
+// times it and takes its peak memory from outside the harness: a child of
+// the harness itself would report the harness's own peak. Without the
+// helper cmd is timed here, and its peak is not known (0).
+func measured(cmd *exec.Cmd, spawn string) (Sample, error) {
+	if cmd.Err != nil {
+		return Sample{}, cmd.Err
+	}
+	if spawn == "" {
+		start := time.Now()
+		err := cmd.Run()
+		return Sample{Seconds: time.Since(start).Seconds()}, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return Sample{}, err
+	}
+	defer r.Close()
+	cmd.Args = append([]string{spawn, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = spawn
+	cmd.ExtraFiles = []*os.File{w}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return Sample{}, err
+	}
+	report, rerr := io.ReadAll(r)
+	err = cmd.Wait()
+	var ns, kib int64
+	if _, serr := fmt.Sscanf(string(report), "%d %d\n", &ns, &kib); serr != nil || rerr != nil {
+		if err == nil {
+			err = fmt.Errorf("no measurement from %s (%q)", spawn, report)
+		}
+		return Sample{}, err
+	}
+	return Sample{Seconds: float64(ns) / 1e9, RSSKiB: kib}, err
 }
 
 func tail(path string, n int) string {

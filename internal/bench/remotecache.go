@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/remote/remotetest"
@@ -200,19 +200,13 @@ func runIn(e *Entry, extra, build []string) (Sample, string, error) {
 	cmd := exec.Command(build[0], build[1:]...)
 	cmd.Dir = e.P.Dir
 	cmd.Env = append(e.Env(), extra...)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	s := Sample{Seconds: time.Since(start).Seconds()}
-	if cmd.ProcessState == nil {
-		return s, string(out), fmt.Errorf("%s: %v", strings.Join(build, " "), err)
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.RSSKiB = ru.Maxrss
-	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	s, err := measured(cmd, e.P.Paths.Spawn)
 	if err != nil {
-		return s, string(out), fmt.Errorf("%s: %v\n%s", strings.Join(build, " "), err, lastLines(string(out), 20))
+		return s, out.String(), fmt.Errorf("%s: %v\n%s", strings.Join(build, " "), err, lastLines(out.String(), 20))
 	}
-	return s, string(out), nil
+	return s, out.String(), nil
 }
 
 func lastLines(s string, n int) string {

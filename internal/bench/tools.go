@@ -44,6 +44,10 @@ type Paths struct {
 	Sparkwing, Make, Task, Mage, Turbo, Nx, Bazel, Find string
 	NodeModules                                         string // where turbo and nx are installed
 	GoModCache                                          string
+	// Spawn is the helper every measured run goes through (BuildSpawn);
+	// without it runs are timed by the harness and their peak memory is
+	// not known.
+	Spawn string
 }
 
 func removeOutputs(p *Project) error {
@@ -520,7 +524,26 @@ func (p *Paths) Resolve() error {
 			return err
 		}
 	}
+	if p.Spawn == "" {
+		spawn, err := BuildSpawn(filepath.Join(os.TempDir(), fmt.Sprintf("sparkwing-bench-%d", os.Getuid())))
+		if err != nil {
+			return err
+		}
+		p.Spawn = spawn
+	}
 	return nil
+}
+
+// BuildSpawn builds the spawn helper into dir and returns its path. Like
+// the harness, it needs the go command and this module's source.
+func BuildSpawn(dir string) (string, error) {
+	out := filepath.Join(dir, "spawn")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/sparkwing-dev/sparkwing/internal/bench/spawn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the spawn helper (go build ./internal/bench/spawn): %v\n%s", err, b)
+	}
+	return out, nil
 }
 
 // Installed says whether a tool's program was found.
