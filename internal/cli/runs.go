@@ -233,8 +233,8 @@ func showRun(w io.Writer, store *runrec.Store, rec *runrec.Record) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "\ncritical path: %v (%dms)\nparallel efficiency: %.0f%%\ntrace: %s\n",
-		rec.CriticalPath, rec.CriticalPathMS, rec.ParallelEfficiency*100, displayPath(filepath.Join(dir, "trace.json")))
+	fmt.Fprintf(w, "\ncritical path: %s (%dms)\nparallel efficiency: %.0f%%\ntrace: %s\n",
+		strings.Join(rec.CriticalPath, " → "), rec.CriticalPathMS, rec.ParallelEfficiency*100, displayPath(filepath.Join(dir, "trace.json")))
 }
 
 func writeJSON(w io.Writer, v any) error {

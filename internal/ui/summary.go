@@ -55,12 +55,24 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 	}
 	if len(rec.CriticalPath) > 0 {
 		fmt.Fprintf(w, "critical path %s (%s) · parallel efficiency %.0f%% (job time %s / wall time)\n",
-			strings.Join(rec.CriticalPath, " → "), fmtDuration(ms(rec.CriticalPathMS)),
+			pathLine(rec.CriticalPath), fmtDuration(ms(rec.CriticalPathMS)),
 			rec.ParallelEfficiency*100, fmtDuration(ms(rec.JobMSTotal)))
 	}
 	if runDir != "" {
 		fmt.Fprintf(w, "recorded in %s (%s runs show %s)\n", relPath(runDir), cmp.Or(command, "sparkwing"), rec.ID)
 	}
+}
+
+// pathLine joins a path of jobs with arrows; a long one (a chain of
+// thousands of jobs) keeps its first and last few, with the number left
+// out between them: `sparkwing runs show` has it whole.
+func pathLine(ids []string) string {
+	const ends = 4
+	if len(ids) <= 2*ends+1 {
+		return strings.Join(ids, " → ")
+	}
+	return fmt.Sprintf("%s → … %d more … → %s", strings.Join(ids[:ends], " → "), len(ids)-2*ends,
+		strings.Join(ids[len(ids)-ends:], " → "))
 }
 
 func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
