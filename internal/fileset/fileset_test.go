@@ -1,7 +1,10 @@
 package fileset
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -275,5 +278,38 @@ func TestStatCacheRoundTrip(t *testing.T) {
 	back.wait()
 	if len(h.cache) != 4 || !reflect.DeepEqual(back.cache, h.cache) {
 		t.Fatalf("read back %v\nwrote %v", back.cache, h.cache)
+	}
+}
+
+// Hash keeps the order of its paths, whether the caller hashes them alone
+// or helpers take some (a batch of many files), and a missing file among
+// many is an error.
+func TestHashBatches(t *testing.T) {
+	root := t.TempDir()
+	for _, n := range []int{1, 5, 200} {
+		files := map[string]string{}
+		var paths []string
+		for i := range n {
+			p := fmt.Sprintf("b%d/f%03d.txt", n, i)
+			files[p] = fmt.Sprintf("content %d of %d", i, n)
+			paths = append(paths, p)
+		}
+		write(t, root, files)
+		got, err := NewHasher(root, "").Hash(paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("%d files hashed, want %d", len(got), n)
+		}
+		for i, f := range got {
+			if f.Path != paths[i] || f.Digest != sha256.Sum256([]byte(files[paths[i]])) {
+				t.Fatalf("file %d of %d: %s %s, want %s with its content's digest", i, n, f.Path, f.Digest, paths[i])
+			}
+		}
+		missing := append(slices.Clone(paths[:n/2]), append([]string{"no-such-file"}, paths[n/2:]...)...)
+		if _, err := NewHasher(root, "").Hash(missing); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a missing file among %d: err %v", n+1, err)
+		}
 	}
 }
