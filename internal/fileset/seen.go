@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,19 @@ import (
 // when a symlink was followed on the way (what it leads to is not one
 // path). Safe for concurrent use.
 type Seen struct {
-	mu      sync.Mutex
-	paths   map[string]seenStat
+	mu sync.Mutex
+	// seen is every path added, in the order added, as often as added:
+	// Snapshot sorts it and merges a path's stats (see both). A list costs
+	// a third of the memory of a map from path to stat, and the full path
+	// of a large run adds hundreds of thousands.
+	seen    []seenPath
 	added   []addedSnapshot // merged in by Snapshot, in order
 	spoiled string
+}
+
+type seenPath struct {
+	rel string
+	st  seenStat
 }
 
 // addedSnapshot is a snapshot added whole (AddSnapshotIf): its paths are
@@ -54,19 +64,8 @@ func (s *Seen) add(rel string, st seenStat) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.paths == nil {
-		s.paths = map[string]seenStat{}
-	}
-	was, ok := s.paths[rel]
-	if ok {
-		var agree bool
-		if st, agree = both(was, st); !agree {
-			s.spoil(rel + " changed during the run")
-			return
-		}
-	}
-	s.paths[rel] = st
+	s.seen = append(s.seen, seenPath{rel, st})
+	s.mu.Unlock()
 }
 
 // both is what a path seen twice in one run is recorded as: unknown if
@@ -134,14 +133,20 @@ func (s *Seen) Snapshot() (*Snapshot, error) {
 	if s.spoiled != "" {
 		return nil, errors.New(s.spoiled)
 	}
-	snap := &Snapshot{paths: make([]string, 0, len(s.paths))}
-	for p := range s.paths {
-		snap.paths = append(snap.paths, p)
-	}
-	slices.Sort(snap.paths)
-	snap.stats = make([]seenStat, len(snap.paths))
-	for i, p := range snap.paths {
-		snap.stats[i] = s.paths[p]
+	slices.SortFunc(s.seen, func(a, b seenPath) int { return strings.Compare(a.rel, b.rel) })
+	snap := &Snapshot{paths: make([]string, 0, len(s.seen)), stats: make([]seenStat, 0, len(s.seen))}
+	for _, p := range s.seen {
+		last := len(snap.paths) - 1
+		if last < 0 || snap.paths[last] != p.rel {
+			snap.paths, snap.stats = append(snap.paths, p.rel), append(snap.stats, p.st)
+			continue
+		}
+		st, agree := both(snap.stats[last], p.st)
+		if !agree {
+			s.spoiled = p.rel + " changed during the run"
+			return nil, errors.New(s.spoiled)
+		}
+		snap.stats[last] = st
 	}
 	for _, a := range s.added {
 		var err error
