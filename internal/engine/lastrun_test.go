@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,10 +8,8 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
-	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
-	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
 // A no-op whose record is older than touchAfter still takes the shortcut,
@@ -33,16 +29,7 @@ func TestOldRecordTouchesTheEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func() *runrec.Record {
-		c := &cache.Cache{Store: store, Root: root, Tree: fileset.NewTree(root), Hasher: fileset.NewHasher(root, ""),
-			Env: os.LookupEnv, JobEnv: (&job.Runner{Root: root, LookupEnv: os.LookupEnv}).Env}
-		rec, err := Run(context.Background(), p, Options{Root: root, Workers: 2, LookupEnv: os.LookupEnv,
-			Observer: ui.New("plain", io.Discard, false, nil, "sparkwing"), Cache: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rec
-	}
+	run := func() *runrec.Record { return testRun(t, p, root, testCache(root, store)) }
 	// A record is written once every stat it holds has settled.
 	for i := 0; !run().UpToDate; i++ {
 		if i == 50 {

@@ -33,15 +33,9 @@ func TestRunWaitsForItsStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cache.Cache{Store: store, Root: root, Tree: fileset.NewTree(root), Hasher: fileset.NewHasher(root, ""),
-		Env: os.LookupEnv, JobEnv: (&job.Runner{Root: root, LookupEnv: os.LookupEnv}).Env}
+	c := testCache(root, store)
 	run := func() runrec.Job {
-		rec, err := Run(context.Background(), p, Options{Root: root, Workers: 2, LookupEnv: os.LookupEnv,
-			Observer: ui.New("plain", io.Discard, false, nil, "sparkwing"), Cache: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, j := range rec.Jobs {
+		for _, j := range testRun(t, p, root, c).Jobs {
 			if j.ID == "big" {
 				return j
 			}
@@ -61,4 +55,22 @@ func TestRunWaitsForItsStores(t *testing.T) {
 	if big = run(); big.Status != runrec.Cached {
 		t.Fatalf("second run: big %s, want it restored", big.Status)
 	}
+}
+
+// testCache is a cache on store for the project at root, as the CLI sets
+// one up (no stat caches on disk).
+func testCache(root string, store *cache.Store) *cache.Cache {
+	return &cache.Cache{Store: store, Root: root, Tree: fileset.NewTree(root), Hasher: fileset.NewHasher(root, ""),
+		Env: os.LookupEnv, JobEnv: (&job.Runner{Root: root, LookupEnv: os.LookupEnv}).Env}
+}
+
+// testRun runs p in root with c, two jobs at a time, and returns its record.
+func testRun(t *testing.T, p *plan.Plan, root string, c *cache.Cache) *runrec.Record {
+	t.Helper()
+	rec, err := Run(context.Background(), p, Options{Root: root, Workers: 2, LookupEnv: os.LookupEnv,
+		Observer: ui.New("plain", io.Discard, false, nil, "sparkwing"), Cache: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
