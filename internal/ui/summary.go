@@ -5,11 +5,48 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
+
+// summaryRows is how many jobs the summary's table lists: a larger run's
+// table keeps every job that failed or was cancelled and the longest of
+// the rest, so a no-op of 10,000 jobs does not end in 10,000 lines.
+const summaryRows = 40
+
+// notable is jobs if there are at most limit of them; else every job that
+// failed or was cancelled and, up to limit in all, the longest of the
+// others, in the order of jobs.
+func notable(jobs []runrec.Job, limit int) []runrec.Job {
+	if len(jobs) <= limit {
+		return jobs
+	}
+	keep := make([]bool, len(jobs))
+	var rest []int
+	n := 0
+	for i, j := range jobs {
+		if j.Status == runrec.Failed || j.Status == runrec.Cancelled {
+			keep[i] = true
+			n++
+		} else {
+			rest = append(rest, i)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b int) int { return cmp.Compare(jobs[b].DurationMS, jobs[a].DurationMS) })
+	for _, i := range rest[:min(len(rest), max(0, limit-n))] {
+		keep[i] = true
+	}
+	var out []runrec.Job
+	for i, j := range jobs {
+		if keep[i] {
+			out = append(out, j)
+		}
+	}
+	return out
+}
 
 // tailLines is how many lines of a failed job's log the summary repeats.
 const tailLines = 15
@@ -23,7 +60,8 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 		width = max(width, len(j.ID))
 	}
 	fmt.Fprintln(w)
-	for _, j := range rec.Jobs {
+	rows := notable(rec.Jobs, summaryRows)
+	for _, j := range rows {
 		d := ""
 		if j.Status != runrec.Skipped {
 			d = fmtDuration(ms(j.DurationMS))
@@ -33,6 +71,9 @@ func writeSummary(w io.Writer, rec *runrec.Record, runDir string, color bool, co
 			line += "  " + j.Error
 		}
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if left := len(rec.Jobs) - len(rows); left > 0 {
+		fmt.Fprintf(w, "  … %d more, none failed (%s runs show %s lists every job)\n", left, cmp.Or(command, "sparkwing"), rec.ID)
 	}
 	for _, j := range rec.Jobs {
 		if j.Status != runrec.Failed || runDir == "" { // "": a remote run, whose logs were shown as they came
