@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
@@ -16,19 +15,9 @@ import (
 // marks every job's entry used, as the full path would, and dates the
 // record anew; a record dated in the future is not used.
 func TestOldRecordTouchesTheEntries(t *testing.T) {
-	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "in.txt"), []byte("in\n"), 0o644)
-	p, err := plan.New("p", []plan.Job{
-		{ID: "a", Run: "cp in.txt a.txt", Inputs: []string{"in.txt"}, Outputs: []string{"a.txt"}},
-		{ID: "b", Needs: []string{"a"}, Run: "cp a.txt b.txt", Inputs: []string{"in.txt"}, Outputs: []string{"b.txt"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, p, store := testProject(t,
+		plan.Job{ID: "a", Run: "cp in.txt a.txt", Inputs: []string{"in.txt"}, Outputs: []string{"a.txt"}},
+		plan.Job{ID: "b", Needs: []string{"a"}, Run: "cp a.txt b.txt", Inputs: []string{"in.txt"}, Outputs: []string{"b.txt"}})
 	run := func() *runrec.Record { return testRun(t, p, root, testCache(root, store)) }
 	// A record is written once every stat it holds has settled.
 	for i := 0; !run().UpToDate; i++ {

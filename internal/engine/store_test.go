@@ -20,19 +20,9 @@ import (
 // large and random so that storing it takes long after the job ends: a
 // run that did not wait would return before the entry is there.
 func TestRunWaitsForItsStores(t *testing.T) {
-	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, "in.txt"), []byte("in\n"), 0o644)
-	p, err := plan.New("p", []plan.Job{
-		{ID: "big", Run: "head -c 50000000 /dev/urandom > big.bin", Inputs: []string{"in.txt"}, Outputs: []string{"big.bin"}},
-		{ID: "after", Needs: []string{"big"}, Run: "true", Inputs: []string{"in.txt"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.OpenStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, p, store := testProject(t,
+		plan.Job{ID: "big", Run: "head -c 50000000 /dev/urandom > big.bin", Inputs: []string{"in.txt"}, Outputs: []string{"big.bin"}},
+		plan.Job{ID: "after", Needs: []string{"big"}, Run: "true", Inputs: []string{"in.txt"}})
 	c := testCache(root, store)
 	run := func() runrec.Job {
 		for _, j := range testRun(t, p, root, c).Jobs {
@@ -55,6 +45,24 @@ func TestRunWaitsForItsStores(t *testing.T) {
 	if big = run(); big.Status != runrec.Cached {
 		t.Fatalf("second run: big %s, want it restored", big.Status)
 	}
+}
+
+// testProject is a project holding in.txt whose pipeline "p" has jobs,
+// and an empty store.
+func testProject(t *testing.T, jobs ...plan.Job) (root string, p *plan.Plan, store *cache.Store) {
+	t.Helper()
+	root = t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "in.txt"), []byte("in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.New("p", jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store, err = cache.OpenStore(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return root, p, store
 }
 
 // testCache is a cache on store for the project at root, as the CLI sets
