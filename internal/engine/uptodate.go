@@ -437,9 +437,15 @@ func (e *execution) explain(msg string) {
 // file is the record file: a header line with the SHA-256 of the rest,
 // then the binary body (a torn or damaged file fails the checksum).
 func (r *lastRun) file() []byte {
-	body := r.appendBinary(nil)
-	sum := sha256.Sum256(body)
-	return append([]byte(recordMagic+hex.EncodeToString(sum[:])+"\n"), body...)
+	// The header goes before a body of unknown length: its room is kept
+	// and filled in, so a large record is not copied once more.
+	n := len(recordMagic) + 2*sha256.Size + 1
+	data := r.appendBinary(make([]byte, n))
+	sum := sha256.Sum256(data[n:])
+	copy(data, recordMagic)
+	hex.Encode(data[len(recordMagic):], sum[:])
+	data[n-1] = '\n'
+	return data
 }
 
 func (r *lastRun) appendBinary(b []byte) []byte {

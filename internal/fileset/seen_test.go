@@ -118,6 +118,35 @@ func TestSeenSpoiled(t *testing.T) {
 	}
 }
 
+// TestSeenAcrossChunks: paths added in many chunks, out of order and
+// each more than once, make one sorted snapshot with each path once; a
+// path seen with another stat chunks later still spoils it.
+func TestSeenAcrossChunks(t *testing.T) {
+	const n = 3*seenChunk + 7
+	s := &Seen{}
+	for round := range 2 {
+		for i := n - 1; i >= 0; i-- {
+			s.add(fmt.Sprintf("p%05d", i), seenStat{key: statKey{size: int64(i)}})
+		}
+		if round == 0 && len(s.seen) < 3 {
+			t.Fatalf("%d paths filled %d chunks", n, len(s.seen))
+		}
+	}
+	snap, err := s.Snapshot()
+	if err != nil || snap.Len() != n || !slices.IsSorted(snap.paths) {
+		t.Fatalf("snapshot: %v, %d paths (want %d, sorted)", err, snap.Len(), n)
+	}
+	for i, p := range snap.paths {
+		if p != fmt.Sprintf("p%05d", i) || snap.stats[i].key.size != int64(i) {
+			t.Fatalf("path %d is %s with size %d", i, p, snap.stats[i].key.size)
+		}
+	}
+	s.add("p00001", seenStat{key: statKey{size: 99}}) // after the snapshot: the list carries on
+	if _, err := s.Snapshot(); err == nil || !strings.Contains(err.Error(), "p00001 changed during the run") {
+		t.Fatalf("a path seen again with another stat: %v", err)
+	}
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, map[string]string{"src/a.txt": "aaa"})
