@@ -117,6 +117,10 @@ type Results struct {
 type Memory struct {
 	Workload string
 	MiB      float64 // median of 3
+	// FullMiB is the same no-op without its last-run record (the first
+	// after the project file, the program or the environment changed),
+	// which hashes and looks up every job: median of 3; 0 if not measured.
+	FullMiB float64 `json:",omitempty"`
 }
 
 // Gate is the quick run's pass/fail figure.

@@ -134,6 +134,17 @@ func TestToolsAgree(t *testing.T) {
 			t.Fatalf("after %s: %v", sc, err)
 		}
 	}
+	// Memory: the no-op's peak through its record and without it (which
+	// the no-op before each of the last three wrote again).
+	for _, e := range entries {
+		if e.Tool.Name() != "sparkwing" {
+			continue
+		}
+		m, err := measureMemory(e, w.Name())
+		if err != nil || m.MiB <= 0 || m.FullMiB <= 0 {
+			t.Fatalf("memory %+v: %v", m, err)
+		}
+	}
 	// The edit reached the outputs: the last job's result is not the one
 	// a fresh copy of the sources gives.
 	fresh := filepath.Join(t.TempDir(), "fresh")
@@ -187,6 +198,7 @@ func TestReport(t *testing.T) {
 			{Workload: "longpole-chain-last", Scenario: Makespan, Tool: "sparkwing", Samples: samples(3.1)},
 			{Workload: "longpole-chain-last", Scenario: Makespan, Tool: "make", Samples: samples(4.5)},
 		}}
+	r.Memory = &Memory{Workload: "random-10000x20", MiB: 110, FullMiB: 270}
 	r.Gate = gate(r)
 	if r.Gate == nil || r.Gate.Ratio < 1.999 || r.Gate.Ratio > 2.001 {
 		t.Fatalf("gate %+v, want sparkwing's fastest 0.1 s over the floor's 0.05 s = 2", r.Gate)
@@ -200,6 +212,7 @@ func TestReport(t *testing.T) {
 		"no-op, random-1000x20: turbo is faster (sparkwing takes 2.00× its time)",
 		"**2.00×** the floor's fastest",
 		"Machine:** test machine",
+		"peaks at **110 MiB** resident (VmHWM, median of 3); without its last-run record (the first no-op after the project file, the program or the environment changed), **270 MiB**.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", want, md)

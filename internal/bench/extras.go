@@ -172,18 +172,33 @@ func initTime(args []string) (float64, error) {
 }
 
 // measureMemory runs sparkwing's no-op three more times on e, measuring
-// its own peak memory (RunMeasured), and returns the median.
+// its own peak memory (RunMeasured), then three times more with its
+// last-run record removed first, and returns the medians.
 func measureMemory(e *Entry, workload string) (*Memory, error) {
 	args := e.Tool.Build(e.P)
-	var mibs []float64
-	for range 3 {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir, cmd.Env = e.P.Dir, e.Env()
-		kib, err := RunMeasured(cmd)
-		if err != nil {
-			return nil, fmt.Errorf("%s no-op for its memory: %w", workload, err)
+	record := filepath.Join(e.P.Dir, ".sparkwing", "state", "last-run", "build")
+	median := func(full bool) (float64, error) {
+		var mibs []float64
+		for range 3 {
+			if full {
+				if err := os.Remove(record); err != nil {
+					return 0, fmt.Errorf("%s: the no-op wrote no last-run record: %w", workload, err)
+				}
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Dir, cmd.Env = e.P.Dir, e.Env()
+			kib, err := RunMeasured(cmd)
+			if err != nil {
+				return 0, fmt.Errorf("%s no-op for its memory: %w", workload, err)
+			}
+			mibs = append(mibs, float64(kib)/1024)
 		}
-		mibs = append(mibs, float64(kib)/1024)
+		return medianOf(mibs), nil
 	}
-	return &Memory{Workload: workload, MiB: medianOf(mibs)}, nil
+	m := &Memory{Workload: workload}
+	var err error
+	if m.MiB, err = median(false); err == nil {
+		m.FullMiB, err = median(true)
+	}
+	return m, err
 }

@@ -169,7 +169,11 @@ func (r *Results) headline(b *strings.Builder) {
 			fmtRatio(s.Ratio()), s.SwInit, s.HelloInit, s.binary(), s.BinaryMiB, s.HelloMiB)
 	}
 	if m := r.Memory; m != nil {
-		fmt.Fprintf(b, "- Memory: sparkwing's no-op on %s peaks at **%.0f MiB** resident (VmHWM, median of 3).\n", m.Workload, m.MiB)
+		fmt.Fprintf(b, "- Memory: sparkwing's no-op on %s peaks at **%.0f MiB** resident (VmHWM, median of 3)", m.Workload, m.MiB)
+		if m.FullMiB > 0 {
+			fmt.Fprintf(b, "; without its last-run record (the first no-op after the project file, the program or the environment changed), **%.0f MiB**", m.FullMiB)
+		}
+		b.WriteString(".\n")
 	}
 	b.WriteString("\n")
 }
@@ -206,7 +210,11 @@ func (r *Results) SummaryLines() []string {
 		}
 	}
 	if m := r.Memory; m != nil {
-		out = append(out, fmt.Sprintf("memory: sparkwing's no-op on %s peaks at %.0f MiB resident (VmHWM)", m.Workload, m.MiB))
+		line := fmt.Sprintf("memory: sparkwing's no-op on %s peaks at %.0f MiB resident (VmHWM)", m.Workload, m.MiB)
+		if m.FullMiB > 0 {
+			line += fmt.Sprintf(", %.0f MiB without its last-run record", m.FullMiB)
+		}
+		out = append(out, line)
 	}
 	if s := r.Start; s != nil {
 		out = append(out, fmt.Sprintf("start-up: sparkwing --version takes %.2f× a stdlib-only Go program's start (init %.1f ms against %.1f ms; %s%.1f MiB)",
