@@ -217,10 +217,10 @@ func Run(ctx context.Context, p *plan.Plan, opts Options) (*runrec.Record, error
 		saving.Go(func() { e.saveLastRun(rec) }) // beside the run's own record: two files, two cores
 	}
 	err = run.Write(rec)
-	saving.Wait()
 	if rec.Status != runrec.Interrupted {
-		store.Learn(rec)
+		store.Learn(rec) // beside the last run's record too
 	}
+	saving.Wait()
 	opts.Observer.RunFinished(rec, run.Dir)
 	if err == nil {
 		err = cmp.Or(e.images.setupError(), e.deploys.setupError())

@@ -248,6 +248,7 @@ func TestWatchdogSparesFinishedJobs(t *testing.T) {
 	d.watch(running.Process.Pid)
 	d.forget(finished.Process.Pid)
 	d.Close() // with a group still listed: as if sparkwing had died
+	<-d.exited
 	if err := running.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("the listed group was not killed: %v", err)
 	}
