@@ -32,7 +32,7 @@ import (
 type Seen struct {
 	mu sync.Mutex
 	// seen is every path added, in the order added, as often as added,
-	// in chunks of seenChunk: Snapshot sorts them and merges a path's
+	// in chunks of up to seenChunk: Snapshot sorts them and merges a path's
 	// stats (see both). The full path of a large run adds hundreds of
 	// thousands; appending them costs less than keeping a map merged (a
 	// 10,000-job run peaked 8% lower), and filling fixed chunks less than
@@ -66,15 +66,17 @@ func (s *Seen) add(rel string, st seenStat) {
 		return
 	}
 	s.mu.Lock()
-	if n := len(s.seen); n == 0 || len(s.seen[n-1]) >= seenChunk {
-		s.seen = append(s.seen, make([]seenPath, 0, seenChunk))
+	if n := len(s.seen); n == 0 || len(s.seen[n-1]) == cap(s.seen[n-1]) {
+		// 256 paths, then twice as many each time up to seenChunk: a
+		// small run does not take room for thousands.
+		s.seen = append(s.seen, make([]seenPath, 0, min(256<<min(n, 4), seenChunk)))
 	}
 	last := &s.seen[len(s.seen)-1]
 	*last = append(*last, seenPath{rel, st})
 	s.mu.Unlock()
 }
 
-// seenChunk is how many paths a chunk of Seen.seen holds.
+// seenChunk is how many paths a chunk of Seen.seen holds at most.
 const seenChunk = 4096
 
 // both is what a path seen twice in one run is recorded as: unknown if
@@ -143,7 +145,7 @@ func (s *Seen) Snapshot() (*Snapshot, error) {
 		return nil, errors.New(s.spoiled)
 	}
 	seen := slices.Concat(s.seen...)
-	s.seen = [][]seenPath{seen} // the chunks can go
+	s.seen = [][]seenPath{seen[:len(seen):len(seen)]} // the chunks can go; a later add starts a new one
 	slices.SortFunc(seen, func(a, b seenPath) int { return strings.Compare(a.rel, b.rel) })
 	snap := &Snapshot{paths: make([]string, 0, len(seen)), stats: make([]seenStat, 0, len(seen))}
 	for _, p := range seen {

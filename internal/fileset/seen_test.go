@@ -128,7 +128,7 @@ func TestSeenAcrossChunks(t *testing.T) {
 		for i := n - 1; i >= 0; i-- {
 			s.add(fmt.Sprintf("p%05d", i), seenStat{key: statKey{size: int64(i)}})
 		}
-		if round == 0 && len(s.seen) < 3 {
+		if round == 0 && len(s.seen) < 6 {
 			t.Fatalf("%d paths filled %d chunks", n, len(s.seen))
 		}
 	}
@@ -144,6 +144,17 @@ func TestSeenAcrossChunks(t *testing.T) {
 	s.add("p00001", seenStat{key: statKey{size: 99}}) // after the snapshot: the list carries on
 	if _, err := s.Snapshot(); err == nil || !strings.Contains(err.Error(), "p00001 changed during the run") {
 		t.Fatalf("a path seen again with another stat: %v", err)
+	}
+
+	many := &Seen{} // a large run's worth: chunks stay full-sized
+	for range 100 * seenChunk {
+		many.add("same", seenStat{key: statKey{size: 1}})
+	}
+	if len(many.seen) > 105 {
+		t.Fatalf("%d paths took %d chunks", 100*seenChunk, len(many.seen))
+	}
+	if snap, err := many.Snapshot(); err != nil || snap.Len() != 1 {
+		t.Fatalf("one path added %d times: %v", 100*seenChunk, err)
 	}
 }
 
