@@ -86,9 +86,9 @@ down)
   rm -f "$pidfile" "$state/env"
   # Whatever was stopped or killed, undo what is left on the host.
   if [ -x "$state/kubecluster" ]; then
-    "$state/kubecluster" clean
+    "$state/kubecluster" clean "$state"
   else
-    go run ./internal/deploy/kubetest/kubecluster clean
+    go run ./internal/deploy/kubetest/kubecluster clean "$state"
   fi
   echo "kube-cluster: down; the host is as it was" >&2
   ;;

@@ -89,6 +89,14 @@ func TestKubeClusterScript(t *testing.T) {
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		pids = append(pids, pid)
 	}
+	for _, name := range []string{"registry", "buildkitd"} { // and its image servers'
+		data, err := os.ReadFile(filepath.Join(state, "servers", name+".pid"))
+		if err != nil {
+			t.Fatalf("no pid file for %s while up: %v", name, err)
+		}
+		pid, _ := strconv.Atoi(string(data))
+		pids = append(pids, pid)
+	}
 	server, err := os.ReadFile(filepath.Join(state, "pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +108,9 @@ func TestKubeClusterScript(t *testing.T) {
 			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 			t.Errorf("process %d (%s) of the cluster still runs after down", pid, exe)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "servers")); !os.IsNotExist(err) {
+		t.Errorf("the registry's and buildkitd's files are still there after down: %v", err)
 	}
 	// Unless another test's cluster has started since (it may, once the
 	// machine lock is free), nothing of Dir is left.

@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -63,11 +65,13 @@ func StopShared() {
 }
 
 // Start starts a buildkitd and a registry in a new temporary directory.
-func Start() (*Servers, error) { return StartAt("") }
+func Start() (*Servers, error) { return StartIn("", "") }
 
-// StartAt is Start with the registry on registry (HOST:PORT; "" for a
-// free port on 127.0.0.1).
-func StartAt(registry string) (*Servers, error) {
+// StartIn is Start in dir ("" for a new temporary directory), which a
+// program that may be killed names so that Clean can remove what it left,
+// with the registry on registry (HOST:PORT; "" for a free port on
+// 127.0.0.1).
+func StartIn(dir, registry string) (*Servers, error) {
 	bk, reg, err := binaries()
 	if err != nil {
 		return nil, err
@@ -78,7 +82,11 @@ func StartAt(registry string) (*Servers, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, errors.New("runc is not installed (apt-get install runc, or run scripts/test-tools.sh)")
 	}
-	dir, err := os.MkdirTemp("", "sw-image-test-")
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "sw-image-test-")
+	} else {
+		err = os.Mkdir(dir, 0o700)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +149,8 @@ func (s *Servers) start(name string, args ...string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	s.procs = append(s.procs, cmd)
-	return cmd, nil
+	pid := filepath.Join(s.dir, filepath.Base(name)+".pid") // for Clean
+	return cmd, os.WriteFile(pid, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
 }
 
 func (s *Servers) startRegistry(bin, addr string) error {
@@ -231,6 +240,33 @@ func (s *Servers) Stop() {
 		}
 	}
 	os.RemoveAll(s.dir)
+}
+
+// Clean removes dir, a StartIn directory whose program was killed before
+// it could Stop: the servers it recorded there that still run (each
+// killed with its process group, then waited for) and their files.
+func Clean(dir string) error {
+	pids, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
+	for _, p := range pids {
+		data, _ := os.ReadFile(p)
+		pid, err := strconv.Atoi(string(data))
+		name := strings.TrimSuffix(filepath.Base(p), ".pid")
+		if err != nil || !running(pid, name) {
+			continue // gone, or the pid is another program's now
+		}
+		syscall.Kill(-pid, syscall.SIGKILL)
+		for i := 0; i < 500 && running(pid, name); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return os.RemoveAll(dir)
+}
+
+// running reports whether pid is a live process of the program name (a
+// zombie has no executable).
+func running(pid int, name string) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && filepath.Base(exe) == name
 }
 
 func freePort() (int, error) {

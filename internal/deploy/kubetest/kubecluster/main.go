@@ -4,10 +4,11 @@
 // the host.
 //
 //	kubecluster serve STATE REGISTRY  start them (the registry on
-//	                                  REGISTRY, HOST:PORT), write
-//	                                  STATE/env, run until SIGTERM
-//	kubecluster clean                 undo what a killed cluster left on
-//	                                  the host
+//	                                  REGISTRY, HOST:PORT; theirs in
+//	                                  STATE/servers), write STATE/env,
+//	                                  run until SIGTERM
+//	kubecluster clean [STATE]         undo what a killed cluster left on
+//	                                  the host, and in STATE/servers
 package main
 
 import (
@@ -33,15 +34,20 @@ func run(args []string) error {
 	switch {
 	case len(args) == 3 && args[0] == "serve":
 		return serve(args[1], args[2])
-	case len(args) == 1 && args[0] == "clean":
-		err := kubetest.Clean()
-		if errors.Is(err, kubetest.ErrRunning) {
+	case len(args) <= 2 && len(args) > 0 && args[0] == "clean":
+		var err error
+		if len(args) == 2 {
+			err = imagetest.Clean(servers(args[1]))
+		}
+		switch kerr := kubetest.Clean(); {
+		case errors.Is(kerr, kubetest.ErrRunning):
 			fmt.Println("kube-cluster: another cluster runs now; starting, it cleaned what an earlier one left")
-			return nil
+		case kerr != nil:
+			err = kerr
 		}
 		return err
 	}
-	return fmt.Errorf("usage: kubecluster serve STATE_DIR REGISTRY | kubecluster clean")
+	return fmt.Errorf("usage: kubecluster serve STATE_DIR REGISTRY | kubecluster clean [STATE_DIR]")
 }
 
 // serve starts the servers and the cluster, says how to reach them in
@@ -50,7 +56,10 @@ func run(args []string) error {
 func serve(state, registry string) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	srv, err := imagetest.StartAt(registry)
+	if err := imagetest.Clean(servers(state)); err != nil { // what a killed one left
+		return err
+	}
+	srv, err := imagetest.StartIn(servers(state), registry)
 	if err != nil {
 		return fmt.Errorf("%v (another registry there? set SPARKWING_KUBE_REGISTRY=HOST:PORT, and the example's push: local to it)", err)
 	}
@@ -75,3 +84,6 @@ func serve(state, registry string) error {
 	fmt.Println("kube-cluster: stopping")
 	return nil
 }
+
+// servers is where the registry and buildkitd keep their files.
+func servers(state string) string { return filepath.Join(state, "servers") }
