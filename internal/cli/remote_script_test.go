@@ -24,10 +24,16 @@ import (
 // Every script gets a server of its own: $SPARKWING_REMOTE_CACHE points at
 // it and $REMOTE_PID is its process (a job may kill it mid-run).
 func TestRemoteScripts(t *testing.T) {
+	bin := t.TempDir() // release binaries, built for the first server's scripts that run
+	var build sync.Once
+	var buildErr error
 	for _, kind := range []string{remotetest.BazelRemote, remotetest.S3} {
 		t.Run(kind, func(t *testing.T) {
 			remotetest.Require(t, kind) // skips (or fails under CI) once, not per script
-			bin := buildReleaseBinaries(t)
+			build.Do(func() { buildErr = buildReleaseBinaries(bin) })
+			if buildErr != nil {
+				t.Fatal(buildErr)
+			}
 			testscript.Run(t, testscript.Params{
 				Dir: "testdata/remote",
 				Setup: func(env *testscript.Env) error {
@@ -66,30 +72,15 @@ func TestRemoteScripts(t *testing.T) {
 	}
 }
 
-var built struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// buildReleaseBinaries builds sparkwing and sparkwing-remote as users get them
-// (not the test binary, which the race detector makes larger), once per
-// test process, for scripts that measure them.
-func buildReleaseBinaries(t *testing.T) string {
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "sw-bin-")
-		if built.err != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", built.dir+"/", "../../cmd/sparkwing", "../../cmd/sparkwing-remote").CombinedOutput()
-		if err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
+// buildReleaseBinaries builds sparkwing and sparkwing-remote into dir as
+// users get them (not the test binary, which the race detector makes
+// larger), for scripts that measure them.
+func buildReleaseBinaries(dir string) error {
+	out, err := exec.Command("go", "build", "-o", dir+"/", "../../cmd/sparkwing", "../../cmd/sparkwing-remote").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return built.dir
+	return nil
 }
 
 // maxrss MB PROG ARGS...: run PROG under /usr/bin/time and require that
