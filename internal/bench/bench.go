@@ -363,7 +363,7 @@ func setupGo(o Options, tools []Tool, name, dir string) ([]*Entry, error) {
 
 // prepareProject writes t's configuration into p and commits the project.
 func prepareProject(t Tool, p *Project) error {
-	if err := os.MkdirAll(p.Scratch, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(p.Scratch, "tmp"), 0o755); err != nil {
 		return err
 	}
 	if err := t.Setup(p); err != nil {

@@ -89,9 +89,10 @@ func (e *Entry) Env() []string {
 	)
 	if e.P.Go != nil {
 		// Each copy has its own Go build cache, emptied for a cold run;
-		// nothing is fetched.
+		// nothing is fetched. The project's tests write their temporary
+		// files (fzf's: a hundred a run) there too, not in /tmp.
 		env = append(env, "GOCACHE="+filepath.Join(e.P.Scratch, "gocache"),
-			"GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOPROXY=off")
+			"GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GOPROXY=off", "TMPDIR="+filepath.Join(e.P.Scratch, "tmp"))
 	}
 	return env
 }
