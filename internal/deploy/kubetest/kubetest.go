@@ -16,7 +16,6 @@ package kubetest
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -40,13 +39,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/mounts"
 )
 
 // Dir is where the cluster keeps its state: one place, so the leftovers of
@@ -543,7 +543,7 @@ func cleanHost(saved map[string]string) {
 	}
 	killShims()
 	removeLogLinks()
-	unmountUnder(Dir)
+	mounts.UnmountUnder(Dir)
 	removeCgroups()
 	cleanIptables()
 	for k, v := range saved {
@@ -591,36 +591,6 @@ func removeLogLinks() {
 		}
 	}
 	os.Remove(dir) // only if empty
-}
-
-// unmountUnder unmounts every mount below dir, deepest first.
-func unmountUnder(dir string) {
-	for range 3 { // a mount can hide another of the same path
-		f, err := os.Open("/proc/self/mountinfo")
-		if err != nil {
-			return
-		}
-		var points []string
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if fields := strings.Fields(sc.Text()); len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-				points = append(points, unescape(fields[4]))
-			}
-		}
-		f.Close()
-		if len(points) == 0 {
-			return
-		}
-		slices.SortFunc(points, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
-		for _, p := range points {
-			syscall.Unmount(p, syscall.MNT_DETACH)
-		}
-	}
-}
-
-func unescape(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 // removeCgroups removes the kubepods cgroups the kubelet made, depth first
