@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
+	"github.com/sparkwing-dev/sparkwing/internal/mounts"
 )
 
 // Servers are running test components.
@@ -243,8 +244,10 @@ func (s *Servers) Stop() {
 }
 
 // Clean removes dir, a StartIn directory whose program was killed before
-// it could Stop: the servers it recorded there that still run (each
-// killed with its process group, then waited for) and their files.
+// it could Stop, with what it left: the servers recorded there that still
+// run (each killed with its process group, then waited for), and, when
+// buildkitd was killed mid-build, the build's container (its processes,
+// which outlive buildkitd, its mounts below dir and its cgroups).
 func Clean(dir string) error {
 	pids, _ := filepath.Glob(filepath.Join(dir, "*.pid"))
 	for _, p := range pids {
@@ -259,7 +262,61 @@ func Clean(dir string) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	containers := containers(dir)
+	for i := 0; i < 500; i++ {
+		procs := containerProcs(containers)
+		if len(procs) == 0 {
+			break
+		}
+		for _, pid := range procs {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mounts.UnmountUnder(dir)
+	for _, id := range containers {
+		cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/buildkit/" + id)
+		v2, _ := filepath.Glob("/sys/fs/cgroup/buildkit/" + id)
+		for _, c := range append(cgroups, v2...) {
+			os.Remove(c) // empty now
+		}
+	}
 	return os.RemoveAll(dir)
+}
+
+// containers are the ids of the build containers buildkitd made in dir,
+// each also the name of its cgroup (buildkit/ID).
+func containers(dir string) []string {
+	entries, _ := os.ReadDir(filepath.Join(dir, "buildkit", "runc-overlayfs", "executor"))
+	var ids []string
+	for _, e := range entries {
+		ids = append(ids, e.Name())
+	}
+	return ids
+}
+
+// containerProcs are the live processes of the containers ids, found by
+// their cgroup.
+func containerProcs(ids []string) []int {
+	if len(ids) == 0 {
+		return nil
+	}
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		if _, err := os.Readlink(p + "/exe"); err != nil {
+			continue // gone, a zombie or a kernel thread
+		}
+		cgroups, _ := os.ReadFile(p + "/cgroup")
+		for _, id := range ids {
+			if strings.Contains(string(cgroups), ":/buildkit/"+id+"\n") {
+				pid, _ := strconv.Atoi(filepath.Base(p))
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
 
 // running reports whether pid is a live process of the program name (a
