@@ -68,6 +68,36 @@ func StopShared() {
 // Start starts a buildkitd and a registry in a new temporary directory.
 func Start() (*Servers, error) { return StartIn("", "") }
 
+// tempRoot holds Start's directories, each named after the process that
+// made it: a test binary killed mid-build (a timeout) leaves its servers'
+// directory there, and the next Start cleans it (sweep).
+var tempRoot = filepath.Join(os.TempDir(), "sparkwing-imagetest")
+
+// tempDir is a new directory for this process's servers.
+func tempDir() (string, error) {
+	if err := os.MkdirAll(tempRoot, 0o755); err != nil {
+		return "", err
+	}
+	sweep(tempRoot)
+	return os.MkdirTemp(tempRoot, strconv.Itoa(os.Getpid())+"-")
+}
+
+// sweep cleans the directories in root whose process is gone.
+func sweep(root string) {
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		pidText, _, ok := strings.Cut(e.Name(), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || err == syscall.EPERM {
+			continue // its process still runs
+		}
+		Clean(filepath.Join(root, e.Name()))
+	}
+}
+
 // StartIn is Start in dir ("" for a new temporary directory), which a
 // program that may be killed names so that Clean can remove what it left,
 // with the registry on registry (HOST:PORT; "" for a free port on
@@ -84,7 +114,7 @@ func StartIn(dir, registry string) (*Servers, error) {
 		return nil, errors.New("runc is not installed (apt-get install runc, or run scripts/test-tools.sh)")
 	}
 	if dir == "" {
-		dir, err = os.MkdirTemp("", "sw-image-test-")
+		dir, err = tempDir()
 	} else {
 		err = os.Mkdir(dir, 0o700)
 	}

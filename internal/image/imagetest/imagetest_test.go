@@ -98,3 +98,30 @@ func TestCleanAfterACrashMidBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepCleansWhatAKilledProcessLeft: Start's directories whose process
+// is gone are removed, those of live processes kept.
+func TestSweepCleansWhatAKilledProcessLeft(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dead := filepath.Join(root, fmt.Sprintf("%d-abc", gone.Process.Pid))
+	live := filepath.Join(root, fmt.Sprintf("%d-def", os.Getpid()))
+	other := filepath.Join(root, "not-ours")
+	for _, d := range []string{dead, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "registry"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep(root)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("the directory of a process that is gone is still there: %v", err)
+	}
+	for _, d := range []string{live, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
+	}
+}
