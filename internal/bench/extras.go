@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/engine"
 )
 
 // Hog keeps every core busy beside a loaded run: n processes of
@@ -176,7 +178,7 @@ func initTime(args []string) (float64, error) {
 // last-run record removed first, and returns the medians.
 func measureMemory(e *Entry, workload string) (*Memory, error) {
 	args := e.Tool.Build(e.P)
-	record := filepath.Join(e.P.Dir, ".sparkwing", "state", "last-run", "build")
+	record := engine.LastRunPath(e.P.Dir, "build")
 	median := func(full bool) (float64, error) {
 		var mibs []float64
 		for range 3 {

@@ -28,7 +28,7 @@ func TestOldRecordTouchesTheEntries(t *testing.T) {
 	}
 
 	redate := func(when time.Time) {
-		path := lastRunPath(root, "p")
+		path := LastRunPath(root, "p")
 		lr, err := loadLastRun(path)
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +59,7 @@ func TestOldRecordTouchesTheEntries(t *testing.T) {
 			t.Errorf("entry of job %s last used %v, before the no-op that used it", e.Job, e.LastUsed)
 		}
 	}
-	lr, err := loadLastRun(lastRunPath(root, "p"))
+	lr, err := loadLastRun(LastRunPath(root, "p"))
 	if err != nil || time.Since(lr.written) > touchAfter {
 		t.Fatalf("the record was not dated anew: %v (%v)", lr.written, err)
 	}

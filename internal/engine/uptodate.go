@@ -92,7 +92,7 @@ type Early struct {
 // CheckEarly starts reading the record of pipeline in the project at root
 // and comparing its paths with the tree.
 func CheckEarly(root, pipeline string) *Early {
-	c := &Early{path: lastRunPath(root, pipeline), done: make(chan struct{})}
+	c := &Early{path: LastRunPath(root, pipeline), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		c.rec, c.err = loadLastRun(c.path)
@@ -125,9 +125,11 @@ type lastJob struct {
 	tools  []fileset.Digest
 }
 
-func (e *execution) lastRunPath() string { return lastRunPath(e.opts.Root, e.plan.Name) }
+func (e *execution) lastRunPath() string { return LastRunPath(e.opts.Root, e.plan.Name) }
 
-func lastRunPath(root, pipeline string) string {
+// LastRunPath is the file of pipeline's last-run record in the project at
+// root.
+func LastRunPath(root, pipeline string) string {
 	return filepath.Join(root, cache.StateDir, "last-run", pipeline)
 }
 
@@ -403,7 +405,7 @@ func ReliedOn(root string, p *plan.Plan) func(rel string) bool {
 		globs = append(globs, include...)
 		anyFile = anyFile || len(j.GoInputs) > 0 || j.GoTest != nil || j.Image != nil
 	}
-	rec, err := loadLastRun(lastRunPath(root, p.Name))
+	rec, err := loadLastRun(LastRunPath(root, p.Name))
 	if err != nil || len(rec.jobs) != len(p.Jobs) {
 		return nil
 	}

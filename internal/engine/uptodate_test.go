@@ -90,7 +90,7 @@ func TestEarly(t *testing.T) {
 	want := sampleLastRun(t)
 	want.snap = snap
 	for _, pipeline := range []string{"p", "q"} {
-		path := lastRunPath(root, pipeline)
+		path := LastRunPath(root, pipeline)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestEarly(t *testing.T) {
 	}
 
 	early := CheckEarly(root, "p")
-	got, err := early.load(lastRunPath(root, "p"))
+	got, err := early.load(LastRunPath(root, "p"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestEarly(t *testing.T) {
 		t.Fatal("the early check's record is not the one on disk")
 	}
 	for _, c := range []*Early{early, nil} {
-		other, err := c.load(lastRunPath(root, "q"))
+		other, err := c.load(LastRunPath(root, "q"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestEarly(t *testing.T) {
 			t.Fatal("another pipeline's record came checked by this one's early check")
 		}
 	}
-	if _, err := CheckEarly(root, "none").load(lastRunPath(root, "none")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := CheckEarly(root, "none").load(LastRunPath(root, "none")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("no record: %v, want not-exist", err)
 	}
 }
