@@ -48,12 +48,19 @@ func Require(t testing.TB) *Servers {
 	t.Helper()
 	once.Do(func() { shared, sharedE = Start() })
 	if sharedE != nil {
-		if os.Getenv("SPARKWING_REQUIRE_IMAGE_TESTS") == "1" {
-			t.Fatalf("image test components: %v", sharedE)
-		}
-		t.Skipf("image test components unavailable: %v", sharedE)
+		unavailable(t, sharedE)
 	}
 	return shared
+}
+
+// unavailable skips t, or fails it under SPARKWING_REQUIRE_IMAGE_TESTS=1,
+// because the components cannot run here (err says why).
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv("SPARKWING_REQUIRE_IMAGE_TESTS") == "1" {
+		t.Fatalf("image test components: %v", err)
+	}
+	t.Skipf("image test components unavailable: %v", err)
 }
 
 // StopShared stops what Require started; a later Require starts them
@@ -305,9 +312,7 @@ func Clean(dir string) error {
 	}
 	mounts.UnmountUnder(dir)
 	for _, id := range containers {
-		cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/buildkit/" + id)
-		v2, _ := filepath.Glob("/sys/fs/cgroup/buildkit/" + id)
-		for _, c := range append(cgroups, v2...) {
+		for _, c := range containerCgroups(id) {
 			os.Remove(c) // empty now
 		}
 	}
@@ -323,6 +328,14 @@ func containers(dir string) []string {
 		ids = append(ids, e.Name())
 	}
 	return ids
+}
+
+// containerCgroups are the cgroup directories of container id: one in
+// each hierarchy under cgroup v1, one under v2.
+func containerCgroups(id string) []string {
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/buildkit/" + id)
+	v2, _ := filepath.Glob("/sys/fs/cgroup/buildkit/" + id)
+	return append(v1, v2...)
 }
 
 // containerProcs are the live processes of the containers ids, found by
