@@ -88,6 +88,11 @@ type ImageSpec struct {
 	// Export writes a target's files into a project directory instead of
 	// building an image; they are the job's outputs.
 	Export *ImageExport `json:"export,omitempty"`
+	// Sync maps files of the build context (relative to the project root)
+	// to their paths in the image, for `sparkwing dev --sync`: a new build
+	// of them is copied into the running containers and the process
+	// restarted, instead of a new image and a rollout.
+	Sync map[string]string `json:"sync,omitempty"`
 }
 
 // ImageExport builds Target (default: the image's target, else the last

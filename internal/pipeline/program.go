@@ -178,7 +178,8 @@ func deployOf(s *sw.DeploySpec) (*plan.Deploy, error) {
 // `image:` is checked.
 func imageOf(s *sw.ImageSpec) (*plan.Image, error) {
 	im := &plan.Image{Dockerfile: s.Dockerfile, Context: s.Context, Contexts: s.Contexts, Target: s.Target,
-		Args: s.Args, Platforms: s.Platforms, Repository: s.Repository, Push: s.Push, NoDoctor: s.NoDoctor, WholeContext: s.WholeContext}
+		Args: s.Args, Platforms: s.Platforms, Repository: s.Repository, Push: s.Push, NoDoctor: s.NoDoctor, WholeContext: s.WholeContext,
+		Sync: s.Sync}
 	for _, t := range s.Tags {
 		im.Tags = append(im.Tags, plan.Tag{Name: t.Name, UsedBy: t.UsedBy})
 	}

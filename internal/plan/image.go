@@ -2,9 +2,11 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +36,22 @@ type Image struct {
 	// target's files are written to with BuildKit's local exporter,
 	// instead of an image: the job's output.
 	Export string
+	// Sync maps files of the build context (relative to the root) to
+	// their paths in the image: `sparkwing dev --sync` copies a new build
+	// of them into the running containers and restarts the process
+	// there, instead of building a new image and rolling it out. It is
+	// not part of the image's key.
+	Sync map[string]string
 }
+
+// SyncPaths are Sync's files, sorted.
+func (im *Image) SyncPaths() []string {
+	return slices.Sorted(maps.Keys(im.Sync))
+}
+
+// SyncDir is where `sparkwing dev --sync` mounts its supervisor and the
+// synced files in a container.
+const SyncDir = "/.sparkwing"
 
 // Tag is an extra tag and what uses it; {profile} in Name is replaced by
 // the run's profile.
@@ -159,6 +176,23 @@ func (im *Image) Check() error {
 		}
 		if len(im.Push) > 0 || len(im.Tags) > 0 {
 			return fmt.Errorf("export writes files, not an image, so nothing is pushed or tagged: drop `push` and `tags`, or build the image in a job of its own")
+		}
+	}
+	for _, from := range im.SyncPaths() {
+		to := im.Sync[from]
+		if err := insideRoot("sync", from); err != nil {
+			return err
+		}
+		if rel := path.Clean(from); im.ContextDir() != "." && !strings.HasPrefix(rel, im.ContextDir()+"/") {
+			return fmt.Errorf("sync: %s is not in the build context %s; sync copies files the image is built from", from, im.ContextDir())
+		}
+		switch {
+		case im.Export != "":
+			return fmt.Errorf("sync: export writes files, not an image, so there is no container to sync into; drop `sync`")
+		case !path.IsAbs(to):
+			return fmt.Errorf("sync: %s → %q: write the file's absolute path in the image, such as /server", from, to)
+		case path.Clean(to) == SyncDir || strings.HasPrefix(path.Clean(to), SyncDir+"/"):
+			return fmt.Errorf("sync: %s → %s: %s is sparkwing's own directory in the container; pick another path", from, to, SyncDir)
 		}
 	}
 	for _, specs := range [][]CacheSpec{im.CacheFrom, im.CacheTo} {

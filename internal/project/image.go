@@ -10,7 +10,7 @@ import (
 
 var (
 	imageKeys = []string{"dockerfile", "context", "contexts", "target", "args", "platforms",
-		"repository", "push", "tags", "cache_from", "cache_to", "doctor", "export", "fingerprint"}
+		"repository", "push", "tags", "cache_from", "cache_to", "doctor", "export", "fingerprint", "sync"}
 	// imageJobKeys are the job keys an image job may have besides `image`.
 	imageJobKeys = []string{"image", "needs", "description", "timeout", "retries", "cache"}
 )
@@ -53,6 +53,8 @@ func (d *decoder) image(n ast.Node) *plan.Image {
 			}
 		case "export":
 			d.export(kv.value, im)
+		case "sync":
+			im.Sync = d.stringMap(kv.value, what+" ({FILE: /PATH/IN/IMAGE})")
 		case "fingerprint":
 			switch v := d.str(kv.value, what); v {
 			case "target":

@@ -142,6 +142,14 @@ func TestParseErrors(t *testing.T) {
 			`repository "Acme/API" is not a valid image name`},
 		{"image bad tag", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {tags: [\"a:b\"]}\n",
 			`tag "a:b" is not a valid tag`},
+		{"sync outside the context", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {context: dist/image, sync: {bin/server: /server}}\n",
+			"sync: bin/server is not in the build context dist/image"},
+		{"sync to a relative path", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {context: dist, sync: {dist/server: server}}\n",
+			`sync: dist/server → "server": write the file's absolute path in the image, such as /server`},
+		{"sync into sparkwing's directory", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {sync: {server: /.sparkwing/server}}\n",
+			"/.sparkwing is sparkwing's own directory in the container"},
+		{"sync not a mapping", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {sync: [server]}\n",
+			"f.yaml:5:23: `image.sync` ({FILE: /PATH/IN/IMAGE})"},
 		{"outputs overlap inputs", "pipelines:\n  - name: b\n    jobs:\n      fmt:\n        run: x\n        inputs: [\"*.txt\"]\n        outputs: [\"*.txt\"]\n",
 			`f.yaml:7:19: job "fmt" has output "*.txt" overlapping its input "*.txt": a hit would restore old copies over your edits`},
 		{"generated code inside the inputs", "pipelines:\n  - name: b\n    jobs:\n      mock:\n        run: x\n        inputs: [\"internal/**/*.go\"]\n        outputs: [\"internal/mocks/*.go\"]\n",
@@ -196,6 +204,7 @@ pipelines:
           cache_from: ["type=registry,ref=ghcr.io/acme/cache:api"]
           cache_to: ["type=registry,ref=ghcr.io/acme/cache:api,mode=max", "type=local,dest=.cache/bk"]
           doctor: false
+          sync: {services/api/bin/api: /usr/bin/api}
       gen: {run: x}
 `
 
@@ -214,7 +223,8 @@ func TestParseImageJob(t *testing.T) {
 	case im.ResolvedDockerfile() != "services/api/Dockerfile", im.ContextDir() != "services/api",
 		im.Contexts["gotool"] != "/usr/local/go", im.Target != "runtime",
 		im.Args["VERSION"] != "1.2", im.Args["DEBUG"] != "false", len(im.Platforms) != 2,
-		im.Repository != "acme/api", len(im.Push["prod"]) != 2, !im.NoDoctor:
+		im.Repository != "acme/api", len(im.Push["prod"]) != 2, !im.NoDoctor,
+		im.Sync["services/api/bin/api"] != "/usr/bin/api":
 		t.Errorf("image decoded wrong: %+v", im)
 	case len(im.Tags) != 2 || im.Tags[1].UsedBy != "deploy/values.yaml" || im.TagNames("prod")[1] != "prod":
 		t.Errorf("tags: %+v", im.Tags)
