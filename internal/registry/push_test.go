@@ -61,9 +61,9 @@ func TestPushImageThenReadItsConfig(t *testing.T) {
 
 func TestSplitPinned(t *testing.T) {
 	for in, want := range map[string]image.Ref{
-		"127.0.0.1:5000/hello:c1":            {Host: "127.0.0.1:5000", Repo: "hello", Tag: "c1"},
+		"127.0.0.1:5000/hello:c1":           {Host: "127.0.0.1:5000", Repo: "hello", Tag: "c1"},
 		"127.0.0.1:5000/a/b:c1@sha256:00ff": {Host: "127.0.0.1:5000", Repo: "a/b", Tag: "sha256:00ff"},
-		"ghcr.io/acme/api":                   {Host: "ghcr.io", Repo: "acme/api", Tag: "latest"},
+		"ghcr.io/acme/api":                  {Host: "ghcr.io", Repo: "acme/api", Tag: "latest"},
 	} {
 		got, err := registry.SplitPinned(in)
 		if err != nil || got != want {
