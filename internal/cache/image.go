@@ -195,3 +195,27 @@ func ContextScope(n *buildctx.Narrowing) string {
 	}
 	return strings.Join(words, " ")
 }
+
+// SyncKey is image job j's key with the content of the files it syncs
+// (plan.Image.Sync) left out, their mode kept. Two builds with the same
+// SyncKey differ at most in those files, so `sparkwing dev --sync` may
+// copy them into the running containers instead of building the image
+// and rolling it out; anything else the image is built from (the
+// Dockerfile, another file of the context, a build arg) changes it.
+func (c *Cache) SyncKey(ctx context.Context, j plan.Job) (Key, error) {
+	comp, err := c.computeImage(ctx, j)
+	if err != nil {
+		return Key{}, err
+	}
+	lines := strings.Split(comp.Manifest, "\n")
+	for _, p := range j.Image.SyncPaths() {
+		prefix := "file " + q(path.Clean(p)) + " "
+		for i, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				mode, _, _ := strings.Cut(l[len(prefix):], " ")
+				lines[i] = prefix + mode + " synced"
+			}
+		}
+	}
+	return c.key(strings.Join(lines, "\n"), j.ID), nil
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 )
@@ -174,5 +175,51 @@ func TestKeysAreRelocatable(t *testing.T) {
 	b := compute(t, baseJob(), baseWorld()) // another temporary directory
 	if a.Key != b.Key {
 		t.Fatalf("same tree at another path gave another key:\n%v", Diff(a.Manifest, b.Manifest))
+	}
+}
+
+// SyncKey leaves out only the synced files' content: what else the image
+// is built from still changes it, so dev --sync never copies a binary
+// into a container whose image would differ in more than that file.
+func TestSyncKeyLeavesOutOnlyTheSyncedFiles(t *testing.T) {
+	j := plan.Job{ID: "image", Image: &plan.Image{Context: "dist", Sync: map[string]string{"dist/server": "/server"}}}
+	base := world{files: map[string]string{
+		"dist/Dockerfile": "FROM scratch\nCOPY . /\nENTRYPOINT [\"/server\"]\n",
+		"dist/server":     "binary v1", "dist/config.txt": "port 80",
+	}}
+	syncKey := func(w world) (Key, Key) {
+		t.Helper()
+		root := t.TempDir()
+		for p, content := range w.files {
+			os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+			os.WriteFile(filepath.Join(root, p), []byte(content), 0o644)
+		}
+		c := &Cache{Root: root, Tree: fileset.NewTree(root), Hasher: fileset.NewHasher(root, ""), ListContext: buildkit.ListContext}
+		k, err := c.SyncKey(context.Background(), j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comp, err := c.Compute(context.Background(), j, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, comp.Key
+	}
+	sync0, key0 := syncKey(base)
+	edited := base.clone()
+	edited.files["dist/server"] = "binary v2"
+	if sync1, key1 := syncKey(edited); sync1 != sync0 || key1 == key0 {
+		t.Errorf("a new build of the synced file: sync key changed %v, image key changed %v; want false, true", sync1 != sync0, key1 != key0)
+	}
+	for name, change := range map[string]func(w world){
+		"another file of the context": func(w world) { w.files["dist/config.txt"] = "port 81" },
+		"the Dockerfile":              func(w world) { w.files["dist/Dockerfile"] += "USER 1000\n" },
+		"a new file in the context":   func(w world) { w.files["dist/extra"] = "x" },
+	} {
+		w := edited.clone()
+		change(w)
+		if k, _ := syncKey(w); k == sync0 {
+			t.Errorf("%s left the sync key as it was", name)
+		}
 	}
 }
