@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -42,6 +44,43 @@ type Request struct {
 	// Expects are workloads the pipeline acts on after the deploy: each
 	// must be in what is applied or already in the cluster.
 	Expects []Workload `json:",omitempty"`
+	// Sync, from sparkwing dev --sync: apply runs the containers of the
+	// synced images under sparkwing-supervisor; the sync op copies the
+	// files into them and restarts their process.
+	Sync *Sync `json:",omitempty"`
+}
+
+// Sync is what sparkwing dev --sync asks of a deploy.
+type Sync struct {
+	Supervisor string // sparkwing-supervisor on this machine, statically linked
+	// Generation is the pod template's sparkwing.dev/sync annotation. The
+	// sync op leaves it; a new value on apply rolls the pods out, so that
+	// none keeps files synced since the last rollout.
+	Generation string
+	Files      []SyncFile
+}
+
+// SyncFile is one file to copy into the containers that run Image.
+type SyncFile struct {
+	Image string // a name of Deploy.Images
+	From  string // its path on this machine, absolute
+	To    string // its path in the container
+}
+
+// SyncFiles are the files of job d's synced images (plan.Image.Sync).
+func SyncFiles(p *plan.Plan, d plan.Job, root string) []SyncFile {
+	var files []SyncFile
+	for _, name := range d.Deploy.ImageNames() {
+		i := p.Index(d.Deploy.Images[name])
+		if i < 0 || p.Jobs[i].Image == nil {
+			continue
+		}
+		im := p.Jobs[i].Image
+		for _, from := range im.SyncPaths() {
+			files = append(files, SyncFile{Image: name, From: filepath.Join(root, filepath.FromSlash(from)), To: im.Sync[from]})
+		}
+	}
+	return files
 }
 
 // Workload is a Deployment, StatefulSet or DaemonSet the pipeline expects
@@ -71,13 +110,20 @@ type Message struct {
 	Hint   string `json:",omitempty"`
 	// Running says what runs now after a failure (the rollback's result).
 	Running string `json:",omitempty"`
+	// Stale, from the sync op, says why the files cannot be synced and the
+	// deploy must be applied instead (the manifests changed, say).
+	Stale string `json:",omitempty"`
+	// Synced names the pods the sync op updated.
+	Synced []string `json:",omitempty"`
 }
 
 // maxRequest bounds what the helper reads; a real request is a few KiB.
 const maxRequest = 1 << 20
 
-// DecodeRequest reads and checks the helper's request.
-func DecodeRequest(r io.Reader) (*Request, error) {
+// DecodeRequest reads and checks the helper's request for op. The sync
+// op pins what the cluster runs, so it needs no image references; it
+// needs Sync.
+func DecodeRequest(op string, r io.Reader) (*Request, error) {
 	var req Request
 	if err := helperproc.Decode(r, maxRequest, &req); err != nil {
 		return nil, err
@@ -93,9 +139,22 @@ func DecodeRequest(r io.Reader) (*Request, error) {
 	if err := req.Deploy.Check(); err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
+	if op == "sync" && (req.Sync == nil || len(req.Sync.Files) == 0) {
+		return nil, errors.New("a sync request names no file to sync")
+	}
 	for _, name := range req.Deploy.ImageNames() {
-		if req.Images[name] == "" {
+		if req.Images[name] == "" && op != "sync" {
 			return nil, fmt.Errorf("request has no reference for image %s", name)
+		}
+	}
+	if s := req.Sync; s != nil {
+		if !filepath.IsAbs(s.Supervisor) {
+			return nil, fmt.Errorf("request's supervisor %q is not absolute", s.Supervisor)
+		}
+		for _, f := range s.Files {
+			if !slices.Contains(req.Deploy.ImageNames(), f.Image) || !filepath.IsAbs(f.From) || !path.IsAbs(f.To) {
+				return nil, fmt.Errorf("request syncs %+v: want an image of the deploy and absolute paths", f)
+			}
 		}
 	}
 	for _, w := range req.Expects {
@@ -124,9 +183,10 @@ func FindHelper(explicit string) (string, error) {
 	return helperproc.Find(HelperName, "deploy jobs", "SPARKWING_DEPLOY_HELPER", explicit)
 }
 
-// Ops are what the helper does: apply a deploy, or print how the live
-// objects differ from what it would apply.
-var Ops = []string{"apply", "diff"}
+// Ops are what the helper does: apply a deploy, print how the live
+// objects differ from what it would apply, or sync files into the
+// running containers (sparkwing dev --sync).
+var Ops = []string{"apply", "diff", "sync"}
 
 // Run runs op ("apply" or "diff") of one deploy through the helper at
 // program: its log to log. A configuration error is a *ConfigError; a
@@ -147,6 +207,8 @@ func Run(ctx context.Context, program, op string, req Request, log io.Writer) (*
 	switch {
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case last != nil && last.Stale != "":
+		return last, nil
 	case last != nil && last.Config:
 		return last, &ConfigError{Job: req.Job, Msg: last.Error, Fix: last.Hint}
 	case last != nil && last.Error != "":

@@ -2,13 +2,14 @@ package deploy
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 func TestDecodeRequest(t *testing.T) {
 	good := `{"V":1,"Root":"/p","Job":"d","Profile":"local","Deploy":{"Kustomize":"k/{profile}","Images":{"api":"img"},"Rollout":true,"Timeout":0,"HealthTimeout":0,"OnFailure":"rollback"},"Images":{"api":"127.0.0.1:5000/api:t"}}`
-	if _, err := DecodeRequest(strings.NewReader(good)); err != nil {
+	if _, err := DecodeRequest("apply", strings.NewReader(good)); err != nil {
 		t.Fatalf("good request refused: %v", err)
 	}
 	for _, tc := range []struct{ body, want string }{
@@ -21,8 +22,26 @@ func TestDecodeRequest(t *testing.T) {
 		{good + good, "more than one JSON value"},
 		{`{"V":1,"Extra":true}`, "unknown field"},
 	} {
-		if _, err := DecodeRequest(strings.NewReader(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := DecodeRequest("apply", strings.NewReader(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.body, err, tc.want)
+		}
+	}
+
+	// The sync op pins what the cluster runs: no references, but files.
+	sync := strings.Replace(good, `"Images":{"api":"127.0.0.1:5000/api:t"}`,
+		`"Sync":{"Supervisor":"/bin/sparkwing-supervisor","Generation":"g1","Files":[{"Image":"api","From":"/p/bin/api","To":"/api"}]}`, 1)
+	if _, err := DecodeRequest("sync", strings.NewReader(sync)); err != nil {
+		t.Fatalf("good sync request refused: %v", err)
+	}
+	for _, tc := range []struct{ op, body, want string }{
+		{"sync", good, "names no file to sync"},
+		{"apply", sync, "no reference for image api"},
+		{"sync", strings.Replace(sync, `"Image":"api"`, `"Image":"web"`, 1), "want an image of the deploy"},
+		{"sync", strings.Replace(sync, `"To":"/api"`, `"To":"api"`, 1), "absolute paths"},
+		{"sync", strings.Replace(sync, `"Supervisor":"/bin/`, `"Supervisor":"`, 1), "is not absolute"},
+	} {
+		if _, err := DecodeRequest(tc.op, strings.NewReader(tc.body)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: error %v, want %q", tc.op, tc.body, err, tc.want)
 		}
 	}
 }
@@ -31,8 +50,16 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","Images":{"api":"img"},"OnFailure":"keep"},"Images":{"api":"r/api:t"}}`)
 	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","OnFailure":"rollback","Health":["tcp:127.0.0.1:1"]}}`)
 	f.Add(`{"V":1,"Root":"rel","Deploy":{}}`)
+	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","Images":{"api":"img"},"OnFailure":"keep"},"Sync":{"Supervisor":"/s","Files":[{"Image":"api","From":"/a","To":"/b"}]}}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		req, err := DecodeRequest(strings.NewReader(body))
+		if req, err := DecodeRequest("sync", strings.NewReader(body)); err == nil {
+			for _, file := range req.Sync.Files {
+				if !filepath.IsAbs(file.From) || !slices.Contains(req.Deploy.ImageNames(), file.Image) {
+					t.Fatalf("accepted a sync of %+v", file)
+				}
+			}
+		}
+		req, err := DecodeRequest("apply", strings.NewReader(body))
 		if err != nil {
 			return
 		}

@@ -55,7 +55,7 @@ const FieldManager = "sparkwing"
 // Main is sparkwing-deploy's entry point.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 1 || !slices.Contains(deploy.Ops, args[0]) {
-		fmt.Fprintf(stderr, "usage: %s apply|diff < request.json\n"+
+		fmt.Fprintf(stderr, "usage: %s apply|diff|sync < request.json\n"+
 			"%s is started by sparkwing to run deploy jobs; it is not meant to be run by hand.\n", deploy.HelperName, deploy.HelperName)
 		return 2
 	}
@@ -65,15 +65,18 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	req, err := deploy.DecodeRequest(stdin)
+	req, err := deploy.DecodeRequest(args[0], stdin)
 	if err != nil {
 		json.NewEncoder(msgs).Encode(deploy.Message{Error: err.Error()})
 		return 2
 	}
 	var m deploy.Message
-	if args[0] == "diff" {
+	switch args[0] {
+	case "diff":
 		m = Diff(ctx, req, stdout)
-	} else {
+	case "sync":
+		m = Sync(ctx, req, stdout)
+	default:
 		m = Apply(ctx, req, stdout)
 	}
 	json.NewEncoder(msgs).Encode(m)
@@ -198,6 +201,12 @@ func prepare(ctx context.Context, req *deploy.Request, pushed bool, log io.Write
 		return nil, nil, "", err
 	}
 	logPins(log, d.ImageNames(), pins)
+	if req.Sync != nil && pushed {
+		if err := syncPatch(ctx, objs, req, pins); err != nil {
+			return nil, nil, "", err
+		}
+		fmt.Fprintf(log, "sparkwing dev --sync: the containers of %s run under %s\n", syncedNames(req.Sync), supervisorPath)
+	}
 	c, err := connect(ctx, d.KubeContext(req.Profile))
 	if err != nil {
 		return nil, nil, "", err
@@ -262,7 +271,9 @@ type client struct {
 	identity  string // the cluster's kube-system namespace UID
 	dyn       dynamic.Interface
 	typed     kubernetes.Interface
-	mapper    meta.RESTMapper
+	// streamConfig has no client timeout, for watches and exec streams.
+	streamConfig *rest.Config
+	mapper       meta.RESTMapper
 }
 
 // connect loads the kubeconfig ($KUBECONFIG or ~/.kube/config), picks
@@ -303,7 +314,8 @@ func connect(ctx context.Context, context_ string) (*client, error) {
 	if c.typed, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
-	if c.dyn, err = dynamic.NewForConfig(watchConfig(cfg)); err != nil {
+	c.streamConfig = watchConfig(cfg)
+	if c.dyn, err = dynamic.NewForConfig(c.streamConfig); err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)

@@ -72,6 +72,7 @@ type DeployPhases struct {
 	ApplyMS   int64 `json:"apply_ms"`
 	RolloutMS int64 `json:"rollout_ms"`
 	HealthMS  int64 `json:"health_ms"`
+	SyncMS    int64 `json:"sync_ms,omitempty"` // sparkwing dev --sync: copying the files and restarting the process
 }
 
 // Cache says whether the job's result came from the cache, and why not.
