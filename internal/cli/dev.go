@@ -19,11 +19,15 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/spf13/cobra"
 
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/deploy"
 	"github.com/sparkwing-dev/sparkwing/internal/devloop"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+	"github.com/sparkwing-dev/sparkwing/internal/supervisor"
 	"github.com/sparkwing-dev/sparkwing/internal/ui"
 )
 
@@ -31,6 +35,7 @@ type devFlags struct {
 	jobs    int
 	profile string
 	stats   bool
+	sync    bool
 }
 
 func newDevCmd(e *env, g *globals) *cobra.Command {
@@ -57,8 +62,20 @@ service are not run by dev (sparkwing run runs them). Changes under
 .sparkwing/, .git/, the jobs' outputs and git-ignored paths are not
 watched; a burst of events (an editor's save, a checkout) is one change.
 
+When the pipeline deploys, every save that changes what it applies
+builds the images, pushes them, applies and waits for the rollout and the
+health checks. With --sync, a save that changes only the files an image
+job lists in 'sync' (such as a Go binary: sync: {dist/image/server:
+/server}) copies them into the running pods and restarts the process
+there instead (live update): the pods run under sparkwing-supervisor, put
+in by an init container, and a restarted container keeps the synced
+files. Any other change (the Dockerfile, another file of the image, the
+manifests), or a sync that fails or is not healthy, builds and rolls out
+as without --sync, and that rollout replaces every synced pod. Synced
+changes are timed and summarized apart (--stats).
+
 Ctrl-C stops the services, the last started first, and exits 130.`,
-		Example:            "  sparkwing dev serve\n  sparkwing dev serve --stats",
+		Example:            "  sparkwing dev serve\n  sparkwing dev serve --stats\n  sparkwing dev ship --profile local --sync",
 		DisableFlagParsing: true,
 		ValidArgsFunction:  e.completePipelineArgs(g, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,6 +86,7 @@ Ctrl-C stops the services, the last started first, and exits 130.`,
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
 	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` image jobs push to (default $SPARKWING_PROFILE, else local)")
 	fl.BoolVar(&f.stats, "stats", false, "print the edit → healthy times of the last session and of all sessions, and exit")
+	fl.BoolVar(&f.sync, "sync", false, "copy new builds of image jobs' `sync` files into the running pods and restart the process there, instead of a new image and a rollout")
 	return cmd
 }
 
@@ -105,22 +123,65 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 	defer watchdog.Close()
 	obs := &devObserver{w: e.stdout}
 	images := e.imageOptions(inv.file, f.profile, false)
+	var deploySync *deploy.Sync
+	var syncer *devloop.Sync
+	if f.sync {
+		if deploySync, syncer, err = e.devSync(root, pl, images.Profile, c); err != nil {
+			return err
+		}
+	}
 	err = devloop.Loop(ctx, devloop.Options{
 		Root: root, Plan: pl, Out: obs.locked(),
 		Runner: &job.Runner{Root: root, LookupEnv: e.lookupEnv, Watchdog: watchdog},
 		Build: func(ctx context.Context, p *plan.Plan, onDone func(job, output string)) (*runrec.Record, error) {
 			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
 				Observer: obs, Cache: c, Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watching: watchdog, HideCachedLogs: true,
-				OnDone: onDone})
+				OnDone: onDone, DeploySync: deploySync})
 		},
 		Ignore:   e.devIgnore(root, pl),
 		Stats:    stats,
 		ReliedOn: func(p *plan.Plan) func(string) bool { return engine.ReliedOn(root, p) },
+		Sync:     syncer,
 	})
 	if err != nil {
 		return err
 	}
 	return &exitError{code: exitInterrupted}
+}
+
+// devSync sets up sparkwing dev --sync: the settings the engine's deploys
+// carry, and what the dev loop calls to sync.
+func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache) (*deploy.Sync, *devloop.Sync, error) {
+	if images, _ := devloop.SyncTargets(pl); len(images) == 0 {
+		return nil, nil, usageError("--sync: no deploy job of %s pins an image job with files to sync; list them in the image job, such as\n"+
+			"  image: {context: dist/image, sync: {dist/image/server: /server}}", pl.Name)
+	}
+	sup, err := helperproc.Find(supervisor.Name, "sparkwing dev --sync", "SPARKWING_SUPERVISOR", e.getenv("SPARKWING_SUPERVISOR"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if sup, err = filepath.Abs(sup); err != nil {
+		return nil, nil, err
+	}
+	settings := &deploy.Sync{Supervisor: sup}
+	helper := e.getenv("SPARKWING_DEPLOY_HELPER")
+	return settings, &devloop.Sync{
+		Key: func(ctx context.Context, im plan.Job) (string, error) {
+			k, err := c.SyncKey(ctx, im)
+			return k.String(), err
+		},
+		Copy: func(ctx context.Context, d plan.Job) (*deploy.Message, error) {
+			program, err := deploy.FindHelper(helper)
+			if err != nil {
+				return nil, err
+			}
+			s := *settings
+			s.Files = deploy.SyncFiles(pl, d, root)
+			return deploy.Run(ctx, program, "sync", deploy.Request{Root: root, Pipeline: pl.Name, Job: d.ID, Profile: profile,
+				Deploy: d.Deploy, Sync: &s}, io.Discard)
+		},
+		SetGeneration: func(g string) { settings.Generation = g },
+	}, nil
 }
 
 // devIgnore is what the dev loop does not watch: sparkwing's and git's
@@ -250,7 +311,9 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 // writeDevStats prints the median and p95 of edit → healthy of the last
-// session and of all, and the phase with the largest median.
+// session and of all, and the phase with the largest median; changes
+// synced into pods (dev --sync) apart from those deployed, and those from
+// services restarted here.
 func writeDevStats(w io.Writer, file string) error {
 	timings, err := devloop.ReadTimings(file)
 	if os.IsNotExist(err) {
@@ -259,26 +322,42 @@ func writeDevStats(w io.Writer, file string) error {
 	if err != nil {
 		return err
 	}
-	var all, last []devloop.Timing
+	lastSession := ""
 	for _, t := range timings {
-		if !t.EditToHealthy() {
-			continue
+		if t.EditToHealthy() {
+			lastSession = t.Session
 		}
-		if len(last) > 0 && last[0].Session != t.Session {
-			last = nil
-		}
-		all, last = append(all, t), append(last, t)
 	}
-	if len(all) == 0 {
+	if lastSession == "" {
 		fmt.Fprintf(w, "no edit that ended healthy is recorded yet in %s\n", file)
 		return nil
 	}
+	modes := map[string]string{"local": "", "cluster": " (deployed)", "sync": " (synced)"}
+	for _, mode := range []string{"local", "cluster", "sync"} {
+		var all, last []devloop.Timing
+		for _, t := range timings {
+			if t.EditToHealthy() && t.Mode() == mode {
+				all = append(all, t)
+				if t.Session == lastSession {
+					last = append(last, t)
+				}
+			}
+		}
+		writeStatsLines(w, modes[mode], last, all)
+	}
+	return nil
+}
+
+func writeStatsLines(w io.Writer, mode string, last, all []devloop.Timing) {
 	for _, set := range []struct {
 		name string
 		ts   []devloop.Timing
 	}{{"last session", last}, {"all sessions", all}} {
+		if len(set.ts) == 0 {
+			continue
+		}
 		total := func(t devloop.Timing) float64 { return t.TotalMS }
-		fmt.Fprintf(w, "%s: %d edits, edit → healthy median %s, p95 %s", set.name, len(set.ts),
+		fmt.Fprintf(w, "%s%s: %d edits, edit → healthy median %s, p95 %s", set.name, mode, len(set.ts),
 			devloop.Secs(quantile(set.ts, total, 0.5)), devloop.Secs(quantile(set.ts, total, 0.95)))
 		top, topMS := "", -1.0
 		for i, p := range set.ts[0].Phases() {
@@ -288,7 +367,6 @@ func writeDevStats(w io.Writer, file string) error {
 		}
 		fmt.Fprintf(w, "; %s dominates (median %s)\n", top, devloop.Secs(topMS))
 	}
-	return nil
 }
 
 func quantile(ts []devloop.Timing, field func(devloop.Timing) float64, q float64) float64 {

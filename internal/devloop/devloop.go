@@ -49,6 +49,9 @@ type Options struct {
 	// engine.ReliedOn; nil: unknown): a change to none of them needs no
 	// build.
 	ReliedOn func(*plan.Plan) func(rel string) bool
+	// Sync, for sparkwing dev --sync, copies new builds of synced files
+	// into the running pods when the images would differ in nothing else.
+	Sync *Sync
 }
 
 // Loop runs until ctx is done, then stops the services (the last started
@@ -60,6 +63,9 @@ func Loop(ctx context.Context, o Options) error {
 	d := &dev{o: o, session: time.Now().UTC().Format(time.RFC3339Nano), restart: make(chan *instance, 16),
 		output: map[string]string{}, keys: map[string]string{}}
 	d.build, d.services = split(o.Plan)
+	if o.Sync != nil {
+		d.sync = newSyncState(o.Sync, d.build, d.session)
+	}
 	var deploys []string
 	for _, j := range d.build.Jobs {
 		if j.Deploy != nil {
@@ -67,6 +73,13 @@ func Loop(ctx context.Context, o Options) error {
 		}
 	}
 	switch {
+	case d.sync != nil:
+		var files []string
+		for _, im := range d.sync.images {
+			files = append(files, im.Image.SyncPaths()...)
+		}
+		d.say("%s syncs %s into the pods of %s after a save that changes only %s; any other change builds and rolls out",
+			o.Plan.Name, strings.Join(files, ", "), jobIDs(d.sync.deploys), map[bool]string{true: "it", false: "them"}[len(files) == 1])
 	case len(deploys) > 0:
 		d.say("%s deploys (%s) after every save that changes what it applies, and reports edit → healthy on the cluster", o.Plan.Name, strings.Join(deploys, ", "))
 	case len(d.services) == 0:
@@ -144,6 +157,7 @@ type dev struct {
 	output  map[string]string
 	keys    map[string]string
 	relied  func(rel string) bool // what the last build relied on; nil: unknown
+	sync    *syncState            // sparkwing dev --sync
 }
 
 // instance is one process of a service.
@@ -177,6 +191,10 @@ type Timing struct {
 	ApplyMS   float64  `json:"apply_ms,omitempty"`
 	RolloutMS float64  `json:"rollout_ms,omitempty"`
 	Deployed  []string `json:"deployed,omitempty"`
+	// A change synced into the pods (sparkwing dev --sync): copying the
+	// files and restarting the process, and the deploy jobs synced.
+	SyncMS    float64  `json:"sync_ms,omitempty"`
+	Synced    []string `json:"synced,omitempty"`
 	Changed   []string `json:"changed,omitempty"` // the paths that changed (the first 10)
 	Ran       int      `json:"ran"`
 	Restarted []string `json:"restarted"`
@@ -189,12 +207,28 @@ type Timing struct {
 // restarted, or a deploy rolled out, and healthy: what `sparkwing dev
 // --stats` summarizes.
 func (t Timing) EditToHealthy() bool {
-	return t.Failed == "" && !t.Crash && (len(t.Restarted) > 0 || len(t.Deployed) > 0) && t.DetectMS > 0
+	return t.Failed == "" && !t.Crash && (len(t.Restarted) > 0 || len(t.Deployed) > 0 || len(t.Synced) > 0) && t.DetectMS > 0
+}
+
+// Mode is how a change reached a healthy service: "local" (a service
+// restarted), "cluster" (a deploy rolled out) or "sync" (files synced
+// into the pods). Each has its own phases.
+func (t Timing) Mode() string {
+	switch {
+	case len(t.Synced) > 0:
+		return "sync"
+	case len(t.Deployed) > 0:
+		return "cluster"
+	}
+	return "local"
 }
 
 // Phases are the parts of a change, in order, each with its time.
 func (t Timing) Phases() []Phase {
-	if len(t.Deployed) > 0 {
+	switch t.Mode() {
+	case "sync":
+		return []Phase{{"detect", t.DetectMS}, {"build", t.BuildMS}, {"sync", t.SyncMS}, {"health", t.HealthMS}}
+	case "cluster":
 		return []Phase{{"detect", t.DetectMS}, {"build", t.BuildMS}, {"image", t.ImageMS}, {"apply", t.ApplyMS},
 			{"rollout", t.RolloutMS}, {"health", t.HealthMS}}
 	}
@@ -243,8 +277,17 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 		return
 	}
 	d.relied = nil
+	if d.sync != nil {
+		if paths != nil && d.trySync(ctx, edited, start, &t) {
+			return
+		}
+		d.sync.beforeDeploy(d.session)
+	}
 	e := d.early(ctx)
 	rec, err := d.o.Build(ctx, d.build, e.ended)
+	if d.sync != nil {
+		d.sync.afterDeploy(ctx, err == nil && rec.Status == runrec.Success, d.o.Root)
+	}
 	e.wait(&t)
 	t.BuildMS = ms(time.Since(start))
 	if !e.begun.IsZero() {
@@ -602,6 +645,14 @@ func failure(rec *runrec.Record) string {
 		return string(rec.Status)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func jobIDs(jobs []plan.Job) string {
+	var ids []string
+	for _, j := range jobs {
+		ids = append(ids, j.ID)
+	}
+	return strings.Join(ids, ", ")
 }
 
 func names(ins []*instance) string {

@@ -99,6 +99,11 @@ func (e *execution) doDeploy(ctx context.Context, j plan.Job) (runrec.Job, sched
 		}
 		req.Images[name] = ref
 	}
+	if s := e.opts.DeploySync; s != nil {
+		if files := deploy.SyncFiles(e.plan, j, e.opts.Root); len(files) > 0 {
+			req.Sync = &deploy.Sync{Supervisor: s.Supervisor, Generation: s.Generation, Files: files}
+		}
+	}
 	program, err := e.deploys.program()
 	if err != nil {
 		return e.fail(j, rj, err)

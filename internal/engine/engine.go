@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
+	"github.com/sparkwing-dev/sparkwing/internal/deploy"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -42,7 +43,10 @@ type Options struct {
 	Images    ImageOptions
 	// DeployHelper is sparkwing-deploy; "" finds it (deploy.FindHelper).
 	DeployHelper string
-	Watchdog     string // the sparkwing executable, run as the job watchdog; "" for none (tests)
+	// DeploySync, from sparkwing dev --sync, is carried by each deploy of
+	// an image with synced files, those files added (deploy.SyncFiles).
+	DeploySync *deploy.Sync
+	Watchdog   string // the sparkwing executable, run as the job watchdog; "" for none (tests)
 	// Watching, if set, is a job watchdog already running that the run's
 	// jobs use (sparkwing dev's, which outlives each run): the run then
 	// starts none, which would cost a process start before its first job.

@@ -3,6 +3,7 @@ package kube
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -34,6 +35,7 @@ func TestDeployScripts(t *testing.T) {
 	t.Cleanup(imagetest.StopShared)
 	cluster := kubetest.Require(t, srv.Registry)
 	t.Cleanup(kubetest.StopShared)
+	supervisor := buildSupervisor(t)
 	argo, argoServer := newFakeArgoCD("argo-token")
 	t.Cleanup(argoServer.Close)
 	testscript.Run(t, testscript.Params{
@@ -46,6 +48,7 @@ func TestDeployScripts(t *testing.T) {
 				"REGISTRY="+srv.Registry,
 				"KUBECONFIG="+cluster.Kubeconfig,
 				"KUBECTL="+cluster.Kubectl,
+				"SPARKWING_SUPERVISOR="+supervisor,
 				"ARGOCD_SERVER="+argoServer.URL, "ARGOCD_AUTH_TOKEN=argo-token",
 				"NO_COLOR=1",
 				"GOPROXY=off",
@@ -63,6 +66,18 @@ func TestDeployScripts(t *testing.T) {
 			"argocdapp": argo.cmd,
 		},
 	})
+}
+
+// buildSupervisor builds sparkwing-supervisor as users install it
+// (statically linked), for the pods of sparkwing dev --sync.
+func buildSupervisor(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "sparkwing-supervisor")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/sparkwing-dev/sparkwing/cmd/sparkwing-supervisor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building sparkwing-supervisor: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // freeport NAME: set $NAME to a free TCP port on 127.0.0.1.

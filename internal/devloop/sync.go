@@ -1,0 +1,232 @@
+package devloop
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sparkwing-dev/sparkwing/internal/deploy"
+	"github.com/sparkwing-dev/sparkwing/internal/plan"
+	"github.com/sparkwing-dev/sparkwing/internal/runrec"
+)
+
+// Sync is what `sparkwing dev --sync` needs to copy new builds of an
+// image's synced files (plan.Image.Sync) into the running pods instead of
+// building the image and rolling it out.
+type Sync struct {
+	// Key is an image job's key without its synced files' content
+	// (cache.SyncKey): while it stays as it was at the last rollout, the
+	// image differs at most in those files.
+	Key func(ctx context.Context, image plan.Job) (string, error)
+	// Copy runs the deploy helper's sync op for deploy job d. An answer
+	// with Stale set says why it could not: then dev deploys.
+	Copy func(ctx context.Context, d plan.Job) (*deploy.Message, error)
+	// SetGeneration sets the pod template generation the next build's
+	// deploys apply (deploy.Sync.Generation).
+	SetGeneration func(string)
+}
+
+// SyncTargets are the image jobs of p with synced files that a deploy job
+// pins, and those deploy jobs.
+func SyncTargets(p *plan.Plan) (images, deploys []plan.Job) {
+	for _, j := range p.Jobs {
+		if j.Deploy == nil {
+			continue
+		}
+		pinsSynced := false
+		for _, name := range j.Deploy.ImageNames() {
+			if i := p.Index(j.Deploy.Images[name]); i >= 0 && p.Jobs[i].Image != nil && len(p.Jobs[i].Image.Sync) > 0 {
+				pinsSynced = true
+				if !slices.ContainsFunc(images, func(im plan.Job) bool { return im.ID == p.Jobs[i].ID }) {
+					images = append(images, p.Jobs[i])
+				}
+			}
+		}
+		if pinsSynced {
+			deploys = append(deploys, j)
+		}
+	}
+	return images, deploys
+}
+
+// syncState is the dev loop's record of what the cluster runs.
+type syncState struct {
+	o       *Sync
+	images  []plan.Job
+	deploys []plan.Job
+	pre     *plan.Plan // the build without the synced images and what follows them
+
+	// Set by the last rollout that ended well; nil keys: none yet, or the
+	// last deploy failed, so the next change deploys.
+	keys map[string]string // image job → Key
+	// files are the synced files' digests as the pods have them.
+	files map[string][32]byte
+	// dirty says the pods may hold synced files: the next deploy must
+	// roll them out afresh, under a new generation.
+	dirty      bool
+	generation int
+}
+
+func newSyncState(o *Sync, build *plan.Plan, session string) *syncState {
+	s := &syncState{o: o}
+	s.images, s.deploys = SyncTargets(build)
+	after := map[string]bool{}
+	var keep []string
+	for _, i := range plan.Topo(build.Deps()) {
+		j := build.Jobs[i]
+		down := slices.ContainsFunc(s.images, func(im plan.Job) bool { return im.ID == j.ID })
+		for _, n := range j.Needs {
+			down = down || after[n]
+		}
+		after[j.ID] = down
+		if !down {
+			keep = append(keep, j.ID)
+		}
+	}
+	s.pre, _ = build.Only(keep)
+	if s.pre == nil {
+		s.pre = &plan.Plan{Name: build.Name}
+	}
+	o.SetGeneration(session)
+	return s
+}
+
+// beforeDeploy is called before a build that may deploy: a pod that may
+// hold synced files gets a new generation, so the deploy rolls it out.
+func (s *syncState) beforeDeploy(session string) {
+	if s.dirty {
+		s.generation++
+		s.o.SetGeneration(fmt.Sprintf("%s-%d", session, s.generation))
+	}
+}
+
+// afterDeploy records what a build that deployed left in the cluster.
+func (s *syncState) afterDeploy(ctx context.Context, ok bool, root string) {
+	s.keys, s.files = nil, nil
+	if !ok {
+		return
+	}
+	keys := map[string]string{}
+	for _, im := range s.images {
+		k, err := s.o.Key(ctx, im)
+		if err != nil {
+			return
+		}
+		keys[im.ID] = k
+	}
+	files, err := s.digests(root)
+	if err != nil {
+		return
+	}
+	s.keys, s.files, s.dirty = keys, files, false
+}
+
+func (s *syncState) digests(root string) (map[string][32]byte, error) {
+	out := map[string][32]byte{}
+	for _, im := range s.images {
+		for _, from := range im.Image.SyncPaths() {
+			f, err := os.Open(root + "/" + from)
+			if err != nil {
+				return nil, err
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return nil, err
+			}
+			out[from] = [32]byte(h.Sum(nil))
+		}
+	}
+	return out, nil
+}
+
+// trySync handles a change by syncing when it can: it builds what comes
+// before the synced images, and copies their files into the pods when
+// the images would differ in nothing else. It returns false, having said
+// why, when the change must be built and deployed instead.
+func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) bool {
+	s := d.sync
+	if s.keys == nil {
+		return false
+	}
+	rec, err := d.o.Build(ctx, s.pre, nil)
+	if ctx.Err() != nil {
+		return true
+	}
+	t.BuildMS = ms(time.Since(start))
+	if err == nil && rec.Status != runrec.Success {
+		err = fmt.Errorf("%s", failure(rec))
+	}
+	if err != nil {
+		t.Failed = err.Error()
+		t.TotalMS = ms(time.Since(edited))
+		d.say("build failed: %v; the cluster runs what it ran", err)
+		d.record(*t)
+		return true
+	}
+	for _, j := range rec.Jobs {
+		if j.Status == runrec.Ran {
+			t.Ran++
+		}
+	}
+	for _, im := range s.images {
+		k, err := s.o.Key(ctx, im)
+		if err != nil || k != s.keys[im.ID] {
+			d.say("%s changes in more than its synced files: building and rolling it out", im.ID)
+			return false
+		}
+	}
+	files, err := s.digests(d.o.Root)
+	if err != nil {
+		d.say("reading the synced files: %v; building and rolling out instead", err)
+		return false
+	}
+	var changed []string
+	for from, sum := range files {
+		if s.files[from] != sum {
+			changed = append(changed, from)
+		}
+	}
+	if len(changed) == 0 {
+		t.TotalMS = ms(time.Since(edited))
+		d.record(*t)
+		if t.Ran > 0 {
+			d.say("edit → built in %s (detect %s · build %s); no synced file changed, so nothing was synced",
+				Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+		}
+		return true
+	}
+	s.dirty = true // from here on the pods may hold some of the new files
+	for _, dj := range s.deploys {
+		m, err := s.o.Copy(ctx, dj)
+		switch {
+		case ctx.Err() != nil:
+			return true
+		case err != nil:
+			d.say("%s: syncing: %v; building and rolling out instead", dj.ID, err)
+			return false
+		case m.Stale != "":
+			d.say("%s: cannot sync (%s): building and rolling out instead", dj.ID, m.Stale)
+			return false
+		}
+		t.Synced = append(t.Synced, dj.ID)
+		if m.Phases != nil {
+			t.SyncMS += float64(m.Phases.CheckMS + m.Phases.SyncMS)
+			t.HealthMS += float64(m.Phases.HealthMS)
+		}
+	}
+	s.files = files
+	t.TotalMS = ms(time.Since(edited))
+	d.record(*t)
+	slices.Sort(changed)
+	d.say("edit → healthy on the cluster, synced, in %s (detect %s · build %s · sync %s · health %s): %s into %s",
+		Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS), Secs(t.SyncMS), Secs(t.HealthMS),
+		strings.Join(changed, ", "), strings.Join(t.Synced, ", "))
+	return true
+}
