@@ -152,9 +152,20 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 // devSync sets up sparkwing dev --sync: the settings the engine's deploys
 // carry, and what the dev loop calls to sync.
 func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache) (*deploy.Sync, *devloop.Sync, error) {
-	if images, _ := devloop.SyncTargets(pl); len(images) == 0 {
+	images, deploys := devloop.SyncTargets(pl)
+	if len(images) == 0 {
 		return nil, nil, usageError("--sync: no deploy job of %s pins an image job with files to sync; list them in the image job, such as\n"+
 			"  image: {context: dist/image, sync: {dist/image/server: /server}}", pl.Name)
+	}
+	for _, d := range deploys {
+		if _, ok := d.Deploy.GitOps[profile]; ok {
+			return nil, nil, usageError("--sync: %s deploys to profile %s through git (gitops), so there is no pod to sync into; drop --sync or pick another profile", d.ID, profile)
+		}
+	}
+	for _, j := range pl.Jobs {
+		if j.Service != nil {
+			return nil, nil, usageError("--sync: %s also runs service %s here; sync works on pipelines whose services are deployed, not local ones", pl.Name, j.ID)
+		}
 	}
 	sup, err := helperproc.Find(supervisor.Name, "sparkwing dev --sync", "SPARKWING_SUPERVISOR", e.getenv("SPARKWING_SUPERVISOR"))
 	if err != nil {

@@ -239,6 +239,9 @@ func static(data []byte) error {
 // nothing the next deploy does not replace: the caller deploys instead.
 func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Message {
 	d := req.Deploy
+	if _, ok := d.GitOps[req.Profile]; ok {
+		return deploy.Message{OK: true, Stale: "profile " + req.Profile + " deploys through git"}
+	}
 	start := time.Now()
 	overlay := d.Overlay(req.Profile)
 	objs, err := render(req.Root + "/" + overlay)
