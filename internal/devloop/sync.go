@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ func (s *syncState) digests(root string) (map[string][32]byte, error) {
 	out := map[string][32]byte{}
 	for _, im := range s.images {
 		for _, from := range im.Image.SyncPaths() {
-			f, err := os.Open(root + "/" + from)
+			f, err := os.Open(filepath.Join(root, filepath.FromSlash(from)))
 			if err != nil {
 				return nil, err
 			}
@@ -177,7 +178,11 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 	}
 	for _, im := range s.images {
 		k, err := s.o.Key(ctx, im)
-		if err != nil || k != s.keys[im.ID] {
+		switch {
+		case err != nil:
+			d.say("%s: %v; building and rolling it out", im.ID, err)
+			return false
+		case k != s.keys[im.ID]:
 			d.say("%s changes in more than its synced files: building and rolling it out", im.ID)
 			return false
 		}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -244,7 +245,7 @@ func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messag
 	}
 	start := time.Now()
 	overlay := d.Overlay(req.Profile)
-	objs, err := render(req.Root + "/" + overlay)
+	objs, err := render(filepath.Join(req.Root, overlay))
 	if err != nil {
 		return failed(err, "")
 	}
