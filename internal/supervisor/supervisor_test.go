@@ -14,7 +14,7 @@ import (
 )
 
 // build compiles sparkwing-supervisor statically and installs it into a
-// directory, as the pod's init container does.
+// new directory, as the pod's init container does.
 func build(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sparkwing-supervisor")
@@ -52,6 +52,19 @@ func waitFor(t *testing.T, file, want string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// startV1 starts version v1 of a program under a freshly installed
+// supervisor and waits until it runs.
+func startV1(t *testing.T) (sup, prog, out string, s *supervised) {
+	t.Helper()
+	sup = build(t)
+	dir := t.TempDir()
+	prog, out = filepath.Join(dir, "server"), filepath.Join(dir, "out")
+	os.WriteFile(prog, []byte(program("v1", out)), 0o755)
+	s = runUnder(t, sup, prog)
+	waitFor(t, out, "v1 started")
+	return sup, prog, out, s
 }
 
 type supervised struct {
@@ -103,13 +116,7 @@ func replace(sup string, files map[string]string) ([]byte, error) {
 }
 
 func TestReplaceRestartsOnTheNewFile(t *testing.T) {
-	sup := build(t)
-	dir := t.TempDir()
-	prog, out := filepath.Join(dir, "server"), filepath.Join(dir, "out")
-	os.WriteFile(prog, []byte(program("v1", out)), 0o755)
-	runUnder(t, sup, prog)
-	waitFor(t, out, "v1 started")
-
+	sup, prog, out, _ := startV1(t)
 	if msg, err := replace(sup, map[string]string{prog: program("v2", out)}); err != nil {
 		t.Fatalf("replace: %v\n%s", err, msg)
 	}
@@ -126,12 +133,7 @@ func TestReplaceRestartsOnTheNewFile(t *testing.T) {
 // A container that restarts (after a crash, or killed) starts a new
 // supervisor on the image's file: it must run what was synced last.
 func TestARestartRunsWhatWasSyncedLast(t *testing.T) {
-	sup := build(t)
-	dir := t.TempDir()
-	prog, out := filepath.Join(dir, "server"), filepath.Join(dir, "out")
-	os.WriteFile(prog, []byte(program("v1", out)), 0o755)
-	first := runUnder(t, sup, prog)
-	waitFor(t, out, "v1 started")
+	sup, prog, out, first := startV1(t)
 	if msg, err := replace(sup, map[string]string{prog: program("v2", out)}); err != nil {
 		t.Fatalf("replace: %v\n%s", err, msg)
 	}
@@ -165,13 +167,7 @@ func TestTheProgramsExitIsTheSupervisors(t *testing.T) {
 }
 
 func TestReplaceRefusesBadInput(t *testing.T) {
-	sup := build(t)
-	dir := t.TempDir()
-	prog, out := filepath.Join(dir, "server"), filepath.Join(dir, "out")
-	os.WriteFile(prog, []byte(program("v1", out)), 0o755)
-	runUnder(t, sup, prog)
-	waitFor(t, out, "v1 started")
-
+	sup, prog, out, _ := startV1(t)
 	for _, args := range [][]string{{"replace", "server:3"}, {"replace", prog + ":x"}, {"replace", prog + ":100"}} {
 		cmd := exec.Command(sup, args...)
 		cmd.Stdin = strings.NewReader("abc")
@@ -188,12 +184,7 @@ func TestReplaceRefusesBadInput(t *testing.T) {
 }
 
 func TestAProgramThatCannotStartIsReported(t *testing.T) {
-	sup := build(t)
-	dir := t.TempDir()
-	prog, out := filepath.Join(dir, "server"), filepath.Join(dir, "out")
-	os.WriteFile(prog, []byte(program("v1", out)), 0o755)
-	s := runUnder(t, sup, prog)
-	waitFor(t, out, "v1 started")
+	sup, prog, _, s := startV1(t)
 	msg, err := replace(sup, map[string]string{prog: "\x7fELF not really"})
 	if err == nil || !strings.Contains(string(msg), "exec format error") {
 		t.Errorf("replace with a program that cannot run: %v\n%s", err, msg)
