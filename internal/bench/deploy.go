@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/deploy/kubetest"
+	"github.com/sparkwing-dev/sparkwing/internal/devloop"
 	"github.com/sparkwing-dev/sparkwing/internal/image/imagetest"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
@@ -31,7 +32,7 @@ import (
 
 // DeployOptions configure the deploy benchmark.
 type DeployOptions struct {
-	Sparkwing string // the sparkwing binary; sparkwing-image and sparkwing-deploy beside it
+	Sparkwing string // the sparkwing binary; sparkwing-image, sparkwing-deploy and sparkwing-supervisor beside it
 	Buildctl  string // BuildKit's CLI, for the script
 	Source    string // the example service
 	Reps      int
@@ -46,11 +47,17 @@ type DeployResult struct {
 	Reps    int                  `json:"reps"`
 	Healthy map[string][]float64 `json:"edit_to_healthy_ms"` // sparkwing, script → ms per edit
 	Phases  map[string][]float64 `json:"sparkwing_phases_ms"`
+	// SyncPhases split sparkwing dev --sync's edits, from its timing lines.
+	SyncPhases map[string][]float64 `json:"sync_phases_ms,omitempty"`
 }
 
 // deployTools are the loops compared: the first two alternate edit by
-// edit; `sparkwing dev` then takes its own edits, watching the tree.
-var deployTools = []string{"sparkwing run", "script", "sparkwing dev"}
+// edit; `sparkwing dev`, then `sparkwing dev --sync`, then take their own
+// edits, watching the tree.
+var deployTools = []string{"sparkwing run", "script", "sparkwing dev", "sparkwing dev --sync"}
+
+// syncPhases are the parts of sparkwing dev --sync's edit → healthy.
+var syncPhases = []string{"detect", "build", "sync", "health"}
 
 // deployPhases are the parts of sparkwing's edit → healthy, in order.
 var deployPhases = []string{"build", "image", "check", "apply", "rollout", "health"}
@@ -148,16 +155,25 @@ func RunDeploy(ctx context.Context, o DeployOptions) (*DeployResult, error) {
 			}
 		}
 	}
-	if err := devEdits(ctx, o, dir, env, addr, greet, 2*o.Reps, res); err != nil {
+	if err := devEdits(ctx, o, dir, env, addr, greet, 2*o.Reps, false, res); err != nil {
+		return nil, err
+	}
+	if err := devEdits(ctx, o, dir, env, addr, greet, 3*o.Reps, true, res); err != nil {
 		return nil, err
 	}
 	return res, writeDeploy(o.Out, res)
 }
 
 // devEdits times o.Reps more edits with `sparkwing dev ship` watching the
-// tree: the cluster variant of the dev loop.
-func devEdits(ctx context.Context, o DeployOptions, dir string, env []string, addr, greet string, done int, res *DeployResult) error {
-	cmd := exec.CommandContext(ctx, o.Sparkwing, "dev", "ship", "--profile", "local")
+// tree: the cluster variant of the dev loop, with --sync if sync.
+func devEdits(ctx context.Context, o DeployOptions, dir string, env []string, addr, greet string, done int, sync bool, res *DeployResult) error {
+	tool, args := "sparkwing dev", []string{"dev", "ship", "--profile", "local"}
+	if sync {
+		tool, args = "sparkwing dev --sync", append(args, "--sync")
+	}
+	stats := filepath.Join(dir, ".sparkwing", "dev", "ship.jsonl")
+	before, _ := devloop.ReadTimings(stats)
+	cmd := exec.CommandContext(ctx, o.Sparkwing, args...)
 	cmd.Dir, cmd.Env = dir, env
 	out := &logTail{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -168,28 +184,46 @@ func devEdits(ctx context.Context, o DeployOptions, dir string, env []string, ad
 	}
 	defer cmd.Wait()
 	defer cmd.Process.Signal(os.Interrupt)
-	stats := filepath.Join(dir, ".sparkwing", "dev", "ship.jsonl")
 	for t0 := time.Now(); ; time.Sleep(50 * time.Millisecond) { // its first build: the script's image goes
-		if data, _ := os.ReadFile(stats); len(data) > 0 {
+		if ts, _ := devloop.ReadTimings(stats); len(ts) > len(before) {
 			break
 		}
 		if time.Since(t0) > 3*time.Minute {
-			return fmt.Errorf("sparkwing dev ship never finished its first build:\n%s", out)
+			return fmt.Errorf("%s ship never finished its first build:\n%s", tool, out)
 		}
 	}
-	fmt.Fprintln(o.Log, "deploy: sparkwing dev ship is watching")
+	fmt.Fprintf(o.Log, "deploy: %s ship is watching\n", tool)
 	for rep := done + 1; rep <= done+o.Reps; rep++ {
 		t0, err := edit(greet, rep)
 		if err != nil {
 			return err
 		}
 		if _, err := awaitAnswer(ctx, addr, "Hello, bench!"+edition(rep)); err != nil {
-			return fmt.Errorf("sparkwing dev, edit %d: %w\n%s", rep, err, out)
+			return fmt.Errorf("%s, edit %d: %w\n%s", tool, rep, err, out)
 		}
 		ms := float64(time.Since(t0).Microseconds()) / 1000
-		res.Healthy["sparkwing dev"] = append(res.Healthy["sparkwing dev"], ms)
-		fmt.Fprintf(o.Log, "deploy: edit %d, sparkwing dev: %.0f ms\n", rep, ms)
+		res.Healthy[tool] = append(res.Healthy[tool], ms)
+		fmt.Fprintf(o.Log, "deploy: edit %d, %s: %.0f ms\n", rep, tool, ms)
 		time.Sleep(time.Second) // let its health check and timing line finish before the next edit
+	}
+	if !sync {
+		return nil
+	}
+	ts, err := devloop.ReadTimings(stats)
+	if err != nil {
+		return err
+	}
+	res.SyncPhases = map[string][]float64{}
+	for _, t := range ts[len(before):] {
+		if t.Mode() != "sync" || !t.EditToHealthy() {
+			continue
+		}
+		for _, p := range t.Phases() {
+			res.SyncPhases[p.Name] = append(res.SyncPhases[p.Name], p.MS)
+		}
+	}
+	if n := len(res.SyncPhases["sync"]); n < o.Reps {
+		return fmt.Errorf("sparkwing dev --sync synced %d of %d edits; the others rolled out:\n%s", n, o.Reps, out)
 	}
 	return nil
 }
@@ -271,12 +305,16 @@ func writeDeploy(out string, res *DeployResult) error {
 		"the new build. `sparkwing run` is `sparkwing run ship --profile local` after each edit,\n" +
 		"alternating with the script, the loop a team writes by hand: the generate step, `go build`,\n" +
 		"`buildctl build` with push, `kubectl set image`, `kubectl rollout status`. Then `sparkwing dev\n" +
-		"ship --profile local` watches the tree and takes its own edits. All wait for the same answer.\n\n")
+		"ship --profile local` watches the tree and takes its own edits, then `sparkwing dev ship --profile\n" +
+		"local --sync`, which copies the new binary into the running pod and restarts it there (live\n" +
+		"update: no image, no rollout). All wait for the same answer.\n\n")
 	b.WriteString("| | median | p95 | ratio to the script (median) |\n|---|---|---|---|\n")
 	base := medianOf(res.Healthy["script"])
 	for _, tool := range deployTools {
 		ms := res.Healthy[tool]
-		fmt.Fprintf(&b, "| %s | %.0f ms | %.0f ms | %.2f× |\n", tool, medianOf(ms), p95(ms), medianOf(ms)/base)
+		if len(ms) > 0 {
+			fmt.Fprintf(&b, "| %s | %.0f ms | %.0f ms | %.2f× |\n", tool, medianOf(ms), p95(ms), medianOf(ms)/base)
+		}
 	}
 	b.WriteString("\nsparkwing run's phases (medians; build = the generate and static-build jobs, image =\n" +
 		"BuildKit's build and the push, then the deploy job's render and check (kustomize, the\n" +
@@ -290,5 +328,14 @@ func writeDeploy(out string, res *DeployResult) error {
 		"rounds both tools' times to whole seconds. sparkwing's own share (render, the registry's digest,\n"+
 		"the dry run, apply, health) is check + apply + health.\n",
 		100*medianOf(res.Phases["rollout"])/medianOf(res.Healthy["sparkwing run"]))
+	if len(res.SyncPhases) > 0 {
+		b.WriteString("\nsparkwing dev --sync's phases (medians, from its timing lines; build = the generate and\n" +
+			"static-build jobs, sync = the deploy helper's check that the cluster runs what was applied,\n" +
+			"the copy into the pod and the process's restart):\n\n")
+		b.WriteString("| phase | median | p95 |\n|---|---|---|\n")
+		for _, p := range syncPhases {
+			fmt.Fprintf(&b, "| %s | %.0f ms | %.0f ms |\n", p, medianOf(res.SyncPhases[p]), p95(res.SyncPhases[p]))
+		}
+	}
 	return os.WriteFile(filepath.Join(out, "DEPLOY.md"), []byte(b.String()), 0o644)
 }
