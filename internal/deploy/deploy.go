@@ -188,9 +188,10 @@ func FindHelper(explicit string) (string, error) {
 // running containers (sparkwing dev --sync).
 var Ops = []string{"apply", "diff", "sync"}
 
-// Run runs op ("apply" or "diff") of one deploy through the helper at
-// program: its log to log. A configuration error is a *ConfigError; a
-// failed deploy is an error with the reason and what runs now.
+// Run runs op (one of Ops) of one deploy through the helper at program:
+// its log to log. A configuration error is a *ConfigError; a failed
+// deploy is an error with the reason and what runs now; a sync that could
+// not be done is an answer with Stale set.
 func Run(ctx context.Context, program, op string, req Request, log io.Writer) (*Message, error) {
 	req.V = WireVersion
 	body, err := json.Marshal(req)

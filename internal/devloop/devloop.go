@@ -78,8 +78,12 @@ func Loop(ctx context.Context, o Options) error {
 		for _, im := range d.sync.images {
 			files = append(files, im.Image.SyncPaths()...)
 		}
+		only := "them"
+		if len(files) == 1 {
+			only = "it"
+		}
 		d.say("%s syncs %s into the pods of %s after a save that changes only %s; any other change builds and rolls out",
-			o.Plan.Name, strings.Join(files, ", "), jobIDs(d.sync.deploys), map[bool]string{true: "it", false: "them"}[len(files) == 1])
+			o.Plan.Name, strings.Join(files, ", "), jobIDs(d.sync.deploys), only)
 	case len(deploys) > 0:
 		d.say("%s deploys (%s) after every save that changes what it applies, and reports edit → healthy on the cluster", o.Plan.Name, strings.Join(deploys, ", "))
 	case len(d.services) == 0:
@@ -285,8 +289,8 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 	}
 	e := d.early(ctx)
 	rec, err := d.o.Build(ctx, d.build, e.ended)
-	if d.sync != nil {
-		d.sync.afterDeploy(ctx, err == nil && rec.Status == runrec.Success, d.o.Root)
+	if d.sync != nil { // once the change is timed and said
+		defer d.sync.afterDeploy(ctx, err == nil && rec.Status == runrec.Success, d.o.Root)
 	}
 	e.wait(&t)
 	t.BuildMS = ms(time.Since(start))
