@@ -17,6 +17,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -113,7 +114,8 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "sparkwing-pg-")
+	sweep(os.TempDir())
+	dir, err := os.MkdirTemp("", fmt.Sprintf("sparkwing-pg-%d-", os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,9 @@ func start() (*server, error) {
 	s := &server{dir: dir, port: port}
 	s.cmd = exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
 		"-c", "fsync=off", "-c", "max_connections=200")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// A test binary killed outright (a go test timeout) takes the server
+	// with it: immediate shutdown. Its directory is swept by the next start.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	logf, _ := os.Create(filepath.Join(dir, "postgres.log"))
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
@@ -146,6 +150,18 @@ func start() (*server, error) {
 		return nil, fmt.Errorf("%v\n%s", err, log)
 	}
 	return s, nil
+}
+
+// sweep removes the directories (sparkwing-pg-PID-*) of test binaries
+// that are gone: what one killed before Stop left.
+func sweep(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "sparkwing-pg-*-*"))
+	for _, dir := range dirs {
+		owner, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(dir), "sparkwing-pg-"), "-")
+		if pid, err := strconv.Atoi(owner); err == nil && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 func (s *server) waitReady() error {
