@@ -181,13 +181,13 @@ func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache
 			k, err := c.SyncKey(ctx, im)
 			return k.String(), err
 		},
-		Copy: func(ctx context.Context, d plan.Job) (*deploy.Message, error) {
+		Copy: func(ctx context.Context, d plan.Job, checkOnly bool) (*deploy.Message, error) {
 			program, err := deploy.FindHelper(helper)
 			if err != nil {
 				return nil, err
 			}
 			s := *settings
-			s.Files = deploy.SyncFiles(pl, d, root)
+			s.Files, s.CheckOnly = deploy.SyncFiles(pl, d, root), checkOnly
 			return deploy.Run(ctx, program, "sync", deploy.Request{Root: root, Pipeline: pl.Name, Job: d.ID, Profile: profile,
 				Deploy: d.Deploy, Sync: &s}, io.Discard)
 		},

@@ -58,6 +58,9 @@ type Sync struct {
 	// none keeps files synced since the last rollout.
 	Generation string
 	Files      []SyncFile
+	// CheckOnly: the sync op only checks that the cluster runs what the
+	// last deploy applied, and copies nothing.
+	CheckOnly bool `json:",omitempty"`
 }
 
 // SyncFile is one file to copy into the containers that run Image.

@@ -24,32 +24,41 @@ type Sync struct {
 	// (cache.SyncKey): while it stays as it was at the last rollout, the
 	// image differs at most in those files.
 	Key func(ctx context.Context, image plan.Job) (string, error)
-	// Copy runs the deploy helper's sync op for deploy job d. An answer
-	// with Stale set says why it could not: then dev deploys.
-	Copy func(ctx context.Context, d plan.Job) (*deploy.Message, error)
+	// Copy runs the deploy helper's sync op for deploy job d; with
+	// checkOnly, only its check that the cluster runs what the last
+	// deploy applied (the manifests may have changed). An answer with
+	// Stale set says why it could not: then dev deploys.
+	Copy func(ctx context.Context, d plan.Job, checkOnly bool) (*deploy.Message, error)
 	// SetGeneration sets the pod template generation the next build's
 	// deploys apply (deploy.Sync.Generation).
 	SetGeneration func(string)
 }
 
-// SyncTargets are the image jobs of p with synced files that a deploy job
-// pins, and those deploy jobs.
+// SyncTargets are the deploy jobs of p that pin an image job with synced
+// files, and every image job those deploys pin: a sync builds none of
+// them, and needs each to be as it was at the last rollout but for its
+// synced files.
 func SyncTargets(p *plan.Plan) (images, deploys []plan.Job) {
 	for _, j := range p.Jobs {
 		if j.Deploy == nil {
 			continue
 		}
-		pinsSynced := false
+		var pinned []plan.Job
+		synced := false
 		for _, name := range j.Deploy.ImageNames() {
-			if i := p.Index(j.Deploy.Images[name]); i >= 0 && p.Jobs[i].Image != nil && len(p.Jobs[i].Image.Sync) > 0 {
-				pinsSynced = true
-				if !slices.ContainsFunc(images, func(im plan.Job) bool { return im.ID == p.Jobs[i].ID }) {
-					images = append(images, p.Jobs[i])
-				}
+			if i := p.Index(j.Deploy.Images[name]); i >= 0 && p.Jobs[i].Image != nil {
+				pinned = append(pinned, p.Jobs[i])
+				synced = synced || len(p.Jobs[i].Image.Sync) > 0
 			}
 		}
-		if pinsSynced {
-			deploys = append(deploys, j)
+		if !synced {
+			continue
+		}
+		deploys = append(deploys, j)
+		for _, im := range pinned {
+			if !slices.ContainsFunc(images, func(x plan.Job) bool { return x.ID == im.ID }) {
+				images = append(images, im)
+			}
 		}
 	}
 	return images, deploys
@@ -67,8 +76,11 @@ type syncState struct {
 	keys map[string]string // image job → Key
 	// files are the synced files' digests as the pods have them.
 	files map[string][32]byte
-	// dirty says the pods may hold synced files: the next deploy must
-	// roll them out afresh, under a new generation.
+	// dirty says a sync may have reached some pods and not others: the
+	// next deploy must roll them all out afresh, under a new generation.
+	// (After a sync that reached every pod, the pods hold what the image
+	// would: a deploy that leaves the pod template as it is may leave
+	// them.)
 	dirty      bool
 	generation int
 }
@@ -199,6 +211,21 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 		}
 	}
 	if len(changed) == 0 {
+		// Nothing to copy; what the deploys apply may still have
+		// changed (a manifest), which only their helper can tell.
+		for _, dj := range s.deploys {
+			m, err := s.o.Copy(ctx, dj, true)
+			switch {
+			case ctx.Err() != nil:
+				return true
+			case err != nil:
+				d.say("%s: checking the cluster: %v; deploying", dj.ID, err)
+				return false
+			case m.Stale != "":
+				d.say("%s: %s: deploying", dj.ID, m.Stale)
+				return false
+			}
+		}
 		t.TotalMS = ms(time.Since(edited))
 		d.record(*t)
 		if t.Ran > 0 {
@@ -207,9 +234,9 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 		}
 		return true
 	}
-	s.dirty = true // from here on the pods may hold some of the new files
+	s.dirty = true // from here on some pods may hold the new files, and others not
 	for _, dj := range s.deploys {
-		m, err := s.o.Copy(ctx, dj)
+		m, err := s.o.Copy(ctx, dj, false)
 		switch {
 		case ctx.Err() != nil:
 			return true
@@ -226,7 +253,7 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 			t.HealthMS += float64(m.Phases.HealthMS)
 		}
 	}
-	s.files = files
+	s.files, s.dirty = files, false
 	t.TotalMS = ms(time.Since(edited))
 	d.record(*t)
 	slices.Sort(changed)

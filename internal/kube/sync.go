@@ -284,6 +284,9 @@ func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messag
 	if !c.rolledOut(ctx, objs) {
 		return stale("a rollout is in progress")
 	}
+	if req.Sync.CheckOnly {
+		return deploy.Message{OK: true}
+	}
 	t0 := time.Now()
 	pods, err := c.syncPods(ctx, objs, req, pins, log)
 	if err != nil {
