@@ -40,7 +40,7 @@ echo "== go test -race"
 # so four run at once rather than GOMAXPROCS (2).
 go test -race -count=1 -parallel 4 -timeout 45m ./...
 
-echo "== fuzz the project-file parser and runner labels, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes and packs, spark version constraints, go test -json output, Go file heads and services' health checks"
+echo "== fuzz the project-file parser and runner labels, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, pinned image references, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes and packs, spark version constraints, go test -json output, Go file heads and services' health checks"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -56,6 +56,7 @@ go test -run '^$' -fuzz '^FuzzParseLastRun$' -fuzztime 200000x ./internal/engine
 go test -run '^$' -fuzz '^FuzzDoctor$' -fuzztime 50000x ./internal/dockerfile
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 12000x ./internal/image
 go test -run '^$' -fuzz '^FuzzDecodeRequest$' -fuzztime 50000x ./internal/deploy
+go test -run '^$' -fuzz '^FuzzSplitPinned$' -fuzztime 50000x ./internal/registry
 go test -run '^$' -fuzz '^FuzzOpenEnvelope$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzServe$' -fuzztime 100000x ./internal/remote
 go test -run '^$' -fuzz '^FuzzParsePush$' -fuzztime 50000x ./internal/controller

@@ -165,12 +165,13 @@ func run(dir string, argv []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return 1
 	}
+	setState(dir, gen, nil) // before the start: a replace may come as soon as the program runs
 	child, err := start(argv)
 	if err != nil {
+		setState(dir, gen, err)
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return 127
 	}
-	setState(dir, gen, nil)
 	stopping := false
 	for {
 		select {
