@@ -69,7 +69,7 @@ type syncState struct {
 	o       *Sync
 	images  []plan.Job
 	deploys []plan.Job
-	pre     *plan.Plan // the build without the synced images and what follows them
+	pre     *plan.Plan // the build without the images the deploys pin, and what follows them
 
 	// Set by the last rollout that ended well; nil keys: none yet, or the
 	// last deploy failed, so the next change deploys.
@@ -160,8 +160,8 @@ func (s *syncState) digests(root string) (map[string][32]byte, error) {
 }
 
 // trySync handles a change by syncing when it can: it builds what comes
-// before the synced images, and copies their files into the pods when
-// the images would differ in nothing else. It returns false, having said
+// before the images the deploys pin, and copies the synced files into the
+// pods when the images would differ in nothing else. It returns false, having said
 // why, when the change must be built and deployed instead.
 func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) bool {
 	s := d.sync
