@@ -238,6 +238,7 @@ func static(data []byte) error {
 // of these manifests applied, the pods do not run the supervisor, a copy
 // fails, the process is not healthy), it says why in Stale and changes
 // nothing the next deploy does not replace: the caller deploys instead.
+// With Sync.CheckOnly it stops after the check, having copied nothing.
 func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Message {
 	d := req.Deploy
 	if _, ok := d.GitOps[req.Profile]; ok {
