@@ -319,10 +319,7 @@ func writeDeploy(out string, res *DeployResult) error {
 	b.WriteString("\nsparkwing run's phases (medians; build = the generate and static-build jobs, image =\n" +
 		"BuildKit's build and the push, then the deploy job's render and check (kustomize, the\n" +
 		"registry's digest, the API server's dry run), apply, rollout and health check):\n\n")
-	b.WriteString("| phase | median | p95 |\n|---|---|---|\n")
-	for _, p := range deployPhases {
-		fmt.Fprintf(&b, "| %s | %.0f ms | %.0f ms |\n", p, medianOf(res.Phases[p]), p95(res.Phases[p]))
-	}
+	phaseTable(&b, deployPhases, res.Phases)
 	fmt.Fprintf(&b, "\nThe rollout is %.0f%% of sparkwing's median: the kubelet replacing the pod (maxSurge 0 on a\n"+
 		"host port), pulling the image from the registry and probing readiness once a second, which\n"+
 		"rounds both tools' times to whole seconds. sparkwing's own share (render, the registry's digest,\n"+
@@ -332,10 +329,15 @@ func writeDeploy(out string, res *DeployResult) error {
 		b.WriteString("\nsparkwing dev --sync's phases (medians, from its timing lines; build = the generate and\n" +
 			"static-build jobs, sync = the deploy helper's check that the cluster runs what was applied,\n" +
 			"the copy into the pod and the process's restart):\n\n")
-		b.WriteString("| phase | median | p95 |\n|---|---|---|\n")
-		for _, p := range syncPhases {
-			fmt.Fprintf(&b, "| %s | %.0f ms | %.0f ms |\n", p, medianOf(res.SyncPhases[p]), p95(res.SyncPhases[p]))
-		}
+		phaseTable(&b, syncPhases, res.SyncPhases)
 	}
 	return os.WriteFile(filepath.Join(out, "DEPLOY.md"), []byte(b.String()), 0o644)
+}
+
+// phaseTable writes each phase's median and p95.
+func phaseTable(b *strings.Builder, phases []string, ms map[string][]float64) {
+	b.WriteString("| phase | median | p95 |\n|---|---|---|\n")
+	for _, p := range phases {
+		fmt.Fprintf(b, "| %s | %.0f ms | %.0f ms |\n", p, medianOf(ms[p]), p95(ms[p]))
+	}
 }
