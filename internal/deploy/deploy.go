@@ -116,8 +116,10 @@ type Message struct {
 	// Stale, from the sync op, says why the files cannot be synced and the
 	// deploy must be applied instead (the manifests changed, say).
 	Stale string `json:",omitempty"`
-	// Synced names the pods the sync op updated.
+	// Synced names the pods the sync op updated (NAMESPACE/NAME); Pods,
+	// those a CheckOnly sync would update.
 	Synced []string `json:",omitempty"`
+	Pods   []string `json:",omitempty"`
 }
 
 // maxRequest bounds what the helper reads; a real request is a few KiB.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,6 +77,10 @@ type syncState struct {
 	keys map[string]string // image job → Key
 	// files are the synced files' digests as the pods have them.
 	files map[string][32]byte
+	// pods hold the synced files (NAMESPACE/NAME) since the last sync;
+	// nil since a rollout, when every pod runs the image's files. A pod
+	// not in it started afterwards, from the image.
+	pods map[string]bool
 	// dirty says a sync may have reached some pods and not others: the
 	// next deploy must roll them all out afresh, under a new generation.
 	// (After a sync that reached every pod, the pods hold what the image
@@ -136,7 +141,7 @@ func (s *syncState) afterDeploy(ctx context.Context, ok bool, root string) {
 	if err != nil {
 		return
 	}
-	s.keys, s.files, s.dirty = keys, files, false
+	s.keys, s.files, s.dirty, s.pods = keys, files, false, nil
 }
 
 func (s *syncState) digests(root string) (map[string][32]byte, error) {
@@ -212,7 +217,9 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 	}
 	if len(changed) == 0 {
 		// Nothing to copy; what the deploys apply may still have
-		// changed (a manifest), which only their helper can tell.
+		// changed (a manifest), which only their helper can tell, and a
+		// pod may have started since the last sync, from the image.
+		var fresh []string
 		for _, dj := range s.deploys {
 			m, err := s.o.Copy(ctx, dj, true)
 			switch {
@@ -225,16 +232,26 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 				d.say("%s: %s: deploying", dj.ID, m.Stale)
 				return false
 			}
+			for _, p := range m.Pods {
+				if s.pods != nil && !s.pods[p] {
+					fresh = append(fresh, p)
+				}
+			}
 		}
-		t.TotalMS = ms(time.Since(edited))
-		d.record(*t)
-		if t.Ran > 0 {
-			d.say("edit → built in %s (detect %s · build %s); no synced file changed, so nothing was synced",
-				Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+		if len(fresh) == 0 {
+			t.TotalMS = ms(time.Since(edited))
+			d.record(*t)
+			if t.Ran > 0 {
+				d.say("edit → built in %s (detect %s · build %s); no synced file changed, so nothing was synced",
+					Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+			}
+			return true
 		}
-		return true
+		d.say("%s started after the last sync, from the image: syncing into the pods again", strings.Join(fresh, ", "))
+		changed = slices.Collect(maps.Keys(files))
 	}
 	s.dirty = true // from here on some pods may hold the new files, and others not
+	pods := map[string]bool{}
 	for _, dj := range s.deploys {
 		m, err := s.o.Copy(ctx, dj, false)
 		switch {
@@ -248,12 +265,15 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 			return false
 		}
 		t.Synced = append(t.Synced, dj.ID)
+		for _, p := range m.Synced {
+			pods[p] = true
+		}
 		if m.Phases != nil {
 			t.SyncMS += float64(m.Phases.CheckMS + m.Phases.SyncMS)
 			t.HealthMS += float64(m.Phases.HealthMS)
 		}
 	}
-	s.files, s.dirty = files, false
+	s.files, s.dirty, s.pods = files, false, pods
 	t.TotalMS = ms(time.Since(edited))
 	d.record(*t)
 	slices.Sort(changed)

@@ -285,11 +285,15 @@ func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messag
 	if !c.rolledOut(ctx, objs) {
 		return stale("a rollout is in progress")
 	}
+	targets, err := c.syncTargets(ctx, objs, req, pins)
+	if err != nil {
+		return stale("%v", err)
+	}
 	if req.Sync.CheckOnly {
-		return deploy.Message{OK: true}
+		return deploy.Message{OK: true, Pods: podNames(targets)}
 	}
 	t0 := time.Now()
-	pods, err := c.syncPods(ctx, objs, req, pins, log)
+	pods, err := c.syncPods(ctx, targets, log)
 	if err != nil {
 		return stale("%v", err)
 	}
@@ -368,16 +372,20 @@ func (c *client) livePins(ctx context.Context, objs []*unstructured.Unstructured
 	return pins, "", nil
 }
 
-// syncPods copies the files into every running pod of the workloads that
-// run a synced image, each container at once, and returns the pods.
-func (c *client) syncPods(ctx context.Context, objs []*unstructured.Unstructured, req *deploy.Request, pins map[string]string, log io.Writer) ([]string, error) {
-	type target struct{ ns, pod, container string }
-	var targets []target
+// syncTarget is a container to copy files into.
+type syncTarget struct {
+	ns, pod, container string
+	files              []deploy.SyncFile
+}
+
+// syncTargets are the containers of the running pods of the workloads
+// that run a synced image.
+func (c *client) syncTargets(ctx context.Context, objs []*unstructured.Unstructured, req *deploy.Request, pins map[string]string) ([]syncTarget, error) {
+	var targets []syncTarget
 	byRef := map[string][]deploy.SyncFile{}
 	for _, f := range req.Sync.Files {
 		byRef[pins[f.Image]] = append(byRef[pins[f.Image]], f)
 	}
-	files := map[target][]deploy.SyncFile{}
 	for _, o := range objs {
 		sel, ok := selector(o)
 		if !workload(o.GetKind()) || !ok {
@@ -396,9 +404,7 @@ func (c *client) syncPods(ctx context.Context, objs []*unstructured.Unstructured
 					if len(ct.Command) == 0 || ct.Command[0] != supervisorPath {
 						return nil, fmt.Errorf("pod %s does not run sparkwing's supervisor", p.Name)
 					}
-					t := target{p.Namespace, p.Name, ct.Name}
-					targets = append(targets, t)
-					files[t] = fs
+					targets = append(targets, syncTarget{p.Namespace, p.Name, ct.Name, fs})
 				}
 			}
 		}
@@ -406,21 +412,34 @@ func (c *client) syncPods(ctx context.Context, objs []*unstructured.Unstructured
 	if len(targets) == 0 {
 		return nil, errors.New("no running pod runs a synced image")
 	}
+	return targets, nil
+}
+
+// syncPods copies the files into every target at once, and returns the
+// pods.
+func (c *client) syncPods(ctx context.Context, targets []syncTarget, log io.Writer) ([]string, error) {
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() { errs[i] = c.replace(ctx, t.ns, t.pod, t.container, files[t]) })
+		wg.Go(func() { errs[i] = c.replace(ctx, t.ns, t.pod, t.container, t.files) })
 	}
 	wg.Wait()
-	var pods []string
 	for i, t := range targets {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("pod %s: %v", t.pod, errs[i])
 		}
-		fmt.Fprintf(log, "synced %d files into pod %s, container %s, and restarted it\n", len(files[t]), t.pod, t.container)
-		pods = append(pods, t.pod)
+		fmt.Fprintf(log, "synced %d files into pod %s, container %s, and restarted it\n", len(t.files), t.pod, t.container)
 	}
-	return slices.Compact(pods), nil
+	return podNames(targets), nil
+}
+
+func podNames(targets []syncTarget) []string {
+	var pods []string
+	for _, t := range targets {
+		pods = append(pods, t.ns+"/"+t.pod)
+	}
+	slices.Sort(pods)
+	return slices.Compact(pods)
 }
 
 // replace runs the supervisor's replace in one container, the files on
