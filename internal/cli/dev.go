@@ -86,7 +86,7 @@ Ctrl-C stops the services, the last started first, and exits 130.`,
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "run up to `N` jobs at once")
 	fl.StringVar(&f.profile, "profile", "", "the `PROFILE` image jobs push to (default $SPARKWING_PROFILE, else local)")
 	fl.BoolVar(&f.stats, "stats", false, "print the edit → healthy times of the last session and of all sessions, and exit")
-	fl.BoolVar(&f.sync, "sync", false, "copy new builds of image jobs' `sync` files into the running pods and restart the process there, instead of a new image and a rollout")
+	fl.BoolVar(&f.sync, "sync", false, "copy new builds of the files image jobs list under sync into the running pods and restart the process there, instead of a new image and a rollout")
 	return cmd
 }
 
