@@ -283,22 +283,55 @@ func readState(dir string) (gen int, state string, err error) {
 	return gen, rest, err
 }
 
+// writable checks that a file can be put at target, as installOne does.
+func writable(target string) error {
+	probe := target + ".sparkwing-new"
+	err := os.MkdirAll(filepath.Dir(target), 0o755)
+	if err == nil {
+		var f *os.File
+		if f, err = os.OpenFile(probe, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+			f.Close()
+			os.Remove(probe)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot put %s in place: %v (a read-only root file system cannot take synced files)", target, err)
+	}
+	return nil
+}
+
 // restartTimeout bounds how long replace waits for the restart.
 const restartTimeout = time.Minute
 
 // replace keeps each PATH:SIZE file read from r, then asks run to restart
-// the program on them and waits until it has.
-func replace(dir string, specs []string, r io.Reader, out io.Writer) error {
+// the program on them and waits until it has. A file it cannot put in
+// place (a read-only root file system) is refused before the program is
+// stopped, and not kept: a restart would fail on it every time.
+func replace(dir string, specs []string, r io.Reader, out io.Writer) (err error) {
+	var kept []string
+	defer func() {
+		if err != nil {
+			for _, k := range kept {
+				os.Remove(k)
+			}
+		}
+	}()
 	for _, spec := range specs {
 		target, size, ok := strings.Cut(spec, ":")
 		n, err := strconv.ParseInt(size, 10, 64)
 		if !ok || err != nil || n < 0 || !filepath.IsAbs(target) {
 			return fmt.Errorf("%q: want /ABSOLUTE/PATH:SIZE", spec)
 		}
-		lr := &io.LimitedReader{R: r, N: n}
-		if err := writeFile(keptName(dir, filepath.Clean(target)), lr, 0o755); err != nil {
+		target = filepath.Clean(target)
+		if err := writable(target); err != nil {
 			return err
 		}
+		lr := &io.LimitedReader{R: r, N: n}
+		k := keptName(dir, target)
+		if err := writeFile(k, lr, 0o755); err != nil {
+			return err
+		}
+		kept = append(kept, k)
 		if lr.N > 0 {
 			return fmt.Errorf("%s: the input ended %d bytes early", target, lr.N)
 		}

@@ -170,7 +170,8 @@ func TestTheProgramsExitIsTheSupervisors(t *testing.T) {
 
 func TestReplaceRefusesBadInput(t *testing.T) {
 	sup, prog, out, _ := startV1(t)
-	for _, args := range [][]string{{"replace", "server:3"}, {"replace", prog + ":x"}, {"replace", prog + ":100"}} {
+	notADir := filepath.Join(prog, "sub", "server") // below a file: cannot be put in place
+	for _, args := range [][]string{{"replace", "server:3"}, {"replace", prog + ":x"}, {"replace", prog + ":100"}, {"replace", notADir + ":3"}} {
 		cmd := exec.Command(sup, args...)
 		cmd.Stdin = strings.NewReader("abc")
 		if msg, err := cmd.CombinedOutput(); err == nil {
@@ -182,6 +183,9 @@ func TestReplaceRefusesBadInput(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(prog); string(data) != program("v1", out) {
 		t.Errorf("bad input replaced the file")
+	}
+	if kept, _ := filepath.Glob(filepath.Join(filepath.Dir(sup), "sync", "*")); len(kept) > 0 {
+		t.Errorf("bad input left kept files, which every restart would install: %v", kept)
 	}
 }
 
