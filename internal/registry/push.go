@@ -78,6 +78,8 @@ func (r *Client) Config(ctx context.Context, ref image.Ref) (*Config, error) {
 	return &c.Config, nil
 }
 
+// get reads path (a manifest or a blob) of ref's repository, and its
+// media type.
 func (r *Client) get(ctx context.Context, ref image.Ref, path string) ([]byte, string, error) {
 	resp, err := r.do(ctx, http.MethodGet, ref, path, "pull", nil, "")
 	if err != nil {
@@ -120,15 +122,23 @@ func (r *Client) PushImage(ctx context.Context, ref image.Ref, layer []byte, con
 		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digestOf(cfg), "size": len(cfg)},
 		"layers": []map[string]any{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digestOf(layer), "size": len(layer)}},
 	})
-	resp, err := r.do(ctx, http.MethodPut, ref, "/manifests/"+ref.Tag, "pull,push", manifest, manifestType)
-	if err != nil {
+	if err := r.putManifest(ctx, ref, manifest, manifestType); err != nil {
 		return "", err
+	}
+	return digestOf(manifest), nil
+}
+
+// putManifest puts manifest (of media type ctype) under ref's tag.
+func (r *Client) putManifest(ctx context.Context, ref image.Ref, manifest []byte, ctype string) error {
+	resp, err := r.do(ctx, http.MethodPut, ref, "/manifests/"+ref.Tag, "pull,push", manifest, ctype)
+	if err != nil {
+		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: put manifest: %s", ref, resp.Status)
+		return fmt.Errorf("%s: put manifest: %s", ref, resp.Status)
 	}
-	return digestOf(manifest), nil
+	return nil
 }
 
 // pushBlob uploads blob in one piece unless the repository has it.

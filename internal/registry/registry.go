@@ -102,24 +102,11 @@ func (r *Client) FindTag(ctx context.Context, ref image.Ref, match func(tag stri
 // Retag points ref's tag at the manifest tagged from in the same
 // repository: no layer moves, and nothing is built.
 func (r *Client) Retag(ctx context.Context, ref image.Ref, from string) error {
-	resp, err := r.do(ctx, http.MethodGet, ref, "/manifests/"+from, "pull", nil, "")
+	body, ctype, err := r.get(ctx, ref, "/manifests/"+from)
 	if err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: get manifest %s: %s %v", ref.Host+"/"+ref.Repo, from, resp.Status, err)
-	}
-	put, err := r.do(ctx, http.MethodPut, ref, "/manifests/"+ref.Tag, "pull,push", body, resp.Header.Get("Content-Type"))
-	if err != nil {
-		return err
-	}
-	put.Body.Close()
-	if put.StatusCode != http.StatusCreated && put.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: put manifest: %s", ref, put.Status)
-	}
-	return nil
+	return r.putManifest(ctx, ref, body, ctype)
 }
 
 // do sends one request, answering a Basic or Bearer challenge with the
