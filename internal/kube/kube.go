@@ -457,13 +457,17 @@ func (c *client) dryRun(ctx context.Context, objs []*unstructured.Unstructured) 
 }
 
 // unchanged says whether applying would leave every live object as it is.
-func unchanged(live, dry []*unstructured.Unstructured) bool {
+func unchanged(live, dry []*unstructured.Unstructured) bool { return changedObject(live, dry) < 0 }
+
+// changedObject is the index of the first object applying would change
+// (or create), or -1.
+func changedObject(live, dry []*unstructured.Unstructured) int {
 	for i := range live {
 		if live[i] == nil || !reflect.DeepEqual(comparable(live[i]), comparable(dry[i])) {
-			return false
+			return i
 		}
 	}
-	return true
+	return -1
 }
 
 // namespaceCreatedBy says whether an earlier object creates o's namespace.

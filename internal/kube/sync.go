@@ -308,17 +308,6 @@ func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messag
 		CheckMS: t0.Sub(start).Milliseconds(), SyncMS: t1.Sub(t0).Milliseconds(), HealthMS: t2.Sub(t1).Milliseconds()}}
 }
 
-// changedObject is the index of the first object applying would change,
-// or -1.
-func changedObject(live, dry []*unstructured.Unstructured) int {
-	for i := range live {
-		if !unchanged(live[i:i+1], dry[i:i+1]) {
-			return i
-		}
-	}
-	return -1
-}
-
 // livePins are the references the cluster's workloads run for each image
 // name, found by matching each rendered container to its live one. why
 // says what is missing when the cluster does not run the overlay.
