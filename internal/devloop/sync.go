@@ -2,17 +2,15 @@ package devloop
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/deploy"
+	"github.com/sparkwing-dev/sparkwing/internal/fileset"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/runrec"
 )
@@ -76,7 +74,7 @@ type syncState struct {
 	// last deploy failed, so the next change deploys.
 	keys map[string]string // image job → Key
 	// files are the synced files' digests as the pods have them.
-	files map[string][32]byte
+	files map[string]fileset.Digest
 	// pods hold the synced files (NAMESPACE/NAME) since the last sync;
 	// nil since a rollout, when every pod runs the image's files. A pod
 	// not in it started afterwards, from the image.
@@ -144,24 +142,46 @@ func (s *syncState) afterDeploy(ctx context.Context, ok bool, root string) {
 	s.keys, s.files, s.dirty, s.pods = keys, files, false, nil
 }
 
-func (s *syncState) digests(root string) (map[string][32]byte, error) {
-	out := map[string][32]byte{}
+func (s *syncState) digests(root string) (map[string]fileset.Digest, error) {
+	out := map[string]fileset.Digest{}
 	for _, im := range s.images {
 		for _, from := range im.Image.SyncPaths() {
-			f, err := os.Open(filepath.Join(root, filepath.FromSlash(from)))
+			d, err := fileset.HashFile(filepath.Join(root, filepath.FromSlash(from)))
 			if err != nil {
 				return nil, err
 			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return nil, err
-			}
-			out[from] = [32]byte(h.Sum(nil))
+			out[from] = d
 		}
 	}
 	return out, nil
+}
+
+// checkCluster is what a save with nothing to copy still asks of each
+// deploy: what it applies may have changed (a manifest), which only its
+// helper can tell, and a pod may have started since the last sync, from
+// the image. It returns those pods; false, having said why, when dev must
+// deploy instead (or ctx is done).
+func (d *dev) checkCluster(ctx context.Context) (fresh []string, ok bool) {
+	s := d.sync
+	for _, dj := range s.deploys {
+		m, err := s.o.Copy(ctx, dj, true)
+		switch {
+		case ctx.Err() != nil:
+			return nil, false
+		case err != nil:
+			d.say("%s: checking the cluster: %v; deploying", dj.ID, err)
+			return nil, false
+		case m.Stale != "":
+			d.say("%s: %s: deploying", dj.ID, m.Stale)
+			return nil, false
+		}
+		for _, p := range m.Pods {
+			if s.pods != nil && !s.pods[p] {
+				fresh = append(fresh, p)
+			}
+		}
+	}
+	return fresh, true
 }
 
 // trySync handles a change by syncing when it can: it builds what comes
@@ -216,27 +236,9 @@ func (d *dev) trySync(ctx context.Context, edited, start time.Time, t *Timing) b
 		}
 	}
 	if len(changed) == 0 {
-		// Nothing to copy; what the deploys apply may still have
-		// changed (a manifest), which only their helper can tell, and a
-		// pod may have started since the last sync, from the image.
-		var fresh []string
-		for _, dj := range s.deploys {
-			m, err := s.o.Copy(ctx, dj, true)
-			switch {
-			case ctx.Err() != nil:
-				return true
-			case err != nil:
-				d.say("%s: checking the cluster: %v; deploying", dj.ID, err)
-				return false
-			case m.Stale != "":
-				d.say("%s: %s: deploying", dj.ID, m.Stale)
-				return false
-			}
-			for _, p := range m.Pods {
-				if s.pods != nil && !s.pods[p] {
-					fresh = append(fresh, p)
-				}
-			}
+		fresh, ok := d.checkCluster(ctx)
+		if !ok {
+			return ctx.Err() != nil
 		}
 		if len(fresh) == 0 {
 			t.TotalMS = ms(time.Since(edited))
