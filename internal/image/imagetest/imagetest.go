@@ -25,6 +25,7 @@ import (
 
 	"github.com/sparkwing-dev/sparkwing/internal/buildkit"
 	"github.com/sparkwing-dev/sparkwing/internal/mounts"
+	"github.com/sparkwing-dev/sparkwing/internal/piddir"
 )
 
 // Servers are running test components.
@@ -82,26 +83,14 @@ var tempRoot = filepath.Join(os.TempDir(), "sparkwing-imagetest")
 
 // tempDir is a new directory for this process's servers.
 func tempDir() (string, error) {
-	if err := os.MkdirAll(tempRoot, 0o755); err != nil {
-		return "", err
-	}
 	sweep(tempRoot)
-	return os.MkdirTemp(tempRoot, strconv.Itoa(os.Getpid())+"-")
+	return piddir.New(tempRoot)
 }
 
 // sweep cleans the directories in root whose process is gone.
 func sweep(root string) {
-	entries, _ := os.ReadDir(root)
-	for _, e := range entries {
-		pidText, _, ok := strings.Cut(e.Name(), "-")
-		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); err == nil || err == syscall.EPERM {
-			continue // its process still runs
-		}
-		Clean(filepath.Join(root, e.Name()))
+	for _, dir := range piddir.Orphans(root) {
+		Clean(dir)
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sparkwing-dev/sparkwing/internal/piddir"
 )
 
 var (
@@ -114,8 +115,9 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sweep(os.TempDir())
-	dir, err := os.MkdirTemp("", fmt.Sprintf("sparkwing-pg-%d-", os.Getpid()))
+	root := filepath.Join(os.TempDir(), "sparkwing-pg")
+	sweep(root)
+	dir, err := piddir.New(root)
 	if err != nil {
 		return nil, err
 	}
@@ -152,15 +154,11 @@ func start() (*server, error) {
 	return s, nil
 }
 
-// sweep removes the directories (sparkwing-pg-PID-*) of test binaries
-// that are gone: what one killed before Stop left.
-func sweep(tmp string) {
-	dirs, _ := filepath.Glob(filepath.Join(tmp, "sparkwing-pg-*-*"))
-	for _, dir := range dirs {
-		owner, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(dir), "sparkwing-pg-"), "-")
-		if pid, err := strconv.Atoi(owner); err == nil && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
-			os.RemoveAll(dir)
-		}
+// sweep removes the directories in root of test binaries that are gone:
+// what one killed before Stop left.
+func sweep(root string) {
+	for _, dir := range piddir.Orphans(root) {
+		os.RemoveAll(dir)
 	}
 }
 

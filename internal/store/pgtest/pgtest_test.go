@@ -69,9 +69,9 @@ func TestAKilledTestBinaryLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("the killed run's directory should still be there to sweep: %v", err)
 	}
-	live := filepath.Join(tmp, "sparkwing-pg-"+strconv.Itoa(os.Getpid())+"-1")
+	live := filepath.Join(tmp, "sparkwing-pg", strconv.Itoa(os.Getpid())+"-1")
 	os.MkdirAll(live, 0o755)
-	sweep(tmp)
+	sweep(filepath.Join(tmp, "sparkwing-pg"))
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("sweep left %s: %v", dir, err)
 	}
