@@ -178,6 +178,9 @@ func (im *Image) Check() error {
 			return fmt.Errorf("export writes files, not an image, so nothing is pushed or tagged: drop `push` and `tags`, or build the image in a job of its own")
 		}
 	}
+	if len(im.Sync) > 0 && im.Export != "" {
+		return fmt.Errorf("sync: export writes files, not an image, so there is no container to sync into; drop `sync`")
+	}
 	for _, from := range im.SyncPaths() {
 		to := im.Sync[from]
 		if err := insideRoot("sync", from); err != nil {
@@ -187,8 +190,6 @@ func (im *Image) Check() error {
 			return fmt.Errorf("sync: %s is not in the build context %s; sync copies files the image is built from", from, im.ContextDir())
 		}
 		switch {
-		case im.Export != "":
-			return fmt.Errorf("sync: export writes files, not an image, so there is no container to sync into; drop `sync`")
 		case !path.IsAbs(to):
 			return fmt.Errorf("sync: %s → %q: write the file's absolute path in the image, such as /server", from, to)
 		case path.Clean(to) == SyncDir || strings.HasPrefix(path.Clean(to), SyncDir+"/"):
