@@ -146,6 +146,8 @@ func TestParseErrors(t *testing.T) {
 			"sync: bin/server is not in the build context dist/image"},
 		{"sync to a relative path", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {context: dist, sync: {dist/server: server}}\n",
 			`sync: dist/server → "server": write the file's absolute path in the image, such as /server`},
+		{"sync on an export", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {export: {to: out}, sync: {server: /server}}\n",
+			"sync: export writes files, not an image, so there is no container to sync into"},
 		{"sync into sparkwing's directory", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {sync: {server: /.sparkwing/server}}\n",
 			"/.sparkwing is sparkwing's own directory in the container"},
 		{"sync not a mapping", "pipelines:\n  - name: b\n    jobs:\n      a:\n        image: {sync: [server]}\n",
