@@ -174,18 +174,17 @@ func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache
 	if sup, err = filepath.Abs(sup); err != nil {
 		return nil, nil, err
 	}
+	program, err := deploy.FindHelper(e.getenv("SPARKWING_DEPLOY_HELPER"))
+	if err != nil {
+		return nil, nil, err
+	}
 	settings := &deploy.Sync{Supervisor: sup}
-	helper := e.getenv("SPARKWING_DEPLOY_HELPER")
 	return settings, &devloop.Sync{
 		Key: func(ctx context.Context, im plan.Job) (string, error) {
 			k, err := c.SyncKey(ctx, im)
 			return k.String(), err
 		},
 		Copy: func(ctx context.Context, d plan.Job, checkOnly bool) (*deploy.Message, error) {
-			program, err := deploy.FindHelper(helper)
-			if err != nil {
-				return nil, err
-			}
 			s := *settings
 			s.Files, s.CheckOnly = deploy.SyncFiles(pl, d, root), checkOnly
 			return deploy.Run(ctx, program, "sync", deploy.Request{Root: root, Pipeline: pl.Name, Job: d.ID, Profile: profile,
