@@ -422,7 +422,7 @@ type earlyRestarts struct {
 func (d *dev) early(ctx context.Context) *earlyRestarts {
 	e := &earlyRestarts{d: d, ctx: ctx, ends: map[string]string{}, queued: map[string]bool{}, queue: make(chan plan.Job, len(d.services)),
 		done: make(chan struct{}), decided: map[string]bool{}}
-	go e.work()
+	go e.work(e.queue) // the channel as made: wait sets the field to nil
 	return e
 }
 
@@ -451,9 +451,9 @@ func (e *earlyRestarts) allEnded(jobs []string) bool {
 	return true
 }
 
-func (e *earlyRestarts) work() {
+func (e *earlyRestarts) work(queue <-chan plan.Job) {
 	defer close(e.done)
-	for svc := range e.queue {
+	for svc := range queue {
 		e.decided[svc.ID] = true
 		in := e.d.instanceOf(svc.ID)
 		e.mu.Lock()
