@@ -21,7 +21,10 @@ const maxChangeSet = time.Second
 type changeSet struct {
 	first    time.Time
 	paths    []string
-	created  map[string]bool // paths whose first event in the set created them
+	// created marks the paths whose first event in the set created them,
+	// and the directories made in it whose event is ignored (where a
+	// build writes its outputs), which are not in paths.
+	created  map[string]bool
 	overflow bool            // the kernel dropped events: anything may have changed
 }
 
@@ -119,19 +122,29 @@ func (w *watcher) run(quiet time.Duration) {
 			if err != nil || w.ignore(filepath.ToSlash(rel), false) {
 				continue
 			}
+			rel = filepath.ToSlash(rel)
+			newDir := false
 			if ev.Has(fsnotify.Create) {
 				if st, err := os.Lstat(ev.Name); err == nil && st.IsDir() {
 					w.add(ev.Name)
+					newDir = true
 				}
 			}
-			if w.ignore(filepath.ToSlash(rel), true) {
+			if cs == nil {
+				cs = &changeSet{created: map[string]bool{}}
+			}
+			if w.ignore(rel, true) {
+				if newDir && !cs.created[rel] {
+					// Its files' first events can come before the watch
+					// on it: settle must know it is new.
+					cs.created[rel] = true
+				}
 				continue
 			}
-			if cs == nil {
-				cs = &changeSet{first: time.Now(), created: map[string]bool{}}
+			if cs.first.IsZero() {
+				cs.first = time.Now()
 				deadline = cs.first.Add(maxChangeSet)
 			}
-			rel = filepath.ToSlash(rel)
 			if _, seen := cs.created[rel]; !seen {
 				cs.paths = append(cs.paths, rel)
 				cs.created[rel] = ev.Has(fsnotify.Create)
@@ -143,7 +156,10 @@ func (w *watcher) run(quiet time.Duration) {
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
 				if cs == nil {
-					cs = &changeSet{first: time.Now(), created: map[string]bool{}}
+					cs = &changeSet{created: map[string]bool{}}
+				}
+				if cs.first.IsZero() {
+					cs.first = time.Now()
 					deadline = cs.first.Add(maxChangeSet)
 				}
 				cs.overflow = true
@@ -162,6 +178,11 @@ func (w *watcher) run(quiet time.Duration) {
 					if _, seen := ready.created[p]; !seen {
 						ready.paths = append(ready.paths, p)
 						ready.created[p] = cs.created[p]
+					}
+				}
+				for p, made := range cs.created { // the ignored directories made
+					if _, seen := ready.created[p]; !seen {
+						ready.created[p] = made
 					}
 				}
 				ready.overflow = ready.overflow || cs.overflow

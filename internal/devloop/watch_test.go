@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestSettleDropsWhatCameAndWent(t *testing.T) {
@@ -23,5 +24,25 @@ func TestSettleDropsWhatCameAndWent(t *testing.T) {
 	}
 	if want := []string{"main.go", "bin", "bin/server", "old.go"}; !slices.Equal(cs.paths, want) {
 		t.Errorf("settled to %v, want %v", cs.paths, want)
+	}
+}
+
+// A directory a build makes for its outputs is no change (its event is
+// ignored), but the set still marks it as made, so that a file that came
+// and went in it settles away even when only its removal was seen (the
+// watch on the new directory came after the file's creation).
+func TestAnIgnoredNewDirectoryIsMarkedMade(t *testing.T) {
+	root := t.TempDir()
+	ignore := func(rel string, event bool) bool { return event && rel == "bin" }
+	w, err := watch(root, ignore, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	os.Mkdir(filepath.Join(root, "bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "main.go"), []byte("package main"), 0o644)
+	cs := <-w.changes
+	if !slices.Equal(cs.paths, []string{"main.go"}) || !cs.created["bin"] {
+		t.Errorf("change set: paths %v, created %v; want main.go, with bin marked made", cs.paths, cs.created)
 	}
 }
