@@ -19,13 +19,13 @@ const maxChangeSet = time.Second
 // changeSet is the paths a burst of events touched, and when its first
 // event came.
 type changeSet struct {
-	first    time.Time
-	paths    []string
+	first time.Time
+	paths []string
 	// created marks the paths whose first event in the set created them,
 	// and the directories made in it whose event is ignored (where a
 	// build writes its outputs), which are not in paths.
 	created  map[string]bool
-	overflow bool            // the kernel dropped events: anything may have changed
+	overflow bool // the kernel dropped events: anything may have changed
 }
 
 // all is every path, for an overflowed set: the watcher cannot say which.
