@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -48,6 +49,9 @@ type Request struct {
 	// synced images under sparkwing-supervisor; the sync op copies the
 	// files into them and restarts their process.
 	Sync *Sync `json:",omitempty"`
+	// Since, for the logs op, is the time from which the pods' lines are
+	// wanted.
+	Since time.Time `json:",omitzero"`
 }
 
 // Sync is what sparkwing dev --sync asks of a deploy.
@@ -127,7 +131,7 @@ const maxRequest = 1 << 20
 
 // DecodeRequest reads and checks the helper's request for op. The sync
 // op pins what the cluster runs, so it needs no image references; it
-// needs Sync.
+// needs Sync. The logs op follows what runs, and needs neither.
 func DecodeRequest(op string, r io.Reader) (*Request, error) {
 	var req Request
 	if err := helperproc.Decode(r, maxRequest, &req); err != nil {
@@ -148,7 +152,7 @@ func DecodeRequest(op string, r io.Reader) (*Request, error) {
 		return nil, errors.New("a sync request names no file to sync")
 	}
 	for _, name := range req.Deploy.ImageNames() {
-		if req.Images[name] == "" && op != "sync" {
+		if req.Images[name] == "" && op != "sync" && op != "logs" {
 			return nil, fmt.Errorf("request has no reference for image %s", name)
 		}
 	}
@@ -189,9 +193,10 @@ func FindHelper(explicit string) (string, error) {
 }
 
 // Ops are what the helper does: apply a deploy, print how the live
-// objects differ from what it would apply, or sync files into the
-// running containers (sparkwing dev --sync).
-var Ops = []string{"apply", "diff", "sync"}
+// objects differ from what it would apply, sync files into the running
+// containers (sparkwing dev --sync), or follow the logs of the deploy's
+// pods until it is stopped (sparkwing dev).
+var Ops = []string{"apply", "diff", "sync", "logs"}
 
 // Run runs op (one of Ops) of one deploy through the helper at program:
 // its log to log. A configuration error is a *ConfigError; a failed

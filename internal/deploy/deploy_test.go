@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDecodeRequest(t *testing.T) {
@@ -44,6 +45,22 @@ func TestDecodeRequest(t *testing.T) {
 			t.Errorf("%s %s: error %v, want %q", tc.op, tc.body, err, tc.want)
 		}
 	}
+
+	// The logs op follows what runs: no references, and a time.
+	logs := strings.Replace(good, `"Images":{"api":"127.0.0.1:5000/api:t"}`, `"Since":"2026-12-07T22:00:00.5Z"`, 1)
+	req, err := DecodeRequest("logs", strings.NewReader(logs))
+	if err != nil {
+		t.Fatalf("good logs request refused: %v", err)
+	}
+	if want := time.Date(2026, 12, 7, 22, 0, 0, 5e8, time.UTC); !req.Since.Equal(want) {
+		t.Errorf("Since = %v, want %v", req.Since, want)
+	}
+	if _, err := DecodeRequest("logs", strings.NewReader(strings.Replace(logs, `"Root":"/p"`, `"Root":"p"`, 1))); err == nil {
+		t.Error("a logs request with a relative root was accepted")
+	}
+	if _, err := DecodeRequest("logs", strings.NewReader(strings.Replace(logs, `22:00:00.5Z`, `noon`, 1))); err == nil {
+		t.Error("a logs request with a bad time was accepted")
+	}
 }
 
 func FuzzDecodeRequest(f *testing.F) {
@@ -51,7 +68,11 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","OnFailure":"rollback","Health":["tcp:127.0.0.1:1"]}}`)
 	f.Add(`{"V":1,"Root":"rel","Deploy":{}}`)
 	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","Images":{"api":"img"},"OnFailure":"keep"},"Sync":{"Supervisor":"/s","Files":[{"Image":"api","From":"/a","To":"/b"}]}}`)
+	f.Add(`{"V":1,"Root":"/p","Deploy":{"Kustomize":"k","Images":{"api":"img"},"OnFailure":"keep"},"Since":"2026-12-07T22:00:00Z"}`)
 	f.Fuzz(func(t *testing.T, body string) {
+		if req, err := DecodeRequest("logs", strings.NewReader(body)); err == nil && (!filepath.IsAbs(req.Root) || req.Deploy.Check() != nil) {
+			t.Fatalf("accepted a logs request of root %q, deploy %+v", req.Root, req.Deploy)
+		}
 		if req, err := DecodeRequest("sync", strings.NewReader(body)); err == nil {
 			for _, file := range req.Sync.Files {
 				if !filepath.IsAbs(file.From) || !slices.Contains(req.Deploy.ImageNames(), file.Image) {

@@ -55,7 +55,7 @@ const FieldManager = "sparkwing"
 // Main is sparkwing-deploy's entry point.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 1 || !slices.Contains(deploy.Ops, args[0]) {
-		fmt.Fprintf(stderr, "usage: %s apply|diff|sync < request.json\n"+
+		fmt.Fprintf(stderr, "usage: %s apply|diff|sync|logs < request.json\n"+
 			"%s is started by sparkwing to run deploy jobs; it is not meant to be run by hand.\n", deploy.HelperName, deploy.HelperName)
 		return 2
 	}
@@ -76,6 +76,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		m = Diff(ctx, req, stdout)
 	case "sync":
 		m = Sync(ctx, req, stdout)
+	case "logs":
+		m = Logs(ctx, req, stdout)
 	default:
 		m = Apply(ctx, req, stdout)
 	}
@@ -218,6 +220,22 @@ func prepare(ctx context.Context, req *deploy.Request, pushed bool, log io.Write
 		return nil, nil, "", err
 	}
 	return objs, c, c.key(objs), nil
+}
+
+// placed renders the deploy's overlay for req's profile and connects to
+// its cluster, which gives the objects their namespaces: what the ops
+// that act on what runs (sync, logs) start from.
+func placed(ctx context.Context, req *deploy.Request) ([]*unstructured.Unstructured, *client, error) {
+	overlay := req.Deploy.Overlay(req.Profile)
+	objs, err := render(filepath.Join(req.Root, overlay))
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := connect(ctx, req.Deploy.KubeContext(req.Profile))
+	if err != nil {
+		return nil, nil, err
+	}
+	return objs, c, c.place(ctx, objs, overlay)
 }
 
 func logPins(log io.Writer, names []string, pins map[string]string) {

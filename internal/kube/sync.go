@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,15 +245,8 @@ func Sync(ctx context.Context, req *deploy.Request, log io.Writer) deploy.Messag
 	}
 	start := time.Now()
 	overlay := d.Overlay(req.Profile)
-	objs, err := render(filepath.Join(req.Root, overlay))
+	objs, c, err := placed(ctx, req)
 	if err != nil {
-		return failed(err, "")
-	}
-	c, err := connect(ctx, d.KubeContext(req.Profile))
-	if err != nil {
-		return failed(err, "")
-	}
-	if err := c.place(ctx, objs, overlay); err != nil {
 		return failed(err, "")
 	}
 	stale := func(format string, args ...any) deploy.Message {
