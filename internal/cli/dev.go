@@ -64,15 +64,17 @@ watched; a burst of events (an editor's save, a checkout) is one change.
 
 When the pipeline deploys, every save that changes what it applies
 builds the images, pushes them, applies and waits for the rollout and the
-health checks. With --sync, a save that changes only the files an image
-job lists in 'sync' (such as a Go binary: sync: {dist/image/server:
-/server}) copies them into the running pods and restarts the process
-there instead (live update): the pods run under sparkwing-supervisor, put
-in by an init container, and a restarted container keeps the synced
-files. Any other change (the Dockerfile, another file of the image, the
-manifests), or a sync that fails or is not healthy, builds and rolls out
-as without --sync, and that rollout replaces every synced pod. Synced
-changes are timed and summarized apart (--stats).
+health checks; the pods' logs stream into dev's output, each line after
+the deploy job and the pod (deploy │ POD │ LINE). With --sync, a save
+that changes only the files an image job lists in 'sync' (such as a Go
+binary: sync: {dist/image/server: /server}) copies them into the running
+pods and restarts the process there instead (live update): the pods run
+under sparkwing-supervisor, put in by an init container, and a restarted
+container keeps the synced files. Any other change (the Dockerfile,
+another file of the image, the manifests), or a sync that fails or is not
+healthy, builds and rolls out as without --sync, and that rollout
+replaces every synced pod. Synced changes are timed and summarized apart
+(--stats).
 
 Ctrl-C stops the services, the last started first, and exits 130.`,
 		Example:            "  sparkwing dev serve\n  sparkwing dev serve --stats\n  sparkwing dev ship --profile local --sync",
@@ -142,11 +144,30 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 		Stats:    stats,
 		ReliedOn: func(p *plan.Plan) func(string) bool { return engine.ReliedOn(root, p) },
 		Sync:     syncer,
+		Logs:     e.devLogs(root, pl, images.Profile),
 	})
 	if err != nil {
 		return err
 	}
 	return &exitError{code: exitInterrupted}
+}
+
+// devLogs follows the logs of the pods of a deploy job through the deploy
+// helper; nil when the pipeline deploys nothing or there is no helper
+// (its deploys say so).
+func (e *env) devLogs(root string, pl *plan.Plan, profile string) func(context.Context, plan.Job, time.Time, io.Writer) error {
+	program, err := deploy.FindHelper(e.getenv("SPARKWING_DEPLOY_HELPER"))
+	if err != nil || !slices.ContainsFunc(pl.Jobs, func(j plan.Job) bool { return j.Deploy != nil }) {
+		return nil
+	}
+	return func(ctx context.Context, d plan.Job, since time.Time, out io.Writer) error {
+		if _, ok := d.Deploy.GitOps[profile]; ok {
+			return nil // its pods are the gitops controller's
+		}
+		_, err := deploy.Run(ctx, program, "logs", deploy.Request{Root: root, Pipeline: pl.Name, Job: d.ID, Profile: profile,
+			Deploy: d.Deploy, Since: since}, out)
+		return err
+	}
 }
 
 // devSync sets up sparkwing dev --sync: the settings the engine's deploys

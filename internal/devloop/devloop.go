@@ -52,6 +52,9 @@ type Options struct {
 	// Sync, for sparkwing dev --sync, copies new builds of synced files
 	// into the running pods when the images would differ in nothing else.
 	Sync *Sync
+	// Logs, if set, follows the logs of deploy job d's pods from since on,
+	// each line to out, until ctx is done.
+	Logs func(ctx context.Context, d plan.Job, since time.Time, out io.Writer) error
 }
 
 // Loop runs until ctx is done, then stops the services (the last started
@@ -60,8 +63,9 @@ func Loop(ctx context.Context, o Options) error {
 	if o.Quiet == 0 {
 		o.Quiet = 20 * time.Millisecond
 	}
-	d := &dev{o: o, session: time.Now().UTC().Format(time.RFC3339Nano), restart: make(chan *instance, 16),
-		output: map[string]string{}, keys: map[string]string{}}
+	d := &dev{o: o, started: time.Now(), restart: make(chan *instance, 16),
+		output: map[string]string{}, keys: map[string]string{}, logs: map[string]*podLogs{}}
+	d.session = d.started.UTC().Format(time.RFC3339Nano)
 	d.build, d.services = split(o.Plan)
 	if o.Sync != nil {
 		d.sync = newSyncState(o.Sync, d.build, d.session)
@@ -151,6 +155,7 @@ func split(p *plan.Plan) (*plan.Plan, []plan.Job) {
 
 type dev struct {
 	o        Options
+	started  time.Time
 	session  string
 	build    *plan.Plan
 	services []plan.Job
@@ -162,6 +167,7 @@ type dev struct {
 	keys    map[string]string
 	relied  func(rel string) bool // what the last build relied on; nil: unknown
 	sync    *syncState            // sparkwing dev --sync
+	logs    map[string]*podLogs   // deploy job → its pods' logs, followed
 }
 
 // instance is one process of a service.
@@ -367,6 +373,9 @@ func (d *dev) cycle(ctx context.Context, edited time.Time, paths []string) {
 			Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
 	case t.Ran > 0:
 		d.say("edit → built in %s (detect %s · build %s)", Secs(t.TotalMS), Secs(t.DetectMS), Secs(t.BuildMS))
+	}
+	if t.Failed == "" {
+		d.followLogs(ctx)
 	}
 }
 
@@ -615,6 +624,9 @@ func (d *dev) stop(in *instance) {
 func (d *dev) stopAll() {
 	for _, in := range slices.Backward(slices.Clone(d.running)) {
 		d.stop(in)
+	}
+	for _, f := range d.logs {
+		f.stop()
 	}
 	d.say("stopped")
 }
