@@ -250,9 +250,7 @@ func (e *env) devIgnore(root string, pl *plan.Plan) func(string, bool) bool {
 	}
 	ignored := gitIgnored(root)
 	return func(rel string, event bool) bool {
-		name := path.Base(rel)
-		if strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".swx") ||
-			strings.HasPrefix(name, ".#") || name == "4913" {
+		if editorScratch(path.Base(rel)) {
 			return true
 		}
 		if event && parents[rel] {
@@ -275,6 +273,20 @@ func (e *env) devIgnore(root string, pl *plan.Plan) func(string, bool) bool {
 		}
 		return false
 	}
+}
+
+// editorScratch reports whether name is one of the files editors write
+// beside the one being saved: vim's swap files, backups and its 4913
+// probe, Emacs's lock and auto-save files, JetBrains' safe-write
+// copies, Kate's swap files and gedit's temporary files.
+func editorScratch(name string) bool {
+	for _, suffix := range []string{"~", ".swp", ".swx", "___jb_tmp___", "___jb_old___", ".kate-swp"} {
+		if strings.HasSuffix(name, suffix) {
+			return true
+		}
+	}
+	return name == "4913" || strings.HasPrefix(name, ".#") || strings.HasPrefix(name, ".goutputstream-") ||
+		len(name) > 2 && name[0] == '#' && name[len(name)-1] == '#'
 }
 
 // gitIgnored lists the paths git ignores in the checkout at root (whole
