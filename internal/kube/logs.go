@@ -41,11 +41,11 @@ func Logs(ctx context.Context, req *deploy.Request, out io.Writer) deploy.Messag
 	watched := map[[2]string]bool{}
 	for {
 		for _, o := range objs {
-			w := [2]string{o.GetNamespace(), ""}
-			var ok bool
-			if w[1], ok = selector(o); ok && workload(o.GetKind()) && !watched[w] {
-				watched[w] = true
-				f.wg.Go(func() { f.watch(ctx, w[0], w[1]) })
+			sel, ok := selector(o)
+			key := [2]string{o.GetNamespace(), sel}
+			if ok && workload(o.GetKind()) && !watched[key] {
+				watched[key] = true
+				f.wg.Go(func() { f.watch(ctx, key[0], key[1]) })
 			}
 		}
 		select {
