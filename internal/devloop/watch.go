@@ -105,9 +105,18 @@ func (w *watcher) add(dir string) error {
 func (w *watcher) run(quiet time.Duration) {
 	var cs *changeSet
 	var timer <-chan time.Time
-	var deadline time.Time
 	var ready changeSet
 	var out chan changeSet // w.changes once a set is ready, else nil
+	// begin gives the set being gathered its first change: the clock of
+	// its maxChangeSet starts.
+	begin := func() {
+		if cs == nil {
+			cs = &changeSet{created: map[string]bool{}}
+		}
+		if cs.first.IsZero() {
+			cs.first = time.Now()
+		}
+	}
 	for {
 		select {
 		case <-w.done:
@@ -130,38 +139,29 @@ func (w *watcher) run(quiet time.Duration) {
 					newDir = true
 				}
 			}
-			if cs == nil {
-				cs = &changeSet{created: map[string]bool{}}
-			}
 			if w.ignore(rel, true) {
-				if newDir && !cs.created[rel] {
+				if newDir {
 					// Its files' first events can come before the watch
 					// on it: settle must know it is new.
+					if cs == nil {
+						cs = &changeSet{created: map[string]bool{}}
+					}
 					cs.created[rel] = true
 				}
 				continue
 			}
-			if cs.first.IsZero() {
-				cs.first = time.Now()
-				deadline = cs.first.Add(maxChangeSet)
-			}
+			begin()
 			if _, seen := cs.created[rel]; !seen {
 				cs.paths = append(cs.paths, rel)
 				cs.created[rel] = ev.Has(fsnotify.Create)
 			}
-			timer = time.After(min(quiet, time.Until(deadline)))
+			timer = time.After(min(quiet, time.Until(cs.first.Add(maxChangeSet))))
 		case err, ok := <-w.fs.Errors:
 			if !ok {
 				return
 			}
 			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				if cs == nil {
-					cs = &changeSet{created: map[string]bool{}}
-				}
-				if cs.first.IsZero() {
-					cs.first = time.Now()
-					deadline = cs.first.Add(maxChangeSet)
-				}
+				begin()
 				cs.overflow = true
 				timer = time.After(quiet)
 				continue
