@@ -76,10 +76,13 @@ func install(exe, dir string) error {
 	return writeFile(filepath.Join(dir, Name), f, 0o755)
 }
 
+// newSuffix names the file writeFile writes beside its destination.
+const newSuffix = ".sparkwing-new"
+
 // writeFile writes r to a new file beside dst and renames it over dst, so
 // a reader never sees half of it and a running program keeps its own.
 func writeFile(dst string, r io.Reader, mode os.FileMode) error {
-	tmp := dst + ".sparkwing-new"
+	tmp := dst + newSuffix
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
 		return err
@@ -285,7 +288,7 @@ func readState(dir string) (gen int, state string, err error) {
 
 // writable checks that a file can be put at target, as installOne does.
 func writable(target string) error {
-	probe := target + ".sparkwing-new"
+	probe := target + newSuffix
 	err := os.MkdirAll(filepath.Dir(target), 0o755)
 	if err == nil {
 		var f *os.File
