@@ -292,7 +292,7 @@ func writable(target string) error {
 	err := os.MkdirAll(filepath.Dir(target), 0o755)
 	if err == nil {
 		var f *os.File
-		if f, err = os.OpenFile(probe, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		if f, err = os.OpenFile(probe, os.O_CREATE|os.O_WRONLY, 0o600); err == nil { // a killed write's leftover is no obstacle
 			f.Close()
 			os.Remove(probe)
 		}

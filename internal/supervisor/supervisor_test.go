@@ -132,6 +132,17 @@ func TestReplaceRestartsOnTheNewFile(t *testing.T) {
 	}
 }
 
+// A write killed halfway leaves its temporary file beside the program's:
+// the next replace still puts the file in place.
+func TestReplaceAfterAKilledWrite(t *testing.T) {
+	sup, prog, out, _ := startV1(t)
+	os.WriteFile(prog+".sparkwing-new", []byte("half a program"), 0o755)
+	if msg, err := replace(sup, map[string]string{prog: program("v2", out)}); err != nil {
+		t.Fatalf("replace after a killed write: %v\n%s", err, msg)
+	}
+	waitFor(t, out, "v2 started")
+}
+
 // A container that restarts (after a crash, or killed) starts a new
 // supervisor on the image's file: it must run what was synced last.
 func TestARestartRunsWhatWasSyncedLast(t *testing.T) {
