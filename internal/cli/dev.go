@@ -125,10 +125,11 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 	defer watchdog.Close()
 	obs := &devObserver{w: e.stdout}
 	images := e.imageOptions(inv.file, f.profile, false)
+	helper, helperErr := deploy.FindHelper(e.getenv("SPARKWING_DEPLOY_HELPER")) // a deploy job says so when it is missing
 	var deploySync *deploy.Sync
 	var syncer *devloop.Sync
 	if f.sync {
-		if deploySync, syncer, err = e.devSync(root, pl, images.Profile, c); err != nil {
+		if deploySync, syncer, err = e.devSync(root, pl, images.Profile, c, helper, helperErr); err != nil {
 			return err
 		}
 	}
@@ -144,7 +145,7 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 		Stats:    stats,
 		ReliedOn: func(p *plan.Plan) func(string) bool { return engine.ReliedOn(root, p) },
 		Sync:     syncer,
-		Logs:     e.devLogs(root, pl, images.Profile),
+		Logs:     devLogs(root, pl, images.Profile, helper),
 	})
 	if err != nil {
 		return err
@@ -153,11 +154,9 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 }
 
 // devLogs follows the logs of the pods of a deploy job through the deploy
-// helper; nil when the pipeline deploys nothing or there is no helper
-// (its deploys say so).
-func (e *env) devLogs(root string, pl *plan.Plan, profile string) func(context.Context, plan.Job, time.Time, io.Writer) error {
-	program, err := deploy.FindHelper(e.getenv("SPARKWING_DEPLOY_HELPER"))
-	if err != nil || !slices.ContainsFunc(pl.Jobs, func(j plan.Job) bool { return j.Deploy != nil }) {
+// helper at program; nil when there is none (its deploys say so).
+func devLogs(root string, pl *plan.Plan, profile, program string) func(context.Context, plan.Job, time.Time, io.Writer) error {
+	if program == "" {
 		return nil
 	}
 	return func(ctx context.Context, d plan.Job, since time.Time, out io.Writer) error {
@@ -171,8 +170,9 @@ func (e *env) devLogs(root string, pl *plan.Plan, profile string) func(context.C
 }
 
 // devSync sets up sparkwing dev --sync: the settings the engine's deploys
-// carry, and what the dev loop calls to sync.
-func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache) (*deploy.Sync, *devloop.Sync, error) {
+// carry, and what the dev loop calls to sync through the deploy helper
+// at program (helperErr: why there is none).
+func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache, program string, helperErr error) (*deploy.Sync, *devloop.Sync, error) {
 	images, deploys := devloop.SyncTargets(pl)
 	if len(images) == 0 {
 		return nil, nil, usageError("--sync: no deploy job of %s pins an image job with files to sync; list them in the image job, such as\n"+
@@ -195,9 +195,8 @@ func (e *env) devSync(root string, pl *plan.Plan, profile string, c *cache.Cache
 	if sup, err = filepath.Abs(sup); err != nil {
 		return nil, nil, err
 	}
-	program, err := deploy.FindHelper(e.getenv("SPARKWING_DEPLOY_HELPER"))
-	if err != nil {
-		return nil, nil, err
+	if helperErr != nil {
+		return nil, nil, helperErr
 	}
 	settings := &deploy.Sync{Supervisor: sup}
 	return settings, &devloop.Sync{
