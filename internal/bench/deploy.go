@@ -320,7 +320,7 @@ func writeDeploy(out string, res *DeployResult) error {
 		"BuildKit's build and the push, then the deploy job's render and check (kustomize, the\n" +
 		"registry's digest, the API server's dry run), apply, rollout and health check):\n\n")
 	phaseTable(&b, deployPhases, res.Phases)
-	fmt.Fprintf(&b, "\nThe rollout is %.0f%% of sparkwing's median: the kubelet replacing the pod (maxSurge 0 on a\n"+
+	fmt.Fprintf(&b, "\nThe rollout is %.0f%% of sparkwing's median: the kubelet replacing the pod (Recreate, for a\n"+
 		"host port), pulling the image from the registry and probing readiness once a second, which\n"+
 		"rounds both tools' times to whole seconds. sparkwing's own share (render, the registry's digest,\n"+
 		"the dry run, apply, health) is check + apply + health.\n",
