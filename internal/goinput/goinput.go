@@ -722,28 +722,35 @@ func (l *lister) rel(abs string) string {
 	return filepath.ToSlash(rel)
 }
 
-// findGo finds the go command on the job's PATH, watching every place it
-// was looked for (a go installed earlier on PATH is another toolchain)
-// and every link on the way to it.
-func (l *lister) findGo() error {
-	var path string
-	for _, kv := range l.env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
+// GoCommand is the go command a job with environment env runs, as its
+// shell finds it on PATH (absolute directories only); tried are the places
+// looked at before it. found is "" when there is none.
+func GoCommand(env []string) (found string, tried []string) {
+	path, _ := lookupPath(env)
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" || !filepath.IsAbs(dir) {
 			continue
 		}
 		candidate := filepath.Join(dir, "go")
-		st, err := os.Stat(candidate)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			l.watchPath(candidate, false)
-			continue
+		if st, err := os.Stat(candidate); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return candidate, tried
 		}
-		l.goCmd = candidate
-		for hop := candidate; ; {
+		tried = append(tried, candidate)
+	}
+	return "", tried
+}
+
+// findGo finds the go command on the job's PATH, watching every place it
+// was looked for (a go installed earlier on PATH is another toolchain)
+// and every link on the way to it.
+func (l *lister) findGo() error {
+	found, tried := GoCommand(l.env)
+	for _, p := range tried {
+		l.watchPath(p, false)
+	}
+	if found != "" {
+		l.goCmd = found
+		for hop := found; ; {
 			l.watchPath(hop, false)
 			target, err := os.Readlink(hop)
 			if err != nil {
@@ -756,7 +763,19 @@ func (l *lister) findGo() error {
 		}
 		return nil
 	}
+	path, _ := lookupPath(l.env)
 	return &Error{Input: l.in, Dir: l.dir, Msg: "the go command is not on the job's PATH (" + path + "): `go:` inputs are found with `go list`"}
+}
+
+// lookupPath is PATH's value in env (the last one counts).
+func lookupPath(env []string) (string, bool) {
+	path, ok := "", false
+	for _, kv := range env {
+		if v, found := strings.CutPrefix(kv, "PATH="); found {
+			path, ok = v, true
+		}
+	}
+	return path, ok
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -16,13 +16,13 @@ import (
 // against before it is listed again anyway.
 const maxEdits = 64
 
-// head digests what `go list` reads of a Go file: everything up to the
+// Head digests what `go list` reads of a Go file: everything up to the
 // end of its imports (build constraints, the package clause, the cgo
 // preamble, the imports) and its //go:embed lines. Two versions of a file
 // with the same head list the same packages and files; an edit to a
 // function body changes its content, not its head. ok is false for a file
 // that does not parse as far as its imports (the go command will say why).
-func head(data []byte) (digest string, ok bool) {
+func Head(data []byte) (digest string, ok bool) {
 	f, err := parser.ParseFile(token.NewFileSet(), "", data, parser.ImportsOnly|parser.ParseComments)
 	if err != nil {
 		return "", false
@@ -52,7 +52,7 @@ func (l *lister) addHead(abs string) {
 	if err != nil {
 		return
 	}
-	if d, ok := head(data); ok {
+	if d, ok := Head(data); ok {
 		l.heads[l.rel(abs)] = d
 	}
 }
@@ -71,7 +71,7 @@ func (res *Resolution) stillListed(root string, changed []string) bool {
 			if err != nil {
 				return false
 			}
-			if got, ok := head(data); !ok || got != want {
+			if got, ok := Head(data); !ok || got != want {
 				return false
 			}
 			continue

@@ -1,4 +1,0 @@
-package goinput
-
-// Head is head, for the tests.
-var Head = head
