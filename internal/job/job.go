@@ -84,6 +84,15 @@ func (r *Runner) attempt(ctx context.Context, j plan.Job, log io.Writer, started
 	return err
 }
 
+// Exec runs cmd as one process of a job's own: in its own process group,
+// watched, stopped (SIGTERM, then SIGKILL) when ctx is done, its output
+// to log. For a job whose process is not `sh -c` of its command (the go
+// builds sparkwing dev replays).
+func (r *Runner) Exec(ctx context.Context, cmd *exec.Cmd, log io.Writer, started func(pgid int)) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return r.exec(ctx, cmd, log, started)
+}
+
 // command builds the process for one attempt of j.
 func (r *Runner) command(j plan.Job) *exec.Cmd {
 	var cmd *exec.Cmd
