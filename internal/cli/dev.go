@@ -23,6 +23,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/deploy"
 	"github.com/sparkwing-dev/sparkwing/internal/devloop"
 	"github.com/sparkwing-dev/sparkwing/internal/engine"
+	"github.com/sparkwing-dev/sparkwing/internal/gobuild"
 	"github.com/sparkwing-dev/sparkwing/internal/helperproc"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
@@ -61,6 +62,15 @@ doubling to 30 s); the next save retries either way. Jobs that need a
 service are not run by dev (sparkwing run runs them). Changes under
 .sparkwing/, .git/, the jobs' outputs and git-ignored paths are not
 watched; a burst of events (an editor's save, a checkout) is one change.
+
+A job whose command is one 'go build' of the packages its go: inputs
+name keeps the record of its last build through the go command (its action graph and work directory, under
+.sparkwing/state/go-builds). A save that changes only the bodies of Go
+files that build compiled is rebuilt from it: those packages compiled
+again, their importers if a package's export data changed, and the link,
+with the go command's own compiler and linker commands but without its
+start (loading the package graph, checking its cache). Anything else goes
+through the go command. The job's log says which.
 
 When the pipeline deploys, every save that changes what it applies
 builds the images, pushes them, applies and waits for the rollout and the
@@ -133,13 +143,15 @@ func (e *env) dev(cmd *cobra.Command, g *globals, f *devFlags, args []string) er
 			return err
 		}
 	}
+	goBuilds := gobuild.New(filepath.Join(root, filepath.FromSlash(cache.StateDir), "go-builds"))
+	defer goBuilds.Close()
 	err = devloop.Loop(ctx, devloop.Options{
 		Root: root, Plan: pl, Out: obs.locked(),
 		Runner: &job.Runner{Root: root, LookupEnv: e.lookupEnv, Watchdog: watchdog},
 		Build: func(ctx context.Context, p *plan.Plan, onDone func(job, output string)) (*runrec.Record, error) {
 			return engine.Run(ctx, p, engine.Options{Root: root, Workers: f.jobs, Args: inv.rest, LookupEnv: e.lookupEnv,
 				Observer: obs, Cache: c, Images: images, DeployHelper: e.getenv("SPARKWING_DEPLOY_HELPER"), Watching: watchdog, HideCachedLogs: true,
-				OnDone: onDone, DeploySync: deploySync})
+				OnDone: onDone, DeploySync: deploySync, GoBuilds: goBuilds})
 		},
 		Ignore:   e.devIgnore(root, pl),
 		Stats:    stats,

@@ -18,6 +18,7 @@ import (
 	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/deploy"
 	"github.com/sparkwing-dev/sparkwing/internal/fileset"
+	"github.com/sparkwing-dev/sparkwing/internal/gobuild"
 	"github.com/sparkwing-dev/sparkwing/internal/job"
 	"github.com/sparkwing-dev/sparkwing/internal/plan"
 	"github.com/sparkwing-dev/sparkwing/internal/remote"
@@ -76,6 +77,10 @@ type Options struct {
 	// digest, as soon as its outputs are in place: before its result is
 	// stored and the run recorded. It is called from the job's goroutine.
 	OnDone func(job, output string)
+	// GoBuilds, if set, builds the jobs whose command is one `go build`
+	// (sparkwing dev's): from the record of their last build when only
+	// function bodies changed.
+	GoBuilds *gobuild.Builder
 }
 
 // DefaultUploadWait is how long a run waits at its end for its uploads.

@@ -97,11 +97,14 @@ func (e *execution) do(ctx context.Context, j plan.Job) (runrec.Job, sched.Statu
 	}
 	t0 := time.Now()
 	var res job.Result
+	goBuild, isGoBuild := e.goBuildable(j, comp)
 	switch {
 	case j.GoTest != nil && comp != nil:
 		res = e.goTest(ctx, j, comp, func(pgid int) { lock.SetRunning(pgid) })
 	case j.Image != nil:
 		res = e.exportImage(ctx, j)
+	case isGoBuild:
+		res = e.goBuild(ctx, j, goBuild, comp, func(pgid int) { lock.SetRunning(pgid) })
 	default:
 		res = e.execute(ctx, j, func(pgid int) { lock.SetRunning(pgid) })
 	}
