@@ -29,8 +29,8 @@ func (e *execution) goBuildable(j plan.Job, comp *cache.Computed) (gobuild.Comma
 	return c, ok && c.CoveredBy(patterns)
 }
 
-// goBuild builds j's binary through the go builder. A record whose job's
-// inputs changed while it built is dropped.
+// goBuild builds j's binary through the go builder. (store drops the
+// record of a build whose inputs changed while it ran.)
 func (e *execution) goBuild(ctx context.Context, j plan.Job, c gobuild.Command, comp *cache.Computed, started func(int)) job.Result {
 	out, done, err := e.output(j)
 	if err != nil {
@@ -47,10 +47,6 @@ func (e *execution) goBuild(ctx context.Context, j plan.Job, c gobuild.Command, 
 		Exec: func(ctx context.Context, cmd *exec.Cmd, w io.Writer) error {
 			return e.runner.Exec(ctx, cmd, w, started)
 		}})
-	e.cache.Tree.Invalidate() // the build may have changed any file
-	if after, cerr := e.cache.Compute(context.WithoutCancel(ctx), j, e.needDigests(j)); cerr != nil || after.Key != comp.Key {
-		e.opts.GoBuilds.Forget(j.ID)
-	}
 	switch {
 	case err == nil:
 		return job.Result{Status: job.OK, Attempts: 1}

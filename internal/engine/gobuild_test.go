@@ -67,3 +67,45 @@ func TestAReplayedGoBuild(t *testing.T) {
 		t.Fatalf("sparkwing run after an edit: %s, log %q; want the go command to build", j.Status, log)
 	}
 }
+
+// A file changed while the go command built and recorded: the result is
+// not stored, and the record is dropped (its archives may hold what the
+// key does not say), so the next build goes through the go command. The
+// go on PATH is a wrapper that runs the real one, then edits main.go.
+func TestAGoBuildWhoseInputsChangedWhileItRan(t *testing.T) {
+	real, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	root, p, store := testProject(t, plan.Job{ID: "m", Run: "go build -o bin/m .", Outputs: []string{"bin/m"},
+		GoInputs: []plan.GoInput{{Packages: []string{"."}}}, Passthrough: []string{"GOCACHE", "GOPATH", "GOMODCACHE", "GOFLAGS"}})
+	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module example.com/m\n\ngo 1.22\n"), 0o644)
+	main := filepath.Join(root, "main.go")
+	os.WriteFile(main, []byte("package main\n\nfunc main() { println(\"one\") }\n"), 0o644)
+	bin := t.TempDir()
+	wrapper := "#!/bin/sh\n" + real + " \"$@\" || exit\n" +
+		"case \"$*\" in *-debug-actiongraph*) echo '// changed while it built' >> " + main + ";; esac\n"
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	c := testCache(root, store)
+	c.Go = &goinput.Resolver{Root: root}
+	builds := gobuild.New(filepath.Join(root, ".sparkwing", "state", "go-builds"))
+	defer builds.Close()
+	run := func() string {
+		t.Helper()
+		rec, err := Run(context.Background(), p, Options{Root: root, Workers: 2, LookupEnv: os.LookupEnv,
+			Observer: ui.New("plain", io.Discard, false, nil, "sparkwing"), Cache: c, GoBuilds: builds})
+		if err != nil || rec.Jobs[0].Status != runrec.Ran {
+			t.Fatalf("run: %v, %+v", err, rec.Jobs)
+		}
+		log, _ := os.ReadFile(filepath.Join(root, ".sparkwing", "runs", rec.ID, "logs", "m.log"))
+		return string(log)
+	}
+	run()
+	os.WriteFile(main, []byte("package main\n\nfunc main() { println(\"two\") }\n"), 0o644)
+	if log := run(); strings.Contains(log, "without the go command") {
+		t.Fatalf("replayed a record whose inputs changed while it was made: %q", log)
+	}
+}

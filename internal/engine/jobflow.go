@@ -281,6 +281,9 @@ func (e *execution) store(ctx context.Context, j plan.Job, comp *cache.Computed,
 	after, err := e.cache.Compute(ctx, j, needs)
 	if err != nil || after.Key != comp.Key {
 		e.opts.Observer.Warn(j.ID, "inputs changed while the job ran; not caching this result")
+		if e.opts.GoBuilds != nil {
+			e.opts.GoBuilds.Forget(j.ID) // what its record compiled may not be what the key says
+		}
 		return nil
 	}
 	meta := cache.Entry{DurationMS: took.Milliseconds(), Created: time.Now().UTC(),
