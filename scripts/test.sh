@@ -40,7 +40,7 @@ echo "== go test -race"
 # so four run at once rather than GOMAXPROCS (2).
 go test -race -count=1 -parallel 4 -timeout 45m ./...
 
-echo "== fuzz the project-file parser and runner labels, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, pinned image references, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes and packs, spark version constraints, go test -json output, Go file heads and services' health checks"
+echo "== fuzz the project-file parser and runner labels, the glob overlap check, the stat and listing caches, the last-run record, the Dockerfile doctor, the image and deploy helpers' request decoders, pinned image references, the remote cache's envelopes and its helper's request decoder, the controller's webhook payloads and its log stream reader, git pack indexes and packs, spark version constraints, go test -json output, Go file heads, go build commands, the go command's printed commands and package archives, and services' health checks"
 # Budgets are counts, not durations: a duration races Go 1.26's fuzzing
 # coordinator (golang/go#75804), which reports "context deadline exceeded"
 # with no failing input when a worker is busy as the time runs out. Each
@@ -49,6 +49,9 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 200000x ./internal/project
 go test -run '^$' -fuzz '^FuzzParseLabels$' -fuzztime 20000x ./internal/project
 go test -run '^$' -fuzz '^FuzzOverlap$' -fuzztime 200000x ./internal/plan
 go test -run '^$' -fuzz '^FuzzParseHealth$' -fuzztime 50000x ./internal/plan
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 100000x ./internal/gobuild
+go test -run '^$' -fuzz '^FuzzSplitCmd$' -fuzztime 100000x ./internal/gobuild
+go test -run '^$' -fuzz '^FuzzExportData$' -fuzztime 100000x ./internal/gobuild
 go test -run '^$' -fuzz '^FuzzStatCache$' -fuzztime 10000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseListing$' -fuzztime 300000x ./internal/fileset
 go test -run '^$' -fuzz '^FuzzParseSnapshot$' -fuzztime 300000x ./internal/fileset

@@ -332,9 +332,18 @@ func exportData(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	pkgdef, err := archiveExport(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pkgdef, nil
+}
+
+// archiveExport finds the export data in an archive's bytes.
+func archiveExport(data []byte) ([]byte, error) {
 	const magic = "!<arch>\n"
 	if !bytes.HasPrefix(data, []byte(magic)) {
-		return nil, fmt.Errorf("%s: not an archive", path)
+		return nil, errors.New("not an archive")
 	}
 	data = data[len(magic):]
 	for len(data) >= 60 {
@@ -348,7 +357,7 @@ func exportData(path string) ([]byte, error) {
 		}
 		data = data[60+size+size%2:]
 	}
-	return nil, fmt.Errorf("%s: no export data", path)
+	return nil, errors.New("no export data")
 }
 
 // withoutBuildID drops the "build id" line of an export data header.
