@@ -637,8 +637,12 @@ func (d *dev) record(t Timing) {
 		return
 	}
 	line, _ := json.Marshal(t)
-	if err := os.MkdirAll(filepath.Dir(d.o.Stats), 0o755); err != nil {
+	dir := filepath.Dir(d.o.Stats)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
+	}
+	if ignore := filepath.Join(dir, ".gitignore"); !exists(ignore) {
+		os.WriteFile(ignore, []byte("# written by sparkwing dev: its timings, not sources\n*\n"), 0o644)
 	}
 	f, err := os.OpenFile(d.o.Stats, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -724,4 +728,9 @@ func (t *tail) String() string {
 		return ""
 	}
 	return "; its last lines:\n  │ " + strings.Join(t.lines, "\n  │ ")
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
