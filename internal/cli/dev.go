@@ -64,13 +64,14 @@ service are not run by dev (sparkwing run runs them). Changes under
 watched; a burst of events (an editor's save, a checkout) is one change.
 
 A job whose command is one 'go build' of the packages its go: inputs
-name keeps the record of its last build through the go command (its action graph and work directory, under
-.sparkwing/state/go-builds). A save that changes only the bodies of Go
-files that build compiled is rebuilt from it: those packages compiled
-again, their importers if a package's export data changed, and the link,
-with the go command's own compiler and linker commands but without its
-start (loading the package graph, checking its cache). Anything else goes
-through the go command. The job's log says which.
+name keeps the record of its last build through the go command (its
+action graph and work directory, under .sparkwing/state/go-builds). A
+save that changes only the bodies of Go files that build compiled is
+rebuilt from it: those packages compiled again, their importers if a
+package's export data changed, and the link, with the go command's own
+compiler and linker commands but without its start (loading the package
+graph, checking its cache). Anything else goes through the go command.
+The job's log says which.
 
 When the pipeline deploys, every save that changes what it applies
 builds the images, pushes them, applies and waits for the rollout and the
