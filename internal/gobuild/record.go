@@ -355,7 +355,7 @@ func archiveExport(data []byte) ([]byte, error) {
 		if name == "__.PKGDEF" {
 			return withoutBuildID(data[60 : 60+size]), nil
 		}
-		data = data[60+size+size%2:]
+		data = data[min(60+size+size%2, len(data)):] // members are padded to an even size, the last maybe not
 	}
 	return nil, errors.New("no export data")
 }
