@@ -184,12 +184,11 @@ func main() {
 }
 
 type fixture struct {
-	t    *testing.T
-	cmd  string // the job's command; "go build -o bin/m ." if empty
-	dir  string
-	b    *Builder
-	log  bytes.Buffer
-	runs int // processes started
+	t   *testing.T
+	cmd string // the job's command; "go build -o bin/m ." if empty
+	dir string
+	b   *Builder
+	log bytes.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -200,7 +199,7 @@ func newFixture(t *testing.T) *fixture {
 	for name, text := range module {
 		f.write(name, text)
 	}
-	f.b = New(filepath.Join(f.dir, ".sparkwing", "dev", "go"))
+	f.b = New(filepath.Join(f.dir, ".sparkwing", "state", "go-builds"))
 	t.Cleanup(f.b.Close)
 	return f
 }
@@ -258,7 +257,6 @@ func (f *fixture) build() (string, bool) {
 	err := f.b.Build(context.Background(), Job{ID: "m", Dir: f.dir, Command: c, Env: os.Environ(),
 		Manifest: f.manifest(), Out: &f.log,
 		Exec: func(ctx context.Context, cmd *exec.Cmd, out io.Writer) error {
-			f.runs++
 			cmd.Stdout, cmd.Stderr = out, out
 			return cmd.Run()
 		}})
@@ -399,7 +397,7 @@ func TestAnImporterNotInTheRecord(t *testing.T) {
 func TestCloseRemovesTheRecords(t *testing.T) {
 	f := newFixture(t)
 	f.build()
-	root := filepath.Join(f.dir, ".sparkwing", "dev", "go")
+	root := filepath.Join(f.dir, ".sparkwing", "state", "go-builds")
 	if entries, _ := os.ReadDir(root); len(entries) != 1 {
 		t.Fatalf("%s holds %d entries, want this process's directory", root, len(entries))
 	}
