@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os/exec"
 
@@ -29,31 +28,20 @@ func (e *execution) goBuildable(j plan.Job, comp *cache.Computed) (gobuild.Comma
 	return c, ok && c.CoveredBy(patterns)
 }
 
-// goBuild builds j's binary through the go builder. (store drops the
-// record of a build whose inputs changed while it ran.)
+// goBuild builds j's binary through the go builder, with the job's
+// timeout and retries. (store drops the record of a build whose inputs
+// changed while it ran.)
 func (e *execution) goBuild(ctx context.Context, j plan.Job, c gobuild.Command, comp *cache.Computed, started func(int)) job.Result {
 	out, done, err := e.output(j)
 	if err != nil {
 		return job.Result{Status: job.Failed, Err: err}
 	}
 	defer done()
-	if j.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, j.Timeout)
-		defer cancel()
-	}
-	err = e.opts.GoBuilds.Build(ctx, gobuild.Job{ID: j.ID, Dir: e.opts.Root, Command: c, Env: e.runner.Env(j),
-		Manifest: comp.Manifest, Out: out,
-		Exec: func(ctx context.Context, cmd *exec.Cmd, w io.Writer) error {
-			return e.runner.Exec(ctx, cmd, w, started)
-		}})
-	switch {
-	case err == nil:
-		return job.Result{Status: job.OK, Attempts: 1}
-	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return job.Result{Status: job.Failed, Err: errors.New("timed out after " + j.Timeout.String()), Attempts: 1}
-	case ctx.Err() != nil:
-		return job.Result{Status: job.Cancelled, Err: errors.New("cancelled"), Attempts: 1}
-	}
-	return job.Result{Status: job.Failed, Err: err, Attempts: 1}
+	return e.runner.RunFunc(ctx, j, out, func(ctx context.Context) error {
+		return e.opts.GoBuilds.Build(ctx, gobuild.Job{ID: j.ID, Dir: e.opts.Root, Command: c, Env: e.runner.Env(j),
+			Manifest: comp.Manifest, Out: out,
+			Exec: func(ctx context.Context, cmd *exec.Cmd, w io.Writer) error {
+				return e.runner.Exec(ctx, cmd, w, started)
+			}})
+	})
 }

@@ -53,12 +53,19 @@ type Runner struct {
 // Output of every attempt goes to log, from one goroutine at a time.
 // started, if not nil, is told the process group of each attempt.
 func (r *Runner) Run(ctx context.Context, j plan.Job, log io.Writer, started func(pgid int)) Result {
+	return r.RunFunc(ctx, j, log, func(ctx context.Context) error { return r.exec(ctx, r.command(j), log, started) })
+}
+
+// RunFunc is Run for a job whose attempt is do rather than one sh -c of
+// its command (the go builds sparkwing dev replays, each process of which
+// goes through Exec): the same retries, timeout and result.
+func (r *Runner) RunFunc(ctx context.Context, j plan.Job, log io.Writer, do func(context.Context) error) Result {
 	var err error
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			fmt.Fprintf(log, "sparkwing: %v; attempt %d of %d\n", err, attempt, j.Retries+1)
 		}
-		err = r.attempt(ctx, j, log, started)
+		err = r.attempt(ctx, j, do)
 		switch {
 		case err == nil:
 			return Result{Status: OK, Attempts: attempt}
@@ -70,14 +77,14 @@ func (r *Runner) Run(ctx context.Context, j plan.Job, log io.Writer, started fun
 	}
 }
 
-func (r *Runner) attempt(ctx context.Context, j plan.Job, log io.Writer, started func(int)) error {
+func (r *Runner) attempt(ctx context.Context, j plan.Job, do func(context.Context) error) error {
 	actx := ctx
 	if j.Timeout > 0 {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, j.Timeout)
 		defer cancel()
 	}
-	err := r.exec(actx, r.command(j), log, started)
+	err := do(actx)
 	if err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("timed out after %v", j.Timeout)
 	}
@@ -86,11 +93,16 @@ func (r *Runner) attempt(ctx context.Context, j plan.Job, log io.Writer, started
 
 // Exec runs cmd as one process of a job's own: in its own process group,
 // watched, stopped (SIGTERM, then SIGKILL) when ctx is done, its output
-// to log. For a job whose process is not `sh -c` of its command (the go
-// builds sparkwing dev replays).
+// to log.
 func (r *Runner) Exec(ctx context.Context, cmd *exec.Cmd, log io.Writer, started func(pgid int)) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = ownGroup()
 	return r.exec(ctx, cmd, log, started)
+}
+
+// ownGroup puts a job's process in a process group of its own, killed
+// if the thread that started it (sparkwing) dies.
+func ownGroup() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // command builds the process for one attempt of j.
@@ -104,7 +116,7 @@ func (r *Runner) command(j plan.Job) *exec.Cmd {
 	}
 	cmd.Dir = r.Root
 	cmd.Env = r.Env(j)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = ownGroup()
 	return cmd
 }
 
