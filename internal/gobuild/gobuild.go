@@ -217,10 +217,11 @@ func (b *Builder) Build(ctx context.Context, j Job) error {
 	b.mu.Unlock()
 	if rec != nil {
 		if dirty, ok := rec.dirty(j); ok {
-			var out bytes.Buffer // the tools' own; a failure goes to the go command, which says why
-			err := rec.replay(ctx, j, dirty, &out)
+			// The tools' output is not shown: a failure goes to the go
+			// command, which says why.
+			err := rec.replay(ctx, j, dirty, io.Discard)
 			if err == nil {
-				rec.files = manifestFiles(j.Manifest) // what its archives hold now
+				rec.manifest = j.Manifest // what its archives hold now
 				fmt.Fprintf(j.Out, "sparkwing: rebuilt without the go command: %s\n", rec.said(dirty))
 				return nil
 			}
@@ -246,7 +247,7 @@ func (b *Builder) record(ctx context.Context, j Job) error {
 	unsupported := b.unsupported
 	b.mu.Unlock()
 	if err != nil || unsupported {
-		return b.plain(ctx, j, goCmd)
+		return plain(ctx, j, goCmd)
 	}
 	env := append(slices.Clip(j.Env), j.Command.Env...)
 	graph := filepath.Join(tmp, "actions.json")
@@ -260,7 +261,7 @@ func (b *Builder) record(ctx context.Context, j Job) error {
 		b.mu.Lock()
 		b.unsupported = true // a go command without it: build as the job says
 		b.mu.Unlock()
-		return b.plain(ctx, j, goCmd)
+		return plain(ctx, j, goCmd)
 	}
 	for line := range bytes.Lines(out.Bytes()) {
 		if !bytes.HasPrefix(line, []byte("WORK="+tmp)) {
@@ -279,7 +280,7 @@ func (b *Builder) record(ctx context.Context, j Job) error {
 		os.RemoveAll(tmp) // built, but not replayable: the next build runs the go command
 		return nil
 	}
-	rec.tmp, rec.files = tmp, manifestFiles(j.Manifest)
+	rec.tmp, rec.manifest = tmp, j.Manifest
 	b.mu.Lock()
 	b.recs[j.ID] = rec
 	b.mu.Unlock()
@@ -287,7 +288,7 @@ func (b *Builder) record(ctx context.Context, j Job) error {
 }
 
 // plain runs the job's command through the go command, unrecorded.
-func (b *Builder) plain(ctx context.Context, j Job, goCmd string) error {
+func plain(ctx context.Context, j Job, goCmd string) error {
 	cmd := exec.Command(goCmd, append([]string{"build"}, j.Command.Args...)...)
 	cmd.Dir, cmd.Env = j.Dir, append(slices.Clip(j.Env), j.Command.Env...)
 	return j.Exec(ctx, cmd, j.Out)
@@ -349,12 +350,12 @@ func toolEnv(ctx context.Context, goCmd, dir string, env, args []string) (tools,
 func trimpath(flags []string) bool {
 	on := false
 	for _, f := range flags {
-		if f == "--" || !strings.HasPrefix(f, "-") {
-			continue
-		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(f, "-"), "=")
-		if name == "trimpath" {
-			on = !hasValue || value == "true" || value == "1" || value == "t" || value == "T" || value == "TRUE" || value == "True"
+		if strings.HasPrefix(f, "-") && name == "trimpath" {
+			on = !hasValue
+			if hasValue {
+				on, _ = strconv.ParseBool(value)
+			}
 		}
 	}
 	return on

@@ -13,16 +13,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sparkwing-dev/sparkwing/internal/cache"
 	"github.com/sparkwing-dev/sparkwing/internal/goinput"
 )
 
 // record is what one build through the go command did, enough to do it
 // again for new function bodies.
 type record struct {
-	tmp     string            // the record's directory: the go command's work directory is in it
-	env     []string          // the compiler's environment
-	linkEnv []string          // the linker's
-	files   map[string]string // the job's manifest at the build: file path → its line; "" → the other lines
+	tmp      string   // the record's directory: the go command's work directory is in it
+	env      []string // the compiler's environment
+	linkEnv  []string // the linker's
+	manifest string   // the job's cache manifest for what its archives hold
 
 	steps     map[string]*step    // by import path: the packages the build compiled, one compile each
 	importers map[string][]string // by import path: the packages of the build that import it
@@ -172,28 +173,17 @@ func buildOrder(actions []action) []string {
 // or ok false when the record cannot make that build: something changed
 // besides the Go files its compiles read, or such a file's head changed.
 func (rec *record) dirty(j Job) (dirty map[string]bool, ok bool) {
-	now := manifestFiles(j.Manifest)
-	if len(now) != len(rec.files) || now[""] != rec.files[""] {
-		return nil, false
-	}
 	dirty = map[string]bool{}
-	for path, line := range now {
-		was, ok := rec.files[path]
-		switch {
-		case !ok:
-			return nil, false
-		case was == line:
-			continue
-		}
-		pkg, ok := rec.sources[path]
-		if !ok {
+	for _, c := range cache.Diff(rec.manifest, j.Manifest) {
+		pkg, ok := rec.sources[c.Name]
+		if c.Kind != "file" || c.What != "changed" || !ok {
 			return nil, false
 		}
-		data, err := os.ReadFile(filepath.Join(j.Dir, filepath.FromSlash(path)))
+		data, err := os.ReadFile(filepath.Join(j.Dir, filepath.FromSlash(c.Name)))
 		if err != nil {
 			return nil, false
 		}
-		if h, ok := goinput.Head(data); !ok || h != rec.heads[path] {
+		if h, ok := goinput.Head(data); !ok || h != rec.heads[c.Name] {
 			return nil, false
 		}
 		dirty[pkg] = true
@@ -257,26 +247,6 @@ func (rec *record) said(dirty map[string]bool) string {
 		return "linked"
 	}
 	return "compiled " + strings.Join(pkgs, ", ") + "; linked"
-}
-
-// manifestFiles splits a cache manifest: each "file" line by its path,
-// the other lines together under "".
-func manifestFiles(m string) map[string]string {
-	files := map[string]string{}
-	var other strings.Builder
-	for line := range strings.Lines(m) {
-		if rest, ok := strings.CutPrefix(line, "file "); ok {
-			if q, err := strconv.QuotedPrefix(rest); err == nil {
-				if path, err := strconv.Unquote(q); err == nil {
-					files[path] = line
-					continue
-				}
-			}
-		}
-		other.WriteString(line)
-	}
-	files[""] = other.String()
-	return files
 }
 
 // flagValue is the value of a "-name value" or "-name=value" argument.
