@@ -641,8 +641,9 @@ func (d *dev) record(t Timing) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	if ignore := filepath.Join(dir, ".gitignore"); !exists(ignore) {
-		os.WriteFile(ignore, []byte("# written by sparkwing dev: its timings, not sources\n*\n"), 0o644)
+	if f, err := os.OpenFile(filepath.Join(dir, ".gitignore"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+		f.WriteString("# written by sparkwing dev: its timings, not sources\n*\n") // once: a user's edit to it stays
+		f.Close()
 	}
 	f, err := os.OpenFile(d.o.Stats, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -728,9 +729,4 @@ func (t *tail) String() string {
 		return ""
 	}
 	return "; its last lines:\n  │ " + strings.Join(t.lines, "\n  │ ")
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
 }

@@ -726,7 +726,7 @@ func (l *lister) rel(abs string) string {
 // shell finds it on PATH (absolute directories only); tried are the places
 // looked at before it. found is "" when there is none.
 func GoCommand(env []string) (found string, tried []string) {
-	path, _ := lookupPath(env)
+	path := lookupPath(env)
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" || !filepath.IsAbs(dir) {
 			continue
@@ -763,19 +763,19 @@ func (l *lister) findGo() error {
 		}
 		return nil
 	}
-	path, _ := lookupPath(l.env)
+	path := lookupPath(l.env)
 	return &Error{Input: l.in, Dir: l.dir, Msg: "the go command is not on the job's PATH (" + path + "): `go:` inputs are found with `go list`"}
 }
 
 // lookupPath is PATH's value in env (the last one counts).
-func lookupPath(env []string) (string, bool) {
-	path, ok := "", false
+func lookupPath(env []string) string {
+	var path string
 	for _, kv := range env {
-		if v, found := strings.CutPrefix(kv, "PATH="); found {
-			path, ok = v, true
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
 		}
 	}
-	return path, ok
+	return path
 }
 
 func sortedKeys(m map[string]bool) []string {
